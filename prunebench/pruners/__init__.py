@@ -1,0 +1,29 @@
+"""Dynamic data pruners behind one interface: ``create_pruner(name, n=, epochs=, seed=, ...)``."""
+
+from prunebench.pruners import (  # noqa: F401  (each module registers its pruner)
+    dynamic_random,
+    epsilon_greedy,
+    full,
+    infobatch,
+    orderdp,
+    rs2,
+    ucb,
+)
+from prunebench.pruners.base import EpochPlan, Pruner
+from prunebench.pruners.registry import (
+    available_pruners,
+    create_pruner,
+    pruner_class,
+    pruner_parameters,
+    register_pruner,
+)
+
+__all__ = [
+    "EpochPlan",
+    "Pruner",
+    "available_pruners",
+    "create_pruner",
+    "pruner_class",
+    "pruner_parameters",
+    "register_pruner",
+]

@@ -1,0 +1,152 @@
+"""The pruner contract: every dynamic data pruner plans an epoch and observes per-sample losses."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+
+from prunebench.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class EpochPlan:
+    """What to train on in one epoch: sample indices in visiting order and optional loss weights."""
+
+    indices: torch.Tensor
+    """1-D int64 tensor of dataset indices, in the order the loader must visit them."""
+    n: int
+    """Size of the full training set the indices refer to."""
+    weights: torch.Tensor | None = None
+    """None (every weight 1), or float32 per-sample loss weights aligned with ``indices``."""
+    scoring_forward_passes: int = 0
+    """Extra per-sample forward passes the pruner spent to score samples for this plan."""
+
+    @property
+    def num_samples(self) -> int:
+        """Number of per-sample forward+backward passes this plan trains."""
+        return int(self.indices.numel())
+
+    @property
+    def kept_fraction(self) -> float:
+        """Trained samples as a fraction of the full training set."""
+        return self.num_samples / self.n
+
+    @property
+    def realized_prune_ratio(self) -> float:
+        """1 - kept fraction: the share of a full epoch's passes this plan saves."""
+        return 1.0 - self.kept_fraction
+
+
+def check_range(
+    name: str,
+    value: float,
+    low: float,
+    high: float,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """Validate ``low <(=) value <(=) high`` and return ``value`` as a float, else ConfigError."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{name} must be a number, got {value!r}")
+    value = float(value)
+    ok_low = value > low if low_open else value >= low
+    ok_high = value < high if high_open else value <= high
+    if not (ok_low and ok_high):
+        interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        raise ConfigError(f"{name} must be in {interval}, got {value:g}")
+    return value
+
+
+def check_int(name: str, value: int, minimum: int) -> int:
+    """Validate an integer ``>= minimum`` and return it, else ConfigError."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def kept_count(n: int, prune_ratio: float) -> int:
+    """Samples kept per epoch for a nominal prune ratio: round((1 - p) * n), at least 1."""
+    return max(1, round((1.0 - prune_ratio) * n))
+
+
+class Pruner(ABC):
+    """Base class: a seeded, stateful selector of each epoch's training subset.
+
+    Subclasses implement :meth:`plan_epoch` and, if they score samples, :meth:`observe` and
+    :meth:`_tensor_state` (named tensors that make up their state besides the RNG).
+    """
+
+    name: ClassVar[str]
+
+    def __init__(self, n: int, epochs: int, seed: int, device: torch.device | str | None = None):
+        self.n = check_int("n", n, 1)
+        self.epochs = check_int("epochs", epochs, 1)
+        self.seed = check_int("seed", seed, 0)
+        self.device = torch.device(device) if device is not None else torch.device("cpu")
+        # All randomness comes from this private generator; global RNGs are never touched.
+        self.generator = torch.Generator(device="cpu")
+        self.generator.manual_seed(seed)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The pruner's own parameters (for logging), as passed or resolved."""
+        return {}
+
+    @abstractmethod
+    def plan_epoch(self, epoch: int) -> EpochPlan:
+        """Return the plan for ``epoch``; deterministic for a given state."""
+
+    def observe(self, indices: torch.Tensor, losses: torch.Tensor) -> None:  # noqa: B027
+        """Record detached per-sample training losses of one batch (no host synchronization)."""
+
+    # ----------------------------------------------------------------- helpers for subclasses
+    def _randperm(self, n: int) -> torch.Tensor:
+        """A uniform random permutation of range(n) on the pruner's device."""
+        return torch.randperm(n, generator=self.generator).to(self.device, non_blocking=True)
+
+    def _shuffled(self, indices: torch.Tensor) -> torch.Tensor:
+        """``indices`` in a uniformly random visiting order."""
+        return indices[self._randperm(indices.numel())]
+
+    def _follow_device(self, losses: torch.Tensor) -> None:
+        """Move the score state to the device the losses live on (once, at the first observe)."""
+        if losses.device != self.device:
+            self.device = losses.device
+            for key, tensor in self._tensor_state().items():
+                setattr(self, key, tensor.to(self.device))
+
+    def _tensor_state(self) -> dict[str, torch.Tensor]:
+        """Named tensor attributes that, with the RNG and :meth:`_extra_state`, are the state."""
+        return {}
+
+    def _extra_state(self) -> dict[str, Any]:
+        """Plain-Python state besides tensors (e.g. cursors); restored by setattr."""
+        return {}
+
+    # ------------------------------------------------------------------------- state
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume exactly: RNG state, score tensors (on the CPU), cursors."""
+        return {
+            "name": self.name,
+            "n": self.n,
+            "generator": self.generator.get_state(),
+            "tensors": {k: v.detach().cpu().clone() for k, v in self._tensor_state().items()},
+            "extra": dict(self._extra_state()),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict`; tensors go to this pruner's current device."""
+        if state.get("name") != self.name or state.get("n") != self.n:
+            raise ValueError(
+                f"state is for pruner {state.get('name')!r} with n={state.get('n')}, "
+                f"not {self.name!r} with n={self.n}"
+            )
+        self.generator.set_state(state["generator"])
+        for key, tensor in state["tensors"].items():
+            setattr(self, key, tensor.to(self.device))
+        for key, value in state["extra"].items():
+            setattr(self, key, value)

@@ -1,0 +1,88 @@
+"""Shared machinery of the bandit-style baselines (Raju et al., 2021): per-sample EMA loss stats.
+
+No official code exists; prunebench follows the well-known re-implementations. Each sample keeps
+an exponential moving average of its training loss (``momentum`` ~ 0.8) and of its squared
+deviation from that mean. A sample's first loss sets its mean (spread 0). Samples never trained
+score +inf, so they are explored first. A subset of round((1 - p) * n) samples is selected every
+``period`` epochs and reused, reshuffled, in between.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import Any
+
+import torch
+
+from prunebench.pruners.base import EpochPlan, Pruner, check_int, check_range, kept_count
+
+
+class LossBanditPruner(Pruner):
+    """Base of UCB and epsilon-greedy: EMA loss statistics plus periodic re-selection."""
+
+    def __init__(
+        self,
+        n: int,
+        epochs: int,
+        seed: int,
+        device: torch.device | str | None,
+        prune_ratio: float,
+        momentum: float,
+        period: int,
+    ):
+        super().__init__(n, epochs, seed, device)
+        self.prune_ratio = check_range("prune_ratio", prune_ratio, 0.0, 1.0, high_open=True)
+        self.momentum = check_range("momentum", momentum, 0.0, 1.0, high_open=True)
+        self.period = check_int("period", period, 1)
+        self.kept = kept_count(n, self.prune_ratio)
+        self.loss_mean = torch.zeros(n, dtype=torch.float32, device=self.device)
+        self.loss_var = torch.zeros(n, dtype=torch.float32, device=self.device)
+        self.seen = torch.zeros(n, dtype=torch.bool, device=self.device)
+        self.selected = torch.arange(0, dtype=torch.int64, device=self.device)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return {"prune_ratio": self.prune_ratio, "momentum": self.momentum, "period": self.period}
+
+    def _tensor_state(self) -> dict[str, torch.Tensor]:
+        return {
+            "loss_mean": self.loss_mean,
+            "loss_var": self.loss_var,
+            "seen": self.seen,
+            "selected": self.selected,
+        }
+
+    @abstractmethod
+    def select(self) -> torch.Tensor:
+        """Indices of the ``self.kept`` samples to train on until the next re-selection."""
+
+    def plan_epoch(self, epoch: int) -> EpochPlan:
+        if epoch % self.period == 0 or self.selected.numel() == 0:
+            self.selected = self.select()
+        return EpochPlan(indices=self._shuffled(self.selected), n=self.n)
+
+    def observe(self, indices: torch.Tensor, losses: torch.Tensor) -> None:
+        self._follow_device(losses)
+        indices = indices.to(self.device, non_blocking=True)
+        losses = losses.detach().float()
+        first = ~self.seen[indices]
+        old_mean = self.loss_mean[indices]
+        beta = self.momentum
+        new_mean = torch.where(first, losses, beta * old_mean + (1 - beta) * losses)
+        new_var = torch.where(
+            first,
+            torch.zeros_like(losses),
+            beta * self.loss_var[indices] + (1 - beta) * (losses - old_mean).square(),
+        )
+        self.loss_mean[indices] = new_mean
+        self.loss_var[indices] = new_var
+        self.seen[indices] = True
+
+    def _top_by(self, score: torch.Tensor, k: int, candidates: torch.Tensor | None = None):
+        """The k highest-scoring of ``candidates`` (default: all), unseen (+inf) first, ties random."""
+        if candidates is None:
+            candidates = self._randperm(self.n)
+        else:
+            candidates = self._shuffled(candidates)
+        ranked = torch.where(self.seen[candidates], score[candidates], torch.inf)
+        return candidates[torch.topk(ranked, k, sorted=False).indices]

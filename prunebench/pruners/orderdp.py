@@ -1,0 +1,102 @@
+"""OrderDP (ICLR 2026): explore a random pool, exploit its highest-loss members.
+
+Each epoch draws a pool of s = floor(a * n) samples uniformly without replacement (exploration
+ratio a = s / n) and trains on the q = floor(b * s) pool members with the highest stored score
+(exploitation ratio b = q / s), in random order. A trained sample's score becomes its latest
+training loss; untrained samples keep theirs. The kept fraction is exactly q / n every epoch.
+
+Given only a target ``prune_ratio`` p, prunebench uses the balanced decomposition
+a = b = sqrt(1 - p): as much exploration as exploitation. The paper's Figure 4 finds accuracy
+insensitive to the split at a fixed product, and ``prunebench search`` explores it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from prunebench.errors import ConfigError
+from prunebench.pruners.base import EpochPlan, Pruner, check_range
+from prunebench.pruners.registry import register_pruner
+
+
+def default_decomposition(prune_ratio: float) -> tuple[float, float]:
+    """(exploration, exploitation) used for a bare target prune ratio: both sqrt(1 - p)."""
+    ratio = math.sqrt(1.0 - prune_ratio)
+    return ratio, ratio
+
+
+@register_pruner
+class OrderDP(Pruner):
+    """Top-q by last training loss within a uniformly drawn pool of s samples."""
+
+    name = "orderdp"
+
+    def __init__(
+        self,
+        n: int,
+        epochs: int,
+        seed: int,
+        device: torch.device | str | None = None,
+        prune_ratio: float | None = None,
+        exploration: float | None = None,
+        exploitation: float | None = None,
+        initial_score: float = 3.0,
+    ):
+        super().__init__(n, epochs, seed, device)
+        if (exploration is None) != (exploitation is None):
+            raise ConfigError("orderdp needs both exploration and exploitation, or neither")
+        if exploration is None:
+            if prune_ratio is None:
+                raise ConfigError("orderdp needs prune_ratio, or exploration and exploitation")
+            check_range("prune_ratio", prune_ratio, 0.0, 1.0, high_open=True)
+            exploration, exploitation = default_decomposition(float(prune_ratio))
+        elif prune_ratio is not None:
+            raise ConfigError(
+                "orderdp takes either prune_ratio or exploration and exploitation, not both"
+            )
+        self.exploration = check_range("exploration", exploration, 0.0, 1.0, low_open=True)
+        self.exploitation = check_range("exploitation", exploitation, 0.0, 1.0, low_open=True)
+        self.pool_size = math.floor(self.exploration * n)
+        self.keep_size = math.floor(self.exploitation * self.pool_size)
+        if self.keep_size < 1:
+            raise ConfigError(
+                f"orderdp keeps floor(b * floor(a * n)) = {self.keep_size} samples per epoch "
+                f"(n={n}, a={self.exploration:g}, b={self.exploitation:g}); raise a or b"
+            )
+        if isinstance(initial_score, bool) or not isinstance(initial_score, (int, float)):
+            raise ConfigError(f"initial_score must be a number or inf, got {initial_score!r}")
+        if math.isnan(initial_score):
+            raise ConfigError("initial_score must be a number or inf, got nan")
+        self.initial_score = float(initial_score)
+        self.scores = torch.full((n,), self.initial_score, dtype=torch.float32, device=self.device)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return {
+            "exploration": self.exploration,
+            "exploitation": self.exploitation,
+            "initial_score": self.initial_score,
+            "pool_size": self.pool_size,
+            "keep_size": self.keep_size,
+        }
+
+    @property
+    def nominal_prune_ratio(self) -> float:
+        """1 - q / n, the prune ratio every epoch realizes exactly."""
+        return 1.0 - self.keep_size / self.n
+
+    def _tensor_state(self) -> dict[str, torch.Tensor]:
+        return {"scores": self.scores}
+
+    def plan_epoch(self, epoch: int) -> EpochPlan:
+        pool = self._randperm(self.n)[: self.pool_size]
+        # The pool is in random order, so ties (e.g. equal initial scores) fall to random members.
+        top = torch.topk(self.scores[pool], self.keep_size, sorted=False).indices
+        return EpochPlan(indices=self._shuffled(pool[top]), n=self.n)
+
+    def observe(self, indices: torch.Tensor, losses: torch.Tensor) -> None:
+        self._follow_device(losses)
+        self.scores[indices.to(self.device, non_blocking=True)] = losses.detach().float()
