@@ -78,11 +78,8 @@ class LossBanditPruner(Pruner):
         self.loss_var[indices] = new_var
         self.seen[indices] = True
 
-    def _top_by(self, score: torch.Tensor, k: int, candidates: torch.Tensor | None = None):
-        """The k highest-scoring of ``candidates`` (default: all), unseen (+inf) first, ties random."""
-        if candidates is None:
-            candidates = self._randperm(self.n)
-        else:
-            candidates = self._shuffled(candidates)
+    def _top_by(self, score: torch.Tensor, k: int) -> torch.Tensor:
+        """The k highest-scoring samples, never-seen ones (+inf) first, ties broken at random."""
+        candidates = self._randperm(self.n)
         ranked = torch.where(self.seen[candidates], score[candidates], torch.inf)
         return candidates[torch.topk(ranked, k, sorted=False).indices]

@@ -59,8 +59,9 @@ class OrderDP(Pruner):
             )
         self.exploration = check_range("exploration", exploration, 0.0, 1.0, low_open=True)
         self.exploitation = check_range("exploitation", exploitation, 0.0, 1.0, low_open=True)
-        self.pool_size = math.floor(self.exploration * n)
-        self.keep_size = math.floor(self.exploitation * self.pool_size)
+        # floor(), but robust to binary rounding: 0.29 * 100 must give 29, not 28.
+        self.pool_size = math.floor(self.exploration * n + 1e-9)
+        self.keep_size = math.floor(self.exploitation * self.pool_size + 1e-9)
         if self.keep_size < 1:
             raise ConfigError(
                 f"orderdp keeps floor(b * floor(a * n)) = {self.keep_size} samples per epoch "
