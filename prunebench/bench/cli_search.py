@@ -1,0 +1,80 @@
+"""`prunebench search PRESET`: the largest lossless prune ratio of a pruner, found by Optuna."""
+
+from __future__ import annotations
+
+import argparse
+
+from prunebench.bench.presets import load_preset
+from prunebench.bench.search import SEARCHABLE, run_search
+from prunebench.bench.suite import DEFAULT_STORAGE
+from prunebench.bench.tracking import DEFAULT_TRACKING_URI
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register the `search` subcommand."""
+    parser = subparsers.add_parser(
+        "search",
+        help="find a pruner's largest lossless prune ratio (Optuna)",
+        description="Maximize the prune ratio subject to mean accuracy over --seeds seeds "
+        "staying within tolerance of full data. Workers sharing --storage share the study.",
+    )
+    parser.set_defaults(execute=execute)
+    parser.add_argument("preset", help="a preset name from configs/ or a TOML file")
+    parser.add_argument(
+        "--pruner",
+        action="append",
+        choices=SEARCHABLE,
+        default=None,
+        help="pruner to search (repeatable; default: the preset's [search])",
+    )
+    parser.add_argument("--trials", type=int, default=None, help="trials per pruner, all workers")
+    parser.add_argument("--seeds", type=int, default=None, help="seeds per trial")
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=None,
+        help="accuracy drop still lossless (default max(0.001, full-data std))",
+    )
+    parser.add_argument("--storage", default=DEFAULT_STORAGE, help="Optuna RDB storage URL")
+    parser.add_argument("--tracking-uri", default=DEFAULT_TRACKING_URI)
+    parser.add_argument("--checkpoint-dir", default="checkpoints")
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--sampler-seed", type=int, default=0)
+
+
+def execute(args: argparse.Namespace) -> int:
+    """Run the search for each pruner and print its answer and explored frontier."""
+    preset = load_preset(args.preset, data_dir=args.data_dir)
+    settings = preset.search
+    for pruner in args.pruner or settings.pruners:
+        result = run_search(
+            preset,
+            pruner,
+            trials=args.trials or settings.trials,
+            seeds=args.seeds or settings.seeds,
+            tracking_uri=args.tracking_uri,
+            storage_url=args.storage,
+            dataset=settings.dataset,
+            model=settings.model,
+            tolerance=args.tolerance if args.tolerance is not None else settings.tolerance,
+            checkpoint_dir=args.checkpoint_dir,
+            sampler_seed=args.sampler_seed,
+        )
+        print(
+            f"search {pruner} on {preset.name}: full data {result.full_accuracy_mean:.4f} "
+            f"+- {result.full_accuracy_std:.4f}, tolerance {result.tolerance:.4f}"
+        )
+        print(f"  {'trial':>5} {'ratio':>7} {'accuracy':>17}  lossless  parameters")
+        for row in result.frontier:
+            params = ", ".join(f"{k}={v:.3f}" for k, v in row["params"].items())
+            mark = "yes" if row["lossless"] else "no"
+            print(
+                f"  {row['trial']:>5} {row['prune_ratio']:>7.3f} "
+                f"{row['accuracy_mean']:>8.4f} +- {row['accuracy_std']:.4f}  {mark:<8}  {params}"
+            )
+        if result.best is None:
+            print("  no lossless setting found: try lower ratios or a larger --tolerance")
+        else:
+            params = ", ".join(f"{k}={v:.4f}" for k, v in result.best["params"].items())
+            print(f"  largest lossless prune ratio: {result.best['prune_ratio']:.3f} ({params})")
+    return 0

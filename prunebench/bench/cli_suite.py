@@ -1,0 +1,80 @@
+"""`prunebench suite PRESET`: run every cell of a preset once, skipping what MLflow has finished."""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+
+from prunebench.bench.presets import load_preset
+from prunebench.bench.suite import DEFAULT_STORAGE, CellState, plan, run_suite
+from prunebench.bench.tracking import DEFAULT_TRACKING_URI
+from prunebench.errors import ConfigError
+
+ACTIONS = {
+    "done": "finished, skipped",
+    "resume": "resumes from its checkpoint",
+    "run": "runs",
+    "retry": "failed before, runs again",
+}
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register the `suite` subcommand."""
+    parser = subparsers.add_parser(
+        "suite",
+        help="run a suite preset (every cell once; finished cells skipped)",
+        description="Run every cell (dataset x model x pruner x ratio x seed) of a preset. "
+        "Start the same command on several machines sharing --tracking-uri and --storage "
+        "to split the cells between them.",
+    )
+    parser.set_defaults(execute=execute)
+    parser.add_argument("preset", help="a preset name from configs/ or a TOML file")
+    parser.add_argument("--workers", type=int, default=1, help="local worker processes")
+    parser.add_argument("--dry-run", action="store_true", help="show the plan, run nothing")
+    parser.add_argument("--tracking-uri", default=DEFAULT_TRACKING_URI)
+    parser.add_argument(
+        "--storage", default=DEFAULT_STORAGE, help="Optuna RDB URL of the shared work queue"
+    )
+    parser.add_argument("--checkpoint-dir", default="checkpoints")
+    parser.add_argument("--data-dir", default=None, help="where the datasets are (or go)")
+    parser.add_argument("--quiet", action="store_true", help="no per-run progress bars")
+
+
+def _print_states(title: str, states: list[CellState]) -> None:
+    counts = Counter(state.action for state in states)
+    summary = ", ".join(f"{counts[a]} {label}" for a, label in ACTIONS.items() if counts[a])
+    print(f"{title}: {len(states)} cells ({summary})")
+    for state in states:
+        cfg = state.config
+        reason = f"  [{state.reason}]" if state.reason else ""
+        print(f"  {cfg.cell():<48} seed {cfg.seed:<3} {ACTIONS[state.action]}{reason}")
+
+
+def execute(args: argparse.Namespace) -> int:
+    """Plan, run and summarize; exit 1 if any cell ends failed."""
+    if args.workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {args.workers}")
+    overrides = {"data_dir": args.data_dir}
+    preset = load_preset(args.preset, **overrides)
+    states = plan(preset, args.tracking_uri, args.checkpoint_dir)
+    _print_states(f"suite {preset.name}", states)
+    if args.dry_run:
+        return 0
+    final = run_suite(
+        preset,
+        tracking_uri=args.tracking_uri,
+        storage_url=args.storage,
+        checkpoint_dir=args.checkpoint_dir,
+        workers=args.workers,
+        quiet=args.quiet,
+        overrides=overrides,
+    )
+    unfinished = [s for s in final if s.action != "done"]
+    if not unfinished:
+        print(
+            f"suite {preset.name}: all {len(final)} cells finished (MLflow experiment "
+            f"{preset.name!r} at {args.tracking_uri})"
+        )
+        return 0
+    _print_states(f"suite {preset.name}: {len(unfinished)} cells not finished", unfinished)
+    return 1

@@ -1,0 +1,337 @@
+"""Optuna search for a pruner's largest lossless prune ratio.
+
+The objective is the realized prune ratio, maximized subject to Optuna's constraint
+``(full mean - tolerance) - pruner mean <= 0`` (the lossless rule of ``prunebench.reports``):
+mean test accuracy over K seeds within tolerance of full data's. For OrderDP the sampler explores
+the prune ratio p and how 1 - p splits into exploration and exploitation:
+a = (1 - p) ** u, b = (1 - p) ** (1 - u) with u in [0, 1] (u = 0.5 is the balanced split); for
+single-knob pruners only p. Every trial is an MLflow run nested under the study's run, and each
+seed it trains is a run nested under the trial. The study lives in an Optuna RDB storage, so
+workers on many machines can share it; ``trials`` counts trials over all workers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from mlflow.entities import RunTag
+from optuna.trial import TrialState
+
+from prunebench.bench.presets import Preset
+from prunebench.bench.suite import recorded_runs
+from prunebench.bench.tracking import check_tracking_uri
+from prunebench.bench.workqueue import open_storage
+from prunebench.errors import ConfigError
+from prunebench.reports.lossless import lossless_tolerance
+
+log = logging.getLogger(__name__)
+
+MAX_SEARCH_RATIO = 0.95
+SEARCHABLE = ("orderdp", "infobatch", "random", "rs2", "ucb", "epsilon_greedy")
+
+Evaluate = Callable[[str, dict[str, Any], int, dict[str, str]], tuple[float, float]]
+"""(pruner, params, seed, mlflow tags) -> (test accuracy, realized prune ratio) of one run."""
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """The search's answer and everything it explored."""
+
+    study_name: str
+    run_id: str
+    full_accuracy_mean: float
+    full_accuracy_std: float
+    tolerance: float
+    best: dict[str, Any] | None  # params, prune_ratio, accuracy_mean of the largest lossless
+    frontier: list[dict[str, Any]]  # every finished trial, by prune ratio
+
+
+def suggest(trial: optuna.Trial, pruner: str) -> dict[str, Any]:
+    """The pruner parameters a trial tries."""
+    ratio = trial.suggest_float("prune_ratio", 0.0, MAX_SEARCH_RATIO)
+    if pruner != "orderdp":
+        return {"prune_ratio": ratio}
+    split = trial.suggest_float("exploration_share", 0.0, 1.0)
+    keep = 1.0 - ratio
+    return {"exploration": keep**split, "exploitation": keep ** (1.0 - split)}
+
+
+def training_evaluator(
+    preset: Preset, dataset: str, model: str, tracking_uri: str, checkpoint_dir: str | Path
+) -> Evaluate:
+    """Evaluate by training the preset's configuration for real (one MLflow run per seed)."""
+    from prunebench.bench.train import train_run
+
+    def evaluate(pruner: str, params: dict[str, Any], seed: int, tags: dict[str, str]):
+        cfg = preset.base_config(dataset, model, seed)
+        cfg.pruner, cfg.pruner_params = pruner, dict(params)
+        cfg.validate()
+        result = train_run(
+            cfg,
+            tracking_uri=tracking_uri,
+            experiment=preset.name,
+            checkpoint_dir=Path(checkpoint_dir) / "search",
+            resume=True,
+            tags=tags,
+            quiet=True,
+        )
+        if result.status != "FINISHED":
+            return float("nan"), float("nan")
+        metrics = result.metrics
+        return metrics["final_test_accuracy"], metrics["realized_prune_ratio"]
+
+    return evaluate
+
+
+def full_reference(
+    preset: Preset,
+    dataset: str,
+    model: str,
+    seeds: list[int],
+    tracking_uri: str,
+    evaluate: Evaluate,
+) -> list[float]:
+    """Full-data accuracies for ``seeds``: from MLflow when recorded, else trained now."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    records = recorded_runs(tracking_uri, preset.name)
+    accuracies = []
+    for seed in seeds:
+        cfg = preset.base_config(dataset, model, seed)
+        if records.get(cfg.config_hash(), ("",))[0] == "FINISHED":
+            experiment = client.get_experiment_by_name(preset.name)
+            run = client.search_runs(
+                [experiment.experiment_id],
+                filter_string=f"tags.`prunebench.config_hash` = '{cfg.config_hash()}' "
+                "and attributes.status = 'FINISHED'",
+                max_results=1,
+            )[0]
+            accuracies.append(run.data.metrics["final_test_accuracy"])
+        else:
+            accuracy, _ = evaluate("full", {}, seed, {"prunebench.preset": preset.name})
+            accuracies.append(accuracy)
+    return accuracies
+
+
+def run_search(
+    preset: Preset,
+    pruner: str,
+    trials: int,
+    seeds: int,
+    tracking_uri: str,
+    storage_url: str,
+    dataset: str | None = None,
+    model: str | None = None,
+    tolerance: float | None = None,
+    checkpoint_dir: str | Path = "checkpoints",
+    evaluate: Evaluate | None = None,
+    sampler_seed: int = 0,
+) -> SearchResult:
+    """Search ``pruner``'s largest lossless prune ratio on the preset's first dataset and model."""
+    from mlflow import MlflowClient
+
+    if pruner not in SEARCHABLE:
+        raise ConfigError(
+            f"cannot search pruner {pruner!r}; choose one of: {', '.join(SEARCHABLE)}"
+        )
+    if trials < 1 or seeds < 1:
+        raise ConfigError(f"--trials and --seeds must be at least 1, got {trials} and {seeds}")
+    if tolerance is not None and tolerance < 0:
+        raise ConfigError(f"--tolerance must be >= 0, got {tolerance}")
+    dataset = dataset or preset.datasets[0]
+    model = model or preset.models[0]
+    check_tracking_uri(tracking_uri)
+    storage = open_storage(storage_url)
+    evaluate = evaluate or training_evaluator(preset, dataset, model, tracking_uri, checkpoint_dir)
+    seed_list = list(range(seeds))
+
+    full = full_reference(preset, dataset, model, seed_list, tracking_uri, evaluate)
+    full_mean = statistics.fmean(full)
+    full_std = statistics.stdev(full) if len(full) > 1 else 0.0
+    bound_tolerance = lossless_tolerance(full) if tolerance is None else tolerance
+    bound = full_mean - bound_tolerance
+
+    # Trials are comparable only under the same cells, seed count and lossless rule.
+    rule = "auto" if tolerance is None else f"{tolerance:g}"
+    study_name = (
+        f"prunebench-search/{preset.name}/{dataset}/{model}/{pruner}/{preset.digest()}"
+        f"/seeds{seeds}/tolerance-{rule}"
+    )
+    sampler = optuna.samplers.TPESampler(
+        seed=sampler_seed,
+        n_startup_trials=min(8, max(2, trials // 3)),
+    )
+    study = optuna.create_study(
+        storage=storage,
+        study_name=study_name,
+        direction="maximize",
+        sampler=sampler,
+        load_if_exists=True,
+    )
+    client = MlflowClient(tracking_uri)
+    search_run_id = _search_run(
+        client, storage, preset, study, pruner, dataset, model, seeds, bound_tolerance
+    )
+    client.log_batch(
+        search_run_id,
+        metrics=[
+            _metric("full_accuracy_mean", full_mean),
+            _metric("full_accuracy_std", full_std),
+        ],
+    )
+
+    def objective(trial: optuna.Trial) -> float:
+        params = suggest(trial, pruner)
+        trial_run = client.create_run(
+            _experiment_id(client, preset.name),
+            run_name=f"{pruner}-trial{trial.number}",
+            tags={
+                "prunebench.kind": "trial",
+                "mlflow.parentRunId": search_run_id,
+                "prunebench.search": study_name,
+                "optuna.trial_number": str(trial.number),
+            },
+        )
+        trial_run_id = trial_run.info.run_id
+        client.log_batch(
+            trial_run_id,
+            params=[_param(f"pruner.{k}", v) for k, v in params.items()]
+            + [_param("pruner", pruner)],
+        )
+        tags = {
+            "prunebench.kind": "search_train",
+            "mlflow.parentRunId": trial_run_id,
+            "prunebench.search": study_name,
+            "prunebench.preset": preset.name,
+        }
+        outcomes = [evaluate(pruner, params, seed, tags) for seed in seed_list]
+        accuracies = [acc for acc, _ in outcomes]
+        ratios = [ratio for _, ratio in outcomes]
+        if any(acc != acc for acc in accuracies):  # NaN: a seed's run failed (e.g. diverged)
+            client.set_terminated(trial_run_id, "FAILED")
+            trial.set_constraint("lossless", float("inf"))
+            raise optuna.TrialPruned("a seed's training run failed")
+        accuracy_mean = statistics.fmean(accuracies)
+        accuracy_std = statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0
+        ratio = statistics.fmean(ratios)
+        lossless = accuracy_mean >= bound - 1e-12
+        trial.set_constraint("lossless", bound - accuracy_mean)  # feasible iff <= 0
+        trial.set_user_attr("lossless", lossless)
+        trial.set_user_attr("accuracy_mean", accuracy_mean)
+        trial.set_user_attr("accuracy_std", accuracy_std)
+        trial.set_user_attr("params", params)
+        client.log_batch(
+            trial_run_id,
+            metrics=[
+                _metric("prune_ratio", ratio),
+                _metric("accuracy_mean", accuracy_mean),
+                _metric("accuracy_std", accuracy_std),
+                _metric("lossless", float(lossless)),
+            ],
+        )
+        client.set_terminated(trial_run_id, "FINISHED")
+        return ratio
+
+    study.optimize(
+        objective,
+        n_trials=trials,
+        callbacks=[optuna.study.MaxTrialsCallback(trials, states=None)],
+        catch=(),
+    )
+    result = _summarize(study, study_name, search_run_id, full_mean, full_std, bound_tolerance)
+    _log_result(client, search_run_id, result)
+    return result
+
+
+def _search_run(client, storage, preset, study, pruner, dataset, model, seeds, tolerance) -> str:
+    """The study's MLflow run: created once, shared by every worker through a study attr."""
+    run_id = study.user_attrs.get("mlflow_run_id")
+    if run_id:
+        return run_id
+    run = client.create_run(
+        _experiment_id(client, preset.name),
+        run_name=f"search-{pruner}",
+        tags={
+            "prunebench.kind": "search",
+            "prunebench.search": study.study_name,
+            "prunebench.preset": preset.name,
+        },
+    )
+    client.log_batch(
+        run.info.run_id,
+        params=[
+            _param("search_pruner", pruner),
+            _param("search_dataset", dataset),
+            _param("search_model", model),
+            _param("search_seeds", seeds),
+            _param("tolerance", tolerance),
+            _param("budget", preset.budget),
+        ],
+    )
+    study.set_user_attr("mlflow_run_id", run.info.run_id)
+    # Two workers may race to create it: all adopt whichever id the study kept.
+    kept = optuna.load_study(study_name=study.study_name, storage=storage).user_attrs
+    if kept["mlflow_run_id"] != run.info.run_id:
+        client.delete_run(run.info.run_id)
+    return kept["mlflow_run_id"]
+
+
+def _summarize(study, study_name, run_id, full_mean, full_std, tolerance) -> SearchResult:
+    frontier = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        frontier.append(
+            {
+                "trial": trial.number,
+                "prune_ratio": trial.value,
+                "accuracy_mean": trial.user_attrs["accuracy_mean"],
+                "accuracy_std": trial.user_attrs["accuracy_std"],
+                "lossless": trial.user_attrs["lossless"],
+                "params": trial.user_attrs["params"],
+            }
+        )
+    frontier.sort(key=lambda row: row["prune_ratio"])
+    lossless = [row for row in frontier if row["lossless"]]
+    best = max(lossless, key=lambda row: row["prune_ratio"]) if lossless else None
+    return SearchResult(study_name, run_id, full_mean, full_std, tolerance, best, frontier)
+
+
+def _log_result(client, run_id: str, result: SearchResult) -> None:
+    if result.best is not None:
+        # Tags, not params: a later trial (or worker) may find a larger lossless ratio.
+        client.log_batch(
+            run_id,
+            metrics=[_metric("largest_lossless_ratio", result.best["prune_ratio"])],
+            tags=[RunTag(f"best.{k}", str(v)) for k, v in result.best["params"].items()],
+        )
+    with tempfile.TemporaryDirectory(prefix="prunebench-") as folder:
+        path = Path(folder) / "frontier.json"
+        path.write_text(json.dumps(result.frontier, indent=2))
+        client.log_artifact(run_id, str(path))
+    client.set_terminated(run_id, "FINISHED")
+
+
+def _experiment_id(client, name: str) -> str:
+    found = client.get_experiment_by_name(name)
+    return found.experiment_id if found else client.create_experiment(name)
+
+
+def _metric(key: str, value: float):
+    from mlflow.entities import Metric
+
+    return Metric(key, float(value), int(time.time() * 1000), 0)
+
+
+def _param(key: str, value: Any):
+    from mlflow.entities import Param
+
+    return Param(key, str(value))

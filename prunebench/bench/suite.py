@@ -1,0 +1,177 @@
+"""Run a suite preset: every cell exactly once, across any number of workers and machines.
+
+MLflow is the record of what is done (a FINISHED run with the cell's config hash); the Optuna
+work queue (``workqueue``) decides who runs what. Finished cells are skipped, interrupted ones
+resume from their checkpoints, failed ones are recorded and the suite carries on; running the
+suite again retries them.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from prunebench.bench.checkpoint import checkpoint_path
+from prunebench.bench.config import RunConfig
+from prunebench.bench.presets import Preset, load_preset
+from prunebench.bench.tracking import check_tracking_uri
+from prunebench.bench.workqueue import CellQueue, open_storage
+
+log = logging.getLogger(__name__)
+
+DEFAULT_STORAGE = "sqlite:///optuna.db"
+
+
+@dataclass(frozen=True)
+class CellState:
+    """What the suite knows of one cell before running it."""
+
+    config: RunConfig
+    action: str  # "done", "resume", "run", "retry"
+    reason: str | None = None
+
+
+def recorded_runs(tracking_uri: str, experiment: str) -> dict[str, tuple[str, str | None]]:
+    """config hash -> (status, failure reason) of the experiment's training runs, FINISHED first."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return {}
+    records: dict[str, tuple[str, str | None]] = {}
+    token = None
+    while True:
+        page = client.search_runs(
+            [found.experiment_id],
+            filter_string="tags.`prunebench.kind` = 'train'",
+            max_results=1000,
+            page_token=token,
+        )
+        for run in page:
+            key = run.data.tags.get("prunebench.config_hash")
+            status = run.info.status
+            if key and records.get(key, ("",))[0] != "FINISHED":
+                records[key] = (status, run.data.tags.get("prunebench.failure_reason"))
+        token = page.token
+        if not token:
+            return records
+
+
+def plan(preset: Preset, tracking_uri: str, checkpoint_dir: str | Path) -> list[CellState]:
+    """Each cell with what running the suite now would do to it."""
+    records = recorded_runs(tracking_uri, preset.name) if _store_exists(tracking_uri) else {}
+    states = []
+    for cfg in preset.cells():
+        status, reason = records.get(cfg.config_hash(), (None, None))
+        if status == "FINISHED":
+            states.append(CellState(cfg, "done"))
+        elif checkpoint_path(checkpoint_dir, cfg.config_hash()).is_file():
+            states.append(CellState(cfg, "resume"))
+        elif status == "FAILED":
+            states.append(CellState(cfg, "retry", reason))
+        else:
+            states.append(CellState(cfg, "run"))
+    return states
+
+
+def _store_exists(tracking_uri: str) -> bool:
+    """False for a local store not created yet (a dry run must not create it)."""
+    if tracking_uri.startswith("sqlite:///"):
+        return Path(tracking_uri.removeprefix("sqlite:///")).is_file()
+    if "://" not in tracking_uri or tracking_uri.startswith("file:"):
+        return Path(tracking_uri.removeprefix("file://")).exists()
+    return True
+
+
+def run_worker(
+    preset: Preset,
+    tracking_uri: str,
+    storage_url: str,
+    checkpoint_dir: str | Path,
+    quiet: bool = True,
+) -> list[tuple[str, str]]:
+    """Claim and run cells until the queue is drained; returns (config hash, status) run here."""
+    from prunebench.bench.train import train_run
+
+    by_hash = {cfg.config_hash(): cfg for cfg in preset.cells()}
+    states = plan(preset, tracking_uri, checkpoint_dir)
+    pending = [s.config.config_hash() for s in states if s.action != "done"]
+    root = f"prunebench-suite/{preset.name}/{preset.digest()}"
+    queue = CellQueue.open(open_storage(storage_url), root, pending)
+    done: list[tuple[str, str]] = []
+    while queue is not None and (claim := queue.claim()) is not None:
+        cfg = by_hash[claim.cell]
+        with queue.hold(claim):
+            if recorded_runs(tracking_uri, preset.name).get(claim.cell, ("",))[0] == "FINISHED":
+                queue.finish(claim, "FINISHED")  # finished by an earlier generation meanwhile
+                continue
+            log.info("worker %d: %s seed %d", os.getpid(), cfg.cell(), cfg.seed)
+            try:
+                result = train_run(
+                    cfg,
+                    tracking_uri=tracking_uri,
+                    experiment=preset.name,
+                    checkpoint_dir=checkpoint_dir,
+                    resume=True,
+                    tags={
+                        "prunebench.preset": preset.name,
+                        "prunebench.expected_seeds": str(len(preset.seeds)),
+                    },
+                    quiet=quiet,
+                )
+                status = result.status
+            except Exception as error:  # a broken cell must not stop the suite: record it
+                log.exception("cell %s seed %d crashed", cfg.cell(), cfg.seed)
+                status = f"FAILED ({type(error).__name__}: {error})"
+            queue.finish(claim, "FINISHED" if status == "FINISHED" else "FAILED")
+            done.append((claim.cell, status))
+    return done
+
+
+def _worker_process(preset_path: str, overrides: dict, kwargs: dict, threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    run_worker(load_preset(preset_path, **overrides), **kwargs)
+
+
+def run_suite(
+    preset: Preset,
+    tracking_uri: str,
+    storage_url: str = DEFAULT_STORAGE,
+    checkpoint_dir: str | Path = "checkpoints",
+    workers: int = 1,
+    quiet: bool = True,
+    overrides: dict | None = None,
+) -> list[CellState]:
+    """Run the suite with ``workers`` local processes; returns every cell's final state."""
+    check_tracking_uri(tracking_uri)
+    open_storage(storage_url)
+    kwargs = {
+        "tracking_uri": tracking_uri,
+        "storage_url": storage_url,
+        "checkpoint_dir": str(checkpoint_dir),
+        "quiet": quiet,
+    }
+    if workers == 1:
+        run_worker(preset, **kwargs)
+    else:
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        context = multiprocessing.get_context("spawn")
+        processes = [
+            context.Process(
+                target=_worker_process,
+                args=(str(preset.path), overrides or {}, kwargs, threads),
+                name=f"prunebench-worker-{i}",
+            )
+            for i in range(workers)
+        ]
+        for process in processes:
+            process.start()
+        for process in processes:
+            process.join()
+    return plan(preset, tracking_uri, checkpoint_dir)

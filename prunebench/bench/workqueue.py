@@ -1,0 +1,169 @@
+"""A work queue of suite cells on an Optuna RDB storage, so many workers run each cell once.
+
+Optuna's storage already solves the hard parts: its ``WAITING -> RUNNING`` transition is atomic
+(a row lock on PostgreSQL, a write transaction on SQLite), so claiming a cell is popping an
+enqueued trial; its heartbeats mark the trials of crashed workers stale, and the worker that
+fails a stale trial (again atomically) puts the cell back in the queue.
+
+Queues come in generations under one root study per suite: workers that start together join
+the current generation while it has work; once it is drained, the next ``prunebench suite``
+opens a new generation holding whatever MLflow does not yet record as finished.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import optuna
+from optuna.storages import RDBStorage, fail_stale_trials
+from optuna.trial import TrialState
+
+from prunebench.errors import UsageError
+
+_EXPERIMENTAL = optuna.exceptions.ExperimentalWarning
+
+HEARTBEAT_SECONDS = 20
+GRACE_SECONDS = 90
+SETUP_TIMEOUT_SECONDS = 120
+CELL_ATTR = "cell"
+
+
+def _requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    """Put a failed (crashed or interrupted) trial's cell back in the queue."""
+    study.enqueue_trial(
+        {}, user_attrs={CELL_ATTR: trial.user_attrs[CELL_ATTR], "retry_of": trial.number}
+    )
+
+
+def open_storage(url: str) -> RDBStorage:
+    """An Optuna RDB storage with heartbeats; a clear error if the database is unreachable."""
+    engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", _EXPERIMENTAL)  # heartbeats: stable since Optuna 2.9
+            return RDBStorage(
+                url,
+                engine_kwargs=engine_kwargs,
+                heartbeat_interval=HEARTBEAT_SECONDS,
+                grace_period=GRACE_SECONDS,
+                heartbeat_stale_trial_callback=_requeue,
+            )
+    except Exception as error:  # sqlalchemy raises many kinds; all mean "cannot use this URL"
+        reason = str(error).splitlines()[0]
+        raise UsageError(
+            f"cannot open the Optuna storage {url} ({reason}); pass a reachable --storage URL"
+        ) from None
+
+
+def _fail_stale(study: optuna.Study) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", _EXPERIMENTAL)
+        fail_stale_trials(study)
+
+
+@dataclass
+class Claim:
+    """A cell this worker holds; heartbeats keep it while the cell runs."""
+
+    cell: str
+    trial_id: int
+
+
+class CellQueue:
+    """One generation of the queue: enqueued cells that workers claim atomically."""
+
+    def __init__(self, storage: RDBStorage, study: optuna.Study):
+        self.storage = storage
+        self.study = study
+        self.study_id = storage.get_study_id_from_name(study.study_name)
+
+    @classmethod
+    def open(cls, storage: RDBStorage, root_name: str, pending: list[str]) -> CellQueue | None:
+        """Join the live generation of ``root_name`` or open a new one holding ``pending``.
+
+        Returns None when there is nothing to do (no live generation and nothing pending).
+        """
+        root = optuna.create_study(storage=storage, study_name=root_name, load_if_exists=True)
+        deadline = time.monotonic() + SETUP_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            generation = root.user_attrs.get("generation", 0)
+            if generation:
+                current = cls(
+                    storage,
+                    optuna.load_study(study_name=f"{root_name}/{generation}", storage=storage),
+                )
+                if current.study.user_attrs.get("ready") and current.has_work():
+                    return current
+            if not pending:
+                return None
+            name = f"{root_name}/{generation + 1}"
+            try:
+                study = optuna.create_study(storage=storage, study_name=name, direction="maximize")
+            except optuna.exceptions.DuplicatedStudyError:
+                time.sleep(0.5)  # another worker is filling the next generation: wait, then join
+                root = optuna.load_study(study_name=root_name, storage=storage)
+                continue
+            for cell in pending:
+                study.enqueue_trial({}, user_attrs={CELL_ATTR: cell})
+            study.set_user_attr("ready", True)
+            root.set_user_attr("generation", generation + 1)
+            return cls(storage, study)
+        raise UsageError(
+            f"the work queue {root_name} was left half-created by a worker that died; "
+            "start again with a fresh --storage"
+        )
+
+    def has_work(self) -> bool:
+        """Whether cells wait or run (stale runs are failed and requeued first)."""
+        _fail_stale(self.study)
+        states = (TrialState.WAITING, TrialState.RUNNING)
+        return bool(self.study.get_trials(deepcopy=False, states=states))
+
+    def claim(self) -> Claim | None:
+        """Atomically take a waiting cell, or None if none is left."""
+        for attempt in range(2):
+            for trial in self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+                trial_id = self.storage.get_trial_id_from_study_id_trial_number(
+                    self.study_id, trial.number
+                )
+                try:
+                    if self.storage.set_trial_state_values(trial_id, TrialState.RUNNING):
+                        self.storage.record_heartbeat(trial_id)
+                        return Claim(trial.user_attrs[CELL_ATTR], trial_id)
+                except optuna.exceptions.UpdateFinishedTrialError:
+                    continue  # another worker took and finished it meanwhile
+            if attempt == 0:
+                _fail_stale(self.study)  # crashed workers' cells come back as waiting
+        return None
+
+    @contextmanager
+    def hold(self, claim: Claim) -> Iterator[None]:
+        """Keep ``claim`` alive while the body runs; on an exception, requeue the cell."""
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(HEARTBEAT_SECONDS):
+                self.storage.record_heartbeat(claim.trial_id)
+
+        thread = threading.Thread(target=beat, name="prunebench-heartbeat", daemon=True)
+        thread.start()
+        try:
+            yield
+        except BaseException:
+            self.storage.set_trial_state_values(claim.trial_id, TrialState.FAIL)
+            _requeue(self.study, self.storage.get_trial(claim.trial_id))
+            raise
+        finally:
+            stop.set()
+            thread.join()
+
+    def finish(self, claim: Claim, status: str) -> None:
+        """Mark the claimed cell done; ``status`` (FINISHED or FAILED) is kept as a trial attr."""
+        self.storage.set_trial_user_attr(claim.trial_id, "status", status)
+        value = 1.0 if status == "FINISHED" else 0.0
+        self.storage.set_trial_state_values(claim.trial_id, TrialState.COMPLETE, values=[value])
