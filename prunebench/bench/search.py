@@ -27,7 +27,7 @@ from mlflow.entities import RunTag
 from optuna.trial import TrialState
 
 from prunebench.bench.presets import Preset
-from prunebench.bench.suite import recorded_runs
+from prunebench.bench.suite import prepare_experiment, recorded_runs
 from prunebench.bench.tracking import check_tracking_uri
 from prunebench.bench.workqueue import open_storage
 from prunebench.errors import ConfigError
@@ -152,6 +152,7 @@ def run_search(
     model = model or preset.models[0]
     check_tracking_uri(tracking_uri)
     storage = open_storage(storage_url)
+    prepare_experiment(tracking_uri, preset.name)
     evaluate = evaluate or training_evaluator(preset, dataset, model, tracking_uri, checkpoint_dir)
     seed_list = list(range(seeds))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -139,6 +140,22 @@ def _worker_process(preset_path: str, overrides: dict, kwargs: dict, threads: in
     run_worker(load_preset(preset_path, **overrides), **kwargs)
 
 
+def prepare_experiment(tracking_uri: str, name: str) -> None:
+    """Create the store (schema migrations) and experiment once, before workers race to."""
+    from mlflow import MlflowClient
+
+    for attempt in range(3):
+        try:
+            client = MlflowClient(tracking_uri)
+            if client.get_experiment_by_name(name) is None:
+                client.create_experiment(name)
+            return
+        except Exception:  # another worker created the schema or experiment first
+            if attempt == 2:
+                raise
+            time.sleep(1.0 + attempt)
+
+
 def run_suite(
     preset: Preset,
     tracking_uri: str,
@@ -151,6 +168,7 @@ def run_suite(
     """Run the suite with ``workers`` local processes; returns every cell's final state."""
     check_tracking_uri(tracking_uri)
     open_storage(storage_url)
+    prepare_experiment(tracking_uri, preset.name)
     kwargs = {
         "tracking_uri": tracking_uri,
         "storage_url": storage_url,

@@ -40,24 +40,33 @@ def _requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
     )
 
 
-def open_storage(url: str) -> RDBStorage:
-    """An Optuna RDB storage with heartbeats; a clear error if the database is unreachable."""
+def open_storage(url: str, attempts: int = 3) -> RDBStorage:
+    """An Optuna RDB storage with heartbeats; a clear error if the database is unreachable.
+
+    Workers starting together on a new database race to create its tables; the losers of that
+    race see an integrity error and simply try again.
+    """
     engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", _EXPERIMENTAL)  # heartbeats: stable since Optuna 2.9
-            return RDBStorage(
-                url,
-                engine_kwargs=engine_kwargs,
-                heartbeat_interval=HEARTBEAT_SECONDS,
-                grace_period=GRACE_SECONDS,
-                heartbeat_stale_trial_callback=_requeue,
-            )
-    except Exception as error:  # sqlalchemy raises many kinds; all mean "cannot use this URL"
-        reason = str(error).splitlines()[0]
-        raise UsageError(
-            f"cannot open the Optuna storage {url} ({reason}); pass a reachable --storage URL"
-        ) from None
+    for attempt in range(attempts):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", _EXPERIMENTAL)  # heartbeats: stable since 2.9
+                return RDBStorage(
+                    url,
+                    engine_kwargs=engine_kwargs,
+                    heartbeat_interval=HEARTBEAT_SECONDS,
+                    grace_period=GRACE_SECONDS,
+                    heartbeat_stale_trial_callback=_requeue,
+                )
+        except Exception as error:  # sqlalchemy raises many kinds; all mean "cannot use this URL"
+            if attempt + 1 < attempts and "IntegrityError" in type(error).__name__ + str(error):
+                time.sleep(1.0 + attempt)
+                continue
+            reason = str(error).splitlines()[0]
+            raise UsageError(
+                f"cannot open the Optuna storage {url} ({reason}); pass a reachable --storage URL"
+            ) from None
+    raise AssertionError("unreachable")
 
 
 def _fail_stale(study: optuna.Study) -> None:

@@ -1,0 +1,232 @@
+"""Suites and searches end to end: real training on synthetic data, real MLflow and Optuna."""
+
+from __future__ import annotations
+
+import multiprocessing
+from pathlib import Path
+
+import optuna
+import pytest
+from mlflow import MlflowClient
+from optuna.trial import TrialState
+from postgres_server import postgres_bin, postgres_server
+
+from prunebench.bench.cli import main
+from prunebench.bench.presets import load_preset
+from prunebench.bench.search import run_search
+from prunebench.bench.suite import plan, run_suite
+from prunebench.bench.train import train_run
+
+TINY = """
+name = "tiny"
+datasets = ["synthetic"]
+models = ["small_cnn"]
+budget = "epochs:2"
+seeds = [0, 1]
+prune_ratios = [0.5]
+subset = 400
+batch_size = 64
+lr = 0.05
+accuracy_targets = [0.3]
+
+[[pruners]]
+name = "full"
+
+[[pruners]]
+name = "orderdp"
+"""
+
+
+@pytest.fixture
+def stores(tmp_path, monkeypatch, mlflow_sqlite):
+    """A preset file and fresh file stores, with the working directory inside tmp_path."""
+    monkeypatch.chdir(tmp_path)
+    preset = tmp_path / "tiny.toml"
+    preset.write_text(TINY)
+    return {
+        "preset": preset,
+        "tracking_uri": mlflow_sqlite,
+        "storage_url": f"sqlite:///{tmp_path / 'optuna.db'}",
+        "checkpoint_dir": tmp_path / "checkpoints",
+    }
+
+
+def runs_of(tracking_uri: str, experiment: str, kind: str = "train") -> list:
+    client = MlflowClient(tracking_uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return []
+    return client.search_runs(
+        [found.experiment_id], filter_string=f"tags.`prunebench.kind` = '{kind}'", max_results=1000
+    )
+
+
+def suite_kwargs(stores) -> dict:
+    return {k: stores[k] for k in ("tracking_uri", "storage_url", "checkpoint_dir")}
+
+
+def assert_each_cell_once(preset, tracking_uri: str) -> None:
+    runs = runs_of(tracking_uri, preset.name)
+    hashes = [run.data.tags["prunebench.config_hash"] for run in runs]
+    assert sorted(hashes) == sorted(cfg.config_hash() for cfg in preset.cells())
+    assert all(run.info.status == "FINISHED" for run in runs)
+
+
+def test_suite_runs_every_cell_and_a_rerun_is_a_no_op(stores, capsys):
+    preset = load_preset(str(stores["preset"]))
+    assert len(preset.cells()) == 4
+    final = run_suite(preset, **suite_kwargs(stores))
+    assert [state.action for state in final] == ["done"] * 4
+    assert_each_cell_once(preset, stores["tracking_uri"])
+    run = runs_of(stores["tracking_uri"], "tiny")[0]
+    assert run.data.tags["prunebench.preset"] == "tiny"
+    assert run.data.tags["prunebench.expected_seeds"] == "2"
+
+    code = main(
+        ["suite", str(stores["preset"]), "--tracking-uri", stores["tracking_uri"],
+         "--storage", stores["storage_url"], "--checkpoint-dir", str(stores["checkpoint_dir"])]
+    )  # fmt: skip
+    assert code == 0
+    assert "4 cells (4 finished, skipped)" in capsys.readouterr().out
+    assert len(runs_of(stores["tracking_uri"], "tiny")) == 4
+
+
+def test_an_interrupted_cell_resumes_in_its_own_run(stores):
+    preset = load_preset(str(stores["preset"]))
+    cell = preset.cells()[3]
+    interrupted = train_run(
+        cell, tracking_uri=stores["tracking_uri"], experiment="tiny",
+        checkpoint_dir=stores["checkpoint_dir"], stop_after_epochs=1,
+    )  # fmt: skip
+    states = plan(preset, stores["tracking_uri"], stores["checkpoint_dir"])
+    assert [s.action for s in states] == ["run", "run", "run", "resume"]
+    run_suite(preset, **suite_kwargs(stores))
+    assert_each_cell_once(preset, stores["tracking_uri"])
+    resumed = MlflowClient(stores["tracking_uri"]).get_run(interrupted.run_id)
+    assert resumed.info.status == "FINISHED"
+    assert resumed.data.metrics["epochs_run"] == 2
+
+
+def test_dry_run_shows_the_plan_and_writes_nothing(stores, capsys):
+    Path("mlflow.db").unlink()
+    code = main(["suite", str(stores["preset"]), "--dry-run"])
+    assert code == 0
+    assert "tiny: 4 cells (4 runs)" in capsys.readouterr().out
+    assert not Path("mlflow.db").exists() and not Path("optuna.db").exists()
+
+
+@pytest.mark.parametrize(
+    "old,new,message",
+    [
+        ("lr = 0.05", "lr = 0.05\nbogus = 1", "unknown key 'bogus'"),
+        ('budget = "epochs:2"', 'budget = "weeks:2"', "budget"),
+        ("seeds = [0, 1]", 'seeds = "zero"', "'seeds' must be a non-empty list"),
+        ("prune_ratios = [0.5]", "prune_ratios = [1.5]", "prune ratio must be in"),
+        ('models = ["small_cnn"]', 'models = ["resnet1000"]', "unknown model 'resnet1000'"),
+        ("batch_size = 64", "batch_size = 0", "batch size must be a positive integer"),
+        ('name = "orderdp"', 'name = "oracle"', "unknown pruner 'oracle'"),
+    ],
+)
+def test_bad_presets_fail_in_one_line_with_exit_2(stores, capsys, old, new, message):
+    stores["preset"].write_text(TINY.replace(old, new))
+    Path("mlflow.db").unlink()
+    assert main(["suite", str(stores["preset"])]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("prunebench: error: ") and "\n" not in err
+    assert message in err
+    assert not Path("mlflow.db").exists() and not Path("optuna.db").exists()
+
+
+def test_two_workers_on_one_file_store_run_each_cell_once(stores):
+    preset = load_preset(str(stores["preset"]))
+    final = run_suite(preset, workers=2, **suite_kwargs(stores))
+    assert all(state.action == "done" for state in final)
+    assert_each_cell_once(preset, stores["tracking_uri"])
+    storage = optuna.storages.RDBStorage(stores["storage_url"])
+    queue = optuna.load_study(
+        study_name=f"prunebench-suite/tiny/{preset.digest()}/1", storage=storage
+    )
+    assert [t.state for t in queue.trials] == [TrialState.COMPLETE] * 4
+
+
+needs_postgres = pytest.mark.skipif(
+    postgres_bin() is None, reason="PostgreSQL server not installed (apt-get install postgresql)"
+)
+
+
+@needs_postgres
+@pytest.mark.slow
+def test_two_workers_sharing_postgresql_run_each_cell_once(stores):
+    with postgres_server() as urls:
+        preset = load_preset(str(stores["preset"]))
+        stores = {**stores, "tracking_uri": urls["mlflow"], "storage_url": urls["optuna"]}
+        run_suite(preset, workers=2, **suite_kwargs(stores))
+        assert_each_cell_once(preset, urls["mlflow"])
+
+
+# ------------------------------------------------------------------------------------- search
+BOUNDARY = 0.6
+
+
+def planted(pruner: str, params: dict, seed: int, tags: dict) -> tuple[float, float]:
+    """Accuracy 0.9 (+ tiny seed noise) up to a prune ratio of 0.6, 0.8 beyond: a known answer."""
+    if "prune_ratio" in params:
+        ratio = params["prune_ratio"]
+    elif "exploration" in params:
+        ratio = 1 - params["exploration"] * params["exploitation"]
+    else:
+        ratio = 0.0
+    return (0.9 if ratio <= BOUNDARY else 0.8) + 0.0002 * seed, ratio
+
+
+@pytest.mark.parametrize("pruner", ["orderdp", "random"])
+def test_search_finds_the_planted_lossless_boundary(stores, pruner):
+    preset = load_preset(str(stores["preset"]))
+    result = run_search(
+        preset, pruner, trials=30, seeds=2, tracking_uri=stores["tracking_uri"],
+        storage_url=stores["storage_url"], evaluate=planted,
+    )  # fmt: skip
+    assert result.best is not None
+    assert BOUNDARY - 0.08 <= result.best["prune_ratio"] <= BOUNDARY
+    assert result.tolerance == pytest.approx(0.001)  # seed std 0.00014 < 0.1 points
+    assert all(row["lossless"] == (row["prune_ratio"] <= BOUNDARY) for row in result.frontier)
+    (search_run,) = runs_of(stores["tracking_uri"], "tiny", kind="search")
+    assert search_run.data.metrics["largest_lossless_ratio"] == result.best["prune_ratio"]
+    trials = runs_of(stores["tracking_uri"], "tiny", kind="trial")
+    assert len(trials) == 30 == len(result.frontier)
+    assert {t.data.tags["mlflow.parentRunId"] for t in trials} == {search_run.info.run_id}
+
+
+def _search_worker(preset_path: str, urls: dict[str, str]) -> None:
+    run_search(
+        load_preset(preset_path), "orderdp", trials=8, seeds=2, tracking_uri=urls["mlflow"],
+        storage_url=urls["optuna"], evaluate=planted,
+    )  # fmt: skip
+
+
+@needs_postgres
+@pytest.mark.slow
+def test_two_search_workers_sharing_postgresql_run_each_trial_once(stores):
+    with postgres_server() as urls:
+        url = urls["optuna"]
+        context = multiprocessing.get_context("fork")
+        workers = [
+            context.Process(target=_search_worker, args=(str(stores["preset"]), urls))
+            for _ in range(2)
+        ]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(timeout=300)
+        assert [worker.exitcode for worker in workers] == [0, 0]
+        (study,) = [
+            optuna.load_study(study_name=s.study_name, storage=url)
+            for s in optuna.get_all_study_summaries(url)
+            if s.study_name.startswith("prunebench-search/")
+        ]
+        complete = study.get_trials(states=(TrialState.COMPLETE,))
+        assert 8 <= len(study.trials) <= 9 and len(complete) == len(study.trials)
+        trial_runs = runs_of(urls["mlflow"], "tiny", kind="trial")
+        numbers = sorted(int(r.data.tags["optuna.trial_number"]) for r in trial_runs)
+        assert numbers == sorted(t.number for t in complete)
+        assert len(runs_of(urls["mlflow"], "tiny", kind="search")) == 1
