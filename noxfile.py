@@ -1,4 +1,6 @@
-"""Sessions: tests (default), lint, bench. Heavy sessions share one environment.
+"""Sessions: tests and lint (default), demo, cifar_suite, suite, search, report, ui, bench.
+
+Heavy sessions share one environment.
 
 torch alone is ~5.5 GB, so every session that imports prunebench uses the single environment
 .nox/prunebench-env, rebuilt only when pyproject.toml or the extras change. FFCV is included when
@@ -83,3 +85,81 @@ def lint(session: nox.Session) -> None:
     session.install("ruff>=0.6")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+
+
+TRACKING_URI = "sqlite:///mlflow.db"  # MLflow's embedded store, in the working directory
+STORAGE_URL = "sqlite:///optuna.db"  # Optuna's embedded store (suite queue and searches)
+
+
+def prunebench(session: nox.Session, bin_dir: Path, *args: str) -> None:
+    session.run(str(bin_dir / "prunebench"), *args, external=True)
+
+
+def preset_argument(session: nox.Session, default: str) -> tuple[str, list[str]]:
+    """The preset named after --, e.g. `nox -s suite -- quick-cifar10 --workers 2`."""
+    if session.posargs:
+        return session.posargs[0], list(session.posargs[1:])
+    return default, []
+
+
+def run_preset(session: nox.Session, bin_dir: Path, preset: str, search: bool) -> None:
+    """Suite, optional search, then the report of one preset, all on the embedded stores."""
+    stores = ["--tracking-uri", TRACKING_URI]
+    prunebench(session, bin_dir, "suite", preset, *stores, "--storage", STORAGE_URL, "--quiet")
+    if search:
+        prunebench(session, bin_dir, "search", preset, *stores, "--storage", STORAGE_URL)
+    out = f"reports/{preset}"
+    prunebench(session, bin_dir, "report", "--preset", preset, "--out", out, *stores)
+    session.log(f"report: {ROOT / out / 'index.html'}  (compare runs: nox -s ui)")
+
+
+@nox.session(venv_backend="none")
+def demo(session: nox.Session) -> None:
+    """The main job, offline on a CPU: every pruner on real Fashion-MNIST, a search, the report."""
+    run_preset(session, shared_env(session), "demo-fmnist", search=True)
+
+
+@nox.session(venv_backend="none")
+def cifar_suite(session: nox.Session) -> None:
+    """The OrderDP paper's CIFAR-10/100 ResNet-18 protocol (GPU-sized), then the reports."""
+    bin_dir = shared_env(session)
+    for preset in ("paper-cifar10-r18", "paper-cifar100-r18"):
+        run_preset(session, bin_dir, preset, search=False)
+
+
+@nox.session(venv_backend="none")
+def suite(session: nox.Session) -> None:
+    """Run a preset's suite: `nox -s suite -- PRESET [prunebench suite options]`."""
+    preset, extra = preset_argument(session, "demo-fmnist")
+    prunebench(session, shared_env(session), "suite", preset, "--tracking-uri", TRACKING_URI,
+               "--storage", STORAGE_URL, *extra)  # fmt: skip
+
+
+@nox.session(venv_backend="none")
+def search(session: nox.Session) -> None:
+    """Search the largest lossless ratio: `nox -s search -- PRESET [prunebench search options]`."""
+    preset, extra = preset_argument(session, "demo-fmnist")
+    prunebench(session, shared_env(session), "search", preset, "--tracking-uri", TRACKING_URI,
+               "--storage", STORAGE_URL, *extra)  # fmt: skip
+
+
+@nox.session(venv_backend="none")
+def report(session: nox.Session) -> None:
+    """Build a preset's report from MLflow: `nox -s report -- PRESET`."""
+    preset, extra = preset_argument(session, "demo-fmnist")
+    prunebench(session, shared_env(session), "report", "--preset", preset,
+               "--out", f"reports/{preset}", "--tracking-uri", TRACKING_URI, *extra)  # fmt: skip
+
+
+@nox.session(venv_backend="none")
+def ui(session: nox.Session) -> None:
+    """The MLflow UI on the embedded store: `nox -s ui [-- --port 5000]`."""
+    bin_dir = shared_env(session)
+    port = (
+        session.posargs[session.posargs.index("--port") + 1]
+        if "--port" in session.posargs
+        else "5000"
+    )
+    session.log(f"MLflow UI at http://127.0.0.1:{port} (store {TRACKING_URI}); Ctrl-C stops it")
+    session.run(str(bin_dir / "mlflow"), "ui", "--backend-store-uri", TRACKING_URI,
+                "--host", "127.0.0.1", "--port", port, external=True)  # fmt: skip

@@ -1,0 +1,599 @@
+"""Build the report: read MLflow, compute tables and figures, write them atomically, log them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.entities import Param
+
+from prunebench import __version__
+from prunebench.errors import UsageError
+from prunebench.reports import figures as fig
+from prunebench.reports.html import HtmlReport, markdown_table
+from prunebench.reports.leaderboard import (
+    CELL,
+    SECTION,
+    format_leaderboard,
+    keys,
+    leaderboard,
+    lossless_on_grid,
+    problem_runs,
+    section_slug,
+    section_title,
+    usable_runs,
+)
+from prunebench.reports.lossless import DEFAULT_MIN_TOLERANCE
+from prunebench.reports.pareto import PARETO_AXES, pareto_front
+from prunebench.reports.runs import (
+    ExperimentData,
+    load_experiment,
+    open_store,
+    resolve_tracking_uri,
+    training_runs,
+)
+from prunebench.reports.searches import lossless_table, search_results
+from prunebench.reports.stability import format_phase_table, phase_table, tta_curves
+from prunebench.reports.theory_figures import theory_figures
+
+
+@dataclass
+class SectionContent:
+    """Tables and figures of one dataset / model / budget section."""
+
+    key: tuple
+    board: pd.DataFrame
+    fronts: dict[str, pd.DataFrame]
+    accuracy_phases: pd.DataFrame
+    grad_norm_phases: pd.DataFrame
+    jaccard_phases: pd.DataFrame
+    usage: pd.DataFrame
+    figures: dict[str, fig.ReportFigure] = field(default_factory=dict)
+
+
+@dataclass
+class ReportContent:
+    """Everything the report shows, computed from MLflow only."""
+
+    data: ExperimentData
+    board: pd.DataFrame
+    problems: pd.DataFrame
+    status_counts: pd.DataFrame
+    sections: list[SectionContent]
+    searches: pd.DataFrame
+    search_table: pd.DataFrame
+    grid_lossless: pd.DataFrame
+    theory: list[fig.ReportFigure]
+    min_tolerance: float
+    generated: str
+
+
+def usage_table(usable: pd.DataFrame, usage: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Per cell: seeds with usage counts, samples, zero-usage count (mean, max) and usage range."""
+    rows = []
+    for cell, runs in usable.groupby(CELL, sort=True, dropna=False):
+        arrays = [usage[r] for r in runs["run_id"] if r in usage]
+        zeros = [int((a == 0).sum()) for a in arrays]
+        rows.append(
+            {
+                **dict(zip(CELL, cell, strict=True)),
+                "seeds_with_usage": f"{len(arrays)}/{len(runs)}",
+                "samples": int(arrays[0].size) if arrays else np.nan,
+                "zero_usage_mean": float(np.mean(zeros)) if arrays else np.nan,
+                "zero_usage_max": max(zeros) if arrays else np.nan,
+                "usage_min": min(int(a.min()) for a in arrays) if arrays else np.nan,
+                "usage_max": max(int(a.max()) for a in arrays) if arrays else np.nan,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _in_section(frame: pd.DataFrame, section: tuple) -> pd.DataFrame:
+    if frame.empty:
+        return frame
+    wanted = keys(pd.DataFrame([section], columns=SECTION), SECTION).iloc[0]
+    return frame[keys(frame, SECTION) == wanted]
+
+
+def compute(
+    data: ExperimentData,
+    *,
+    expected_seeds: int | Sequence[int] | None = None,
+    expected_cells: pd.DataFrame | None = None,
+    min_tolerance: float = DEFAULT_MIN_TOLERANCE,
+) -> ReportContent:
+    """Every table and figure of the report from one experiment's MLflow data."""
+    train = training_runs(data.runs)
+    usable = usable_runs(train)
+    board = leaderboard(
+        train,
+        expected_seeds=expected_seeds,
+        expected_cells=expected_cells,
+        min_tolerance=min_tolerance,
+    )
+    palette = fig.pruner_palette(board["pruner_label"].tolist())
+    accuracy = phase_table(data.histories, usable, "test_accuracy")
+    grad_norm = phase_table(data.histories, usable, "grad_norm")
+    jaccard = phase_table(data.histories, usable, "subset_jaccard")
+    curves = tta_curves(data.histories, usable)
+    sections = []
+    for section, section_board in board.groupby(SECTION, sort=True, dropna=False):
+        section_board = section_board.reset_index(drop=True)
+        section_usable = _in_section(usable, section)
+        content = SectionContent(
+            key=section,
+            board=section_board,
+            fronts={axis: pareto_front(section_board, axis) for axis in PARETO_AXES},
+            accuracy_phases=_in_section(accuracy, section),
+            grad_norm_phases=_in_section(grad_norm, section),
+            jaccard_phases=_in_section(jaccard, section),
+            usage=usage_table(section_usable, data.usage),
+        )
+        content.figures = _section_figures(
+            content, section_usable, _in_section(curves, section), data, palette
+        )
+        sections.append(content)
+    searches = search_results(data.runs)
+    counts = data.runs.assign(kind=data.runs["kind"].replace("", "(untagged)"))
+    status_counts = counts.groupby(["kind", "status"]).size().rename("runs").reset_index()
+    return ReportContent(
+        data=data,
+        board=board,
+        problems=problem_runs(train),
+        status_counts=status_counts,
+        sections=sections,
+        searches=searches,
+        search_table=lossless_table(searches),
+        grid_lossless=lossless_on_grid(board),
+        theory=theory_figures(usable),
+        min_tolerance=min_tolerance,
+        generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    )
+
+
+def _section_figures(
+    content: SectionContent,
+    usable: pd.DataFrame,
+    curves: pd.DataFrame,
+    data: ExperimentData,
+    palette: dict,
+) -> dict[str, fig.ReportFigure]:
+    slug = section_slug(content.key)
+    title = section_title(content.key)
+    target = content.board["tta_target"].dropna()
+    drawn = {
+        "pareto": (
+            fig.pareto_figure(content.board, usable, palette),
+            f"Pareto frontiers, {title}",
+            "Small dots: individual runs; large markers: per-cell mean ± std over seeds; "
+            "circled and dashed: the non-dominated cells.",
+        ),
+        "tta": (
+            fig.tta_figure(curves, content.board, palette, target.iloc[0] if len(target) else None),
+            f"Time to accuracy, {title}",
+            "Test accuracy after each epoch against cumulative training seconds (evaluation "
+            "excluded), mean over seeds (line) ± 1 std (band), seeds aligned by epoch; full "
+            "data dashed; dotted: the leaderboard's accuracy target.",
+        ),
+        "usage": (
+            fig.usage_figure(usable, data.usage),
+            f"Per-sample usage, {title}",
+            "Samples trained k times in a run (averaged over seeds); the zero-usage count is "
+            "annotated (red when some sample was never trained). Full data omitted: every "
+            "sample is used every epoch.",
+        ),
+        "stability": (
+            fig.stability_figure(content.accuracy_phases, content.grad_norm_phases, palette),
+            f"Stability over seeds by training phase, {title}",
+            "Per run: mean over the phase's epochs; then mean ± std over seeds.",
+        ),
+        "jaccard": (
+            fig.jaccard_figure(data.histories, usable, palette),
+            f"Jaccard similarity of consecutive epochs' subsets, {title}",
+            "Mean over seeds at each epoch.",
+        ),
+    }
+    out = {}
+    for name, (figure, fig_title, caption) in drawn.items():
+        if figure is not None:
+            out[name] = fig.ReportFigure(f"{name}-{slug}", fig_title, caption, fig.render(figure))
+    return out
+
+
+def _row_classes(board: pd.DataFrame) -> list[str]:
+    return [
+        "failed" if (n == 0 or problems > 0) else ("flag" if flagged else "")
+        for n, problems, flagged in zip(
+            board["n_seeds"], board["problem_runs"], board["seeds_flag"], strict=True
+        )
+    ]
+
+
+def _problems_display(problems: pd.DataFrame) -> pd.DataFrame:
+    if problems.empty:
+        return problems
+    return pd.DataFrame(
+        {
+            "Dataset / model / budget": problems[SECTION].astype(str).agg(" / ".join, axis=1),
+            "Pruner": problems["pruner_label"],
+            "Target ratio (%)": (100 * problems["target_prune_ratio"]).map("{:.1f}".format),
+            "Seed": problems["seed"].map(lambda s: "—" if pd.isna(s) else f"{s:g}"),
+            "Status": problems["status"],
+            "Reason": problems["failure_reason"],
+            "Superseded by a finished rerun": problems["superseded"].map(
+                {True: "yes", False: "no"}
+            ),
+            "Run": problems["run_name"],
+            "Run id": problems["run_id"],
+        }
+    )
+
+
+def _front_display(front: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "Pruner": front["pruner_label"],
+            "Target ratio (%)": (100 * front["target_prune_ratio"]).map("{:.1f}".format),
+            "Realized ratio (%)": (100 * front["realized_prune_ratio_mean"]).map("{:.1f}".format),
+            "Accuracy (%)": (100 * front["accuracy_mean"]).map("{:.2f}".format),
+            "Train device-h": front["train_device_hours_mean"].map("{:.3g}".format),
+        }
+    )
+
+
+def _usage_display(table: pd.DataFrame) -> pd.DataFrame:
+    if table.empty:
+        return table
+    return pd.DataFrame(
+        {
+            "Pruner": table["pruner_label"],
+            "Target ratio (%)": (100 * table["target_prune_ratio"]).map("{:.1f}".format),
+            "Seeds with usage.npz": table["seeds_with_usage"],
+            "Samples": table["samples"].map(lambda v: "—" if pd.isna(v) else f"{int(v):,}"),
+            "Zero-usage samples (mean)": table["zero_usage_mean"].map(
+                lambda v: "—" if pd.isna(v) else f"{v:.3g}"
+            ),
+            "Zero-usage (max over seeds)": table["zero_usage_max"].map(
+                lambda v: "—" if pd.isna(v) else f"{int(v)}"
+            ),
+            "Usage range (epochs)": [
+                "—" if pd.isna(lo) else f"{int(lo)}–{int(hi)}"
+                for lo, hi in zip(table["usage_min"], table["usage_max"], strict=True)
+            ],
+        }
+    )
+
+
+def _search_display(searches: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "Dataset": searches["dataset"],
+            "Model": searches["model"],
+            "Pruner": searches["pruner"],
+            "Status": searches["status"],
+            "Largest lossless ratio (%)": searches["largest_lossless_ratio"].map(
+                lambda v: "none" if pd.isna(v) else f"{100 * v:.1f}"
+            ),
+            "Full accuracy (%)": [
+                "—" if pd.isna(m) else f"{100 * m:.2f} ± {100 * s:.2f}"
+                for m, s in zip(
+                    searches["full_accuracy_mean"], searches["full_accuracy_std"], strict=True
+                )
+            ],
+            "Tolerance": searches["tolerance"].map(lambda v: "—" if pd.isna(v) else f"{v:g}"),
+            "Seeds": searches["seeds"],
+            "Trials (lossless)": [
+                f"{t} ({k})"
+                for t, k in zip(searches["trials"], searches["lossless_trials"], strict=True)
+            ],
+            "Best parameters": searches["best_params"],
+            "Reason": searches["failure_reason"],
+        }
+    )
+
+
+def _grid_lossless_display(grid: pd.DataFrame) -> pd.DataFrame:
+    if grid.empty:
+        return grid
+    values = grid.assign(
+        value=["none" if pd.isna(v) else f"{100 * v:.1f}" for v in grid["largest_lossless_ratio"]]
+    )
+    table = values.pivot(index=SECTION, columns="pruner_label", values="value")
+    return table.fillna("—").rename_axis(columns=None).reset_index()
+
+
+RULES = (
+    "Lossless: mean final accuracy over seeds >= full-data mean − tolerance, tolerance = "
+    "max({floor:g}, sample std of the full-data seeds). Accuracy: final test accuracy, mean ± "
+    "sample std over seeds. Realized ratio: 1 − samples trained / (epochs × train size). Saved: "
+    "1 − train device-hours / full-data train device-hours (same dataset, model and budget). "
+    "Time to target: training seconds to the first logged accuracy target, mean over the seeds "
+    "that reached it. A cell is flagged when it has fewer finished seeds than its preset asks for."
+)
+
+
+def render_markdown(content: ReportContent) -> str:
+    """leaderboard.md: the leaderboard per section, then failed and incomplete runs."""
+    lines = [
+        f"# prunebench leaderboard: {content.data.name}",
+        "",
+        f"Store `{content.data.tracking_uri}`, generated {content.generated}, "
+        f"prunebench {__version__}.",
+        "",
+        RULES.format(floor=content.min_tolerance),
+        "",
+    ]
+    for section in content.sections:
+        lines += [
+            f"## {section_title(section.key)}",
+            "",
+            markdown_table(format_leaderboard(section.board)),
+        ]
+    lines += ["## Failed, incomplete and superseded runs", ""]
+    lines.append(
+        markdown_table(_problems_display(content.problems))
+        if not content.problems.empty
+        else "None: every training run finished.\n"
+    )
+    return "\n".join(lines)
+
+
+def render_html(content: ReportContent) -> str:
+    """index.html: every table and figure, images embedded."""
+    page = HtmlReport(f"prunebench report: {content.data.name}")
+    page.heading("Summary")
+    page.text(RULES.format(floor=content.min_tolerance))
+    page.table(
+        content.status_counts.rename(columns={"kind": "Kind", "status": "Status", "runs": "Runs"})
+    )
+
+    page.heading("Leaderboard")
+    for section in content.sections:
+        page.heading(section_title(section.key), 3)
+        page.table(format_leaderboard(section.board), _row_classes(section.board))
+
+    page.heading("Failed, incomplete and missing runs")
+    if content.problems.empty:
+        page.text("Every training run finished.")
+    else:
+        page.table(
+            _problems_display(content.problems),
+            ["" if s else "failed" for s in content.problems["superseded"]],
+        )
+    flagged = content.board[content.board["seeds_flag"]]
+    if flagged.empty:
+        page.text("Every cell has the seeds its preset asks for (or no expectation was recorded).")
+    else:
+        page.text("Cells with fewer finished seeds than expected:")
+        page.table(
+            pd.DataFrame(
+                {
+                    "Dataset / model / budget": flagged[SECTION]
+                    .astype(str)
+                    .agg(" / ".join, axis=1),
+                    "Pruner": flagged["pruner_label"],
+                    "Target ratio (%)": (100 * flagged["target_prune_ratio"]).map("{:.1f}".format),
+                    "Finished seeds": flagged["n_seeds"],
+                    "Expected": flagged["expected_seeds"].map("{:.0f}".format),
+                    "Missing seeds": flagged["missing_seeds"].replace("", "—"),
+                }
+            ),
+            ["flag"] * len(flagged),
+        )
+
+    page.heading("Pareto frontiers")
+    for section in content.sections:
+        page.heading(section_title(section.key), 3)
+        _maybe_figure(page, section, "pareto")
+        for axis, front in section.fronts.items():
+            page.text(f"Non-dominated cells, accuracy vs {PARETO_AXES[axis][2]}:")
+            page.table(_front_display(front))
+
+    page.heading("Time to accuracy")
+    for section in content.sections:
+        page.heading(section_title(section.key), 3)
+        _maybe_figure(page, section, "tta")
+
+    page.heading("Per-sample usage")
+    for section in content.sections:
+        page.heading(section_title(section.key), 3)
+        page.table(_usage_display(section.usage))
+        _maybe_figure(page, section, "usage")
+
+    page.heading("Stability over seeds (Table 9 layout)")
+    for section in content.sections:
+        page.heading(section_title(section.key), 3)
+        page.text("Test accuracy (%), mean ± std over seeds, per training-progress phase:")
+        page.table(format_phase_table(section.accuracy_phases, scale=100.0))
+        page.text("Gradient norm, mean ± std over seeds, per training-progress phase:")
+        page.table(format_phase_table(section.grad_norm_phases, digits=3))
+        _maybe_figure(page, section, "stability")
+
+    page.heading("Subset Jaccard of consecutive epochs (Table 8 layout)")
+    for section in content.sections:
+        page.heading(section_title(section.key), 3)
+        page.table(format_phase_table(section.jaccard_phases, digits=3))
+        _maybe_figure(page, section, "jaccard")
+
+    page.heading("Largest lossless prune ratio (Table 6 layout)")
+    if content.searches.empty:
+        page.text("No search runs in this experiment (run `prunebench search` to add them).")
+    else:
+        page.text("From Optuna searches (%; the latest finished search per pruner):")
+        page.table(content.search_table)
+        page.table(
+            _search_display(content.searches),
+            ["" if s == "FINISHED" else "failed" for s in content.searches["status"]],
+        )
+    page.text("From the benchmark grid (largest realized ratio (%) among lossless cells):")
+    page.table(_grid_lossless_display(content.grid_lossless))
+
+    page.heading("OrderDP theory: inclusion probabilities γ_j")
+    for figure in content.theory:
+        page.figure(figure)
+
+    meta = (
+        f"Experiment {content.data.name!r} · store {content.data.tracking_uri} · generated "
+        f"{content.generated} · prunebench {__version__} · "
+        f"{int((content.data.runs['kind'] == 'train').sum())} training runs"
+    )
+    return page.render(meta)
+
+
+def _maybe_figure(page: HtmlReport, section: SectionContent, name: str) -> None:
+    if name in section.figures:
+        page.figure(section.figures[name])
+    else:
+        page.text("No data for this figure.", "empty")
+
+
+def write_report(content: ReportContent, directory: Path) -> None:
+    """Write index.html, leaderboard.md/.csv, figures/*.png and tables/*.csv into ``directory``."""
+    figures_dir = directory / "figures"
+    tables_dir = directory / "tables"
+    figures_dir.mkdir()
+    tables_dir.mkdir()
+    all_figures = [f for s in content.sections for f in s.figures.values()] + content.theory
+    for figure in all_figures:
+        (figures_dir / f"{figure.name}.png").write_bytes(figure.png)
+    content.board.to_csv(directory / "leaderboard.csv", index=False)
+    (directory / "leaderboard.md").write_text(render_markdown(content), encoding="utf-8")
+    content.problems.to_csv(tables_dir / "failed_runs.csv", index=False)
+    fronts = [s.fronts[axis].assign(front=axis) for s in content.sections for axis in s.fronts]
+    _concat(fronts).to_csv(tables_dir / "pareto.csv", index=False)
+    for name, attr in (
+        ("stability_accuracy", "accuracy_phases"),
+        ("stability_grad_norm", "grad_norm_phases"),
+        ("jaccard", "jaccard_phases"),
+        ("usage", "usage"),
+    ):
+        _concat([getattr(s, attr) for s in content.sections]).to_csv(
+            tables_dir / f"{name}.csv", index=False
+        )
+    content.searches.to_csv(tables_dir / "searches.csv", index=False)
+    content.grid_lossless.to_csv(tables_dir / "lossless_grid.csv", index=False)
+    (directory / "index.html").write_text(render_html(content), encoding="utf-8")
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    frames = [f for f in frames if not f.empty]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _check_out(out: Path) -> None:
+    """Refuse an --out that is a file, or a non-empty directory that is not a previous report."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file; pass a directory path for the report.")
+    if out.is_dir() and any(out.iterdir()) and not (out / "index.html").is_file():
+        raise UsageError(
+            f"--out {out} is a non-empty directory that is not a prunebench report; pass a new "
+            f"or empty directory."
+        )
+
+
+def _replace_dir(new: Path, out: Path) -> None:
+    """Move ``new`` to ``out``, replacing a previous report as a whole (never half-overwritten)."""
+    if not out.exists():
+        os.replace(new, out)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+    os.replace(out, old / "report")
+    os.replace(new, out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _log_report_run(client: MlflowClient, content: ReportContent, directory: Path) -> str:
+    """Log the written report as the artifacts of a new run (kind "report") in the experiment."""
+    data = content.data
+    run = client.create_run(
+        data.experiment_id,
+        run_name="report",
+        tags={"prunebench.kind": "report", "prunebench.status": "RUNNING"},
+    )
+    run_id = run.info.run_id
+    try:
+        client.log_batch(
+            run_id,
+            params=[
+                Param("report.experiment", data.name),
+                Param("report.cells", str(len(content.board))),
+                Param("report.training_runs", str(int((data.runs["kind"] == "train").sum()))),
+                Param("report.problem_runs", str(len(content.problems))),
+                Param("report.min_tolerance", f"{content.min_tolerance:g}"),
+                Param("prunebench_version", __version__),
+            ],
+        )
+        client.log_artifacts(run_id, str(directory))
+        client.set_tag(run_id, "prunebench.status", "FINISHED")
+        client.set_terminated(run_id, "FINISHED")
+    except Exception as error:
+        client.set_tag(run_id, "prunebench.status", "FAILED")
+        client.set_tag(run_id, "prunebench.failure_reason", f"logging the report failed: {error}")
+        client.set_terminated(run_id, "FAILED")
+        raise
+    return run_id
+
+
+def build(
+    experiment: str,
+    out_dir: str | Path,
+    tracking_uri: str | None = None,
+    *,
+    expected_seeds: int | Sequence[int] | None = None,
+    expected_cells: pd.DataFrame | None = None,
+    min_tolerance: float = DEFAULT_MIN_TOLERANCE,
+    log_run: bool = True,
+) -> tuple[Path, str | None]:
+    """Build the report into ``out_dir``; return it and the report run id (None: not logged)."""
+    out = Path(out_dir)
+    _check_out(out)
+    uri = resolve_tracking_uri(tracking_uri)
+    client = open_store(uri)
+    data = load_experiment(client, experiment, uri)
+    content = compute(
+        data,
+        expected_seeds=expected_seeds,
+        expected_cells=expected_cells,
+        min_tolerance=min_tolerance,
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        write_report(content, staging)
+        run_id = _log_report_run(client, content, staging) if log_run else None
+        _replace_dir(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out, run_id
+
+
+def build_report(
+    experiment: str,
+    out_dir: str | Path,
+    tracking_uri: str | None = None,
+    *,
+    expected_seeds: int | Sequence[int] | None = None,
+    expected_cells: pd.DataFrame | None = None,
+    min_tolerance: float = DEFAULT_MIN_TOLERANCE,
+    log_run: bool = True,
+) -> Path:
+    """Build the report of MLflow experiment ``experiment`` into ``out_dir``; return that path."""
+    out, _ = build(
+        experiment,
+        out_dir,
+        tracking_uri,
+        expected_seeds=expected_seeds,
+        expected_cells=expected_cells,
+        min_tolerance=min_tolerance,
+        log_run=log_run,
+    )
+    return out

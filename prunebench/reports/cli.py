@@ -1,0 +1,108 @@
+"""`prunebench report`: build the HTML/Markdown/CSV report of an experiment from MLflow."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from prunebench.errors import ConfigError, UsageError
+from prunebench.reports.lossless import DEFAULT_MIN_TOLERANCE
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add the ``report`` subcommand and its flags."""
+    parser = subparsers.add_parser(
+        "report",
+        help="build the report (leaderboards, Pareto frontiers, figures) from MLflow",
+        description=(
+            "Read an experiment's runs from MLflow and write DIR/index.html (self-contained), "
+            "DIR/leaderboard.md and .csv, DIR/figures/*.png and DIR/tables/*.csv; the report "
+            "is also logged as the artifacts of a run of kind 'report'."
+        ),
+    )
+    parser.add_argument("--experiment", metavar="NAME", help="MLflow experiment to report on")
+    parser.add_argument(
+        "--preset",
+        metavar="CONFIG",
+        help="suite preset (TOML path, or a name in configs/): its name is the experiment; "
+        "its cells and seeds are what the report expects (missing ones are flagged)",
+    )
+    parser.add_argument("--out", metavar="DIR", required=True, help="report directory")
+    parser.add_argument(
+        "--tracking-uri",
+        metavar="URI",
+        default=None,
+        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)",
+    )
+    parser.add_argument(
+        "--min-tolerance",
+        type=float,
+        default=DEFAULT_MIN_TOLERANCE,
+        metavar="FRACTION",
+        help="floor of the lossless tolerance in accuracy (fraction; default 0.001 = 0.1 points)",
+    )
+    parser.add_argument(
+        "--no-log-run",
+        action="store_true",
+        help="do not log the report as an MLflow run (for read-only stores)",
+    )
+    parser.set_defaults(execute=execute)
+    return parser
+
+
+def read_preset(value: str) -> tuple[str, list[int], pd.DataFrame]:
+    """(experiment name, seeds, planned cells) of a suite preset, read by the suite's own parser.
+
+    The cells frame has the leaderboard's cell columns plus ``pruner``: one row per planned
+    dataset x model x pruner variant x target ratio, so cells never run show up as missing.
+    """
+    import pandas as pd
+
+    from prunebench.bench.presets import load_preset
+
+    preset = load_preset(value)
+    cells = pd.DataFrame(
+        [
+            {
+                "dataset": cfg.dataset,
+                "model": cfg.model,
+                "budget": str(cfg.budget),
+                "pruner_label": cfg.label,
+                "target_prune_ratio": round(cfg.target_prune_ratio(), 9),
+                "pruner": cfg.pruner,
+            }
+            for cfg in preset.cells()
+        ]
+    ).drop_duplicates(ignore_index=True)
+    return preset.name, sorted(set(preset.seeds)), cells
+
+
+def execute(args: argparse.Namespace) -> int:
+    """Run ``prunebench report``; user errors raise UsageError/ConfigError (exit code 2)."""
+    # Imported here so `prunebench --help` stays fast (MLflow and matplotlib load slowly).
+    from prunebench.reports.build import build
+
+    if (args.experiment is None) == (args.preset is None):
+        raise UsageError("Pass exactly one of --experiment NAME or --preset CONFIG.")
+    if not 0.0 <= args.min_tolerance < 1.0:
+        raise ConfigError(
+            f"--min-tolerance must be an accuracy fraction in [0, 1), got {args.min_tolerance:g}."
+        )
+    experiment, expected_seeds, expected_cells = args.experiment, None, None
+    if args.preset is not None:
+        experiment, expected_seeds, expected_cells = read_preset(args.preset)
+    out, run_id = build(
+        experiment,
+        args.out,
+        args.tracking_uri,
+        expected_seeds=expected_seeds,
+        expected_cells=expected_cells,
+        min_tolerance=args.min_tolerance,
+        log_run=not args.no_log_run,
+    )
+    logged = f"; logged as MLflow run {run_id}" if run_id else ""
+    print(f"Report written to {out / 'index.html'}{logged}")
+    return 0

@@ -1,0 +1,110 @@
+"""Per-epoch views: stability over seeds by training phase, subset Jaccard, accuracy curves."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from prunebench.reports.leaderboard import CELL
+
+PHASES = (("0-30%", 30), ("30-50%", 50), ("50-70%", 70), ("70-100%", 100))
+"""Training-progress phases of the paper's Table 9, by their upper bound in percent."""
+FINAL = "final"
+
+
+def phase_of(step: np.ndarray, epochs_run: np.ndarray) -> np.ndarray:
+    """Phase index (0..3) of each epoch from progress (step + 1) / epochs_run, in exact integers.
+
+    Phases are right-closed: with 10 epochs, epochs 0-2 (30%) are phase 0, 3-4 phase 1,
+    5-6 phase 2 and 7-9 phase 3. Integer arithmetic keeps 3/10 exactly on its boundary.
+    """
+    percent = 100 * (np.asarray(step, dtype=np.int64) + 1)
+    total = np.asarray(epochs_run, dtype=np.int64)
+    bounds = np.array([bound for _, bound in PHASES[:-1]], dtype=np.int64)
+    return (percent[:, None] > bounds[None, :] * total[:, None]).sum(axis=1)
+
+
+def epochs_run(histories: pd.DataFrame, usable: pd.DataFrame) -> pd.Series:
+    """Epochs run per run id: the summary metric ``epochs_run``, else the epochs logged."""
+    logged = histories.groupby("run_id")["step"].max() + 1
+    summary = usable.set_index("run_id").get("metrics.epochs_run", pd.Series(dtype=float))
+    return summary.reindex(logged.index).fillna(logged).astype(np.int64)
+
+
+def per_run_phases(histories: pd.DataFrame, usable: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Within each run, the mean of ``metric`` over each phase's epochs, plus its final value."""
+    logged = histories.dropna(subset=[metric])
+    logged = logged[logged["run_id"].isin(usable["run_id"])]
+    if logged.empty:
+        return pd.DataFrame(columns=["run_id", *[name for name, _ in PHASES], FINAL])
+    epochs = epochs_run(histories, usable)
+    phase = phase_of(logged["step"].to_numpy(), epochs.loc[logged["run_id"]].to_numpy())
+    names = np.array([name for name, _ in PHASES])
+    means = logged.assign(phase=names[phase]).pivot_table(
+        index="run_id", columns="phase", values=metric, aggfunc="mean"
+    )
+    final = logged.sort_values("step").groupby("run_id")[metric].last()
+    table = means.reindex(columns=list(names)).assign(**{FINAL: final})
+    return table.rename_axis(columns=None).reset_index()
+
+
+def phase_table(histories: pd.DataFrame, usable: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Table 9 layout: per cell and phase, mean and std (ddof=1) over seeds of the run means.
+
+    Columns: CELL, n_seeds, then ``<phase>_mean`` and ``<phase>_std`` for every phase and final.
+    """
+    runs = per_run_phases(histories, usable, metric)
+    if runs.empty:
+        return pd.DataFrame()
+    merged = runs.merge(usable[["run_id", *CELL]], on="run_id")
+    phases = [name for name, _ in PHASES] + [FINAL]
+    grouped = merged.groupby(CELL, sort=True, dropna=False)[phases]
+    means = grouped.mean().add_suffix("_mean")
+    stds = grouped.std(ddof=1).add_suffix("_std")
+    counts = grouped.size().rename("n_seeds")
+    table = pd.concat([counts, means, stds], axis=1)
+    ordered = ["n_seeds"] + [f"{p}_{s}" for p in phases for s in ("mean", "std")]
+    return table[ordered].reset_index()
+
+
+def format_phase_table(table: pd.DataFrame, scale: float = 1.0, digits: int = 2) -> pd.DataFrame:
+    """'mean ± std' strings per phase (``scale`` 100 turns fractions into percent)."""
+    if table.empty:
+        return pd.DataFrame()
+    out = pd.DataFrame(
+        {
+            "Pruner": table["pruner_label"],
+            "Target ratio (%)": table["target_prune_ratio"].map(lambda v: f"{100 * v:.1f}"),
+            "Seeds": table["n_seeds"],
+        }
+    )
+    for phase in [name for name, _ in PHASES] + [FINAL]:
+        mean, std = table[f"{phase}_mean"] * scale, table[f"{phase}_std"] * scale
+        out[phase] = [
+            "—"
+            if pd.isna(m)
+            else (f"{m:.{digits}f}" if pd.isna(s) else f"{m:.{digits}f} ± {s:.{digits}f}")
+            for m, s in zip(mean, std, strict=True)
+        ]
+    return out
+
+
+def tta_curves(histories: pd.DataFrame, usable: pd.DataFrame) -> pd.DataFrame:
+    """Accuracy vs cumulative training seconds per cell: mean and std over seeds at each epoch.
+
+    Seeds are aligned by epoch (their clocks differ), so a point is (mean training seconds,
+    mean accuracy) over the seeds that ran that epoch; ``n_seeds`` says how many did.
+    """
+    logged = histories.dropna(subset=["test_accuracy", "train_seconds"])
+    merged = logged.merge(usable[["run_id", *CELL]], on="run_id")
+    if merged.empty:
+        return pd.DataFrame()
+    grouped = merged.groupby([*CELL, "step"], sort=True, dropna=False)
+    curves = grouped.agg(
+        train_seconds=("train_seconds", "mean"),
+        accuracy_mean=("test_accuracy", "mean"),
+        accuracy_std=("test_accuracy", "std"),
+        n_seeds=("run_id", "nunique"),
+    ).reset_index()
+    curves["accuracy_std"] = curves["accuracy_std"].fillna(0.0)  # one seed: no band
+    return curves

@@ -1,0 +1,516 @@
+"""The report built from a real MLflow store that the tests fill with a tiny synthetic suite."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+import re
+import shutil
+import socket
+import sqlite3
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param
+from PIL import Image
+from reports_fixtures import EXPERIMENT, fill_store
+
+from prunebench.errors import UsageError
+from prunebench.reports import build_report
+from prunebench.reports import cli as report_cli
+from prunebench.reports.build import build
+
+# Building the store and the reports takes ~30 s on the 2-core machines: label it.
+pytestmark = pytest.mark.slow
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SYNTH = ("synthetic", "small_cnn", "epochs:10")
+FASHION = ("fashion_mnist", "small_cnn", "samples:2000")
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """(tracking URI, run specs, ids of the search runs) of the filled store."""
+    return fill_store(tmp_path_factory.mktemp("store"))
+
+
+@pytest.fixture(scope="module")
+def report(store, tmp_path_factory):
+    """The report of the synthetic suite (expected seeds from the runs' tags), and its run id."""
+    uri, _, _ = store
+    out = tmp_path_factory.mktemp("reports") / "tiny"
+    path, run_id = build(EXPERIMENT, out, uri)
+    return path, run_id
+
+
+def _board(report) -> pd.DataFrame:
+    return pd.read_csv(report[0] / "leaderboard.csv")
+
+
+def _cell(frame: pd.DataFrame, section, label: str, ratio: float) -> pd.Series:
+    match = (
+        (frame["dataset"] == section[0])
+        & (frame["model"] == section[1])
+        & (frame["budget"] == section[2])
+        & (frame["pruner_label"] == label)
+        & np.isclose(frame["target_prune_ratio"], ratio)
+    )
+    assert match.sum() == 1, (label, ratio)
+    return frame[match].iloc[0]
+
+
+def _finished(specs, section, label, ratio):
+    """The finished runs of a cell as the suite logged them (latest per seed)."""
+    runs = {}
+    for spec in specs:
+        if (
+            (spec.dataset, spec.model, spec.budget) == section
+            and (spec.label or spec.pruner) == label
+            and spec.ratio == ratio
+            and spec.status == "FINISHED"
+        ):
+            runs[spec.seed] = spec.logged
+    return list(runs.values())
+
+
+# ---------------------------------------------------------------- outputs
+
+
+def test_every_table_and_figure_is_produced(report):
+    out, _ = report
+    for name in ("index.html", "leaderboard.md", "leaderboard.csv"):
+        assert (out / name).stat().st_size > 0
+    figures = {p.name for p in (out / "figures").glob("*.png")}
+    expected = {
+        f"{kind}-{slug}.png"
+        for kind in ("pareto", "tta", "usage", "stability", "jaccard")
+        for slug in ("synthetic-small_cnn-epochs-10", "fashion_mnist-small_cnn-samples-2000")
+    } | {
+        "theory-convergence.png",
+        "theory-surrogate-weights.png",
+        "theory-sum.png",
+        "theory-experiment.png",
+    }
+    assert figures == expected
+    tables = {p.name for p in (out / "tables").glob("*.csv")}
+    assert tables == {
+        "failed_runs.csv",
+        "pareto.csv",
+        "stability_accuracy.csv",
+        "stability_grad_norm.csv",
+        "jaccard.csv",
+        "usage.csv",
+        "searches.csv",
+        "lossless_grid.csv",
+    }
+    page = (out / "index.html").read_text()
+    for heading in (
+        "Leaderboard",
+        "Failed, incomplete and missing runs",
+        "Pareto frontiers",
+        "Time to accuracy",
+        "Per-sample usage",
+        "Stability over seeds (Table 9 layout)",
+        "Subset Jaccard of consecutive epochs (Table 8 layout)",
+        "Largest lossless prune ratio (Table 6 layout)",
+        "OrderDP theory",
+    ):
+        assert f">{heading}" in page, heading
+    # Self-contained: every figure is embedded byte for byte, nothing is linked.
+    sources = re.findall(r'<img [^>]*src="([^"]+)"', page)
+    assert len(sources) == len(expected)
+    embedded = {base64.b64decode(s.removeprefix("data:image/png;base64,")) for s in sources}
+    assert embedded == {(out / "figures" / name).read_bytes() for name in expected}
+    assert not re.search(r'(src|href)="(?!data:|#)', page)
+    markdown = (out / "leaderboard.md").read_text()
+    assert "## synthetic / small_cnn / epochs:10" in markdown
+    assert "## fashion_mnist / small_cnn / samples:2000" in markdown
+
+
+def test_leaderboard_equals_hand_computation(report, store):
+    _, specs, _ = store
+    board = _board(report)
+    assert len(board) == 8  # 6 synthetic cells (ucb has only a failure) + 2 fashion cells
+    for section in (SYNTH, FASHION):
+        full = _finished(specs, section, "full", 0.0)
+        full_acc = np.array([r["final_test_accuracy"] for r in full])
+        full_hours = np.mean([r["train_device_hours"] for r in full])
+        tolerance = max(0.001, full_acc.std(ddof=1) if len(full_acc) > 1 else 0.0)
+        labels = board[board["dataset"] == section[0]][["pruner_label", "target_prune_ratio"]]
+        for label, ratio in labels.itertuples(index=False):
+            row = _cell(board, section, label, ratio)
+            runs = _finished(specs, section, label, ratio)
+            assert row["n_seeds"] == len(runs)
+            if not runs:
+                assert np.isnan(row["accuracy_mean"]) and pd.isna(row["lossless"])
+                continue
+            acc = np.array([r["final_test_accuracy"] for r in runs])
+            hours = np.mean([r["train_device_hours"] for r in runs])
+            assert row["accuracy_mean"] == pytest.approx(acc.mean(), abs=1e-12)
+            if len(acc) > 1:
+                assert row["accuracy_std"] == pytest.approx(acc.std(ddof=1), abs=1e-12)
+            assert row["realized_prune_ratio_mean"] == pytest.approx(
+                np.mean([r["realized_prune_ratio"] for r in runs]), abs=1e-12
+            )
+            assert row["delta_to_full"] == pytest.approx(acc.mean() - full_acc.mean(), abs=1e-12)
+            assert row["tolerance"] == pytest.approx(tolerance, abs=1e-12)
+            assert bool(row["lossless"]) == (acc.mean() >= full_acc.mean() - tolerance - 1e-12)
+            assert row["train_device_hours_mean"] == pytest.approx(hours, rel=1e-12)
+            assert row["saved_pct"] == pytest.approx(100 * (1 - hours / full_hours), rel=1e-9)
+            for key in ("0.80", "0.90"):
+                reached = [r[f"tta_seconds_{key}"] for r in runs if f"tta_seconds_{key}" in r]
+                assert row[f"tta_reached_{key}"] == len(reached)
+                if reached:
+                    assert row[f"tta_seconds_{key}_mean"] == pytest.approx(np.mean(reached))
+            assert row["tta_target"] == pytest.approx(0.80)
+    # The same numbers written out by hand for the main cells.
+    orderdp = _cell(board, SYNTH, "orderdp", 0.5)
+    assert orderdp["accuracy_mean"] == pytest.approx(0.902)
+    assert orderdp["tolerance"] == pytest.approx(0.01)  # full seeds 0.90, 0.92, 0.91
+    assert orderdp["lossless"] and orderdp["saved_pct"] == pytest.approx(50.0)
+    assert not _cell(board, SYNTH, "random", 0.5)["lossless"]  # 0.885 < 0.91 - 0.01
+    assert _cell(board, SYNTH, "infobatch", 0.5)["realized_prune_ratio_mean"] == pytest.approx(0.37)
+    # The superseded failure does not count; the search's nested training run (acc 0.10) is out.
+    assert _cell(board, SYNTH, "orderdp", 0.7)["n_seeds"] == 3
+    assert board["accuracy_mean"].min() > 0.8
+
+
+def test_failed_and_missing_runs_are_shown(report):
+    out, _ = report
+    board = _board(report)
+    failed = pd.read_csv(out / "tables" / "failed_runs.csv")
+    rows = {(r.pruner_label, r.seed, r.status): r for r in failed.itertuples()}
+    assert rows[("random", 2, "FAILED")].failure_reason == "diverged: train loss is nan at epoch 3"
+    assert rows[("ucb", 0, "FAILED")].failure_reason == "CUDA out of memory"
+    assert not rows[("random", 2, "FAILED")].superseded
+    assert rows[("orderdp", 1, "FAILED")].superseded  # rerun of orderdp@0.7 seed 1 finished
+    assert "interrupted" in rows[("orderdp", 1, "RUNNING")].failure_reason
+    assert len(failed) == 4
+    ucb = _cell(board, SYNTH, "ucb", 0.5)
+    assert ucb["n_seeds"] == 0 and ucb["seeds_flag"] and "CUDA out of memory" in ucb["notes"]
+    random_cell = _cell(board, SYNTH, "random", 0.5)
+    assert random_cell["seeds_flag"] and "seed 2 FAILED" in random_cell["notes"]
+    assert _cell(board, SYNTH, "infobatch", 0.5)["seeds_flag"]  # seed 2 never ran
+    assert not _cell(board, SYNTH, "orderdp", 0.5)["seeds_flag"]
+    markdown = (out / "leaderboard.md").read_text()
+    assert "| ucb | 50.0 | — | — | 0/3 (!) |" in markdown
+    assert "seed 2 FAILED: diverged: train loss is nan at epoch 3" in markdown
+    page = (out / "index.html").read_text()
+    assert re.search(r'<tr class="failed"><td>ucb</td>', page)
+    assert re.search(r'<tr class="flag"><td>infobatch</td>', page)
+
+
+def test_pareto_sets_are_listed(report):
+    fronts = pd.read_csv(report[0] / "tables" / "pareto.csv")
+    synthetic = fronts[fronts["dataset"] == "synthetic"]
+    for axis in ("ratio", "device_hours"):
+        cells = set(
+            synthetic.loc[
+                synthetic["front"] == axis, ["pruner_label", "target_prune_ratio"]
+            ].itertuples(index=False, name=None)
+        )
+        # random@0.5 (88.5%) is beaten by orderdp@0.5 (90.2%) at the same ratio and lower cost.
+        assert cells == {("full", 0.0), ("infobatch", 0.5), ("orderdp", 0.5), ("orderdp", 0.7)}
+
+
+def test_stability_jaccard_and_usage_tables(report, store):
+    out, _ = report
+    _, specs, _ = store
+    stability = pd.read_csv(out / "tables" / "stability_accuracy.csv")
+    row = stability[
+        (stability["pruner_label"] == "orderdp") & np.isclose(stability["target_prune_ratio"], 0.5)
+    ].iloc[0]
+    finals = np.array([0.905, 0.895, 0.906])
+    # Accuracy at epoch e is final - 0.02 * (9 - e); epochs 0-2 are the 0-30% phase.
+    phase0 = finals - 0.02 * np.mean([9, 8, 7])
+    assert row["0-30%_mean"] == pytest.approx(phase0.mean())
+    assert row["0-30%_std"] == pytest.approx(phase0.std(ddof=1))
+    assert row["final_mean"] == pytest.approx(finals.mean())
+    grad = pd.read_csv(out / "tables" / "stability_grad_norm.csv")
+    row = grad[(grad["dataset"] == "synthetic") & (grad["pruner_label"] == "full")].iloc[0]
+    # grad_norm = 2 - 0.1 e + 0.05 seed; phase 70-100% = epochs 7-9, seeds 0-2.
+    assert row["70-100%_mean"] == pytest.approx(2 - 0.8 + 0.05)
+    assert row["70-100%_std"] == pytest.approx(0.05)
+    jaccard = pd.read_csv(out / "tables" / "jaccard.csv")
+    row = jaccard[
+        (jaccard["pruner_label"] == "orderdp") & np.isclose(jaccard["target_prune_ratio"], 0.7)
+    ].iloc[0]
+    assert row["30-50%_mean"] == pytest.approx(0.5 - 0.21 + 0.01)  # seeds 0-2 average 0.01
+    usage = pd.read_csv(out / "tables" / "usage.csv")
+    for spec_label, ratio in (("orderdp", 0.7), ("random", 0.5)):
+        logged = _finished(specs, SYNTH, spec_label, ratio)
+        row = usage[
+            (usage["dataset"] == "synthetic")
+            & (usage["pruner_label"] == spec_label)
+            & np.isclose(usage["target_prune_ratio"], ratio)
+        ].iloc[0]
+        zeros = [r["zero_usage_samples"] for r in logged]
+        assert row["zero_usage_mean"] == pytest.approx(np.mean(zeros))
+        assert row["zero_usage_max"] == max(zeros)
+    assert usage["zero_usage_max"].max() > 0  # the suite has never-trained samples to show
+
+
+def test_lossless_ratio_tables(report):
+    out, _ = report
+    searches = pd.read_csv(out / "tables" / "searches.csv")
+    orderdp = searches[searches["pruner"] == "orderdp"].iloc[0]
+    assert orderdp["largest_lossless_ratio"] == pytest.approx(0.552)
+    assert (orderdp["trials"], orderdp["lossless_trials"]) == (3, 2)
+    assert "exploitation=0.64" in orderdp["best_params"]
+    infobatch = searches[searches["pruner"] == "infobatch"].iloc[0]
+    assert infobatch["status"] == "FAILED"
+    assert infobatch["failure_reason"] == "optuna storage unreachable"
+    grid = pd.read_csv(out / "tables" / "lossless_grid.csv")
+    best = grid[(grid["dataset"] == "synthetic") & (grid["pruner_label"] == "orderdp")].iloc[0]
+    assert best["largest_lossless_ratio"] == pytest.approx(0.5)  # 0.7 is not lossless
+    page = (out / "index.html").read_text()
+    assert '<td class="num">55.2</td>' in page
+
+
+def test_report_is_logged_as_a_report_run(report, store):
+    out, run_id = report
+    uri = store[0]
+    client = MlflowClient(tracking_uri=uri)
+    run = client.get_run(run_id)
+    assert run.data.tags["prunebench.kind"] == "report"
+    assert run.info.status == "FINISHED"
+    assert run.data.params["report.experiment"] == EXPERIMENT
+    top = {a.path for a in client.list_artifacts(run_id)}
+    assert {"index.html", "leaderboard.md", "leaderboard.csv", "figures", "tables"} <= top
+    figures = {a.path for a in client.list_artifacts(run_id, "figures")}
+    assert len(figures) == len(list((out / "figures").glob("*.png")))
+
+
+PRESET = f"""
+name = "{EXPERIMENT}"
+datasets = ["synthetic"]
+models = ["small_cnn"]
+budget = "epochs:10"
+seeds = [0, 1, 2]
+prune_ratios = [0.5]
+
+[[pruners]]
+name = "full"
+
+[[pruners]]
+name = "orderdp"
+prune_ratios = [0.5, 0.7]
+
+[[pruners]]
+name = "random"
+
+[[pruners]]
+name = "infobatch"
+
+[[pruners]]
+name = "ucb"
+
+[[pruners]]
+name = "rs2"
+"""
+
+
+def test_preset_cli_names_missing_seeds_and_cells(report, store, tmp_path):
+    uri = store[0]
+    preset = tmp_path / "tiny.toml"
+    preset.write_text(PRESET)
+    parser = argparse.ArgumentParser()
+    report_cli.add_parser(parser.add_subparsers())
+    out = tmp_path / "nested" / "report"
+    argv = ["report", "--preset", str(preset), "--out", str(out), "--tracking-uri", uri]
+    args = parser.parse_args([*argv, "--no-log-run"])
+    assert args.execute is report_cli.execute  # how prunebench.bench.cli dispatches
+    assert args.execute(args) == 0
+    board = pd.read_csv(out / "leaderboard.csv", keep_default_na=False)
+    assert _cell(board, SYNTH, "infobatch", 0.5)["missing_seeds"] == "2"
+    assert _cell(board, SYNTH, "ucb", 0.5)["missing_seeds"] == "0, 1, 2"
+    # rs2 is in the preset but never ran: a row of its own, flagged, all seeds missing.
+    rs2 = _cell(board, SYNTH, "rs2", 0.5)
+    assert (rs2["n_seeds"], rs2["seeds_flag"], rs2["missing_seeds"]) == (0, True, "0, 1, 2")
+    assert rs2["notes"].startswith("not run")
+    # Fashion cells are not in this preset, but its seed list applies to them too.
+    assert _cell(board, FASHION, "full", 0.0)["missing_seeds"] == "1, 2"
+    # Building again replaces the previous report as a whole; the Python API gives the path.
+    (out / "stale.txt").write_text("from an older report")
+    assert build_report(EXPERIMENT, out, uri, log_run=False) == out
+    assert not (out / "stale.txt").exists() and (out / "index.html").exists()
+    assert sorted(p.name for p in out.parent.iterdir()) == ["report"]  # no temp dirs left
+    # Earlier report runs are not training runs: the leaderboard is unchanged.
+    assert len(pd.read_csv(out / "leaderboard.csv")) == len(_board(report))
+
+
+# ---------------------------------------------------------------- user errors
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_user_errors_write_nothing(store, tmp_path):
+    uri = store[0]
+    out = tmp_path / "out"
+    with pytest.raises(UsageError, match=r"No MLflow experiment named 'nope'.*tiny-suite"):
+        build_report("nope", out, uri)
+    missing = tmp_path / "missing.db"
+    with pytest.raises(UsageError, match="No MLflow database"):
+        build_report(EXPERIMENT, out, f"sqlite:///{missing}")
+    assert not missing.exists()  # MLflow would have created it
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as connection:
+        connection.execute("CREATE TABLE trials (id INTEGER)")
+    with pytest.raises(UsageError, match="not an MLflow tracking database"):
+        build_report(EXPERIMENT, out, f"sqlite:///{other}")
+    with sqlite3.connect(other) as connection:
+        tables = connection.execute("SELECT name FROM sqlite_master").fetchall()
+    assert tables == [("trials",)]
+    start = time.monotonic()
+    with pytest.raises(UsageError, match="Cannot reach the MLflow tracking server"):
+        build_report(EXPERIMENT, out, f"http://127.0.0.1:{_free_port()}")
+    with pytest.raises(UsageError, match="Cannot reach the postgresql server"):
+        build_report(EXPERIMENT, out, f"postgresql://u:p@127.0.0.1:{_free_port()}/mlflow")
+    assert time.monotonic() - start < 20  # MLflow's own retries would take minutes
+    file_out = tmp_path / "a-file"
+    file_out.write_text("x")
+    with pytest.raises(UsageError, match="is a file"):
+        build_report(EXPERIMENT, file_out, uri)
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "notes.txt").write_text("mine")
+    with pytest.raises(UsageError, match="not a prunebench report"):
+        build_report(EXPERIMENT, busy, uri)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "busy", "other.db"]
+
+
+def test_empty_experiment_and_flag_errors(store, tmp_path):
+    uri = store[0]
+    client = MlflowClient(tracking_uri=uri)
+    if client.get_experiment_by_name("empty") is None:
+        client.create_experiment("empty", artifact_location=(tmp_path / "a").as_uri())
+    with pytest.raises(UsageError, match="has no runs"):
+        build_report("empty", tmp_path / "out", uri)
+    parser = argparse.ArgumentParser()
+    report_cli.add_parser(parser.add_subparsers())
+    for flags in ([], ["--experiment", "x", "--preset", "y"]):
+        args = parser.parse_args(["report", *flags, "--out", str(tmp_path / "out")])
+        with pytest.raises(UsageError, match="exactly one of --experiment"):
+            report_cli.execute(args)
+    args = parser.parse_args(["report", "--experiment", "x", "--out", "o", "--min-tolerance", "2"])
+    with pytest.raises(UsageError, match="--min-tolerance"):
+        report_cli.execute(args)
+    assert not (tmp_path / "out").exists()
+
+
+# ---------------------------------------------------------------- headless Chromium
+
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _chromium(tmp_path: Path, *args: str) -> str:
+    binary = shutil.which("chromium")
+    profile = tempfile.mkdtemp(prefix="chromium-profile-", dir=tmp_path)
+    result = subprocess.run(
+        [binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return result.stdout
+
+
+def _image_check(tmp_path: Path, page: Path) -> tuple[int, int]:
+    """(images decoded, images broken) as the page's own load check recorded them."""
+    dom = _chromium(tmp_path, "--virtual-time-budget=10000", "--dump-dom", page.as_uri())
+    body = re.search(r"<body[^>]*>", dom).group(0)
+    loaded = re.search(r'data-images-loaded="(\d+)"', body)
+    broken = re.search(r'data-images-broken="(\d+)"', body)
+    assert loaded and broken, f"the page's load check did not run: {body}"
+    return int(loaded.group(1)), int(broken.group(1))
+
+
+@pytest.mark.skipif(
+    shutil.which("chromium") is None,
+    reason="Debian's `chromium` is not on PATH (CI installs it; apt-get install chromium)",
+)
+def test_html_opens_in_headless_chromium(report, tmp_path):
+    out, _ = report
+    page = out / "index.html"
+    images = len(list((out / "figures").glob("*.png")))
+    assert _image_check(tmp_path, page) == (images, 0)
+    # The check can fail: a copy with one corrupted image reports it as broken.
+    html = page.read_text()
+    corrupted = tmp_path / "corrupted.html"
+    corrupted.write_text(
+        html.replace("data:image/png;base64,iVBOR", "data:image/png;base64,AAAA", 1)
+    )
+    assert _image_check(tmp_path, corrupted) == (images - 1, 1)
+    shot = tmp_path / "report.png"
+    _chromium(tmp_path, f"--screenshot={shot}", "--window-size=1280,2000", page.as_uri())
+    with Image.open(shot) as image:
+        assert image.size == (1280, 2000)
+        # A rendered page, not a blank one: many distinct colours (tables, figures, text).
+        assert len(image.convert("RGB").getcolors(maxcolors=1 << 20) or []) > 50
+    artifacts = REPO_ROOT / "test-artifacts"
+    artifacts.mkdir(exist_ok=True)
+    shutil.copyfile(shot, artifacts / "report.png")
+    print(f"report screenshot: {shot} (copied to {artifacts / 'report.png'})")
+
+
+def test_embedded_images_decode(report):
+    page = (report[0] / "index.html").read_text()
+    for source in re.findall(r'src="data:image/png;base64,([^"]+)"', page):
+        with Image.open(io.BytesIO(base64.b64decode(source))) as image:
+            image.verify()
+
+
+def test_prunebench_report_command(store, tmp_path, capsys):
+    from prunebench.bench.cli import main
+
+    uri = store[0]
+    out = tmp_path / "cli-report"
+    code = main(["report", "--experiment", "nope", "--out", str(out), "--tracking-uri", uri])
+    error = capsys.readouterr().err.strip()
+    assert code == 2 and error.startswith("prunebench: error: No MLflow experiment named 'nope'")
+    assert "\n" not in error and not out.exists()
+    argv = ["report", "--experiment", EXPERIMENT, "--out", str(out), "--tracking-uri", uri]
+    assert main([*argv, "--no-log-run"]) == 0
+    assert f"Report written to {out / 'index.html'}" in capsys.readouterr().out
+
+
+def test_minimal_store_without_histories_or_usage(tmp_path):
+    """One finished full-data run with only a final accuracy: every section still renders."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.create_experiment("min", artifact_location=(tmp_path / "a").as_uri())
+    run = client.create_run(experiment, tags={"prunebench.kind": "train"})
+    params = {"dataset": "d", "model": "m", "pruner": "full", "target_prune_ratio": "0"}
+    client.log_batch(
+        run.info.run_id,
+        metrics=[Metric("final_test_accuracy", 0.5, 0, 0)],
+        params=[Param(k, v) for k, v in {**params, "seed": "0", "budget": "epochs:1"}.items()],
+    )
+    client.set_terminated(run.info.run_id, "FINISHED")
+    out = build_report("min", tmp_path / "out", uri)
+    board = pd.read_csv(out / "leaderboard.csv")
+    assert board[["pruner_label", "n_seeds", "accuracy_mean"]].values.tolist() == [["full", 1, 0.5]]
+    page = (out / "index.html").read_text()
+    assert page.count("No data for this figure.") == 4  # curves, usage, stability, Jaccard
+    assert len(list((out / "figures").glob("*.png"))) == 4  # Pareto + 3 theory figures
