@@ -1,0 +1,100 @@
+"""Training budgets (epochs, samples, time) and the progress in [0, 1] the LR schedule follows.
+
+Every pruner gets the same budget; the learning rate is a function of budget progress, so a pruned
+run anneals fully whatever its number of steps:
+
+- ``epochs:N``: progress = (epoch + fraction of this epoch's plan trained) / N.
+- ``samples:N``: progress = per-sample forward+backward passes so far / N. The last epoch's plan is
+  cut so that the run trains exactly N samples.
+- ``time:S``: progress = training seconds so far / S (evaluation excluded). The run stops at the
+  first step boundary where training seconds >= S; the recorded seconds are the actual ones.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from prunebench.errors import ConfigError
+
+BUDGET_KINDS = ("epochs", "samples", "time")
+
+TIME_BUDGET_PRUNER_EPOCHS = 1_000_000
+"""Epoch count handed to pruners under a time budget, where no count is known ahead: large
+enough never to be reached, so epoch-scheduled pruner features (InfoBatch's annealing at
+delta * epochs) do not trigger under a time budget."""
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How long every pruner trains: ``kind`` in BUDGET_KINDS and a positive ``amount``."""
+
+    kind: str
+    amount: float
+
+    def __str__(self) -> str:
+        amount = int(self.amount) if float(self.amount).is_integer() else self.amount
+        return f"{self.kind}:{amount}"
+
+    def validate(self) -> None:
+        """ConfigError unless the kind is known and the amount is positive (integral if counted)."""
+        if self.kind not in BUDGET_KINDS:
+            raise ConfigError(
+                f"unknown budget kind {self.kind!r}; use epochs:N, samples:N or time:SECONDS"
+            )
+        amount = self.amount
+        if isinstance(amount, bool) or not isinstance(amount, (int, float)):
+            raise ConfigError(f"budget amount must be a number, got {amount!r}")
+        if not math.isfinite(amount) or amount <= 0:
+            raise ConfigError(f"budget {self.kind}:{amount} must be positive and finite")
+        if self.kind != "time" and not float(amount).is_integer():
+            raise ConfigError(f"budget {self.kind}:{amount} must be a whole number")
+
+    def progress(self, epoch: int, epoch_fraction: float, samples: int, seconds: float) -> float:
+        """Budget progress in [0, 1] after ``samples`` passes and ``seconds`` of training."""
+        if self.kind == "epochs":
+            done = (epoch + epoch_fraction) / self.amount
+        elif self.kind == "samples":
+            done = samples / self.amount
+        else:
+            done = seconds / self.amount
+        return min(max(done, 0.0), 1.0)
+
+    def exhausted(self, epochs_done: int, samples: int, seconds: float) -> bool:
+        """Whether a run that has done this much must stop."""
+        if self.kind == "epochs":
+            return epochs_done >= self.amount
+        if self.kind == "samples":
+            return samples >= self.amount
+        return seconds >= self.amount
+
+    def pruner_epochs(self, n: int, target_prune_ratio: float) -> int:
+        """The ``epochs`` handed to a pruner: exact for epochs, an estimate otherwise.
+
+        Samples: ceil(N / round((1 - p) * n)), the epochs a pruner keeping its target share
+        needs. Time: TIME_BUDGET_PRUNER_EPOCHS (unknown ahead).
+        """
+        if self.kind == "epochs":
+            return int(self.amount)
+        if self.kind == "samples":
+            kept = max(1, round((1.0 - target_prune_ratio) * n))
+            return max(1, math.ceil(self.amount / kept))
+        return TIME_BUDGET_PRUNER_EPOCHS
+
+
+def parse_budget(text: str) -> Budget:
+    """Parse ``epochs:N``, ``samples:N`` or ``time:SECONDS`` into a validated Budget."""
+    kind, sep, value = str(text).strip().partition(":")
+    if not sep or kind not in BUDGET_KINDS:
+        raise ConfigError(
+            f"budget {text!r} is not epochs:N, samples:N or time:SECONDS (e.g. epochs:200)"
+        )
+    try:
+        amount: float = float(value)
+    except ValueError:
+        raise ConfigError(f"budget {text!r} needs a number after '{kind}:'") from None
+    if kind != "time" and math.isfinite(amount) and amount.is_integer():
+        amount = int(amount)
+    budget = Budget(kind, amount)
+    budget.validate()
+    return budget

@@ -1,0 +1,95 @@
+"""The ``prunebench`` command: a registry of subcommand modules behind one argument parser.
+
+Each module in SUBCOMMANDS exposes ``add_parser(subparsers)`` (which sets ``execute`` as the
+parser's default) and ``execute(args) -> int``. Exit codes: 0 done, 1 the work failed (e.g. a
+diverged run), 2 bad usage or configuration (one line on stderr, nothing written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from prunebench import __version__
+from prunebench.errors import UsageError
+
+SUBCOMMANDS: tuple[str, ...] = (
+    "prunebench.bench.cli_run",
+    "prunebench.bench.cli_suite",
+    "prunebench.bench.cli_search",
+    "prunebench.reports.cli",
+)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a usage error raises UsageError (one line) instead of printing usage."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise UsageError(message)
+
+
+def build_parser() -> ArgumentParser:
+    """The top-level parser with every registered subcommand."""
+    parser = ArgumentParser(
+        prog="prunebench",
+        description="Benchmark dynamic data pruners under one budget, tracked in MLflow.",
+    )
+    parser.add_argument("--version", action="version", version=f"prunebench {__version__}")
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
+    for module_name in SUBCOMMANDS:
+        importlib.import_module(module_name).add_parser(subparsers)
+    return parser
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes each record to the sys.stderr of the moment (it may be replaced, e.g. in tests)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
+def configure_logging(quiet: bool) -> None:
+    """prunebench's own log lines on stderr: INFO (per-epoch lines), or warnings only if quiet."""
+    logger = logging.getLogger("prunebench")
+    if not any(isinstance(handler, _StderrHandler) for handler in logger.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.propagate = False
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+
+
+def _quiet_third_party_logs() -> None:
+    # MLflow and its migration tool log at INFO on every new store; keep the console for prunebench.
+    # MLflow configures its loggers at import from this variable (a user's setting wins).
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    for name in ("mlflow", "alembic", "sqlalchemy", "optuna"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line ``argv`` (default: sys.argv[1:]); returns the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if not hasattr(args, "execute"):
+            parser.print_help(sys.stderr)
+            return 2
+        _quiet_third_party_logs()
+        return int(args.execute(args))
+    except UsageError as error:
+        print(f"prunebench: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

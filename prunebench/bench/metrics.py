@@ -1,0 +1,124 @@
+"""What one run records beyond the loss: time-to-accuracy, subset overlap, usage, the summary."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+EPOCH_METRICS = (
+    "test_accuracy",
+    "test_loss",
+    "train_loss",
+    "lr",
+    "kept_fraction",
+    "train_seconds",
+    "eval_seconds",
+    "samples_trained",
+    "scoring_forward_passes",
+    "grad_norm",
+    "subset_jaccard",
+)
+"""Per-epoch MLflow metric names (step = epoch); ``subset_jaccard`` is absent at epoch 0."""
+
+
+def target_key(prefix: str, target: float) -> str:
+    """Metric name for an accuracy target, e.g. ``tta_seconds_0.90``."""
+    return f"{prefix}_{target:.2f}"
+
+
+def time_to_accuracy(
+    accuracies: Sequence[float],
+    seconds: Sequence[float],
+    samples: Sequence[float],
+    targets: Sequence[float],
+) -> dict[str, float]:
+    """Cumulative training seconds and samples at the end of the first epoch reaching each target.
+
+    A target never reached has no entry.
+    """
+    reached: dict[str, float] = {}
+    accuracy = np.asarray(accuracies, dtype=np.float64)
+    for target in targets:
+        hits = np.flatnonzero(accuracy >= target)
+        if hits.size:
+            first = int(hits[0])
+            reached[target_key("tta_seconds", target)] = float(seconds[first])
+            reached[target_key("tta_samples", target)] = float(samples[first])
+    return reached
+
+
+def subset_mask(indices: torch.Tensor, n: int) -> torch.Tensor:
+    """Boolean membership mask of ``indices`` in range(n), on the indices' device."""
+    mask = torch.zeros(n, dtype=torch.bool, device=indices.device)
+    mask[indices] = True
+    return mask
+
+
+def jaccard(previous: torch.Tensor, current: torch.Tensor) -> torch.Tensor:
+    """|A ∩ B| / |A ∪ B| of two membership masks, as a 0-d device tensor (no host sync)."""
+    intersection = (previous & current).sum()
+    union = (previous | current).sum().clamp_min(1)
+    return intersection.double() / union.double()
+
+
+def summarize(
+    history: Sequence[dict[str, float]],
+    usage_counts: torch.Tensor,
+    train_size: int,
+    epochs_run: float,
+    accuracy_targets: Sequence[float],
+    device_count: int = 1,
+) -> dict[str, float]:
+    """Summary metrics of a run from its per-epoch history and per-sample usage counts.
+
+    ``epochs_run`` counts a budget-truncated last epoch by the fraction of its plan trained, so
+    the realized prune ratio 1 - samples / (epochs_run * n) is what the pruner's plans realized.
+    """
+    if not history:
+        return {}
+    last = history[-1]
+    train_seconds = float(last["train_seconds"])
+    eval_seconds = float(last["eval_seconds"])
+    samples = float(last["samples_trained"])
+    accuracies = [entry["test_accuracy"] for entry in history]
+    summary = {
+        "final_test_accuracy": float(accuracies[-1]),
+        "best_test_accuracy": float(max(accuracies)),
+        "realized_prune_ratio": 1.0 - samples / (epochs_run * train_size),
+        "train_seconds_total": train_seconds,
+        "eval_seconds_total": eval_seconds,
+        "train_device_hours": train_seconds / 3600.0 * device_count,
+        "total_device_hours": (train_seconds + eval_seconds) / 3600.0 * device_count,
+        "samples_trained_total": samples,
+        "scoring_forward_passes_total": float(last["scoring_forward_passes"]),
+        "epochs_run": float(epochs_run),
+        "zero_usage_samples": float((usage_counts == 0).sum().item()),
+    }
+    summary.update(
+        time_to_accuracy(
+            accuracies,
+            [entry["train_seconds"] for entry in history],
+            [entry["samples_trained"] for entry in history],
+            accuracy_targets,
+        )
+    )
+    return summary
+
+
+def save_usage_histogram(counts: np.ndarray, path: Path, title: str) -> None:
+    """Write a histogram of per-sample usage counts (epochs each sample was trained in)."""
+    # A bare Figure (no pyplot) renders to a file without touching the global backend.
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6, 4), dpi=100)
+    axes = figure.add_subplot()
+    top = int(counts.max()) if counts.size else 0
+    axes.hist(counts, bins=np.arange(top + 2) - 0.5, color="#4c72b0")
+    axes.set_xlabel("times trained (per-sample usage)")
+    axes.set_ylabel("samples")
+    axes.set_title(f"{title}\nzero usage: {int((counts == 0).sum())} of {counts.size}")
+    figure.tight_layout()
+    figure.savefig(path)
