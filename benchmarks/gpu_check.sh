@@ -13,5 +13,6 @@ step python3 benchmarks/pruners.py --device cuda
 step python3 benchmarks/loaders.py --device cuda
 step python3 benchmarks/harness.py --device cuda --dataset synthetic --model resnet18 \
   --subset 10000 --epochs 3 --batch-size 512
-step python3 -m pytest -q -p no:cacheprovider tests/test_datasets_loaders.py -k "gpu or cuda"
+step python3 -m pytest -q -p no:cacheprovider tests/test_datasets_loaders.py \
+  tests/test_pruner_contract.py -k "gpu or cuda"
 exit $status

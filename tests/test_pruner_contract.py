@@ -145,3 +145,20 @@ def test_global_rng_is_untouched():
     for name in PARAMS:
         run(make(name), range(3))
     assert torch.equal(torch.rand(3), expected)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+@pytest.mark.parametrize("name", sorted(PARAMS))
+def test_observe_never_synchronizes_the_host_on_cuda(name):
+    device = torch.device("cuda")
+    pruner = create_pruner(name, n=N, epochs=EPOCHS, seed=0, device=device, **PARAMS[name])
+    indices = torch.arange(64, device=device)
+    losses = torch.rand(64, device=device)
+    pruner.observe(indices, losses)  # the first call may move state to the device
+    torch.cuda.synchronize(device)
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        pruner.observe(indices, losses)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert pruner.plan_epoch(1).indices.device.type == "cuda"

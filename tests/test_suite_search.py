@@ -107,6 +107,21 @@ def test_an_interrupted_cell_resumes_in_its_own_run(stores):
     assert resumed.data.metrics["epochs_run"] == 2
 
 
+def test_failed_cells_are_recorded_and_the_suite_carries_on(stores, capsys):
+    stores["preset"].write_text(TINY.replace("lr = 0.05", "lr = 1e9").replace("[0, 1]", "[0]"))
+    args = [
+        "suite", str(stores["preset"]), "--tracking-uri", stores["tracking_uri"],
+        "--storage", stores["storage_url"], "--checkpoint-dir", str(stores["checkpoint_dir"]),
+    ]  # fmt: skip
+    assert main(args) == 1  # both cells diverge: each is recorded, neither stops the other
+    out = capsys.readouterr().out
+    assert "tiny: 2 cells not finished" in out and "training loss became nan" in out
+    runs = runs_of(stores["tracking_uri"], "tiny")
+    assert sorted(run.info.status for run in runs) == ["FAILED", "FAILED"]
+    assert main([*args, "--dry-run"]) == 0
+    assert "2 cells (2 failed before, runs again)" in capsys.readouterr().out
+
+
 def test_dry_run_shows_the_plan_and_writes_nothing(stores, capsys):
     Path("mlflow.db").unlink()
     code = main(["suite", str(stores["preset"]), "--dry-run"])
