@@ -17,7 +17,8 @@ from typing import Any
 import torch
 
 from prunebench.errors import ConfigError
-from prunebench.pruners.base import EpochPlan, Pruner, check_range
+from prunebench.pruners.base import EpochPlan, check_range
+from prunebench.pruners.last_loss import LastLossPruner
 from prunebench.pruners.registry import register_pruner
 
 MIN_KEEP_FRACTION = 0.1
@@ -25,7 +26,7 @@ INITIAL_SCORE = 3.0
 
 
 @register_pruner
-class InfoBatch(Pruner):
+class InfoBatch(LastLossPruner):
     """Mean-threshold soft pruning with loss rescaling and optional annealing."""
 
     name = "infobatch"
@@ -40,7 +41,7 @@ class InfoBatch(Pruner):
         anneal: bool = True,
         delta: float = 0.875,
     ):
-        super().__init__(n, epochs, seed, device)
+        super().__init__(n, epochs, seed, device, INITIAL_SCORE)
         self.prune_ratio = check_range("prune_ratio", prune_ratio, 0.0, 1.0, high_open=True)
         if not isinstance(anneal, bool):
             raise ConfigError(f"anneal must be true or false, got {anneal!r}")
@@ -48,7 +49,6 @@ class InfoBatch(Pruner):
         self.delta = check_range("delta", delta, 0.0, 1.0)
         self.keep_fraction = max(1.0 - self.prune_ratio, MIN_KEEP_FRACTION)
         self.anneal_epoch = math.floor(self.delta * epochs) if anneal else epochs
-        self.scores = torch.full((n,), INITIAL_SCORE, dtype=torch.float32, device=self.device)
 
     @property
     def params(self) -> dict[str, Any]:
@@ -58,9 +58,6 @@ class InfoBatch(Pruner):
             "delta": self.delta,
             "anneal_epoch": self.anneal_epoch,
         }
-
-    def _tensor_state(self) -> dict[str, torch.Tensor]:
-        return {"scores": self.scores}
 
     def is_pruning_epoch(self, epoch: int) -> bool:
         """Whether ``epoch`` prunes: not the first epoch and, with annealing, before delta."""
@@ -85,7 +82,3 @@ class InfoBatch(Pruner):
         )
         order = self._randperm(indices.numel())
         return EpochPlan(indices=indices[order], weights=weights[order], n=self.n)
-
-    def observe(self, indices: torch.Tensor, losses: torch.Tensor) -> None:
-        self._follow_device(losses)
-        self.scores[indices.to(self.device, non_blocking=True)] = losses.detach().float()

@@ -18,7 +18,8 @@ from typing import Any
 import torch
 
 from prunebench.errors import ConfigError
-from prunebench.pruners.base import EpochPlan, Pruner, check_range
+from prunebench.pruners.base import EpochPlan, check_range
+from prunebench.pruners.last_loss import LastLossPruner
 from prunebench.pruners.registry import register_pruner
 
 
@@ -29,7 +30,7 @@ def default_decomposition(prune_ratio: float) -> tuple[float, float]:
 
 
 @register_pruner
-class OrderDP(Pruner):
+class OrderDP(LastLossPruner):
     """Top-q by last training loss within a uniformly drawn pool of s samples."""
 
     name = "orderdp"
@@ -45,7 +46,12 @@ class OrderDP(Pruner):
         exploitation: float | None = None,
         initial_score: float = 3.0,
     ):
-        super().__init__(n, epochs, seed, device)
+        if isinstance(initial_score, bool) or not isinstance(initial_score, (int, float)):
+            raise ConfigError(f"initial_score must be a number or inf, got {initial_score!r}")
+        if math.isnan(initial_score):
+            raise ConfigError("initial_score must be a number or inf, got nan")
+        self.initial_score = float(initial_score)
+        super().__init__(n, epochs, seed, device, self.initial_score)
         if (exploration is None) != (exploitation is None):
             raise ConfigError("orderdp needs both exploration and exploitation, or neither")
         if exploration is None:
@@ -67,12 +73,6 @@ class OrderDP(Pruner):
                 f"orderdp keeps floor(b * floor(a * n)) = {self.keep_size} samples per epoch "
                 f"(n={n}, a={self.exploration:g}, b={self.exploitation:g}); raise a or b"
             )
-        if isinstance(initial_score, bool) or not isinstance(initial_score, (int, float)):
-            raise ConfigError(f"initial_score must be a number or inf, got {initial_score!r}")
-        if math.isnan(initial_score):
-            raise ConfigError("initial_score must be a number or inf, got nan")
-        self.initial_score = float(initial_score)
-        self.scores = torch.full((n,), self.initial_score, dtype=torch.float32, device=self.device)
 
     @property
     def params(self) -> dict[str, Any]:
@@ -89,15 +89,8 @@ class OrderDP(Pruner):
         """1 - q / n, the prune ratio every epoch realizes exactly."""
         return 1.0 - self.keep_size / self.n
 
-    def _tensor_state(self) -> dict[str, torch.Tensor]:
-        return {"scores": self.scores}
-
     def plan_epoch(self, epoch: int) -> EpochPlan:
         pool = self._randperm(self.n)[: self.pool_size]
         # The pool is in random order, so ties (e.g. equal initial scores) fall to random members.
         top = torch.topk(self.scores[pool], self.keep_size, sorted=False).indices
         return EpochPlan(indices=self._shuffled(pool[top]), n=self.n)
-
-    def observe(self, indices: torch.Tensor, losses: torch.Tensor) -> None:
-        self._follow_device(losses)
-        self.scores[indices.to(self.device, non_blocking=True)] = losses.detach().float()
