@@ -70,10 +70,10 @@ def plan(preset: Preset, tracking_uri: str, checkpoint_dir: str | Path) -> list[
         status, reason = records.get(cfg.config_hash(), (None, None))
         if status == "FINISHED":
             states.append(CellState(cfg, "done"))
+        elif status == "FAILED":  # retried from its last checkpoint, if it has one
+            states.append(CellState(cfg, "retry", reason))
         elif checkpoint_path(checkpoint_dir, cfg.config_hash()).is_file():
             states.append(CellState(cfg, "resume"))
-        elif status == "FAILED":
-            states.append(CellState(cfg, "retry", reason))
         else:
             states.append(CellState(cfg, "run"))
     return states
