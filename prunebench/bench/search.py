@@ -27,7 +27,7 @@ from mlflow.entities import RunTag
 from optuna.trial import TrialState
 
 from prunebench.bench.presets import Preset
-from prunebench.bench.suite import prepare_experiment, recorded_runs
+from prunebench.bench.suite import prepare_experiment
 from prunebench.bench.tracking import check_tracking_uri
 from prunebench.bench.workqueue import open_storage
 from prunebench.errors import ConfigError
@@ -104,19 +104,19 @@ def full_reference(
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri)
-    records = recorded_runs(tracking_uri, preset.name)
+    experiment_id = _experiment_id(client, preset.name)
     accuracies = []
     for seed in seeds:
         cfg = preset.base_config(dataset, model, seed)
-        if records.get(cfg.config_hash(), ("",))[0] == "FINISHED":
-            experiment = client.get_experiment_by_name(preset.name)
-            run = client.search_runs(
-                [experiment.experiment_id],
-                filter_string=f"tags.`prunebench.config_hash` = '{cfg.config_hash()}' "
-                "and attributes.status = 'FINISHED'",
-                max_results=1,
-            )[0]
-            accuracies.append(run.data.metrics["final_test_accuracy"])
+        finished = client.search_runs(
+            [experiment_id],
+            filter_string=f"tags.`prunebench.kind` = 'train' "
+            f"and tags.`prunebench.config_hash` = '{cfg.config_hash()}' "
+            "and attributes.status = 'FINISHED'",
+            max_results=1,
+        )
+        if finished:
+            accuracies.append(finished[0].data.metrics["final_test_accuracy"])
         else:
             accuracy, _ = evaluate("full", {}, seed, {"prunebench.preset": preset.name})
             accuracies.append(accuracy)
