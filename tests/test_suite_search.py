@@ -210,6 +210,11 @@ def test_search_finds_the_planted_lossless_boundary(stores, pruner):
     trials = runs_of(stores["tracking_uri"], "tiny", kind="trial")
     assert len(trials) == 30 == len(result.frontier)
     assert {t.data.tags["mlflow.parentRunId"] for t in trials} == {search_run.info.run_id}
+    again = run_search(
+        preset, pruner, trials=30, seeds=2, tracking_uri=stores["tracking_uri"],
+        storage_url=stores["storage_url"], evaluate=planted,
+    )  # fmt: skip
+    assert again.frontier == result.frontier  # a finished study is not searched further
 
 
 def _search_worker(preset_path: str, urls: dict[str, str]) -> None:

@@ -243,12 +243,16 @@ def run_search(
         client.set_terminated(trial_run_id, "FINISHED")
         return ratio
 
-    study.optimize(
-        objective,
-        n_trials=trials,
-        callbacks=[optuna.study.MaxTrialsCallback(trials, states=None)],
-        catch=(),
-    )
+    # `trials` counts every worker's trials, earlier runs' included: a finished study runs none,
+    # and the callback stops each worker once the study holds enough (optimize runs at least one).
+    remaining = trials - len(study.get_trials(deepcopy=False))
+    if remaining > 0:
+        study.optimize(
+            objective,
+            n_trials=remaining,
+            callbacks=[optuna.study.MaxTrialsCallback(trials, states=None)],
+            catch=(),
+        )
     result = _summarize(study, study_name, search_run_id, full_mean, full_std, bound_tolerance)
     _log_result(client, search_run_id, result)
     return result
