@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from prunebench.bench.budgets import parse_budget
 from prunebench.bench.config import RunConfig, device_kind
+from prunebench.bench.distributed import Dist
 from prunebench.bench.models import build_model
 from prunebench.bench.train import Trainer, derive_seed
 from prunebench.datasets import build_loader, get_spec
@@ -138,9 +139,9 @@ def main() -> None:
         )
 
     ratios = [float(r) for r in args.ratios.split(",")]
-    full = Trainer(config("full", {}), device)
+    full = Trainer(config("full", {}), Dist(device))
     bare = BareLoop(config("full", {}), device)
-    pruned = {r: Trainer(config(args.pruner, {"prune_ratio": r}), device) for r in ratios}
+    pruned = {r: Trainer(config(args.pruner, {"prune_ratio": r}), Dist(device)) for r in ratios}
     count_syncs = device.type == "cuda"
 
     times: dict[str, list[float]] = {"bare": [], "full": [], **{f"p{r}": [] for r in ratios}}

@@ -35,7 +35,14 @@ from prunebench.bench.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from prunebench.bench.config import RunConfig, device_kind, resolve_device
+from prunebench.bench.config import RunConfig, device_kind
+from prunebench.bench.distributed import (
+    Dist,
+    RanksOutOfSync,
+    Shard,
+    SilentTracker,
+    process_group,
+)
 from prunebench.bench.metrics import jaccard, save_usage_histogram, subset_mask, summarize
 from prunebench.bench.models import build_model
 from prunebench.bench.schedule import one_cycle_lr, schedule_params
@@ -53,7 +60,6 @@ from prunebench.pruners import EpochPlan, create_pruner
 log = logging.getLogger(__name__)
 
 EVAL_BATCH_SIZE = 512
-DEVICE_COUNT = 1  # one process, one device; device-hours scale with it
 
 
 def derive_seed(seed: int, stream: str) -> int:
@@ -98,15 +104,17 @@ class Diverged(Exception):
 class Trainer:
     """The objects of one run (loaders, pruner, model, optimizer) and its epoch loop."""
 
-    def __init__(self, cfg: RunConfig, device: torch.device):
+    def __init__(self, cfg: RunConfig, dist: Dist):
         self.cfg = cfg
-        self.device = device
+        # distributed: one process per device; `dist` is the identity on one process.
+        self.dist = dist
+        self.device = device = dist.device
         self.budget = cfg.budget
         loader_options = {"backend": cfg.loader, "device": device, "data_dir": cfg.data_dir}
         self.train_loader = build_loader(
             cfg.dataset,
             "train",
-            batch_size=cfg.batch_size,
+            batch_size=dist.per_rank_batch(cfg.batch_size),
             augment=cfg.augment,
             subset=cfg.subset,
             seed=cfg.seed,
@@ -123,6 +131,8 @@ class Trainer:
             drop_last=False,
             **loader_options,
         )
+        # distributed: each rank evaluates every world_size-th test sample; sums are reduced.
+        self.test_loader.set_plan(dist.eval_indices(self.test_loader.num_samples))
         self.n = self.train_loader.num_samples
         self.pruner_epochs = self.budget.pruner_epochs(self.n, cfg.target_prune_ratio())
         self.pruner = create_pruner(
@@ -138,11 +148,11 @@ class Trainer:
         self.memory_format = torch.channels_last if self.on_cuda else torch.contiguous_format
         self.model = model.to(device=device, memory_format=self.memory_format)
         self.parameters = [p for p in self.model.parameters() if p.requires_grad]
+        self.train_model = dist.wrap(self.model)  # distributed: DDP all-reduces the gradients
         self.optimizer = torch.optim.SGD(
             self.parameters, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
         )
         self.usage = torch.zeros(self.n, dtype=torch.int64, device=device)
-        self._ones = torch.ones(cfg.batch_size, dtype=torch.int64, device=device)
         self.previous_subset: torch.Tensor | None = None
         self.counters = Counters()
 
@@ -153,16 +163,24 @@ class Trainer:
         return contextlib.nullcontext()
 
     def _step(
-        self, images: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor | None
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        weights: torch.Tensor | None,
+        scale: float,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One SGD step on a batch; returns detached per-sample losses and the global grad norm."""
+        """One SGD step on a batch; returns detached per-sample losses and the global grad norm.
+
+        The loss is the weighted per-sample loss summed times ``scale`` (1 / batch size on one
+        process), so that under DDP the averaged gradient is the mean over the global batch.
+        """
         images = images.contiguous(memory_format=self.memory_format)
         with self._autocast():
-            logits = self.model(images)
+            logits = self.train_model(images)
         losses = F.cross_entropy(
             logits.float(), labels, reduction="none", label_smoothing=self.cfg.label_smoothing
         )
-        loss = (losses * weights).mean() if weights is not None else losses.mean()
+        loss = ((losses * weights).sum() if weights is not None else losses.sum()) * scale
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grads = [p.grad for p in self.parameters if p.grad is not None]
@@ -178,7 +196,9 @@ class Trainer:
         clock_start = time.perf_counter()  # planning is training time (selection cost counts)
         plan = self.pruner.plan_epoch(epoch)
         planned = plan.num_samples
-        weights = self._start_plan(plan, epoch)
+        shard = self._start_plan(plan, epoch)
+        weights = shard.weights.to(device) if shard.weights is not None else None
+        observer = self.dist.observer(self.pruner, shard)  # distributed: all-gathers per epoch
         current_subset = subset_mask(plan.indices.to(device), self.n)
         overlap = (
             jaccard(self.previous_subset, current_subset)
@@ -188,10 +208,9 @@ class Trainer:
         self.previous_subset = current_subset
 
         self.model.train()
-        # Device accumulators; a NaN or inf loss makes loss_sum non-finite (losses are >= 0).
-        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+        # Device accumulator; a NaN or inf loss makes the loss sum non-finite (losses are >= 0).
         grad_norm_sum = torch.zeros((), dtype=torch.float64, device=device)
-        trained = steps = 0
+        trained = steps = local = 0  # trained: over all ranks; local: this rank's plan position
         lr = self.cfg.lr
         batches = _progress_bar(self.train_loader, show_progress, f"epoch {epoch}")
         for images, labels, batch_indices in batches:
@@ -203,21 +222,23 @@ class Trainer:
             lr = one_cycle_lr(progress, self.cfg.lr)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
-            batch_weights = weights[trained : trained + size] if weights is not None else None
-            losses, grad_norm = self._step(images, labels, batch_weights)
-            self.pruner.observe(batch_indices, losses)
-            self.usage.index_add_(0, batch_indices, self._ones[:size])
-            loss_sum += losses.sum()
+            batch_weights = weights[local : local + size] if weights is not None else None
+            losses, grad_norm = self._step(images, labels, batch_weights, shard.loss_scale(steps))
+            observer.add(batch_indices, losses, local)  # the pruner observes these losses
             grad_norm_sum += grad_norm
-            trained += size
+            local += size
             steps += 1
-            if budget.kind == "time" and (
+            trained = shard.trained_after(steps)
+            if budget.kind == "time" and self.dist.any(
                 counters.train_seconds + time.perf_counter() - clock_start >= budget.amount
             ):
                 break  # host clock: no device sync inside the epoch (see budgets.py)
+        loss_sum = observer.flush()
+        self.usage.index_add_(0, shard.plan[:trained].to(device), self._ones(trained))
         if self.on_cuda:
             torch.cuda.synchronize(device)
         counters.train_seconds += time.perf_counter() - clock_start
+        self.dist.check_in_sync(self.pruner, epoch)  # distributed: same pruner state everywhere
 
         # The one host read of the epoch's device accumulators.
         loss_total, grad_norm_total = torch.stack([loss_sum, grad_norm_sum]).tolist()
@@ -249,16 +270,20 @@ class Trainer:
         counters.history.append(entry)
         return entry
 
-    def _start_plan(self, plan: EpochPlan, epoch: int) -> torch.Tensor | None:
-        """Hand the epoch's plan to the loader (cut to a samples budget); returns its weights."""
+    def _ones(self, count: int) -> torch.Tensor:
+        return torch.ones(count, dtype=torch.int64, device=self.device)
+
+    def _start_plan(self, plan: EpochPlan, epoch: int) -> Shard:
+        """Hand this rank's part of the epoch's plan (cut to a samples budget) to the loader."""
         indices, weights = plan.indices, plan.weights
         if self.budget.kind == "samples":
             # Cut the last plan so that the run trains exactly the budgeted number of samples.
             left = int(self.budget.amount) - self.counters.samples_trained
             indices = indices[:left]
             weights = weights[:left] if weights is not None else None
-        self.train_loader.set_plan(indices, epoch)
-        return weights.to(self.device) if weights is not None else None
+        shard = self.dist.shard(indices, weights, self.cfg.batch_size)
+        self.train_loader.set_plan(shard.indices, epoch)
+        return shard
 
     @torch.inference_mode()
     def evaluate(self) -> tuple[float, float, float]:
@@ -275,8 +300,13 @@ class Trainer:
             correct += (logits.argmax(dim=1) == labels).sum()
             count += labels.numel()
         self.model.train()
-        correct_total, loss_total = torch.stack([correct.double(), loss_sum]).tolist()
-        return correct_total / count, loss_total / count, time.perf_counter() - start
+        sums = torch.stack([correct.double(), loss_sum, loss_sum.new_tensor(count)])
+        correct_total, loss_total, count_total = self.dist.sum(sums).tolist()  # distributed
+        return (
+            correct_total / count_total,
+            loss_total / count_total,
+            time.perf_counter() - start,
+        )
 
     def summary(self) -> dict[str, float]:
         """Summary metrics of the epochs run so far."""
@@ -286,7 +316,7 @@ class Trainer:
             self.n,
             self.counters.epochs_run,
             self.cfg.accuracy_targets,
-            DEVICE_COUNT,
+            self.dist.world_size,  # device-hours count every process's device
         )
 
     # ------------------------------------------------------------------ state
@@ -345,7 +375,9 @@ def run_params(cfg: RunConfig, trainer: Trainer) -> dict[str, Any]:
         "loader": cfg.loader,
         "device": str(trainer.device),
         "device_kind": device_kind(trainer.device),
-        "device_count": DEVICE_COUNT,
+        "device_count": trainer.dist.world_size,
+        "world_size": trainer.dist.world_size,
+        "batch_size_per_device": trainer.dist.per_rank_batch(cfg.batch_size),
         "subset": cfg.subset,
         "train_size": trainer.n,
         "pruner_epochs": trainer.pruner_epochs,
@@ -405,9 +437,33 @@ def train_run(
     checked before anything is written. With ``resume`` and a checkpoint of the same config, the
     run continues in the same MLflow run. ``stop_after_epochs`` ends this call after that many
     epochs, leaving the run RUNNING and resumable, as an interrupted process would.
+
+    Started by torchrun or ``prunebench run --nproc N`` (WORLD_SIZE > 1 in the environment),
+    each process trains its shard of every epoch; rank 0 alone writes MLflow and checkpoints.
     """
     cfg.validate()
-    device = resolve_device(cfg.device)
+    # distributed: joins torchrun's process group when WORLD_SIZE > 1, else one process.
+    with process_group(cfg.device) as dist:
+        return _train_run(
+            cfg, dist, tracking_uri, experiment, checkpoint_dir, resume, tags, quiet,
+            stop_after_epochs,
+        )  # fmt: skip
+
+
+def _train_run(
+    cfg: RunConfig,
+    dist: Dist,
+    tracking_uri: str,
+    experiment: str,
+    checkpoint_dir: str | Path,
+    resume: bool,
+    tags: dict[str, str] | None,
+    quiet: bool,
+    stop_after_epochs: int | None,
+) -> RunResult:
+    device = dist.device
+    dist.per_rank_batch(cfg.batch_size)
+    # Every rank runs the read-only checks, so a user error stops all of them alike.
     tracking_uri = resolve_tracking_uri(tracking_uri)
     check_tracking_uri(tracking_uri)
     check_checkpoint_dir(checkpoint_dir)
@@ -420,7 +476,15 @@ def train_run(
         # The same config logged elsewhere: its checkpoint is not this run's to continue.
         log.info("checkpoint %s was logged to %s; starting a new run", path, checkpoint["origin"])
         checkpoint = None
-    trainer = Trainer(cfg, device)
+    if checkpoint is not None and checkpoint.get("world_size", 1) != dist.world_size:
+        raise UsageError(
+            f"checkpoint {path} was written by a run on {checkpoint.get('world_size', 1)} "
+            f"processes; resume it with --nproc {checkpoint.get('world_size', 1)}"
+        )
+    # distributed: every rank read the same checkpoint (a shared --checkpoint-dir), or none.
+    epoch_found = -1 if checkpoint is None else checkpoint["trainer"]["counters"]["epoch"]
+    dist.check_same([float(epoch_found)], "the checkpoint to resume")
+    trainer = Trainer(cfg, dist)
     if checkpoint is not None and checkpoint["finished"]:
         log.info("run %s already finished; nothing to resume", checkpoint["run_id"])
         trainer.load_state_dict(checkpoint["trainer"])
@@ -428,12 +492,17 @@ def train_run(
 
     if checkpoint is not None:
         trainer.load_state_dict(checkpoint["trainer"])
+    if not dist.is_main:  # distributed: only rank 0 writes; the others learn its run id
+        tracker = SilentTracker(tracking_uri, experiment, dist.broadcast(None))
+    elif checkpoint is not None:
         tracker = RunTracker.attach(tracking_uri, experiment, checkpoint["run_id"])
         log.info("resuming run %s at epoch %d", tracker.run_id, trainer.counters.epoch)
+        dist.broadcast(tracker.run_id)
     else:
         tracker = RunTracker.start(tracking_uri, experiment, cfg.run_name(), run_tags(cfg, tags))
         tracker.log_params(run_params(cfg, trainer))
         _log_config(tracker, cfg)
+        dist.broadcast(tracker.run_id)
     try:
         return _train(trainer, tracker, path, quiet, stop_after_epochs)
     except KeyboardInterrupt:
@@ -461,7 +530,7 @@ def _train(
             before = _budget_used(trainer)
             try:
                 entry = trainer.train_epoch(show_progress)
-            except Diverged as diverged:
+            except (Diverged, RanksOutOfSync) as diverged:
                 reason = str(diverged)
                 log.info("run %s failed: %s", tracker.run_id, reason)
                 _log_final(tracker, trainer)
@@ -469,7 +538,7 @@ def _train(
                 return _result(trainer, tracker.run_id, "FAILED", reason, path)
             epoch = counters.epoch - 1
             tracker.log_metrics(entry, step=epoch)
-            save_checkpoint(path, _checkpoint(trainer, tracker, finished=False))
+            _save_checkpoint(path, trainer, tracker, finished=False)
             _report_epoch(bar, entry, epoch, _budget_used(trainer) - before)
             epochs_this_call += 1
             stopping = stop_after_epochs is not None and epochs_this_call >= stop_after_epochs
@@ -479,7 +548,7 @@ def _train(
                 return _result(trainer, tracker.run_id, "RUNNING", None, path)
     _log_final(tracker, trainer)
     tracker.finish("FINISHED")
-    save_checkpoint(path, _checkpoint(trainer, tracker, finished=True))
+    _save_checkpoint(path, trainer, tracker, finished=True)
     return _result(trainer, tracker.run_id, "FINISHED", None, path)
 
 
@@ -519,14 +588,22 @@ def _report_epoch(bar: tqdm, entry: dict[str, float], epoch: int, used: float) -
 
 
 def _log_final(tracker: RunTracker, trainer: Trainer) -> None:
+    if not trainer.dist.is_main:
+        return  # distributed: rank 0 writes the summary and artifacts
     summary = trainer.summary()
     if summary:
         tracker.log_metrics(summary)
     _log_artifacts(tracker, trainer)
 
 
+def _save_checkpoint(path: Path, trainer: Trainer, tracker: RunTracker, finished: bool) -> None:
+    if trainer.dist.is_main:  # distributed: one file, written by rank 0
+        save_checkpoint(path, _checkpoint(trainer, tracker, finished))
+
+
 def _checkpoint(trainer: Trainer, tracker: RunTracker, finished: bool) -> dict[str, Any]:
     return {
+        "world_size": trainer.dist.world_size,
         "config": trainer.cfg.to_dict(),
         "config_hash": trainer.cfg.config_hash(),
         "origin": [tracker.tracking_uri, tracker.experiment],
