@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from prunebench.bench.budgets import parse_budget
@@ -57,6 +58,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     data.add_argument("--subset", type=int, help="train on this many training samples")
     data.add_argument("--loader", default="tensor", help=f"one of {', '.join(LOADERS)}")
     data.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda[:N]")
+    data.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        help="train data-parallel on N local processes, one device each (GPUs: NCCL, CPU: "
+        "gloo); the batch size is the global one and must divide by N. Under torchrun, leave "
+        "it out: the run joins torchrun's processes",
+    )
     out = parser.add_argument_group("tracking")
     out.add_argument("--tracking-uri", default=DEFAULT_TRACKING_URI)
     out.add_argument("--experiment", default=DEFAULT_EXPERIMENT)
@@ -114,20 +123,41 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     return cfg
 
 
-def execute(args: argparse.Namespace) -> int:
-    """Validate, train, print a one-line result; 0 finished, 1 failed."""
+def _train(cfg: RunConfig, options: dict) -> object:
+    """One process's part of a run (under ``--nproc``, torch's launcher calls this in each)."""
     from prunebench.bench.train import train_run  # heavy: imported when a run starts
 
+    rank = int(os.environ.get("RANK", "0"))
+    configure_logging(options["quiet"] or rank != 0)  # one process reports
+    return train_run(cfg, **options)
+
+
+def execute(args: argparse.Namespace) -> int:
+    """Validate, train, print a one-line result; 0 finished, 1 failed."""
+    from prunebench.bench.distributed import check_batch_size, environment_world_size, launch
+
     cfg = config_from_args(args)
-    configure_logging(args.quiet)
-    result = train_run(
-        cfg,
-        tracking_uri=args.tracking_uri,
-        experiment=args.experiment,
-        checkpoint_dir=args.checkpoint_dir,
-        resume=args.resume,
-        quiet=args.quiet,
-    )
+    if args.nproc < 1:
+        raise ConfigError(f"--nproc must be at least 1, got {args.nproc}")
+    if args.nproc > 1 and environment_world_size() > 1:
+        raise ConfigError(
+            "--nproc starts its own processes, but this one was started by torchrun; drop --nproc"
+        )
+    check_batch_size(cfg.batch_size, max(args.nproc, environment_world_size()))
+    options = {
+        "tracking_uri": args.tracking_uri,
+        "experiment": args.experiment,
+        "checkpoint_dir": args.checkpoint_dir,
+        "resume": args.resume,
+        "quiet": args.quiet,
+    }
+    if args.nproc > 1:
+        configure_logging(args.quiet)
+        result = launch(args.nproc, _train, cfg, options)[0]
+    else:
+        result = _train(cfg, options)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0 if result.status == "FINISHED" else 1  # rank 0 prints the result
     if result.status != "FINISHED":
         print(f"prunebench: run {result.run_id} failed: {result.failure_reason}", file=sys.stderr)
         return 1

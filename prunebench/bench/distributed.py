@@ -20,7 +20,8 @@ from __future__ import annotations
 import contextlib
 import datetime
 import os
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -203,8 +204,8 @@ class GatherObserver:
         losses = torch.empty(
             world * self.losses.numel(), dtype=torch.float32, device=self.losses.device
         )
-        torch_dist.all_gather_into_tensor(indices, self.indices, group=self.group)
-        torch_dist.all_gather_into_tensor(losses, self.losses, group=self.group)
+        torch_dist.all_gather_single(indices, self.indices, group=self.group)
+        torch_dist.all_gather_single(losses, self.losses, group=self.group)
         keep = torch.nonzero(indices >= 0).squeeze(1)  # drops padding and untrained slots
         indices, losses = indices[keep], losses[keep]
         self.pruner.observe(indices, losses)
@@ -428,6 +429,47 @@ def process_group(device_name: str) -> Iterator[Dist]:
         dist.close()
 
 
+def _launched(function: Callable[..., Any], args: tuple) -> tuple[str, Any]:
+    """One launched process: run ``function``; a user error comes back as a value, not a crash."""
+    if "OMP_NUM_THREADS" not in os.environ:  # as torchrun: share the CPUs among the processes
+        local_world = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // local_world))
+    try:
+        return "ok", function(*args)
+    except UsageError as error:
+        return "usage", str(error)
+
+
+def launch(nproc: int, function: Callable[..., Any], *args: Any) -> list[Any]:
+    """Run ``function(*args)`` in ``nproc`` local processes joined as one torchrun job.
+
+    torch's elastic launcher (what torchrun runs) starts the processes with RANK, WORLD_SIZE,
+    LOCAL_RANK, MASTER_ADDR and MASTER_PORT set, on a free local port, and stops the others when
+    one fails. Returns every rank's return value, rank 0 first; a UsageError raised in a process
+    is raised here.
+    """
+    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+    if nproc < 1:
+        raise ConfigError(f"--nproc must be at least 1, got {nproc}")
+    config = LaunchConfig(
+        min_nodes=1,
+        max_nodes=1,
+        nproc_per_node=nproc,
+        run_id=f"prunebench-{uuid.uuid4().hex[:12]}",
+        rdzv_backend="c10d",
+        rdzv_endpoint="localhost:0",
+        max_restarts=0,
+        start_method="spawn",
+    )
+    outcomes = elastic_launch(config, _launched)(function, args)
+    results = [outcomes[rank] for rank in sorted(outcomes)]
+    for kind, value in results:
+        if kind == "usage":
+            raise UsageError(value)
+    return [value for _, value in results]
+
+
 class SilentTracker:
     """The tracker of ranks other than 0: the RunTracker interface, writing nothing."""
 
@@ -460,6 +502,7 @@ __all__ = [
     "SilentTracker",
     "check_batch_size",
     "environment_world_size",
+    "launch",
     "process_group",
     "shard_plan",
     "state_fingerprint",
