@@ -336,7 +336,7 @@ def test_two_processes_plan_like_one(pruner_ranks, one_process):
         assert torch.equal(two_plan, one_plan)
     # OrderDP's epoch-1 plan ranks samples by epoch-0 losses. Batch-norm statistics are per rank
     # (16 samples, not 32), so the losses differ slightly and a few near-ties may swap: the
-    # plans must still share at least 80% of their samples (measured: see the report).
+    # plans must still share at least 80% of their samples.
     two_plan, one_plan = pruner_ranks[0]["orderdp"]["plans"][1], one_process["orderdp"]["plans"][1]
     shared = len(set(two_plan.tolist()) & set(one_plan.tolist())) / len(one_plan)
     assert shared >= 0.8, shared
