@@ -6,6 +6,11 @@
     timed the same way. Target: overhead <= 2%.
 (b) Pruned epochs (OrderDP at prune ratios 0.3/0.5/0.7) against the full-data epoch:
     efficiency = (full epoch s / pruned epoch s) / (1 / (1 - realized ratio)). Target >= 0.95.
+(c) Keeping pruner scores in sync on 2 gloo processes (CPU), at n = 50,000 and 1,281,167: the
+    per-epoch cost (buffering each step's losses, one all-gather of (index, loss) pairs, the
+    pruner's observe, the state-fingerprint check) as a share of the epoch, and the per-step
+    all-gather it replaces. The epoch time is extrapolated from timed DDP steps of the model at
+    the per-rank batch on these CPUs (epoch = steps per epoch x seconds per step). Target < 1%.
 
 Epochs of every variant are interleaved round by round and each variant's fastest epoch is
 compared (noise on these shared CPUs only ever adds time); each variant's first epoch is a warm-up
@@ -13,6 +18,7 @@ and not counted.
 On CUDA it also counts host synchronizations per training epoch (sync debug mode "warn").
 
     python benchmarks/harness.py [--device cuda] [--epochs 5] [--subset 8000] [--threads 1]
+                                 [--parts a,b,c]
 """
 
 from __future__ import annotations
@@ -34,6 +40,9 @@ from prunebench.pruners import create_pruner
 
 OVERHEAD_TARGET = 0.02
 EFFICIENCY_TARGET = 0.95
+SYNC_TARGET = 0.01
+SYNC_SIZES = (50_000, 1_281_167)
+SYNC_PROCESSES = 2
 
 
 class BareLoop:
@@ -102,6 +111,93 @@ def harness_epoch(trainer: Trainer, count_syncs: bool) -> tuple[float, int]:
     return trainer.counters.train_seconds - before, syncs
 
 
+def _timed(function, *args) -> float:
+    start = time.perf_counter()
+    function(*args)
+    return time.perf_counter() - start
+
+
+def sync_worker(n: int, batch_size: int, model_name: str, dataset: str) -> dict[str, float]:
+    """One of the gloo processes of part (c): the sync costs of one epoch at training-set size n."""
+    from prunebench.bench.distributed import GatherObserver, process_group
+
+    torch.manual_seed(0)
+    with process_group("cpu") as dist:
+        pruner = create_pruner("orderdp", n=n, epochs=10, seed=0, prune_ratio=0.3)
+        shard = dist.shard(pruner.plan_epoch(0).indices, None, batch_size)
+        per_rank = batch_size // dist.world_size
+        losses = torch.rand(len(shard.indices))
+
+        def epoch_of_observations() -> None:
+            observer = GatherObserver(pruner, shard, dist.device)
+            for start in range(0, len(shard.indices), per_rank):
+                stop = start + per_rank
+                observer.add(shard.indices[start:stop], losses[start:stop], start)
+            observer.flush()
+            dist.check_in_sync(pruner, 0)
+
+        def per_step_gathers() -> None:
+            for _ in range(shard.steps):
+                chunk_indices = torch.zeros(per_rank, dtype=torch.int64)
+                chunk_losses = torch.zeros(per_rank)
+                for chunk in (chunk_indices, chunk_losses):
+                    gathered = chunk.new_empty(per_rank * dist.world_size)
+                    torch.distributed.all_gather_single(gathered, chunk)
+
+        epoch_of_observations()  # warm-up
+        per_epoch = min(_timed(epoch_of_observations) for _ in range(3))
+        per_step = _timed(per_step_gathers)
+
+        # Seconds per DDP training step of the model at the per-rank batch, on this CPU.
+        spec = get_spec(dataset)
+        model = build_model(model_name, spec, derive_seed(0, "model"))
+        train_model = dist.wrap(model)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+        images = torch.randn(per_rank, spec.channels, spec.height, spec.width)
+        labels = torch.randint(spec.num_classes, (per_rank,))
+
+        def step() -> None:
+            loss = F.cross_entropy(train_model(images), labels)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+        for _ in range(2):
+            step()
+        step_seconds = min(_timed(step) for _ in range(5))
+        return {
+            "per_epoch": per_epoch,
+            "per_step": per_step,
+            "epoch": step_seconds * shard.steps,
+            "steps": float(shard.steps),
+            "planned": float(shard.planned),
+        }
+
+
+def sync_benchmark(args: argparse.Namespace) -> None:
+    """Part (c): print the per-epoch sync cost as a share of the epoch at each n."""
+    from prunebench.bench.distributed import launch
+
+    print(
+        f"(c) keeping scores in sync on {SYNC_PROCESSES} gloo processes (orderdp at 0.3, "
+        f"global batch {args.batch_size}, epoch from timed DDP steps of {args.model}); "
+        f"target < {SYNC_TARGET:.0%} of an epoch"
+    )
+    print("    n          steps  epoch_s   per-epoch sync_s  share    per-step sync_s  share")
+    for n in SYNC_SIZES:
+        ranks = launch(SYNC_PROCESSES, sync_worker, n, args.batch_size, args.model, args.dataset)
+        # The slowest rank sets the pace of a collective.
+        cost = {key: max(rank[key] for rank in ranks) for key in ranks[0]}
+        share = cost["per_epoch"] / cost["epoch"]
+        step_share = cost["per_step"] / cost["epoch"]
+        verdict = "ok" if share < SYNC_TARGET else "ABOVE TARGET"
+        print(
+            f"    {n:<9,d}  {int(cost['steps']):5d}  {cost['epoch']:7.1f}  "
+            f"{cost['per_epoch']:16.4f}  {share:6.3%}  {cost['per_step']:15.4f}  "
+            f"{step_share:6.3%}  {verdict}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
@@ -115,9 +211,19 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, help="CPU threads (default: torch's; 1 is steadier on busy CPUs)"
     )
+    parser.add_argument("--parts", default="a,b,c", help="which parts to run (default: a,b,c)")
     args, ignored = parser.parse_known_args()  # nox passes the same arguments to every benchmark
     if ignored:
         print(f"(ignoring {' '.join(ignored)})")
+    parts = set(args.parts.split(","))
+    if parts & {"a", "b"}:
+        overhead_benchmark(args)
+    if "c" in parts:
+        sync_benchmark(args)
+
+
+def overhead_benchmark(args: argparse.Namespace) -> None:
+    """Parts (a) and (b): harness overhead and speedup efficiency (one interleaved loop)."""
     device = torch.device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
