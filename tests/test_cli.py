@@ -102,6 +102,11 @@ BAD_INPUTS = {
     "subset too large": (with_option(GOOD, "--subset", "999999"), "larger than"),
     "zero lr": (with_option(GOOD, "--lr", "0"), "learning rate must be a positive"),
     "unknown flag": ([*GOOD, "--epochs", "3"], "unrecognized arguments: --epochs 3"),
+    "zero processes": ([*GOOD, "--nproc", "0"], "--nproc must be at least 1"),
+    "batch not divisible": (
+        [*with_option(GOOD, "--batch-size", "64"), "--nproc", "3"],
+        "batch size 64 does not divide among 3 processes",
+    ),
 }  # fmt: skip
 
 
