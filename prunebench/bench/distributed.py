@@ -290,9 +290,9 @@ class Dist:
         """``tensor`` summed over ranks (in place)."""
         return tensor
 
-    def any(self, flag: bool) -> bool:
-        """Whether ``flag`` is true on any rank (e.g. a rank's clock ran out)."""
-        return flag
+    def max(self, value: float) -> float:
+        """The largest ``value`` over ranks (e.g. the slowest rank's clock)."""
+        return value
 
     def check_same(self, values: list[float], what: str) -> None:
         """UsageError naming ``what`` unless every rank passes the same ``values``."""
@@ -334,12 +334,11 @@ class GroupDist(Dist):
         torch_dist.all_reduce(tensor, op=torch_dist.ReduceOp.SUM)
         return tensor
 
-    def any(self, flag: bool) -> bool:
-        value = torch.tensor([int(flag)], dtype=torch.int32)
-        if self.cpu_group is None:
-            value = value.to(self.device)
-        torch_dist.all_reduce(value, op=torch_dist.ReduceOp.MAX, group=self.cpu_group)
-        return bool(value.item())
+    def max(self, value: float) -> float:
+        device = torch.device("cpu") if self.cpu_group is not None else self.device
+        tensor = torch.tensor([value], dtype=torch.float64, device=device)
+        torch_dist.all_reduce(tensor, op=torch_dist.ReduceOp.MAX, group=self.cpu_group)
+        return float(tensor.item())
 
     def _spread(self, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Element-wise minimum and maximum of ``values`` (float64, CPU) over ranks."""

@@ -216,6 +216,10 @@ class Trainer:
         for images, labels, batch_indices in batches:
             size = batch_indices.numel()
             seconds = counters.train_seconds + time.perf_counter() - clock_start
+            if budget.kind == "time":
+                seconds = self.dist.max(seconds)  # distributed: one clock for LR and stop
+                if seconds >= budget.amount:
+                    break  # host clock: no device sync inside the epoch (see budgets.py)
             progress = budget.progress(
                 epoch, trained / planned, counters.samples_trained + trained, seconds
             )
@@ -229,15 +233,12 @@ class Trainer:
             local += size
             steps += 1
             trained = shard.trained_after(steps)
-            if budget.kind == "time" and self.dist.any(
-                counters.train_seconds + time.perf_counter() - clock_start >= budget.amount
-            ):
-                break  # host clock: no device sync inside the epoch (see budgets.py)
         loss_sum = observer.flush()
         self.usage.index_add_(0, shard.plan[:trained].to(device), self._ones(trained))
         if self.on_cuda:
             torch.cuda.synchronize(device)
-        counters.train_seconds += time.perf_counter() - clock_start
+        # distributed: the slowest rank's clock, so every rank sees the same budget left.
+        counters.train_seconds += self.dist.max(time.perf_counter() - clock_start)
         self.dist.check_in_sync(self.pruner, epoch)  # distributed: same pruner state everywhere
 
         # The one host read of the epoch's device accumulators.
