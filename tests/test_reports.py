@@ -22,10 +22,9 @@ from mlflow.entities import Metric, Param
 from PIL import Image
 from reports_fixtures import EXPERIMENT, fill_store
 
+from prunebench.cli import report as report_cli
 from prunebench.errors import UsageError
-from prunebench.reports import build_report
-from prunebench.reports import cli as report_cli
-from prunebench.reports.build import build
+from prunebench.reports.build import build, build_report
 
 # Building the store and the reports takes ~30 s on the 2-core machines: label it.
 pytestmark = pytest.mark.slow
@@ -326,7 +325,7 @@ def test_preset_cli_names_missing_seeds_and_cells(report, store, tmp_path):
     out = tmp_path / "nested" / "report"
     argv = ["report", "--preset", str(preset), "--out", str(out), "--tracking-uri", uri]
     args = parser.parse_args([*argv, "--no-log-run"])
-    assert args.execute is report_cli.execute  # how prunebench.bench.cli dispatches
+    assert args.execute is report_cli.execute  # how prunebench.cli.main dispatches
     assert args.execute(args) == 0
     board = pd.read_csv(out / "leaderboard.csv", keep_default_na=False)
     assert _cell(board, SYNTH, "infobatch", 0.5)["missing_seeds"] == "2"
@@ -482,7 +481,7 @@ def test_embedded_images_decode(report):
 
 
 def test_prunebench_report_command(store, tmp_path, capsys):
-    from prunebench.bench.cli import main
+    from prunebench.cli.main import main
 
     uri = store[0]
     out = tmp_path / "cli-report"

@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from prunebench.cli.report import read_preset
 from prunebench.errors import ConfigError
-from prunebench.reports.cli import read_preset
-from prunebench.reports.lossless import is_lossless, lossless_tolerance
 from prunebench.reports.pareto import pareto_front, pareto_mask
 from prunebench.reports.stability import phase_of, phase_table, tta_curves
+from prunebench.stats.lossless import is_lossless, lossless_tolerance
 
 # ---------------------------------------------------------------- lossless rule
 

@@ -31,7 +31,6 @@ from prunebench.reports.leaderboard import (
     section_title,
     usable_runs,
 )
-from prunebench.reports.lossless import DEFAULT_MIN_TOLERANCE
 from prunebench.reports.pareto import PARETO_AXES, pareto_front
 from prunebench.reports.runs import (
     ExperimentData,
@@ -43,6 +42,7 @@ from prunebench.reports.runs import (
 from prunebench.reports.searches import lossless_table, search_results
 from prunebench.reports.stability import format_phase_table, phase_table, tta_curves
 from prunebench.reports.theory_figures import theory_figures
+from prunebench.stats.lossless import DEFAULT_MIN_TOLERANCE
 
 
 @dataclass

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from prunebench.reports.lossless import DEFAULT_MIN_TOLERANCE, is_lossless, lossless_tolerance
+from prunebench.stats.lossless import DEFAULT_MIN_TOLERANCE, is_lossless, lossless_tolerance
 
 SECTION = ["dataset", "model", "budget"]
 """Runs are compared only within a section: same data, model and budget."""

@@ -6,9 +6,9 @@ import argparse
 import sys
 
 from prunebench.bench.budgets import parse_budget
-from prunebench.bench.cli import configure_logging
 from prunebench.bench.config import DEFAULT_ACCURACY_TARGETS, LOADERS, RunConfig, parse_param
 from prunebench.bench.tracking import DEFAULT_EXPERIMENT, DEFAULT_TRACKING_URI
+from prunebench.cli.main import configure_logging
 from prunebench.errors import ConfigError
 
 
@@ -116,7 +116,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 def execute(args: argparse.Namespace) -> int:
     """Validate, train, print a one-line result; 0 finished, 1 failed."""
-    from prunebench.bench.train import train_run  # heavy: imported when a run starts
+    from prunebench.bench.run import train_run  # heavy: imported when a run starts
 
     cfg = config_from_args(args)
     configure_logging(args.quiet)

@@ -17,9 +17,9 @@ from pathlib import Path
 
 from prunebench.bench.checkpoint import checkpoint_path
 from prunebench.bench.config import RunConfig
-from prunebench.bench.presets import Preset, load_preset
 from prunebench.bench.tracking import check_tracking_uri
-from prunebench.bench.workqueue import CellQueue, open_storage
+from prunebench.suite.presets import Preset, load_preset
+from prunebench.suite.workqueue import CellQueue, open_storage
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ def run_worker(
     quiet: bool = True,
 ) -> list[tuple[str, str]]:
     """Claim and run cells until the queue is drained; returns (config hash, status) run here."""
-    from prunebench.bench.train import train_run
+    from prunebench.bench.run import train_run
 
     by_hash = {cfg.config_hash(): cfg for cfg in preset.cells()}
     states = plan(preset, tracking_uri, checkpoint_dir)

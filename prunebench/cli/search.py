@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from prunebench.bench.presets import load_preset
-from prunebench.bench.search import SEARCHABLE, run_search
-from prunebench.bench.suite import DEFAULT_STORAGE
 from prunebench.bench.tracking import DEFAULT_TRACKING_URI
+from prunebench.suite.presets import load_preset
+from prunebench.suite.runner import DEFAULT_STORAGE
+from prunebench.suite.search import SEARCHABLE, run_search
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -19,7 +19,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "staying within tolerance of full data. Workers sharing --storage share the study.",
     )
     parser.set_defaults(execute=execute)
-    parser.add_argument("preset", help="a preset name from configs/ or a TOML file")
+    parser.add_argument("preset", help="a named preset (e.g. demo-fmnist) or a TOML file")
     parser.add_argument(
         "--pruner",
         action="append",

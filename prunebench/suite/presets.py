@@ -45,7 +45,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+CONFIG_DIR = Path(__file__).resolve().parent / "named_presets"
+"""The named presets, shipped as package data (so they work from an installed package too)."""
 
 # Preset key -> (accepted types, default): settings every cell shares, passed to RunConfig.
 _RUN_KEYS: dict[str, tuple[type | tuple[type, ...], Any]] = {
@@ -254,7 +255,7 @@ def _parse_search(where: str, table: Any) -> SearchSettings:
 
 
 def resolve_preset_path(name_or_path: str) -> Path:
-    """A path to a TOML file, or the name of a preset in configs/ (with or without .toml)."""
+    """A path to a TOML file, or the name of a named preset (with or without .toml)."""
     path = Path(name_or_path)
     if path.suffix == ".toml" and path.is_file():
         return path
@@ -263,7 +264,7 @@ def resolve_preset_path(name_or_path: str) -> Path:
         return candidate
     known = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.toml"))) or "none"
     raise ConfigError(
-        f"no preset {name_or_path!r}: pass a TOML file or one of the presets in configs/ ({known})"
+        f"no preset {name_or_path!r}: pass a TOML file or one of the named presets ({known})"
     )
 
 

@@ -26,12 +26,12 @@ import optuna
 from mlflow.entities import RunTag
 from optuna.trial import TrialState
 
-from prunebench.bench.presets import Preset
-from prunebench.bench.suite import prepare_experiment
 from prunebench.bench.tracking import check_tracking_uri
-from prunebench.bench.workqueue import open_storage
 from prunebench.errors import ConfigError
-from prunebench.reports.lossless import lossless_tolerance
+from prunebench.stats.lossless import lossless_tolerance
+from prunebench.suite.presets import Preset
+from prunebench.suite.runner import prepare_experiment
+from prunebench.suite.workqueue import open_storage
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def training_evaluator(
     preset: Preset, dataset: str, model: str, tracking_uri: str, checkpoint_dir: str | Path
 ) -> Evaluate:
     """Evaluate by training the preset's configuration for real (one MLflow run per seed)."""
-    from prunebench.bench.train import train_run
+    from prunebench.bench.run import train_run
 
     def evaluate(pruner: str, params: dict[str, Any], seed: int, tags: dict[str, str]):
         cfg = preset.base_config(dataset, model, seed)
