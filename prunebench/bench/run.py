@@ -19,6 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 import prunebench
+from prunebench import record
 from prunebench.bench.checkpoint import (
     check_checkpoint_dir,
     checkpoint_path,
@@ -28,13 +29,7 @@ from prunebench.bench.checkpoint import (
 from prunebench.bench.config import RunConfig, device_kind, resolve_device
 from prunebench.bench.metrics import save_usage_histogram
 from prunebench.bench.schedule import schedule_params
-from prunebench.bench.tracking import (
-    DEFAULT_EXPERIMENT,
-    DEFAULT_TRACKING_URI,
-    RunTracker,
-    check_tracking_uri,
-    resolve_tracking_uri,
-)
+from prunebench.bench.tracking import RunTracker
 from prunebench.bench.trainer import DEVICE_COUNT, EVAL_BATCH_SIZE, Diverged, Trainer
 from prunebench.errors import UsageError
 
@@ -83,22 +78,23 @@ def run_params(cfg: RunConfig, trainer: Trainer) -> dict[str, Any]:
         "train_size": trainer.n,
         "pruner_epochs": trainer.pruner_epochs,
         "accuracy_targets": ",".join(f"{t:.2f}" for t in cfg.accuracy_targets),
-        "prunebench_version": prunebench.__version__,
-        "config_hash": cfg.config_hash(),
+        record.PARAM_VERSION: prunebench.__version__,
+        record.PARAM_CONFIG_HASH: cfg.config_hash(),
         **schedule_params(),
     }
     pruner_values = {**cfg.pruner_kwargs(), **trainer.pruner.params}
-    params.update({f"pruner.{key}": value for key, value in pruner_values.items()})
+    params.update(
+        {f"{record.PARAM_PRUNER_PREFIX}{key}": value for key, value in pruner_values.items()}
+    )
     return params
 
 
 def run_tags(cfg: RunConfig, extra: dict[str, str] | None) -> dict[str, str]:
     """Tags of a new run: kind, cell, config hash, status, plus the caller's (which win)."""
     tags = {
-        "prunebench.kind": "train",
-        "prunebench.cell": cfg.cell(),
-        "prunebench.config_hash": cfg.config_hash(),
-        "prunebench.status": "RUNNING",
+        **record.new_run_tags(record.KIND_TRAIN),
+        record.TAG_CELL: cfg.cell(),
+        record.TAG_CONFIG_HASH: cfg.config_hash(),
     }
     tags.update(extra or {})
     return tags
@@ -124,8 +120,8 @@ def _log_config(tracker: RunTracker, cfg: RunConfig) -> None:
 
 def train_run(
     cfg: RunConfig,
-    tracking_uri: str = DEFAULT_TRACKING_URI,
-    experiment: str = DEFAULT_EXPERIMENT,
+    tracking_uri: str = record.DEFAULT_TRACKING_URI,
+    experiment: str = record.DEFAULT_EXPERIMENT,
     checkpoint_dir: str | Path = "checkpoints",
     resume: bool = False,
     tags: dict[str, str] | None = None,
@@ -141,8 +137,8 @@ def train_run(
     """
     cfg.validate()
     device = resolve_device(cfg.device)
-    tracking_uri = resolve_tracking_uri(tracking_uri)
-    check_tracking_uri(tracking_uri)
+    tracking_uri = record.resolve_tracking_uri(tracking_uri)
+    record.check_tracking_uri(tracking_uri)
     check_checkpoint_dir(checkpoint_dir)
     config_hash = cfg.config_hash()
     path = checkpoint_path(checkpoint_dir, config_hash)
@@ -201,7 +197,7 @@ def _train(
                 tracker.finish("FAILED", reason)
                 return _result(trainer, tracker.run_id, "FAILED", reason, path)
             epoch = counters.epoch - 1
-            tracker.log_metrics(entry, step=epoch)
+            tracker.log_epoch(entry, epoch)
             save_checkpoint(path, _checkpoint(trainer, tracker, finished=False))
             _report_epoch(bar, entry, epoch, _budget_used(trainer) - before)
             epochs_this_call += 1

@@ -7,9 +7,9 @@ import sys
 
 from prunebench.bench.budgets import parse_budget
 from prunebench.bench.config import DEFAULT_ACCURACY_TARGETS, LOADERS, RunConfig, parse_param
-from prunebench.bench.tracking import DEFAULT_EXPERIMENT, DEFAULT_TRACKING_URI
 from prunebench.cli.main import configure_logging
 from prunebench.errors import ConfigError
+from prunebench.record import DEFAULT_EXPERIMENT, DEFAULT_TRACKING_URI
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:

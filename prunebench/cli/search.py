@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from prunebench.bench.tracking import DEFAULT_TRACKING_URI
+from prunebench.record import DEFAULT_TRACKING_URI
 from prunebench.suite.presets import load_preset
 from prunebench.suite.runner import DEFAULT_STORAGE
 from prunebench.suite.search import SEARCHABLE, run_search

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from collections import Counter
 
-from prunebench.bench.tracking import DEFAULT_TRACKING_URI
 from prunebench.errors import ConfigError
+from prunebench.record import DEFAULT_TRACKING_URI
 from prunebench.suite.presets import load_preset
 from prunebench.suite.runner import DEFAULT_STORAGE, CellState, plan, run_suite
 

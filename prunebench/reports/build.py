@@ -15,7 +15,7 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities import Param
 
-from prunebench import __version__
+from prunebench import __version__, record
 from prunebench.errors import UsageError
 from prunebench.reports import figures as fig
 from prunebench.reports.html import HtmlReport, markdown_table
@@ -35,8 +35,6 @@ from prunebench.reports.pareto import PARETO_AXES, pareto_front
 from prunebench.reports.runs import (
     ExperimentData,
     load_experiment,
-    open_store,
-    resolve_tracking_uri,
     training_runs,
 )
 from prunebench.reports.searches import lossless_table, search_results
@@ -516,7 +514,7 @@ def _log_report_run(client: MlflowClient, content: ReportContent, directory: Pat
     run = client.create_run(
         data.experiment_id,
         run_name="report",
-        tags={"prunebench.kind": "report", "prunebench.status": "RUNNING"},
+        tags=record.new_run_tags(record.KIND_REPORT),
     )
     run_id = run.info.run_id
     try:
@@ -525,18 +523,21 @@ def _log_report_run(client: MlflowClient, content: ReportContent, directory: Pat
             params=[
                 Param("report.experiment", data.name),
                 Param("report.cells", str(len(content.board))),
-                Param("report.training_runs", str(int((data.runs["kind"] == "train").sum()))),
+                Param(
+                    "report.training_runs", str(int((data.runs["kind"] == record.KIND_TRAIN).sum()))
+                ),
                 Param("report.problem_runs", str(len(content.problems))),
                 Param("report.min_tolerance", f"{content.min_tolerance:g}"),
-                Param("prunebench_version", __version__),
+                Param(record.PARAM_VERSION, __version__),
             ],
         )
         client.log_artifacts(run_id, str(directory))
-        client.set_tag(run_id, "prunebench.status", "FINISHED")
+        record.set_tags(client, run_id, record.end_tags("FINISHED"))
         client.set_terminated(run_id, "FINISHED")
     except Exception as error:
-        client.set_tag(run_id, "prunebench.status", "FAILED")
-        client.set_tag(run_id, "prunebench.failure_reason", f"logging the report failed: {error}")
+        record.set_tags(
+            client, run_id, record.end_tags("FAILED", f"logging the report failed: {error}")
+        )
         client.set_terminated(run_id, "FAILED")
         raise
     return run_id
@@ -555,8 +556,8 @@ def build(
     """Build the report into ``out_dir``; return it and the report run id (None: not logged)."""
     out = Path(out_dir)
     _check_out(out)
-    uri = resolve_tracking_uri(tracking_uri)
-    client = open_store(uri)
+    uri = record.resolve_tracking_uri(tracking_uri)
+    client = record.open_store(uri)
     data = load_experiment(client, experiment, uri)
     content = compute(
         data,

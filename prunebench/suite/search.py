@@ -26,11 +26,10 @@ import optuna
 from mlflow.entities import RunTag
 from optuna.trial import TrialState
 
-from prunebench.bench.tracking import check_tracking_uri
+from prunebench import record
 from prunebench.errors import ConfigError
 from prunebench.stats.lossless import lossless_tolerance
 from prunebench.suite.presets import Preset
-from prunebench.suite.runner import prepare_experiment
 from prunebench.suite.workqueue import open_storage
 
 log = logging.getLogger(__name__)
@@ -101,24 +100,20 @@ def full_reference(
     evaluate: Evaluate,
 ) -> list[float]:
     """Full-data accuracies for ``seeds``: from MLflow when recorded, else trained now."""
-    from mlflow import MlflowClient
-
-    client = MlflowClient(tracking_uri)
-    experiment_id = _experiment_id(client, preset.name)
+    client = record.client(tracking_uri)
+    experiment_id = record.get_or_create_experiment(client, preset.name)
     accuracies = []
     for seed in seeds:
         cfg = preset.base_config(dataset, model, seed)
         finished = client.search_runs(
             [experiment_id],
-            filter_string=f"tags.`prunebench.kind` = 'train' "
-            f"and tags.`prunebench.config_hash` = '{cfg.config_hash()}' "
-            "and attributes.status = 'FINISHED'",
+            filter_string=record.train_filter(cfg.config_hash(), finished=True),
             max_results=1,
         )
         if finished:
             accuracies.append(finished[0].data.metrics["final_test_accuracy"])
         else:
-            accuracy, _ = evaluate("full", {}, seed, {"prunebench.preset": preset.name})
+            accuracy, _ = evaluate("full", {}, seed, {record.TAG_PRESET: preset.name})
             accuracies.append(accuracy)
     return accuracies
 
@@ -138,8 +133,6 @@ def run_search(
     sampler_seed: int = 0,
 ) -> SearchResult:
     """Search ``pruner``'s largest lossless prune ratio on the preset's first dataset and model."""
-    from mlflow import MlflowClient
-
     if pruner not in SEARCHABLE:
         raise ConfigError(
             f"cannot search pruner {pruner!r}; choose one of: {', '.join(SEARCHABLE)}"
@@ -150,9 +143,9 @@ def run_search(
         raise ConfigError(f"--tolerance must be >= 0, got {tolerance}")
     dataset = dataset or preset.datasets[0]
     model = model or preset.models[0]
-    check_tracking_uri(tracking_uri)
+    record.check_tracking_uri(tracking_uri)
     storage = open_storage(storage_url)
-    prepare_experiment(tracking_uri, preset.name)
+    record.prepare_experiment(tracking_uri, preset.name)
     evaluate = evaluate or training_evaluator(preset, dataset, model, tracking_uri, checkpoint_dir)
     seed_list = list(range(seeds))
 
@@ -179,7 +172,7 @@ def run_search(
         sampler=sampler,
         load_if_exists=True,
     )
-    client = MlflowClient(tracking_uri)
+    client = record.client(tracking_uri)
     search_run_id = _search_run(
         client, storage, preset, study, pruner, dataset, model, seeds, bound_tolerance
     )
@@ -194,26 +187,26 @@ def run_search(
     def objective(trial: optuna.Trial) -> float:
         params = suggest(trial, pruner)
         trial_run = client.create_run(
-            _experiment_id(client, preset.name),
+            record.get_or_create_experiment(client, preset.name),
             run_name=f"{pruner}-trial{trial.number}",
             tags={
-                "prunebench.kind": "trial",
-                "mlflow.parentRunId": search_run_id,
-                "prunebench.search": study_name,
-                "optuna.trial_number": str(trial.number),
+                record.TAG_KIND: record.KIND_TRIAL,
+                record.TAG_PARENT_RUN: search_run_id,
+                record.TAG_SEARCH: study_name,
+                record.TAG_TRIAL_NUMBER: str(trial.number),
             },
         )
         trial_run_id = trial_run.info.run_id
         client.log_batch(
             trial_run_id,
-            params=[_param(f"pruner.{k}", v) for k, v in params.items()]
+            params=[_param(f"{record.PARAM_PRUNER_PREFIX}{k}", v) for k, v in params.items()]
             + [_param("pruner", pruner)],
         )
         tags = {
-            "prunebench.kind": "search_train",
-            "mlflow.parentRunId": trial_run_id,
-            "prunebench.search": study_name,
-            "prunebench.preset": preset.name,
+            record.TAG_KIND: record.KIND_SEARCH_TRAIN,
+            record.TAG_PARENT_RUN: trial_run_id,
+            record.TAG_SEARCH: study_name,
+            record.TAG_PRESET: preset.name,
         }
         outcomes = [evaluate(pruner, params, seed, tags) for seed in seed_list]
         accuracies = [acc for acc, _ in outcomes]
@@ -264,12 +257,12 @@ def _search_run(client, storage, preset, study, pruner, dataset, model, seeds, t
     if run_id:
         return run_id
     run = client.create_run(
-        _experiment_id(client, preset.name),
+        record.get_or_create_experiment(client, preset.name),
         run_name=f"search-{pruner}",
         tags={
-            "prunebench.kind": "search",
-            "prunebench.search": study.study_name,
-            "prunebench.preset": preset.name,
+            record.TAG_KIND: record.KIND_SEARCH,
+            record.TAG_SEARCH: study.study_name,
+            record.TAG_PRESET: preset.name,
         },
     )
     client.log_batch(
@@ -316,18 +309,16 @@ def _log_result(client, run_id: str, result: SearchResult) -> None:
         client.log_batch(
             run_id,
             metrics=[_metric("largest_lossless_ratio", result.best["prune_ratio"])],
-            tags=[RunTag(f"best.{k}", str(v)) for k, v in result.best["params"].items()],
+            tags=[
+                RunTag(f"{record.TAG_BEST_PREFIX}{k}", str(v))
+                for k, v in result.best["params"].items()
+            ],
         )
     with tempfile.TemporaryDirectory(prefix="prunebench-") as folder:
         path = Path(folder) / "frontier.json"
         path.write_text(json.dumps(result.frontier, indent=2))
         client.log_artifact(run_id, str(path))
     client.set_terminated(run_id, "FINISHED")
-
-
-def _experiment_id(client, name: str) -> str:
-    found = client.get_experiment_by_name(name)
-    return found.experiment_id if found else client.create_experiment(name)
 
 
 def _metric(key: str, value: float):
