@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import math
 import sys
@@ -94,27 +93,17 @@ class RunConfig:
         return self.pruner_label or self.pruner
 
     def target_prune_ratio(self) -> float:
-        """The nominal prune ratio asked for: prune_ratio, 1 - a*b for OrderDP, 0 for full."""
-        params = self.pruner_params
-        if self.pruner == "full":
-            return 0.0
-        if "prune_ratio" in params:
-            return float(params["prune_ratio"])
-        if "exploration" in params and "exploitation" in params:
-            return round(1.0 - float(params["exploration"]) * float(params["exploitation"]), 6)
+        """The nominal prune ratio asked for, as the pruner class computes it from its params."""
         from prunebench.pruners import pruner_class
 
-        default = inspect.signature(pruner_class(self.pruner).__init__).parameters.get(
-            "prune_ratio"
-        )
-        if default is None or not isinstance(default.default, (int, float)):
-            return 0.0
-        return float(default.default)
+        return pruner_class(self.pruner).target_prune_ratio(self.pruner_params)
 
     def pruner_kwargs(self) -> dict[str, Any]:
-        """Keyword parameters for ``create_pruner`` (full's prune ratio of 0 is dropped)."""
+        """Keyword parameters for ``create_pruner`` (the reference's prune ratio 0 is dropped)."""
+        from prunebench.pruners import pruner_class
+
         params = dict(self.pruner_params)
-        if self.pruner == "full":
+        if pruner_class(self.pruner).is_reference:
             params.pop("prune_ratio", None)
         return params
 
@@ -159,7 +148,7 @@ class RunConfig:
         """
         from prunebench.bench.models import available_models
         from prunebench.datasets import available_datasets, get_spec
-        from prunebench.pruners import available_pruners, create_pruner
+        from prunebench.pruners import available_pruners, create_pruner, pruner_class
 
         if self.dataset not in available_datasets():
             raise ConfigError(
@@ -222,10 +211,10 @@ class RunConfig:
         ratio = self.pruner_params.get("prune_ratio")
         if ratio is not None:
             _check_number("prune ratio", ratio, 0.0, 1.0, high_open=True)
-        if self.pruner == "full" and ratio not in (None, 0):
+        if pruner_class(self.pruner).is_reference and ratio not in (None, 0):
             raise ConfigError(
-                f"the full pruner trains on all data, so its prune ratio must be 0, got {ratio!r}; "
-                "choose another pruner to prune"
+                f"the {self.pruner} pruner trains on all data, so its prune ratio must be 0, got "
+                f"{ratio!r}; choose another pruner to prune"
             )
         create_pruner(
             self.pruner,

@@ -39,6 +39,7 @@ from typing import Any
 
 from prunebench.bench.config import RunConfig, parse_budget
 from prunebench.errors import ConfigError
+from prunebench.pruners import pruner_class, reference_pruner
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -65,7 +66,6 @@ _LIST_KEYS = ("datasets", "models", "seeds", "prune_ratios", "accuracy_targets")
 _TOP_KEYS = {"name", "description", "budget", "pruners", "search", *_LIST_KEYS, *_RUN_KEYS}
 _PRUNER_KEYS = {"name", "label", "params", "prune_ratios"}
 _SEARCH_KEYS = {"pruners", "trials", "seeds", "tolerance", "dataset", "model"}
-_RATIO_PARAMS = ("prune_ratio", "exploration", "exploitation")
 
 
 @dataclass(frozen=True)
@@ -107,11 +107,11 @@ class Preset:
     search: SearchSettings = SearchSettings()
 
     def base_config(self, dataset: str, model: str, seed: int) -> RunConfig:
-        """A RunConfig with the preset's shared settings and the full pruner."""
+        """A RunConfig with the preset's shared settings and the full-data reference pruner."""
         return RunConfig(
             dataset=dataset,
             model=model,
-            pruner="full",
+            pruner=reference_pruner(),
             budget=parse_budget(self.budget),
             seed=seed,
             accuracy_targets=self.accuracy_targets,
@@ -139,7 +139,8 @@ class Preset:
 
 
 def _ratio_variants(entry: PrunerEntry) -> list[dict[str, Any]]:
-    if entry.name == "full" or any(key in entry.params for key in _RATIO_PARAMS):
+    cls = pruner_class(entry.name)
+    if cls.is_reference or any(key in entry.params for key in cls.ratio_params):
         return [dict(entry.params)]
     return [{**entry.params, "prune_ratio": ratio} for ratio in entry.prune_ratios]
 

@@ -1,13 +1,13 @@
 """Optuna search for a pruner's largest lossless prune ratio.
 
 The objective is the realized prune ratio, maximized subject to Optuna's constraint
-``(full mean - tolerance) - pruner mean <= 0`` (the lossless rule of ``prunebench.reports``):
-mean test accuracy over K seeds within tolerance of full data's. For OrderDP the sampler explores
-the prune ratio p and how 1 - p splits into exploration and exploitation:
-a = (1 - p) ** u, b = (1 - p) ** (1 - u) with u in [0, 1] (u = 0.5 is the balanced split); for
-single-knob pruners only p. Every trial is an MLflow run nested under the study's run, and each
-seed it trains is a run nested under the trial. The study lives in an Optuna RDB storage, so
-workers on many machines can share it; ``trials`` counts trials over all workers.
+``(full mean - tolerance) - pruner mean <= 0`` (the lossless rule of ``prunebench.stats``):
+mean test accuracy over K seeds within tolerance of full data's. The sampler explores the
+pruner class's own ``search_space`` (e.g. for OrderDP the prune ratio p and how 1 - p splits into
+exploration and exploitation; for single-knob pruners only p). Every trial is an MLflow run
+nested under the study's run, and each seed it trains is a run nested under the trial. The study
+lives in an Optuna RDB storage, so workers on many machines can share it; ``trials`` counts
+trials over all workers.
 """
 
 from __future__ import annotations
@@ -28,14 +28,13 @@ from optuna.trial import TrialState
 
 from prunebench import record
 from prunebench.errors import ConfigError
+from prunebench.pruners import pruner_class, reference_pruner, searchable_pruners
 from prunebench.stats.lossless import lossless_tolerance
 from prunebench.suite.presets import Preset
 from prunebench.suite.workqueue import open_storage
 
 log = logging.getLogger(__name__)
 
-MAX_SEARCH_RATIO = 0.95
-SEARCHABLE = ("orderdp", "infobatch", "random", "rs2", "ucb", "epsilon_greedy")
 
 Evaluate = Callable[[str, dict[str, Any], int, dict[str, str]], tuple[float, float]]
 """(pruner, params, seed, mlflow tags) -> (test accuracy, realized prune ratio) of one run."""
@@ -55,13 +54,12 @@ class SearchResult:
 
 
 def suggest(trial: optuna.Trial, pruner: str) -> dict[str, Any]:
-    """The pruner parameters a trial tries."""
-    ratio = trial.suggest_float("prune_ratio", 0.0, MAX_SEARCH_RATIO)
-    if pruner != "orderdp":
-        return {"prune_ratio": ratio}
-    split = trial.suggest_float("exploration_share", 0.0, 1.0)
-    keep = 1.0 - ratio
-    return {"exploration": keep**split, "exploitation": keep ** (1.0 - split)}
+    """The pruner parameters a trial tries, from the pruner class's own search space."""
+    cls = pruner_class(pruner)
+    values = {
+        key: trial.suggest_float(key, low, high) for key, (low, high) in cls.search_space.items()
+    }
+    return cls.params_from_search(values)
 
 
 def training_evaluator(
@@ -113,7 +111,7 @@ def full_reference(
         if finished:
             accuracies.append(finished[0].data.metrics["final_test_accuracy"])
         else:
-            accuracy, _ = evaluate("full", {}, seed, {record.TAG_PRESET: preset.name})
+            accuracy, _ = evaluate(reference_pruner(), {}, seed, {record.TAG_PRESET: preset.name})
             accuracies.append(accuracy)
     return accuracies
 
@@ -133,9 +131,9 @@ def run_search(
     sampler_seed: int = 0,
 ) -> SearchResult:
     """Search ``pruner``'s largest lossless prune ratio on the preset's first dataset and model."""
-    if pruner not in SEARCHABLE:
+    if pruner not in searchable_pruners():
         raise ConfigError(
-            f"cannot search pruner {pruner!r}; choose one of: {', '.join(SEARCHABLE)}"
+            f"cannot search pruner {pruner!r}; choose one of: {', '.join(searchable_pruners())}"
         )
     if trials < 1 or seeds < 1:
         raise ConfigError(f"--trials and --seeds must be at least 1, got {trials} and {seeds}")
