@@ -53,31 +53,17 @@ class RunResult:
 def run_params(cfg: RunConfig, trainer: Trainer) -> dict[str, Any]:
     """MLflow params of a run (contract names; pruner parameters as ``pruner.<key>``)."""
     params: dict[str, Any] = {
-        "dataset": cfg.dataset,
-        "model": cfg.model,
-        "pruner": cfg.pruner,
-        "pruner_label": cfg.label,
+        **cfg.logged_params(),  # the config's own fields, from its schema
         "target_prune_ratio": cfg.target_prune_ratio(),
-        "seed": cfg.seed,
-        "budget": str(cfg.budget),
         "budget_kind": cfg.budget.kind,
         "budget_amount": cfg.budget.amount,
-        "batch_size": cfg.batch_size,
         "eval_batch_size": EVAL_BATCH_SIZE,
-        "lr": cfg.lr,
         "optimizer": "sgd",
-        "momentum": cfg.momentum,
-        "weight_decay": cfg.weight_decay,
-        "label_smoothing": cfg.label_smoothing,
-        "augment": cfg.augment,
-        "loader": cfg.loader,
-        "device": str(trainer.device),
+        "device": str(trainer.device),  # the resolved device, not "auto"
         "device_kind": device_kind(trainer.device),
         "device_count": DEVICE_COUNT,
-        "subset": cfg.subset,
         "train_size": trainer.n,
         "pruner_epochs": trainer.pruner_epochs,
-        "accuracy_targets": ",".join(f"{t:.2f}" for t in cfg.accuracy_targets),
         record.PARAM_VERSION: prunebench.__version__,
         record.PARAM_CONFIG_HASH: cfg.config_hash(),
         **schedule_params(),

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from prunebench.bench.config import RunConfig, parse_budget
+from prunebench.bench.config import DEFAULT_ACCURACY_TARGETS, RunConfig, parse_budget
 from prunebench.errors import ConfigError
 from prunebench.pruners import pruner_class, reference_pruner
 
@@ -49,19 +49,8 @@ else:  # pragma: no cover - Python 3.10
 CONFIG_DIR = Path(__file__).resolve().parent / "named_presets"
 """The named presets, shipped as package data (so they work from an installed package too)."""
 
-# Preset key -> (accepted types, default): settings every cell shares, passed to RunConfig.
-_RUN_KEYS: dict[str, tuple[type | tuple[type, ...], Any]] = {
-    "batch_size": (int, 128),
-    "lr": ((int, float), 0.2),
-    "momentum": ((int, float), 0.9),
-    "weight_decay": ((int, float), 5e-4),
-    "label_smoothing": ((int, float), 0.0),
-    "loader": (str, "tensor"),
-    "subset": (int, None),
-    "data_dir": (str, None),
-    "device": (str, "auto"),
-    "augment": (bool, True),
-}
+# Preset key -> (accepted types, default): settings every cell shares, from RunConfig's schema.
+_RUN_KEYS = RunConfig.preset_keys()
 _LIST_KEYS = ("datasets", "models", "seeds", "prune_ratios", "accuracy_targets")
 _TOP_KEYS = {"name", "description", "budget", "pruners", "search", *_LIST_KEYS, *_RUN_KEYS}
 _PRUNER_KEYS = {"name", "label", "params", "prune_ratios"}
@@ -183,10 +172,10 @@ def parse_preset(data: dict[str, Any], where: str, path: Path | None = None) -> 
     for key, (kind, default) in _RUN_KEYS.items():
         value = data.get(key, default)
         if value is not None and (
-            not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool)
+            not isinstance(value, kind) or (isinstance(value, bool) and bool not in kind)
         ):
             raise _fail(where, f"{key!r} has the wrong type: {value!r}")
-        run_settings[key] = float(value) if kind == (int, float) else value
+        run_settings[key] = float(value) if float in kind and value is not None else value
     ratios = _list(where, data, "prune_ratios", (int, float), [0.5])
     pruners_data = data.get("pruners")
     if not isinstance(pruners_data, list) or not pruners_data:
@@ -221,7 +210,12 @@ def parse_preset(data: dict[str, Any], where: str, path: Path | None = None) -> 
         seeds=_list(where, data, "seeds", int, [0]),
         pruners=tuple(entries),
         accuracy_targets=tuple(
-            map(float, _list(where, data, "accuracy_targets", (int, float), [0.9]))
+            map(
+                float,
+                _list(
+                    where, data, "accuracy_targets", (int, float), list(DEFAULT_ACCURACY_TARGETS)
+                ),
+            )
         ),
         run_settings=run_settings,
         search=search,
