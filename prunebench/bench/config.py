@@ -22,6 +22,7 @@ import torch
 from prunebench.bench.budgets import Budget, parse_budget
 from prunebench.datasets.build import BACKENDS as LOADERS
 from prunebench.errors import ConfigError
+from prunebench.pruners import reference_pruner
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -155,7 +156,9 @@ class RunConfig:
     dataset: str = setting(help="e.g. cifar10, fashion_mnist, synthetic", cli="what to train")
     model: str = setting(help="default: resnet18", cli="what to train", cli_default="resnet18")
     pruner: str = setting(
-        help="default: full (no pruning)", cli="what to train", cli_default="full"
+        help=f"default: {reference_pruner()} (no pruning)",
+        cli="what to train",
+        cli_default=reference_pruner(),
     )
     budget: Budget = setting(
         help="epochs:N | samples:N (forward+backward) | time:SECONDS", cli="what to train"
