@@ -6,8 +6,8 @@ import pytest
 import torch
 from mlflow import MlflowClient
 
-from prunebench.bench.cli import ArgumentParser, main
-from prunebench.bench.cli_run import add_parser, config_from_args
+from prunebench.cli.main import ArgumentParser, main
+from prunebench.cli.run import add_parser, config_from_args
 
 GOOD = [
     "run",
@@ -102,7 +102,7 @@ BAD_INPUTS = {
     "subset too large": (with_option(GOOD, "--subset", "999999"), "larger than"),
     "zero lr": (with_option(GOOD, "--lr", "0"), "learning rate must be a positive"),
     "unknown flag": ([*GOOD, "--epochs", "3"], "unrecognized arguments: --epochs 3"),
-    "zero processes": ([*GOOD, "--nproc", "0"], "--nproc must be at least 1"),
+    "zero processes": ([*GOOD, "--nproc", "0"], "number of processes must be a positive integer"),
     "batch not divisible": (
         [*with_option(GOOD, "--batch-size", "64"), "--nproc", "3"],
         "batch size 64 does not divide among 3 processes",

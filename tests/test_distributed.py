@@ -24,7 +24,8 @@ from prunebench.bench.distributed import (
     shard_plan,
     state_fingerprint,
 )
-from prunebench.bench.train import Trainer, train_run
+from prunebench.bench.run import train_run
+from prunebench.bench.trainer import Trainer
 from prunebench.datasets import build_loader
 from prunebench.errors import ConfigError
 from prunebench.pruners import available_pruners, create_pruner
@@ -109,6 +110,17 @@ def test_batch_size_must_divide_among_processes():
         check_batch_size(128, 3)
 
 
+def test_nproc_names_another_checkpoint_but_the_same_cell():
+    one, two = make_config(), make_config(nproc=2)
+    assert one.config_hash() != two.config_hash()  # its own checkpoint path
+    assert one.cell() == two.cell()  # the same comparison cell
+    assert one.logged_params()["nproc"] == 1 and two.logged_params()["nproc"] == 2
+    # nproc = 1 keeps the hash this config had before the field existed (main at 66fd441).
+    assert one.config_hash() == "5f0cb1b13a961624"
+    with pytest.raises(ConfigError, match="batch size 32 does not divide among 3 processes"):
+        make_config(nproc=3).validate()
+
+
 def test_fingerprint_sees_a_swap_of_two_scores():
     pruner = create_pruner("orderdp", n=50, epochs=2, seed=0, prune_ratio=0.5)
     pruner.observe(torch.arange(50), torch.linspace(0, 1, 50))
@@ -187,10 +199,13 @@ def _runs_worker(store: str, root: str) -> dict:
     root_path = Path(root)
     with process_group("cpu") as dist:
         whole = train_run(
-            make_config(), tracking_uri=store, experiment="whole", checkpoint_dir=root_path / "ck"
+            make_config(nproc=WORLD),
+            tracking_uri=store,
+            experiment="whole",
+            checkpoint_dir=root_path / "ck",
         )
         cut = train_run(
-            make_config(),
+            make_config(nproc=WORLD),
             tracking_uri=store,
             experiment="cut",
             checkpoint_dir=root_path / "ck-cut",
@@ -200,23 +215,12 @@ def _runs_worker(store: str, root: str) -> dict:
         own = root_path / f"rank{dist.rank}"
         own.mkdir()
         alone = train_run(
-            make_config(budget=parse_budget("epochs:1")),
+            make_config(budget=parse_budget("epochs:1"), nproc=WORLD),
             tracking_uri=f"sqlite:///{own / 'mlflow.db'}",
             experiment="alone",
             checkpoint_dir=own / "ck",
         )
     return {"whole": whole, "cut": cut, "alone": alone}
-
-
-def _resume_worker(store: str, root: str) -> object:
-    torch.set_num_threads(1)
-    return train_run(
-        make_config(),
-        tracking_uri=store,
-        experiment="cut",
-        checkpoint_dir=Path(root) / "ck-cut",
-        resume=True,
-    )
 
 
 # ---------------------------------------------------------------------------- fixtures
@@ -267,7 +271,15 @@ def run_ranks(tmp_path_factory, _mlflow_template):
     shutil.copyfile(_mlflow_template, root / "mlflow.db")
     store = f"sqlite:///{root / 'mlflow.db'}"
     first = launch(WORLD, _runs_worker, store, str(root))
-    resumed = launch(WORLD, _resume_worker, store, str(root))
+    # Resumed from this (plain) process: train_run with nproc=2 starts the 2 processes itself
+    # and returns rank 0's result.
+    resumed = train_run(
+        make_config(nproc=WORLD),
+        tracking_uri=store,
+        experiment="cut",
+        checkpoint_dir=root / "ck-cut",
+        resume=True,
+    )
     return {"store": store, "root": root, "first": first, "resumed": resumed}
 
 
@@ -351,9 +363,9 @@ def test_two_processes_plan_like_one(pruner_ranks, one_process):
 def test_interrupted_run_resumes_in_the_same_mlflow_run(run_ranks):
     whole = run_ranks["first"][0]["whole"]
     cut0, cut1 = run_ranks["first"][0]["cut"], run_ranks["first"][1]["cut"]
-    resumed0, resumed1 = run_ranks["resumed"]
+    resumed0 = run_ranks["resumed"]
     assert cut0.status == "RUNNING" and cut0.run_id == cut1.run_id
-    assert resumed0.status == "FINISHED" and resumed0.run_id == cut0.run_id == resumed1.run_id
+    assert resumed0.status == "FINISHED" and resumed0.run_id == cut0.run_id
     # Plans continue: the resumed run retraces the uninterrupted one epoch by epoch.
     for resumed_entry, whole_entry in zip(resumed0.history, whole.history, strict=True):
         for key in ("test_accuracy", "train_loss", "kept_fraction", "samples_trained"):
@@ -365,7 +377,7 @@ def test_interrupted_run_resumes_in_the_same_mlflow_run(run_ranks):
     steps = [m.step for m in client.get_metric_history(cut0.run_id, "test_accuracy")]
     assert steps == list(range(EPOCHS))
     params = runs[0].data.params
-    assert params["world_size"] == "2" and params["device_count"] == "2"
+    assert params["nproc"] == "2" and params["device_count"] == "2"
     assert params["batch_size"] == str(BATCH) and params["batch_size_per_device"] == str(BATCH // 2)
     summary = resumed0.metrics
     assert summary["train_device_hours"] == pytest.approx(

@@ -49,6 +49,12 @@ def environment_world_size() -> int:
         raise UsageError(f"WORLD_SIZE={text!r} is not an integer; unset it or fix it") from None
 
 
+def in_process_group() -> bool:
+    """Whether this process is one of several: started by torchrun or a launcher, or joined."""
+    joined = torch_dist.is_available() and torch_dist.is_initialized()
+    return joined or environment_world_size() > 1
+
+
 def check_batch_size(batch_size: int, world_size: int) -> int:
     """The per-rank batch size batch_size / world_size; ConfigError unless it divides evenly."""
     if world_size < 1:
@@ -483,6 +489,9 @@ class SilentTracker:
     def set_tags(self, tags: dict[str, str]) -> None:
         """Write nothing."""
 
+    def log_epoch(self, entry: dict[str, float], epoch: int) -> None:
+        """Write nothing."""
+
     def log_metrics(self, metrics: dict[str, float], step: int = 0) -> None:
         """Write nothing."""
 
@@ -501,6 +510,7 @@ __all__ = [
     "SilentTracker",
     "check_batch_size",
     "environment_world_size",
+    "in_process_group",
     "launch",
     "process_group",
     "shard_plan",
