@@ -58,6 +58,9 @@ def execute(args: argparse.Namespace) -> int:
     preset = load_preset(args.preset, **overrides)
     states = plan(preset, args.tracking_uri, args.checkpoint_dir)
     _print_states(f"suite {preset.name}", states)
+    nproc = preset.run_settings.get("nproc") or 1
+    if nproc > 1:
+        print(f"each cell: one run on {nproc} processes, one device each")
     if args.dry_run:
         return 0
     final = run_suite(

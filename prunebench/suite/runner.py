@@ -4,19 +4,27 @@ MLflow is the record of what is done (a FINISHED run with the cell's config hash
 work queue (``workqueue``) decides who runs what. Finished cells are skipped, interrupted ones
 resume from their checkpoints, failed ones are recorded and the suite carries on; running the
 suite again retries them.
+
+A preset's ``nproc`` N makes every cell one run on N processes, one device each: the worker that
+claims the cell starts them (``train_run``). Local workers on GPUs get disjoint slices of the
+visible GPUs through CUDA_VISIBLE_DEVICES (worker i: GPUs i*N .. i*N+N-1), so two cells never
+share a device; on a cluster, each worker is one job step given N GPUs by the scheduler.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from prunebench import record
 from prunebench.bench.checkpoint import checkpoint_path
 from prunebench.bench.config import RunConfig
+from prunebench.errors import ConfigError
 from prunebench.suite.presets import Preset, load_preset
 from prunebench.suite.workqueue import CellQueue, open_storage
 
@@ -111,6 +119,55 @@ def run_worker(
     return done
 
 
+def visible_gpus() -> list[str]:
+    """The GPUs this process may use, as CUDA_VISIBLE_DEVICES entries (ids or UUIDs)."""
+    text = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if text is not None:
+        return [entry.strip() for entry in text.split(",") if entry.strip()]
+    import torch
+
+    return [str(index) for index in range(torch.cuda.device_count())]
+
+
+def device_slices(workers: int, nproc: int, gpus: list[str]) -> list[str | None]:
+    """Each local worker's CUDA_VISIBLE_DEVICES: its own ``nproc`` of ``gpus`` (None: no GPUs).
+
+    Worker i gets gpus[i*nproc : (i+1)*nproc]. One-process cells on more workers than GPUs share
+    them round-robin (as several small runs can); multi-process cells need their own devices.
+    """
+    if not gpus:
+        return [None] * workers
+    if nproc == 1 and workers > len(gpus):
+        return [gpus[i % len(gpus)] for i in range(workers)]
+    if workers * nproc > len(gpus):
+        raise ConfigError(
+            f"{workers} workers running {nproc}-process cells need {workers * nproc} GPUs but "
+            f"{len(gpus)} are visible; pass --workers {max(1, len(gpus) // nproc)}"
+            + ("" if nproc <= len(gpus) else " on a machine with more GPUs")
+        )
+    return [",".join(gpus[i * nproc : (i + 1) * nproc]) for i in range(workers)]
+
+
+def _uses_gpus(preset: Preset) -> bool:
+    device = preset.run_settings.get("device") or "auto"
+    return device != "cpu"
+
+
+@contextlib.contextmanager
+def _environment(updates: dict[str, str]) -> Iterator[None]:
+    """``os.environ`` with ``updates`` while a spawned process starts (it copies it)."""
+    saved = {key: os.environ.get(key) for key in updates}
+    os.environ.update(updates)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def _worker_process(preset_path: str, overrides: dict, kwargs: dict, threads: int) -> None:
     import torch
 
@@ -128,6 +185,9 @@ def run_suite(
     overrides: dict | None = None,
 ) -> list[CellState]:
     """Run the suite with ``workers`` local processes; returns every cell's final state."""
+    nproc = preset.run_settings.get("nproc") or 1
+    gpus = visible_gpus() if _uses_gpus(preset) else []
+    slices = device_slices(workers, nproc, gpus)  # checked before anything is written
     record.check_tracking_uri(tracking_uri)
     open_storage(storage_url)
     record.prepare_experiment(tracking_uri, preset.name)
@@ -140,18 +200,22 @@ def run_suite(
     if workers == 1:
         run_worker(preset, **kwargs)
     else:
+        # The CPUs are shared among all the processes of all workers' cells.
         threads = max(1, (os.cpu_count() or 1) // workers)
         context = multiprocessing.get_context("spawn")
-        processes = [
-            context.Process(
+        processes = []
+        for i, devices in enumerate(slices):
+            process = context.Process(
                 target=_worker_process,
                 args=(str(preset.path), overrides or {}, kwargs, threads),
                 name=f"prunebench-worker-{i}",
             )
-            for i in range(workers)
-        ]
-        for process in processes:
-            process.start()
+            environment = {"OMP_NUM_THREADS": str(max(1, threads // nproc))} if nproc > 1 else {}
+            if devices is not None:
+                environment["CUDA_VISIBLE_DEVICES"] = devices
+            with _environment(environment):
+                process.start()
+            processes.append(process)
         for process in processes:
             process.join()
     return plan(preset, tracking_uri, checkpoint_dir)
