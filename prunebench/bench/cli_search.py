@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from prunebench.bench.preflight import preflight_suite
+from prunebench.bench.preset_overrides import add_override_options, overrides_from_args
 from prunebench.bench.presets import load_preset
 from prunebench.bench.search import SEARCHABLE, run_search
 from prunebench.bench.suite import DEFAULT_STORAGE
@@ -40,12 +42,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--checkpoint-dir", default="checkpoints")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--sampler-seed", type=int, default=0)
+    add_override_options(parser, ("budget", "subset"))  # --seeds here counts seeds per trial
 
 
 def execute(args: argparse.Namespace) -> int:
     """Run the search for each pruner and print its answer and explored frontier."""
-    preset = load_preset(args.preset, data_dir=args.data_dir)
+    preset = load_preset(args.preset, **overrides_from_args(args))
     settings = preset.search
+    preflight_suite(
+        preset,
+        tracking_uri=args.tracking_uri,
+        storage_url=args.storage,
+        checkpoint_dir=args.checkpoint_dir,
+        datasets=[settings.dataset or preset.datasets[0]],
+    )
     for pruner in args.pruner or settings.pruners:
         result = run_search(
             preset,

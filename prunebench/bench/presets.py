@@ -38,6 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from prunebench.bench.config import RunConfig, parse_budget
+from prunebench.bench.preset_overrides import apply_overrides
+from prunebench.datasets.build import resolve_loader
 from prunebench.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -54,7 +56,7 @@ _RUN_KEYS: dict[str, tuple[type | tuple[type, ...], Any]] = {
     "momentum": ((int, float), 0.9),
     "weight_decay": ((int, float), 5e-4),
     "label_smoothing": ((int, float), 0.0),
-    "loader": (str, "tensor"),
+    "loader": (str, "tensor"),  # or "auto": ffcv where FFCV imports, resolved at load
     "subset": (int, None),
     "data_dir": (str, None),
     "device": (str, "auto"),
@@ -104,6 +106,7 @@ class Preset:
     accuracy_targets: tuple[float, ...]
     run_settings: dict[str, Any] = field(default_factory=dict)
     search: SearchSettings = SearchSettings()
+    requested_loader: str = "tensor"  # as written in the preset; run_settings has the resolved one
 
     def base_config(self, dataset: str, model: str, seed: int) -> RunConfig:
         """A RunConfig with the preset's shared settings and the full pruner."""
@@ -185,6 +188,8 @@ def parse_preset(data: dict[str, Any], where: str, path: Path | None = None) -> 
         ):
             raise _fail(where, f"{key!r} has the wrong type: {value!r}")
         run_settings[key] = float(value) if kind == (int, float) else value
+    requested_loader = run_settings["loader"]
+    run_settings["loader"] = resolve_loader(requested_loader)
     ratios = _list(where, data, "prune_ratios", (int, float), [0.5])
     pruners_data = data.get("pruners")
     if not isinstance(pruners_data, list) or not pruners_data:
@@ -223,6 +228,7 @@ def parse_preset(data: dict[str, Any], where: str, path: Path | None = None) -> 
         ),
         run_settings=run_settings,
         search=search,
+        requested_loader=requested_loader,
     )
     for cfg in preset.cells():
         try:
@@ -268,11 +274,11 @@ def resolve_preset_path(name_or_path: str) -> Path:
 
 
 def load_preset(name_or_path: str, **overrides: Any) -> Preset:
-    """Read, override (e.g. ``data_dir``) and validate a preset file."""
+    """Read, override (``data_dir``, or see preset_overrides) and validate a preset file."""
     path = resolve_preset_path(name_or_path)
     try:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML ({error}); fix the file") from None
-    data.update({k: v for k, v in overrides.items() if v is not None})
+    data = apply_overrides(data, overrides)
     return parse_preset(data, str(path), path)

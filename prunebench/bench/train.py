@@ -19,6 +19,7 @@ import math
 import sys
 import tempfile
 import time
+import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -440,6 +441,7 @@ def train_run(
         _finish_quietly(tracker, "KILLED", None)
         raise
     except BaseException as error:
+        _log_traceback(tracker)
         _finish_quietly(tracker, "FAILED", f"{type(error).__name__}: {error}")
         raise
 
@@ -548,6 +550,14 @@ def _result(
         config_hash=trainer.cfg.config_hash(),
         checkpoint_path=path,
     )
+
+
+def _log_traceback(tracker: RunTracker) -> None:
+    """Keep the failing traceback with the run (traceback.txt): the terminal gets one line."""
+    try:
+        tracker.client.log_text(tracker.run_id, traceback.format_exc(), "traceback.txt")
+    except Exception:  # the store itself may be what failed; the reason tag still says why
+        log.debug("could not log the traceback of run %s", tracker.run_id, exc_info=True)
 
 
 def _finish_quietly(tracker: RunTracker, status: str, reason: str | None) -> None:
