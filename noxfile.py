@@ -56,7 +56,8 @@ def ffcv_buildable() -> bool:
 
 def shared_env(session: nox.Session, purpose: str = "run") -> Path:
     """System packages of ``purpose``, then the shared environment (first on PATH); its bin dir."""
-    provision.provision([purpose], say=session.log)
+    if provision.provision([purpose], say=session.log).action == "present":
+        session.log(f"system packages present: {' '.join(provision.packages_for([purpose]))}")
     extras = ["test", "postgres"]
     if ffcv_buildable():
         extras.append("ffcv")

@@ -174,3 +174,32 @@ def test_auto_loader_is_resolved_once_and_named(work, capsys):
         else ("tensor (auto: FFCV is not installed here)")
     )
     assert first == f"suite tiny: loader {expected}"
+
+
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["--pruners", "full,oracle"], "no pruner labelled 'oracle'; choose from full, orderdp"),
+        (["--seeds", "zero"], "--seeds expects comma-separated numbers"),
+        (["--budget", "weeks:1"], "budget"),
+        (["--prune-ratios", "1.5"], "prune ratio must be in"),
+    ],
+)
+def test_invalid_overrides_are_an_invalid_preset(work, capsys, extra, message):
+    work["preset"].write_text(TINY)
+    assert main(suite_args(work, *extra)) == 2
+    assert message in one_error_line(capsys)
+    assert_nothing_written(work)
+
+
+def test_overrides_cut_the_grid_without_editing_the_preset(work):
+    from prunebench.bench.presets import load_preset
+
+    work["preset"].write_text(TINY.replace("seeds = [0]", "seeds = [0, 1, 2]"))
+    preset = load_preset(
+        str(work["preset"]), seeds=[1], budget="epochs:3", pruners=["orderdp"], prune_ratios=[0.3]
+    )
+    cells = preset.cells()
+    assert [(c.pruner, c.seed, str(c.budget), c.target_prune_ratio()) for c in cells] == [
+        ("orderdp", 1, "epochs:3", 0.3)
+    ]
