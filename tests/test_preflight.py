@@ -9,11 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from mlflow import MlflowClient
 
-from prunebench.bench.cli import main
-from prunebench.bench.preflight import probe_writable
+from prunebench import record
+from prunebench.cli.main import main
 from prunebench.errors import UsageError
+from prunebench.suite.preflight import probe_writable
 
 TINY = """
 name = "tiny"
@@ -62,7 +62,7 @@ def suite_args(work, *extra: str, command: str = "suite") -> list[str]:
 
 
 def assert_nothing_written(work) -> None:
-    client = MlflowClient(work["tracking"])
+    client = record.client(work["tracking"])
     experiments = client.search_experiments()
     assert [e.name for e in experiments] == ["Default"]  # no experiment created
     assert client.search_runs([e.experiment_id for e in experiments]) == []  # no run
@@ -193,7 +193,7 @@ def test_invalid_overrides_are_an_invalid_preset(work, capsys, extra, message):
 
 
 def test_overrides_cut_the_grid_without_editing_the_preset(work):
-    from prunebench.bench.presets import load_preset
+    from prunebench.suite.presets import load_preset
 
     work["preset"].write_text(TINY.replace("seeds = [0]", "seeds = [0, 1, 2]"))
     preset = load_preset(

@@ -1,4 +1,4 @@
-"""Every preset in configs/ end to end on the CPU: suite, then report, on a tiny fixture.
+"""Every named preset (package data) end to end on the CPU: suite, then report, on a tiny fixture.
 
 Each preset runs through its own code path (its loader, model, augmentations, optimizer), cut
 down only by the documented suite options: --data-dir (a tiny copy of its dataset in the
@@ -13,14 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from datasets_fixtures import random_images, require_ffcv, write_cifar10, write_cifar100, write_idx
-from mlflow import MlflowClient
 
-from prunebench.bench.cli import main
-from prunebench.bench.presets import CONFIG_DIR, load_preset
+from prunebench import record
+from prunebench.cli.main import main
+from prunebench.suite.presets import CONFIG_DIR, load_preset, named_presets
 
 pytestmark = pytest.mark.slow
 
-PRESETS = sorted(path.stem for path in CONFIG_DIR.glob("*.toml"))
+PRESETS = named_presets()
 TRAIN, TEST = 64, 32  # samples: enough for every class of CIFAR-10 / Fashion-MNIST to appear
 OVERRIDES = ["--seeds", "0", "--budget", "epochs:1", "--pruners", "full,orderdp",
              "--prune-ratios", "0.5"]  # fmt: skip
@@ -73,9 +73,9 @@ def test_preset_runs_end_to_end_on_a_tiny_fixture(name, tmp_path, monkeypatch, c
     )
     assert f"all {2 * len(preset.datasets) * len(preset.models)} cells finished" in out
 
-    client = MlflowClient(tracking)
-    experiment = client.get_experiment_by_name(preset.name)
-    runs = client.search_runs([experiment.experiment_id], "tags.`prunebench.kind` = 'train'")
+    client = record.client(tracking)
+    experiment_id = record.find_experiment_id(client, preset.name)
+    runs = record.search_all_runs(client, experiment_id, record.train_filter())
     assert sorted(run.data.params["pruner"] for run in runs) == ["full", "orderdp"]
     for run in runs:
         assert run.info.status == "FINISHED"

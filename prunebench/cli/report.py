@@ -6,7 +6,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from prunebench.errors import ConfigError, UsageError
-from prunebench.reports.lossless import DEFAULT_MIN_TOLERANCE
+from prunebench.stats.lossless import DEFAULT_MIN_TOLERANCE
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -27,7 +27,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument(
         "--preset",
         metavar="CONFIG",
-        help="suite preset (TOML path, or a name in configs/): its name is the experiment; "
+        help="suite preset (TOML path, or a named preset): its name is the experiment; "
         "its cells and seeds are what the report expects (missing ones are flagged)",
     )
     parser.add_argument("--out", metavar="DIR", required=True, help="report directory")
@@ -49,7 +49,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         action="store_true",
         help="do not log the report as an MLflow run (for read-only stores)",
     )
-    from prunebench.bench.preset_overrides import add_override_options
+    from prunebench.suite.preset_overrides import add_override_options
 
     add_override_options(parser)  # with --preset: the cut-down grid a suite ran with them
     parser.set_defaults(execute=execute)
@@ -64,7 +64,7 @@ def read_preset(value: str, **overrides) -> tuple[str, list[int], pd.DataFrame]:
     """
     import pandas as pd
 
-    from prunebench.bench.presets import load_preset
+    from prunebench.suite.presets import load_preset
 
     preset = load_preset(value, **overrides)
     cells = pd.DataFrame(
@@ -94,8 +94,8 @@ def execute(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"--min-tolerance must be an accuracy fraction in [0, 1), got {args.min_tolerance:g}."
         )
-    from prunebench.bench.preflight import preflight_report
-    from prunebench.bench.preset_overrides import overrides_from_args
+    from prunebench.suite.preflight import preflight_report
+    from prunebench.suite.preset_overrides import overrides_from_args
 
     experiment, expected_seeds, expected_cells = args.experiment, None, None
     if args.preset is not None:

@@ -13,26 +13,40 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
+from prunebench.bench.config import RunConfig
 from prunebench.errors import ConfigError
 
-OPTIONS: dict[str, str] = {
+GRID_OPTIONS: dict[str, str] = {
     "seeds": "comma-separated seeds replacing the preset's (e.g. 0 or 0,1)",
-    "budget": "budget replacing the preset's (e.g. epochs:1)",
-    "pruners": "comma-separated pruner labels to keep from the preset (e.g. full,orderdp)",
+    "pruners": "comma-separated pruner labels to keep from the preset",
     "prune_ratios": "comma-separated prune ratios replacing every pruner's (e.g. 0.5)",
-    "subset": "train on a stratified subset of N samples",
 }
+"""Options on the preset's grid (not run settings): the key's help text."""
+RUN_OPTIONS = ("budget", "subset")
+"""Options that replace a RunConfig setting for every cell: flag help and type from its schema."""
+OPTIONS = (*GRID_OPTIONS, *RUN_OPTIONS)
 
 
-def add_override_options(
-    parser: argparse.ArgumentParser, keys: Sequence[str] = tuple(OPTIONS)
-) -> None:
-    """Add ``--seeds``, ``--budget``, ``--pruners``, ``--prune-ratios``, ``--subset`` (``keys``)."""
+def _flag(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
+def add_override_options(parser: argparse.ArgumentParser, keys: Sequence[str] = OPTIONS) -> None:
+    """Add ``--seeds``, ``--pruners``, ``--prune-ratios``, ``--budget``, ``--subset`` (``keys``)."""
     group = parser.add_argument_group("preset overrides")
+    schema = {spec.name: spec for spec in RunConfig.schema()}
     for key in keys:
-        flag = "--" + key.replace("_", "-")
-        kind = int if key == "subset" else str
-        group.add_argument(flag, dest=f"override_{key}", type=kind, default=None, help=OPTIONS[key])
+        if key in GRID_OPTIONS:
+            group.add_argument(
+                _flag(key), dest=f"override_{key}", default=None, help=GRID_OPTIONS[key]
+            )
+            continue
+        spec = schema[key]  # budget: parsed and checked by the preset; subset: an int setting
+        kind = int if "int" in str(spec.type) else str
+        help_text = f"every cell's {key}, replacing the preset's ({spec.metadata['help']})"
+        group.add_argument(
+            _flag(key), dest=f"override_{key}", type=kind, default=None, help=help_text
+        )
 
 
 def _numbers(flag: str, text: str, kind: type) -> list:
@@ -51,7 +65,7 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
         value = getattr(args, f"override_{key}", None)
         if value is None:
             continue
-        flag = "--" + key.replace("_", "-")
+        flag = _flag(key)
         if key == "seeds":
             value = _numbers(flag, value, int)
         elif key == "prune_ratios":

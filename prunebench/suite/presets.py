@@ -37,36 +37,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from prunebench.bench.config import RunConfig, parse_budget
-from prunebench.bench.preset_overrides import apply_overrides
+from prunebench.bench.config import DEFAULT_ACCURACY_TARGETS, RunConfig, parse_budget
 from prunebench.datasets.build import resolve_loader
 from prunebench.errors import ConfigError
+from prunebench.pruners import pruner_class, reference_pruner
+from prunebench.suite.preset_overrides import apply_overrides
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+CONFIG_DIR = Path(__file__).resolve().parent / "named_presets"
+"""The named presets, shipped as package data (so they work from an installed package too)."""
 
-# Preset key -> (accepted types, default): settings every cell shares, passed to RunConfig.
-_RUN_KEYS: dict[str, tuple[type | tuple[type, ...], Any]] = {
-    "batch_size": (int, 128),
-    "lr": ((int, float), 0.2),
-    "momentum": ((int, float), 0.9),
-    "weight_decay": ((int, float), 5e-4),
-    "label_smoothing": ((int, float), 0.0),
-    "loader": (str, "tensor"),  # or "auto": ffcv where FFCV imports, resolved at load
-    "subset": (int, None),
-    "data_dir": (str, None),
-    "device": (str, "auto"),
-    "augment": (bool, True),
-}
+# Preset key -> (accepted types, default): settings every cell shares, from RunConfig's schema.
+_RUN_KEYS = RunConfig.preset_keys()
 _LIST_KEYS = ("datasets", "models", "seeds", "prune_ratios", "accuracy_targets")
 _TOP_KEYS = {"name", "description", "budget", "pruners", "search", *_LIST_KEYS, *_RUN_KEYS}
 _PRUNER_KEYS = {"name", "label", "params", "prune_ratios"}
 _SEARCH_KEYS = {"pruners", "trials", "seeds", "tolerance", "dataset", "model"}
-_RATIO_PARAMS = ("prune_ratio", "exploration", "exploitation")
 
 
 @dataclass(frozen=True)
@@ -109,11 +99,11 @@ class Preset:
     requested_loader: str = "tensor"  # as written in the preset; run_settings has the resolved one
 
     def base_config(self, dataset: str, model: str, seed: int) -> RunConfig:
-        """A RunConfig with the preset's shared settings and the full pruner."""
+        """A RunConfig with the preset's shared settings and the full-data reference pruner."""
         return RunConfig(
             dataset=dataset,
             model=model,
-            pruner="full",
+            pruner=reference_pruner(),
             budget=parse_budget(self.budget),
             seed=seed,
             accuracy_targets=self.accuracy_targets,
@@ -141,7 +131,8 @@ class Preset:
 
 
 def _ratio_variants(entry: PrunerEntry) -> list[dict[str, Any]]:
-    if entry.name == "full" or any(key in entry.params for key in _RATIO_PARAMS):
+    cls = pruner_class(entry.name)
+    if cls.is_reference or any(key in entry.params for key in cls.ratio_params):
         return [dict(entry.params)]
     return [{**entry.params, "prune_ratio": ratio} for ratio in entry.prune_ratios]
 
@@ -184,10 +175,12 @@ def parse_preset(data: dict[str, Any], where: str, path: Path | None = None) -> 
     for key, (kind, default) in _RUN_KEYS.items():
         value = data.get(key, default)
         if value is not None and (
-            not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool)
+            not isinstance(value, kind) or (isinstance(value, bool) and bool not in kind)
         ):
             raise _fail(where, f"{key!r} has the wrong type: {value!r}")
-        run_settings[key] = float(value) if kind == (int, float) else value
+        run_settings[key] = float(value) if float in kind and value is not None else value
+    # "auto" is a preset-only loader value, resolved here so the cells' configs (and hashes)
+    # name the loader they actually use.
     requested_loader = run_settings["loader"]
     run_settings["loader"] = resolve_loader(requested_loader)
     ratios = _list(where, data, "prune_ratios", (int, float), [0.5])
@@ -224,7 +217,12 @@ def parse_preset(data: dict[str, Any], where: str, path: Path | None = None) -> 
         seeds=_list(where, data, "seeds", int, [0]),
         pruners=tuple(entries),
         accuracy_targets=tuple(
-            map(float, _list(where, data, "accuracy_targets", (int, float), [0.9]))
+            map(
+                float,
+                _list(
+                    where, data, "accuracy_targets", (int, float), list(DEFAULT_ACCURACY_TARGETS)
+                ),
+            )
         ),
         run_settings=run_settings,
         search=search,
@@ -259,17 +257,22 @@ def _parse_search(where: str, table: Any) -> SearchSettings:
     )
 
 
+def named_presets() -> list[str]:
+    """The names of the presets shipped with the package, sorted."""
+    return sorted(path.stem for path in CONFIG_DIR.glob("*.toml"))
+
+
 def resolve_preset_path(name_or_path: str) -> Path:
-    """A path to a TOML file, or the name of a preset in configs/ (with or without .toml)."""
+    """A path to a TOML file, or the name of a named preset (with or without .toml)."""
     path = Path(name_or_path)
     if path.suffix == ".toml" and path.is_file():
         return path
     candidate = CONFIG_DIR / f"{path.stem if path.suffix == '.toml' else name_or_path}.toml"
     if candidate.is_file():
         return candidate
-    known = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.toml"))) or "none"
+    known = ", ".join(named_presets()) or "none"
     raise ConfigError(
-        f"no preset {name_or_path!r}: pass a TOML file or one of the presets in configs/ ({known})"
+        f"no preset {name_or_path!r}: pass a TOML file or one of the named presets ({known})"
     )
 
 

@@ -14,9 +14,9 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from prunebench.bench.presets import Preset
-from prunebench.bench.tracking import check_tracking_uri, resolve_tracking_uri
+from prunebench import record
 from prunebench.errors import ConfigError, UsageError
+from prunebench.suite.presets import Preset
 
 
 def probe_writable(folder: str | Path, what: str, option: str) -> None:
@@ -40,8 +40,8 @@ def probe_writable(folder: str | Path, what: str, option: str) -> None:
 
 def check_tracking_store(tracking_uri: str) -> None:
     """The MLflow store answers (server, database) or its SQLite folder takes a file."""
-    uri = resolve_tracking_uri(tracking_uri)
-    check_tracking_uri(uri)
+    uri = record.resolve_tracking_uri(tracking_uri)
+    record.check_tracking_uri(uri)
     if uri.startswith("sqlite:///") and uri != "sqlite:///:memory:":
         location = Path(uri.removeprefix("sqlite:///"))
         probe_writable(location.parent, "the tracking store's folder", "a writable --tracking-uri")

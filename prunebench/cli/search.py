@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from prunebench.bench.preflight import preflight_suite
-from prunebench.bench.preset_overrides import add_override_options, overrides_from_args
-from prunebench.bench.presets import load_preset
-from prunebench.bench.search import SEARCHABLE, run_search
-from prunebench.bench.suite import DEFAULT_STORAGE
-from prunebench.bench.tracking import DEFAULT_TRACKING_URI
+from prunebench.errors import ConfigError
+from prunebench.pruners import searchable_pruners
+from prunebench.record import DEFAULT_TRACKING_URI
+from prunebench.suite.preflight import preflight_suite
+from prunebench.suite.preset_overrides import add_override_options, overrides_from_args
+from prunebench.suite.presets import load_preset
+from prunebench.suite.runner import DEFAULT_STORAGE
+from prunebench.suite.search import run_search
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -21,13 +23,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "staying within tolerance of full data. Workers sharing --storage share the study.",
     )
     parser.set_defaults(execute=execute)
-    parser.add_argument("preset", help="a preset name from configs/ or a TOML file")
+    parser.add_argument("preset", help="a named preset (e.g. demo-fmnist) or a TOML file")
     parser.add_argument(
         "--pruner",
         action="append",
-        choices=SEARCHABLE,
         default=None,
-        help="pruner to search (repeatable; default: the preset's [search])",
+        help="pruner to search (repeatable; default: the preset's [search]); a pruner with a "
+        "search space",
     )
     parser.add_argument("--trials", type=int, default=None, help="trials per pruner, all workers")
     parser.add_argument("--seeds", type=int, default=None, help="seeds per trial")
@@ -49,6 +51,12 @@ def execute(args: argparse.Namespace) -> int:
     """Run the search for each pruner and print its answer and explored frontier."""
     preset = load_preset(args.preset, **overrides_from_args(args))
     settings = preset.search
+    pruners = args.pruner or settings.pruners
+    unknown = sorted(set(pruners) - set(searchable_pruners()))
+    if unknown:
+        raise ConfigError(
+            f"cannot search pruner {unknown[0]!r}; choose one of: {', '.join(searchable_pruners())}"
+        )
     preflight_suite(
         preset,
         tracking_uri=args.tracking_uri,
@@ -56,7 +64,7 @@ def execute(args: argparse.Namespace) -> int:
         checkpoint_dir=args.checkpoint_dir,
         datasets=[settings.dataset or preset.datasets[0]],
     )
-    for pruner in args.pruner or settings.pruners:
+    for pruner in pruners:
         result = run_search(
             preset,
             pruner,

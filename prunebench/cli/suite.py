@@ -6,13 +6,13 @@ import argparse
 import logging
 from collections import Counter
 
-from prunebench.bench.cli import configure_logging
-from prunebench.bench.preflight import preflight_suite
-from prunebench.bench.preset_overrides import add_override_options, overrides_from_args
-from prunebench.bench.presets import Preset, load_preset
-from prunebench.bench.suite import DEFAULT_STORAGE, CellState, plan, run_suite
-from prunebench.bench.tracking import DEFAULT_TRACKING_URI
+from prunebench.cli.main import configure_logging
 from prunebench.errors import ConfigError
+from prunebench.record import DEFAULT_TRACKING_URI
+from prunebench.suite.preflight import preflight_suite
+from prunebench.suite.preset_overrides import add_override_options, overrides_from_args
+from prunebench.suite.presets import Preset, load_preset
+from prunebench.suite.runner import DEFAULT_STORAGE, CellState, plan, run_suite
 
 ACTIONS = {
     "done": "finished, skipped",
@@ -32,7 +32,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "to split the cells between them.",
     )
     parser.set_defaults(execute=execute)
-    parser.add_argument("preset", help="a preset name from configs/ or a TOML file")
+    parser.add_argument("preset", help="a named preset (e.g. demo-fmnist) or a TOML file")
     parser.add_argument("--workers", type=int, default=1, help="local worker processes")
     parser.add_argument("--dry-run", action="store_true", help="show the plan, run nothing")
     parser.add_argument("--tracking-uri", default=DEFAULT_TRACKING_URI)
@@ -86,7 +86,7 @@ def execute(args: argparse.Namespace) -> int:
     print(loader_line(preset), flush=True)
     if args.verbose:  # tracebacks of failed cells (logged at DEBUG) on stderr
         configure_logging(quiet=False)
-        logging.getLogger("prunebench.bench.suite").setLevel(logging.DEBUG)
+        logging.getLogger(run_suite.__module__).setLevel(logging.DEBUG)
     states = plan(preset, args.tracking_uri, args.checkpoint_dir)
     _print_states(f"suite {preset.name}", states)
     if args.dry_run:
