@@ -120,6 +120,10 @@ PARAM_DEVICE_COUNT = "device_count"
 PARAM_BATCH_PER_DEVICE = "batch_size_per_device"
 """The per-process batch: the global ``batch_size`` divided among ``nproc`` processes."""
 
+# ---------------------------------------------------------------------------- artifacts
+ARTIFACT_TRACEBACK = "traceback.txt"
+"""A failed run's traceback (the terminal gets one line per failed cell, the run keeps this)."""
+
 
 # ---------------------------------------------------------------------------- tags per event
 def new_run_tags(kind: str, **extra: str) -> dict[str, str]:
