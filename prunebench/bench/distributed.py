@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import os
+import signal
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -467,7 +468,16 @@ def launch(nproc: int, function: Callable[..., Any], *args: Any) -> list[Any]:
         max_restarts=0,
         start_method="spawn",
     )
-    outcomes = elastic_launch(config, _launched)(function, args)
+    # The launcher installs SIGTERM/SIGINT/SIGHUP/SIGQUIT handlers in this process and leaves
+    # them; put the caller's back (a suite worker launches many runs).
+    signals = [signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT]
+    handlers = {number: signal.getsignal(number) for number in signals}
+    try:
+        outcomes = elastic_launch(config, _launched)(function, args)
+    finally:
+        for number, handler in handlers.items():
+            if handler is not None:
+                signal.signal(number, handler)
     results = [outcomes[rank] for rank in sorted(outcomes)]
     for kind, value in results:
         if kind == "usage":
