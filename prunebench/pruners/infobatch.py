@@ -19,11 +19,16 @@ Two meanings of ``prune_ratio``:
   pruning epoch: c = (target * E * n - pruned so far) / (pruning epochs left), rounded; then
   r_e = c / m exactly, so the 1 / (1 - r_e) rescaling is exact for the r_e used. With too few
   below-mean samples it prunes them all (r_e = 1) and records the shortfall; later epochs make
-  it up when they can. E and the number of pruning epochs left come from the budget progress
-  (see :meth:`InfoBatch.pruning_horizon`): under an epochs budget E = epochs and the tail starts
-  at epoch ceil(delta * E); under samples and time budgets the pace so far, samples trained per
-  unit of progress, extrapolates the run's total samples S (exact under a samples budget),
-  E = S / ((1 - target) * n) and the annealed tail is (1 - delta) * S / n full epochs.
+  it up when they can. Under an epochs budget E = epochs and the tail starts at epoch
+  ceil(delta * E): the run's ratio meets the target up to rounding. Under samples and time
+  budgets the epoch count is not known ahead; the controller reads it off progress: the pace
+  so far (samples trained per unit of progress) extrapolates the run's total samples S (exact
+  under a samples budget; under a time budget it assumes seconds grow with samples), so the run
+  spans E = S / ((1 - target) * n) epochs of which (1 - delta) * S / n are the annealed tail.
+  The kept samples of the round(E - tail - epoch) pruning epochs left are set so that training
+  reaches delta * S (S without annealing) when they run out; if the plan has under half a
+  pruning epoch left, the epoch is already annealed. Whole pruning epochs quantize the ratio by
+  up to about (1 - target) / (2 * E) under these budgets.
 """
 
 from __future__ import annotations
@@ -116,19 +121,31 @@ class InfoBatch(LastLossPruner):
             return False
         return not self.anneal or self.epoch_progress(epoch, progress) < self.delta - _EPS
 
-    def pruning_horizon(self, epoch: int, progress: float | None) -> tuple[float, float]:
-        """(estimated total epochs E, pruning epochs left, ``epoch`` included): the controller's."""
-        trained = self.epochs_planned * self.n - self.pruned_total  # samples of earlier epochs
+    def wanted_prune(self, epoch: int, progress: float | None) -> int | None:
+        """How many samples the realized-ratio controller wants pruned in pruning epoch ``epoch``.
+
+        None when, under a samples or time budget, its own plan has no pruning epoch left before
+        the annealed tail (the epoch then trains on the full data). The rule is in the module
+        docstring; under samples and time budgets the kept samples are steered so that the
+        samples trained reach delta * S exactly when the planned pruning epochs run out.
+        """
         progress = self.epoch_progress(epoch, progress)
+        trained = self.epochs_planned * self.n - self.pruned_total  # samples of earlier epochs
+        target = self.prune_ratio
         if self.progress_pace == "samples" and progress > 0:
-            total_samples = trained / progress
-            total_epochs = total_samples / ((1.0 - self.prune_ratio) * self.n)
-            tail = (1.0 - self.delta) * total_samples / self.n if self.anneal else 0.0
-        else:
-            total_epochs = float(self.epochs)
-            first_full = math.ceil(self.delta * self.epochs - _EPS) if self.anneal else self.epochs
-            tail = total_epochs - first_full
-        return total_epochs, max(1.0, total_epochs - tail - epoch)
+            total = trained / progress  # the budget's samples, at the pace so far
+            total_epochs = total / ((1.0 - target) * self.n)
+            tail = (1.0 - self.delta) * total / self.n if self.anneal else 0.0
+            left = total_epochs - tail - epoch  # pruning epochs left, this one included
+            if self.anneal and left < 0.5:
+                return None
+            kept_left = (self.delta if self.anneal else 1.0) * total - trained
+            # ceil: the last pruning epoch lands at (not just below) progress delta.
+            kept = math.ceil(kept_left / max(1, round(left)) - _EPS)
+            return min(self.n, max(0, self.n - kept))
+        first_full = math.ceil(self.delta * self.epochs - _EPS) if self.anneal else self.epochs
+        left = max(1, first_full - epoch)
+        return max(0, round((target * self.epochs * self.n - self.pruned_total) / left))
 
     def plan_epoch(self, epoch: int, progress: float | None = None) -> EpochPlan:
         if self._last_plan is not None and self._last_plan[0] == epoch:
@@ -137,7 +154,10 @@ class InfoBatch(LastLossPruner):
             self.epochs_planned -= 1
             self.pruned_total -= pruned
             self.infeasible_epochs -= infeasible
-        if not self.is_pruning_epoch(epoch, progress):
+        pruning = self.is_pruning_epoch(epoch, progress)
+        realized = self.ratio_mode == "realized"
+        wanted = self.wanted_prune(epoch, progress) if pruning and realized else None
+        if not pruning or (realized and wanted is None):
             self.last_rate = 0.0
             self._record(epoch, 0, False)
             return EpochPlan(indices=self._randperm(self.n), n=self.n)
@@ -145,16 +165,12 @@ class InfoBatch(LastLossPruner):
         below = torch.nonzero(well_learned).squeeze(1)
         above = torch.nonzero(~well_learned).squeeze(1)
         count = below.numel()
-        if self.ratio_mode == "nominal":
+        if wanted is None:  # nominal: the public code's fixed share
             keep_below = math.floor(self.keep_fraction * count)
             weight = 1.0 / self.keep_fraction
             self.last_rate = 1.0 - self.keep_fraction
             self._record(epoch, count - keep_below, False)
         else:
-            total_epochs, left = self.pruning_horizon(epoch, progress)
-            wanted = max(
-                0, round((self.prune_ratio * total_epochs * self.n - self.pruned_total) / left)
-            )
             pruned = min(wanted, count)
             keep_below = count - pruned
             self.last_rate = pruned / count if count else 0.0
