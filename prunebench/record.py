@@ -121,6 +121,10 @@ PARAM_PRUNER_PREFIX = "pruner."
 PARAM_CONFIG_HASH = "config_hash"
 PARAM_VERSION = "prunebench_version"
 
+# ---------------------------------------------------------------------------- artifacts
+ARTIFACT_TRACEBACK = "traceback.txt"
+"""A failed run's traceback (the terminal gets one line per failed cell, the run keeps this)."""
+
 
 # ---------------------------------------------------------------------------- tags per event
 def new_run_tags(kind: str, **extra: str) -> dict[str, str]:
