@@ -508,6 +508,9 @@ class SilentTracker:
     def log_artifact(self, path) -> None:
         """Write nothing."""
 
+    def log_text(self, text: str, name: str) -> None:
+        """Write nothing."""
+
     def finish(self, status: str, failure_reason: str | None = None) -> None:
         """Write nothing."""
 

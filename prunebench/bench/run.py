@@ -46,6 +46,7 @@ from prunebench.bench.metrics import save_usage_histogram
 from prunebench.bench.schedule import schedule_params
 from prunebench.bench.tracking import RunTracker
 from prunebench.bench.trainer import EVAL_BATCH_SIZE, Diverged, Trainer
+from prunebench.datasets import locate_dataset
 from prunebench.errors import ConfigError, UsageError
 
 log = logging.getLogger(__name__)
@@ -65,30 +66,38 @@ class RunResult:
     checkpoint_path: Path
 
 
-def run_params(cfg: RunConfig, trainer: Trainer) -> dict[str, Any]:
-    """MLflow params of a run (contract names; pruner parameters as ``pruner.<key>``)."""
-    params: dict[str, Any] = {
+def config_params(cfg: RunConfig, device: torch.device) -> dict[str, Any]:
+    """The MLflow params known before the run's data and model are built (logged at its start)."""
+    return {
         **cfg.logged_params(),  # the config's own fields, from its schema
         "target_prune_ratio": cfg.target_prune_ratio(),
         "budget_kind": cfg.budget.kind,
         "budget_amount": cfg.budget.amount,
         "eval_batch_size": EVAL_BATCH_SIZE,
         "optimizer": "sgd",
-        "device": str(trainer.device),  # the resolved device, not "auto"
-        "device_kind": device_kind(trainer.device),
-        record.PARAM_DEVICE_COUNT: trainer.dist.world_size,
-        record.PARAM_BATCH_PER_DEVICE: trainer.dist.per_rank_batch(cfg.batch_size),
-        "train_size": trainer.n,
-        "pruner_epochs": trainer.pruner_epochs,
+        "device": str(device),  # the resolved device, not "auto"
+        "device_kind": device_kind(device),
+        record.PARAM_DEVICE_COUNT: cfg.nproc,  # one device per process
+        record.PARAM_BATCH_PER_DEVICE: cfg.batch_size // cfg.nproc,
         record.PARAM_VERSION: prunebench.__version__,
         record.PARAM_CONFIG_HASH: cfg.config_hash(),
         **schedule_params(),
     }
-    pruner_values = {**cfg.pruner_kwargs(), **trainer.pruner.params}
+
+
+def trainer_params(trainer: Trainer) -> dict[str, Any]:
+    """The MLflow params the built trainer determines: sizes and the pruner's own parameters."""
+    params: dict[str, Any] = {"train_size": trainer.n, "pruner_epochs": trainer.pruner_epochs}
+    pruner_values = {**trainer.cfg.pruner_kwargs(), **trainer.pruner.params}
     params.update(
         {f"{record.PARAM_PRUNER_PREFIX}{key}": value for key, value in pruner_values.items()}
     )
     return params
+
+
+def run_params(cfg: RunConfig, trainer: Trainer) -> dict[str, Any]:
+    """MLflow params of a run (contract names; pruner parameters as ``pruner.<key>``)."""
+    return {**config_params(cfg, trainer.device), **trainer_params(trainer)}
 
 
 def run_tags(cfg: RunConfig, extra: dict[str, str] | None) -> dict[str, str]:
@@ -132,10 +141,12 @@ def train_run(
 ) -> RunResult:
     """Train one run to its budget, tracked in MLflow and checkpointed every epoch.
 
-    Everything a user can get wrong (config, data, tracking store, checkpoint directory) is
-    checked before anything is written. With ``resume`` and a checkpoint of the same config, the
-    run continues in the same MLflow run. ``stop_after_epochs`` ends this call after that many
-    epochs, leaving the run RUNNING and resumable, as an interrupted process would.
+    Everything a user can get wrong (config, data missing, tracking store, checkpoint directory)
+    is checked before anything is written; a failure after that (data that cannot be read, a
+    crash in training) is recorded as the run's FAILED status, reason and ``traceback.txt``.
+    With ``resume`` and a checkpoint of the same config, the run continues in the same MLflow
+    run. ``stop_after_epochs`` ends this call after that many epochs, leaving the run RUNNING
+    and resumable, as an interrupted process would.
 
     With ``cfg.nproc`` N > 1 the run is N processes: called in a plain process, this starts them
     (one device each) and returns rank 0's result; called in a process of a torchrun job or an
@@ -206,27 +217,36 @@ def _train_run(
     # distributed: every rank read the same checkpoint (a shared --checkpoint-dir), or none.
     epoch_found = -1 if checkpoint is None else checkpoint["trainer"]["counters"]["epoch"]
     dist.check_same([float(epoch_found)], "the checkpoint to resume")
-    trainer = Trainer(cfg, dist)
+    show_progress = not quiet and sys.stderr.isatty()
     if checkpoint is not None and checkpoint["finished"]:
         log.info("run %s already finished; nothing to resume", checkpoint["run_id"])
+        trainer = Trainer(cfg, dist, progress=show_progress)
         trainer.load_state_dict(checkpoint["trainer"])
         return _result(trainer, checkpoint["run_id"], "FINISHED", None, path)
+    # Missing data is the user's to fix before anything is written; data that is present but
+    # unreadable, like any later failure, fails the run below (recorded, with its traceback).
+    locate_dataset(cfg.dataset, cfg.data_dir)
 
-    if checkpoint is not None:
-        trainer.load_state_dict(checkpoint["trainer"])
+    # The run exists before its loaders and model are built, so a failure there is recorded too.
     if not dist.is_main:  # distributed: only rank 0 writes; the others learn its run id
         tracker = SilentTracker(tracking_uri, experiment, dist.broadcast(None))
     elif checkpoint is not None:
         tracker = RunTracker.attach(tracking_uri, experiment, checkpoint["run_id"])
-        log.info("resuming run %s at epoch %d", tracker.run_id, trainer.counters.epoch)
         dist.broadcast(tracker.run_id)
     else:
         tracker = RunTracker.start(tracking_uri, experiment, cfg.run_name(), run_tags(cfg, tags))
-        tracker.log_params(run_params(cfg, trainer))
-        _log_config(tracker, cfg)
         dist.broadcast(tracker.run_id)
     try:
-        return _train(trainer, tracker, path, quiet, stop_after_epochs)
+        if checkpoint is None:
+            tracker.log_params(config_params(cfg, device))
+            _log_config(tracker, cfg)
+        trainer = Trainer(cfg, dist, progress=show_progress)
+        if checkpoint is not None:
+            trainer.load_state_dict(checkpoint["trainer"])
+            log.info("resuming run %s at epoch %d", tracker.run_id, trainer.counters.epoch)
+        else:
+            tracker.log_params(trainer_params(trainer))
+        return _train(trainer, tracker, path, show_progress, stop_after_epochs)
     except KeyboardInterrupt:
         _finish_quietly(tracker, "KILLED", None)
         raise
@@ -240,11 +260,10 @@ def _train(
     trainer: Trainer,
     tracker: RunTracker,
     path: Path,
-    quiet: bool,
+    show_progress: bool,
     stop_after_epochs: int | None,
 ) -> RunResult:
     counters, budget = trainer.counters, trainer.budget
-    show_progress = not quiet and sys.stderr.isatty()
     epochs_this_call = 0
     with _budget_bar(trainer, show_progress) as bar:
         while not budget.exhausted(
@@ -316,6 +335,8 @@ def _log_final(tracker: RunTracker, trainer: Trainer) -> None:
     if not trainer.dist.is_main:
         return  # distributed: rank 0 writes the summary and artifacts
     summary = trainer.summary()
+    pruner_summary = trainer.pruner.run_summary.items()
+    summary.update({f"{record.METRIC_PRUNER_PREFIX}{k}": v for k, v in pruner_summary})
     if summary:
         tracker.log_metrics(summary)
     _log_artifacts(tracker, trainer)
