@@ -9,6 +9,7 @@ from prunebench.bench.presets import load_preset
 from prunebench.bench.suite import DEFAULT_STORAGE, CellState, plan, run_suite
 from prunebench.bench.tracking import DEFAULT_TRACKING_URI
 from prunebench.errors import ConfigError
+from prunebench.stores import redact_url
 
 ACTIONS = {
     "done": "finished, skipped",
@@ -73,7 +74,7 @@ def execute(args: argparse.Namespace) -> int:
     if not unfinished:
         print(
             f"suite {preset.name}: all {len(final)} cells finished (MLflow experiment "
-            f"{preset.name!r} at {args.tracking_uri})"
+            f"{preset.name!r} at {redact_url(args.tracking_uri)})"
         )
         return 0
     _print_states(f"suite {preset.name}: {len(unfinished)} cells not finished", unfinished)

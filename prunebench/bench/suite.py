@@ -20,6 +20,7 @@ from prunebench.bench.config import RunConfig
 from prunebench.bench.presets import Preset, load_preset
 from prunebench.bench.tracking import check_tracking_uri
 from prunebench.bench.workqueue import CellQueue, open_storage
+from prunebench.stores import first_use_lock
 
 log = logging.getLogger(__name__)
 
@@ -146,9 +147,10 @@ def prepare_experiment(tracking_uri: str, name: str) -> None:
 
     for attempt in range(3):
         try:
-            client = MlflowClient(tracking_uri)
-            if client.get_experiment_by_name(name) is None:
-                client.create_experiment(name)
+            with first_use_lock(tracking_uri):
+                client = MlflowClient(tracking_uri)
+                if client.get_experiment_by_name(name) is None:
+                    client.create_experiment(name)
             return
         except Exception:  # another worker created the schema or experiment first
             if attempt == 2:

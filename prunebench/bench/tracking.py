@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from prunebench.errors import UsageError
+from prunebench.stores import first_use_lock, redact_text, redact_url
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 """MLflow's embedded default: a SQLite file in the working directory."""
@@ -26,12 +27,13 @@ def _check_writable_parent(path: Path, uri: str) -> None:
     parent = path.resolve().parent
     if not parent.is_dir():
         raise UsageError(
-            f"tracking store {uri} is unreachable: directory {parent} does not exist; "
+            f"tracking store {redact_url(uri)} is unreachable: directory {parent} does not exist; "
             "create it or pass another --tracking-uri"
         )
     if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise UsageError(
-            f"tracking store {uri} is not writable; pass a --tracking-uri you can write to"
+            f"tracking store {redact_url(uri)} is not writable; "
+            "pass a --tracking-uri you can write to"
         )
 
 
@@ -70,8 +72,8 @@ def check_tracking_uri(uri: str, timeout_s: float = 5.0) -> None:
             return  # the server answered; it may not serve /health behind a proxy
         except (OSError, ValueError) as error:
             raise UsageError(
-                f"tracking server {uri} is unreachable ({error}); start it or pass another "
-                "--tracking-uri"
+                f"tracking server {redact_url(uri)} is unreachable ({redact_text(error)}); "
+                "start it or pass another --tracking-uri"
             ) from None
     elif scheme in _SQL_SCHEMES:
         import sqlalchemy
@@ -91,7 +93,7 @@ def check_tracking_uri(uri: str, timeout_s: float = 5.0) -> None:
             first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
             raise UsageError(
                 f"tracking database {parsed.scheme}://{parsed.hostname} is unreachable "
-                f"({first_line[:160]}); start it or pass another --tracking-uri"
+                f"({redact_text(first_line)[:160]}); start it or pass another --tracking-uri"
             ) from None
 
 
@@ -114,16 +116,17 @@ class RunTracker:
         from mlflow import MlflowClient
         from mlflow.exceptions import MlflowException
 
-        client = MlflowClient(tracking_uri)
-        found = client.get_experiment_by_name(experiment)
-        if found is not None:
-            experiment_id = found.experiment_id
-        else:
-            try:
-                experiment_id = client.create_experiment(experiment)
-            except MlflowException:
-                # Another worker created it between our lookup and create.
-                experiment_id = client.get_experiment_by_name(experiment).experiment_id
+        with first_use_lock(tracking_uri):  # a new store's schema is created on first use
+            client = MlflowClient(tracking_uri)
+            found = client.get_experiment_by_name(experiment)
+            if found is not None:
+                experiment_id = found.experiment_id
+            else:
+                try:
+                    experiment_id = client.create_experiment(experiment)
+                except MlflowException:
+                    # Another machine's worker created it between our lookup and create.
+                    experiment_id = client.get_experiment_by_name(experiment).experiment_id
         run = client.create_run(experiment_id, run_name=run_name, tags=tags)
         return cls(tracking_uri, experiment, run.info.run_id)
 
@@ -137,8 +140,8 @@ class RunTracker:
             tracker.client.get_run(run_id)
         except MlflowException:
             raise UsageError(
-                f"the checkpoint's MLflow run {run_id} is not in {tracking_uri}; pass the "
-                "--tracking-uri it was logged to, or run without --resume"
+                f"the checkpoint's MLflow run {run_id} is not in {redact_url(tracking_uri)}; "
+                "pass the --tracking-uri it was logged to, or run without --resume"
             ) from None
         tracker.client.update_run(run_id, status="RUNNING")
         return tracker

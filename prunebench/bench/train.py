@@ -49,6 +49,7 @@ from prunebench.bench.tracking import (
 from prunebench.datasets import build_loader
 from prunebench.errors import UsageError
 from prunebench.pruners import EpochPlan, create_pruner
+from prunebench.stores import store_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -416,9 +417,9 @@ def train_run(
     checkpoint = load_checkpoint(path, device) if resume and path.is_file() else None
     if checkpoint is not None and checkpoint.get("config_hash") != config_hash:
         raise UsageError(f"checkpoint {path} belongs to another config; delete it to start over")
-    if checkpoint is not None and checkpoint["origin"] != [tracking_uri, experiment]:
+    if checkpoint is not None and checkpoint["origin"] != _origin(tracking_uri, experiment):
         # The same config logged elsewhere: its checkpoint is not this run's to continue.
-        log.info("checkpoint %s was logged to %s; starting a new run", path, checkpoint["origin"])
+        log.info("checkpoint %s was logged to another store or experiment; new run", path)
         checkpoint = None
     trainer = Trainer(cfg, device)
     if checkpoint is not None and checkpoint["finished"]:
@@ -525,11 +526,16 @@ def _log_final(tracker: RunTracker, trainer: Trainer) -> None:
     _log_artifacts(tracker, trainer)
 
 
+def _origin(tracking_uri: str, experiment: str) -> list[str]:
+    """Where a checkpoint's run is logged: the store fingerprint (never its URL), experiment."""
+    return [store_fingerprint(tracking_uri), experiment]
+
+
 def _checkpoint(trainer: Trainer, tracker: RunTracker, finished: bool) -> dict[str, Any]:
     return {
         "config": trainer.cfg.to_dict(),
         "config_hash": trainer.cfg.config_hash(),
-        "origin": [tracker.tracking_uri, tracker.experiment],
+        "origin": _origin(tracker.tracking_uri, tracker.experiment),
         "run_id": tracker.run_id,
         "finished": finished,
         "trainer": trainer.state_dict(),

@@ -24,6 +24,7 @@ from optuna.storages import RDBStorage, fail_stale_trials
 from optuna.trial import TrialState
 
 from prunebench.errors import UsageError
+from prunebench.stores import first_use_lock, redact_text, redact_url
 
 _EXPERIMENTAL = optuna.exceptions.ExperimentalWarning
 
@@ -49,7 +50,7 @@ def open_storage(url: str, attempts: int = 3) -> RDBStorage:
     engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
     for attempt in range(attempts):
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), first_use_lock(url):
                 warnings.simplefilter("ignore", _EXPERIMENTAL)  # heartbeats: stable since 2.9
                 return RDBStorage(
                     url,
@@ -64,7 +65,8 @@ def open_storage(url: str, attempts: int = 3) -> RDBStorage:
                 continue
             reason = str(error).splitlines()[0]
             raise UsageError(
-                f"cannot open the Optuna storage {url} ({reason}); pass a reachable --storage URL"
+                f"cannot open the Optuna storage {redact_url(url)} ({redact_text(reason)}); "
+                "pass a reachable --storage URL"
             ) from None
     raise AssertionError("unreachable")
 

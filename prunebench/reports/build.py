@@ -43,6 +43,7 @@ from prunebench.reports.runs import (
 from prunebench.reports.searches import lossless_table, search_results
 from prunebench.reports.stability import format_phase_table, phase_table, tta_curves
 from prunebench.reports.theory_figures import theory_figures
+from prunebench.stores import redact_url
 
 
 @dataclass
@@ -325,7 +326,7 @@ def render_markdown(content: ReportContent) -> str:
     lines = [
         f"# prunebench leaderboard: {content.data.name}",
         "",
-        f"Store `{content.data.tracking_uri}`, generated {content.generated}, "
+        f"Store `{redact_url(content.data.tracking_uri)}`, generated {content.generated}, "
         f"prunebench {__version__}.",
         "",
         RULES.format(floor=content.min_tolerance),
@@ -441,7 +442,8 @@ def render_html(content: ReportContent) -> str:
         page.figure(figure)
 
     meta = (
-        f"Experiment {content.data.name!r} · store {content.data.tracking_uri} · generated "
+        f"Experiment {content.data.name!r} · store {redact_url(content.data.tracking_uri)} · "
+        "generated "
         f"{content.generated} · prunebench {__version__} · "
         f"{int((content.data.runs['kind'] == 'train').sum())} training runs"
     )

@@ -22,6 +22,7 @@ from mlflow.exceptions import MlflowException
 from sqlalchemy.exc import SQLAlchemyError
 
 from prunebench.errors import UsageError
+from prunebench.stores import redact_text, redact_url
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 HISTORY_METRICS = (
@@ -64,7 +65,7 @@ def _check_sqlite(uri: str) -> None:
     path = Path(uri[len("sqlite:///") :])
     if not path.is_file():
         raise UsageError(
-            f"No MLflow database at {path}; pass the store your runs were logged to "
+            f"No MLflow database at {redact_url(path)}; pass the store your runs were logged to "
             f"with --tracking-uri (e.g. sqlite:///path/to/mlflow.db)."
         )
     try:
@@ -74,10 +75,12 @@ def _check_sqlite(uri: str) -> None:
                 for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
             }
     except sqlite3.DatabaseError as error:
-        raise UsageError(f"{path} is not a readable sqlite database ({error}).") from error
+        raise UsageError(
+            f"{redact_url(path)} is not a readable sqlite database ({error})."
+        ) from error
     if not {"experiments", "runs"} <= tables:
         raise UsageError(
-            f"{path} is not an MLflow tracking database; pass the right --tracking-uri."
+            f"{redact_url(path)} is not an MLflow tracking database; pass the right --tracking-uri."
         )
 
 
@@ -90,8 +93,8 @@ def _check_http(uri: str, timeout_s: float) -> None:
         return  # the server answered: reachable (it may lack /health behind a proxy)
     except (OSError, ValueError) as error:
         raise UsageError(
-            f"Cannot reach the MLflow tracking server at {uri} ({error}); start it or pass "
-            f"the right --tracking-uri."
+            f"Cannot reach the MLflow tracking server at {redact_url(uri)} ({redact_text(error)}); "
+            "start it or pass the right --tracking-uri."
         ) from error
 
 
@@ -110,7 +113,7 @@ def _check_database(uri: str, timeout_s: float) -> None:
     except OSError as error:
         raise UsageError(
             f"Cannot reach the {dialect} server of the MLflow store at {parsed.hostname}:{port} "
-            f"({error}); start it or pass the right --tracking-uri."
+            f"({redact_text(error)}); start it or pass the right --tracking-uri."
         ) from error
 
 
@@ -142,8 +145,8 @@ def open_store(tracking_uri: str | None, timeout_s: float = 10.0) -> MlflowClien
     except (MlflowException, SQLAlchemyError, OSError, ImportError) as error:
         first_line = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
         raise UsageError(
-            f"Cannot read the MLflow store at {uri} ({first_line}); pass a reachable "
-            f"--tracking-uri."
+            f"Cannot read the MLflow store at {redact_url(uri)} ({redact_text(first_line)}); "
+            "pass a reachable --tracking-uri."
         ) from error
     return client
 
