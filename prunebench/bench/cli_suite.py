@@ -7,7 +7,7 @@ from collections import Counter
 
 from prunebench.bench.presets import load_preset
 from prunebench.bench.suite import DEFAULT_STORAGE, CellState, plan, run_suite
-from prunebench.bench.tracking import DEFAULT_TRACKING_URI
+from prunebench.bench.tracking import DEFAULT_TRACKING_URI, check_tracking_uri
 from prunebench.errors import ConfigError
 from prunebench.stores import redact_url
 
@@ -57,6 +57,7 @@ def execute(args: argparse.Namespace) -> int:
         raise ConfigError(f"--workers must be at least 1, got {args.workers}")
     overrides = {"data_dir": args.data_dir}
     preset = load_preset(args.preset, **overrides)
+    check_tracking_uri(args.tracking_uri)  # before plan() reads it: one line, not MLflow's retries
     states = plan(preset, args.tracking_uri, args.checkpoint_dir)
     _print_states(f"suite {preset.name}", states)
     if args.dry_run:
