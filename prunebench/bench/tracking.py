@@ -169,9 +169,19 @@ class RunTracker:
         for start in range(0, len(batch), 1000):
             self.client.log_batch(self.run_id, metrics=batch[start : start + 1000])
 
+    def log_history(self, history: list[dict[str, float]], key: str = "test_accuracy") -> None:
+        """Log the epochs of ``history`` (entry i at step i) whose ``key`` is not logged yet."""
+        logged = {metric.step for metric in self.client.get_metric_history(self.run_id, key)}
+        for step, entry in enumerate(history):
+            if step not in logged:
+                self.log_metrics(entry, step=step)
+
     def log_artifact(self, path: Path) -> None:
         """Upload one local file to the run's artifact root."""
         self.client.log_artifact(self.run_id, str(path))
+
+    def _tags(self) -> dict[str, str]:
+        return self.client.get_run(self.run_id).data.tags
 
     def finish(self, status: str, failure_reason: str | None = None) -> None:
         """Set the prunebench status tags and MLflow's own run status (FINISHED/FAILED/KILLED)."""
@@ -179,4 +189,7 @@ class RunTracker:
         if failure_reason:
             tags["prunebench.failure_reason"] = failure_reason
         self.set_tags(tags)
+        if not failure_reason and "prunebench.failure_reason" in self._tags():
+            # A resumed run that failed before: its old reason no longer describes it.
+            self.client.delete_tag(self.run_id, "prunebench.failure_reason")
         self.client.set_terminated(self.run_id, status=status)

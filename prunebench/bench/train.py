@@ -431,6 +431,8 @@ def train_run(
         trainer.load_state_dict(checkpoint["trainer"])
         tracker = RunTracker.attach(tracking_uri, experiment, checkpoint["run_id"])
         log.info("resuming run %s at epoch %d", tracker.run_id, trainer.counters.epoch)
+        # Epochs checkpointed but not logged (the process died between the two) are logged now.
+        tracker.log_history(trainer.counters.history)
     else:
         tracker = RunTracker.start(tracking_uri, experiment, cfg.run_name(), run_tags(cfg, tags))
         tracker.log_params(run_params(cfg, trainer))
@@ -469,8 +471,10 @@ def _train(
                 tracker.finish("FAILED", reason)
                 return _result(trainer, tracker.run_id, "FAILED", reason, path)
             epoch = counters.epoch - 1
-            tracker.log_metrics(entry, step=epoch)
+            # Checkpoint first, then log: a failed save leaves epoch `epoch` unlogged, so the
+            # resumed run (which retrains it) logs it exactly once.
             save_checkpoint(path, _checkpoint(trainer, tracker, finished=False))
+            tracker.log_metrics(entry, step=epoch)
             _report_epoch(bar, entry, epoch, _budget_used(trainer) - before)
             epochs_this_call += 1
             stopping = stop_after_epochs is not None and epochs_this_call >= stop_after_epochs
