@@ -99,18 +99,18 @@ def lock_path(url: str) -> Path:
 
 
 @contextlib.contextmanager
-def first_use_lock(url: str) -> Iterator[None]:
-    """Hold an exclusive lock while the store at ``url`` is opened or its experiment is created.
+def exclusive_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (a folder, or a lock file created if missing).
 
-    Schema creation and migrations, experiment get-or-create and study creation happen inside,
-    one process at a time; the lock is released when the block ends (or the process dies).
-    A lock file that cannot be created (read-only directory) skips the lock: the store itself
-    is then unwritable, which the store check reports.
+    Locking a folder leaves no lock file behind. If ``path`` cannot be opened (read-only place)
+    the block runs unlocked: whatever it writes there then fails with its own clear error.
     """
-    path = lock_path(url)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        if path.is_dir():
+            descriptor = os.open(path, os.O_RDONLY)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     except OSError:
         yield
         return
@@ -119,3 +119,14 @@ def first_use_lock(url: str) -> Iterator[None]:
         yield
     finally:
         os.close(descriptor)  # closing releases the flock
+
+
+@contextlib.contextmanager
+def first_use_lock(url: str) -> Iterator[None]:
+    """Hold an exclusive lock while the store at ``url`` is opened or its experiment is created.
+
+    Schema creation and migrations, experiment get-or-create and study creation happen inside,
+    one process at a time; the lock is released when the block ends (or the process dies).
+    """
+    with exclusive_lock(lock_path(url)):
+        yield
