@@ -57,6 +57,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     data.add_argument("--subset", type=int, help="train on this many training samples")
     data.add_argument("--loader", default="tensor", help=f"one of {', '.join(LOADERS)}")
     data.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda[:N]")
+    data.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: torch's for this machine); results depend on it",
+    )
     out = parser.add_argument_group("tracking")
     out.add_argument("--tracking-uri", default=DEFAULT_TRACKING_URI)
     out.add_argument("--experiment", default=DEFAULT_EXPERIMENT)
@@ -107,6 +113,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         subset=args.subset,
         loader=args.loader,
         device=args.device,
+        num_threads=args.threads,
         augment=not args.no_augment,
         accuracy_targets=_accuracy_targets(args.accuracy_targets),
     )

@@ -25,7 +25,7 @@ __all__ = ["LOADERS", "Budget", "RunConfig", "parse_budget", "parse_param"]
 
 LOADERS = ("tensor", "ffcv")
 DEFAULT_ACCURACY_TARGETS = (0.5, 0.7, 0.8, 0.9, 0.95)
-_HASH_EXCLUDED = ("data_dir",)
+_HASH_EXCLUDED = ("data_dir", "num_threads")
 """Fields that say where things are, not what is computed: left out of the config hash."""
 
 
@@ -86,6 +86,9 @@ class RunConfig:
     device: str = "auto"
     augment: bool = True
     accuracy_targets: tuple[float, ...] = DEFAULT_ACCURACY_TARGETS
+    num_threads: int | None = None
+    """torch CPU threads of the run (None: torch's default for the machine); the thread count
+    changes floating-point reduction order, so it is pinned per run, never per suite worker."""
 
     # ------------------------------------------------------------------ derived values
     @property
@@ -180,6 +183,8 @@ class RunConfig:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"seed must be an integer >= 0, got {self.seed!r}")
         _check_positive_int("batch size", self.batch_size)
+        if self.num_threads is not None:
+            _check_positive_int("thread count", self.num_threads)
         if (
             isinstance(self.lr, bool)
             or not isinstance(self.lr, (int, float))

@@ -134,10 +134,9 @@ def run_worker(
     return done
 
 
-def _worker_process(preset_path: str, overrides: dict, kwargs: dict, threads: int) -> None:
-    import torch
-
-    torch.set_num_threads(threads)
+def _worker_process(preset_path: str, overrides: dict, kwargs: dict) -> None:
+    # No per-worker thread count: each run pins its own (RunConfig.num_threads), so a config's
+    # results do not depend on how many workers share the machine.
     run_worker(load_preset(preset_path, **overrides), **kwargs)
 
 
@@ -180,12 +179,11 @@ def run_suite(
     if workers == 1:
         run_worker(preset, **kwargs)
     else:
-        threads = max(1, (os.cpu_count() or 1) // workers)
         context = multiprocessing.get_context("spawn")
         processes = [
             context.Process(
                 target=_worker_process,
-                args=(str(preset.path), overrides or {}, kwargs, threads),
+                args=(str(preset.path), overrides or {}, kwargs),
                 name=f"prunebench-worker-{i}",
             )
             for i in range(workers)

@@ -347,6 +347,7 @@ def run_params(cfg: RunConfig, trainer: Trainer) -> dict[str, Any]:
         "device": str(trainer.device),
         "device_kind": device_kind(trainer.device),
         "device_count": DEVICE_COUNT,
+        "num_threads": torch.get_num_threads(),
         "subset": cfg.subset,
         "train_size": trainer.n,
         "pruner_epochs": trainer.pruner_epochs,
@@ -409,6 +410,8 @@ def train_run(
     """
     cfg.validate()
     device = resolve_device(cfg.device)
+    # Pinned before the loaders exist: FFCV's decoding threads follow torch's count.
+    torch.set_num_threads(cfg.num_threads or torch.get_num_threads())
     tracking_uri = resolve_tracking_uri(tracking_uri)
     check_tracking_uri(tracking_uri)
     check_checkpoint_dir(checkpoint_dir)
