@@ -139,6 +139,7 @@ def test_an_unreachable_store_never_shows_its_password(tmp_path, monkeypatch, ca
         assert code == 2, (argv, captured.err[-2000:])
         assert "user:***@127.0.0.1:1" in captured.err or "127.0.0.1" in captured.err
         assert SECRET not in captured.out + captured.err
+        assert len(captured.err.strip().splitlines()) == 1, captured.err[-2000:]
     assert SECRET not in caplog.text
     _assert_no_file_holds_the_secret(tmp_path)
 

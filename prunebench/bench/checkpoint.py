@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
@@ -66,13 +67,26 @@ def load_checkpoint(path: Path, map_location: torch.device) -> dict[str, Any]:
 
 
 def check_checkpoint_dir(checkpoint_dir: str | os.PathLike) -> None:
-    """UsageError unless ``checkpoint_dir`` is (or can be created as) a writable directory."""
+    """UsageError unless ``checkpoint_dir`` is (or can be created as) a writable directory.
+
+    A write probe (a temporary file created and removed in the nearest existing folder), not a
+    permission check: root passes every permission check, yet cannot write under /proc.
+    """
     path = Path(checkpoint_dir).resolve()
     existing = path
     while not existing.exists():
         existing = existing.parent
-    if not existing.is_dir() or not os.access(existing, os.W_OK):
+    if not existing.is_dir():
         raise UsageError(
-            f"checkpoint directory {checkpoint_dir} cannot be written; pass a writable "
-            "--checkpoint-dir"
+            f"checkpoint directory {checkpoint_dir}: {existing} is not a directory; pass "
+            "another --checkpoint-dir"
         )
+    try:
+        with tempfile.TemporaryFile(dir=existing, prefix=".prunebench-probe-"):
+            pass
+    except OSError as error:
+        reason = (error.strerror or type(error).__name__).lower()
+        raise UsageError(
+            f"checkpoint directory {checkpoint_dir} cannot be written ({reason}); pass a "
+            "writable --checkpoint-dir"
+        ) from None

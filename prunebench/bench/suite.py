@@ -8,6 +8,7 @@ suite again retries them.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -137,7 +138,8 @@ def run_worker(
 def _worker_process(preset_path: str, overrides: dict, kwargs: dict) -> None:
     # No per-worker thread count: each run pins its own (RunConfig.num_threads), so a config's
     # results do not depend on how many workers share the machine.
-    run_worker(load_preset(preset_path, **overrides), **kwargs)
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: the parent prints the one line
+        run_worker(load_preset(preset_path, **overrides), **kwargs)
 
 
 def prepare_experiment(tracking_uri: str, name: str) -> None:

@@ -6,7 +6,9 @@ Every call goes through an explicit ``MlflowClient(tracking_uri)``; the global M
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
 import time
 import urllib.error
 import urllib.parse
@@ -37,6 +39,22 @@ def _check_writable_parent(path: Path, uri: str) -> None:
         )
 
 
+def _check_sqlite_database(path: Path, uri: str) -> None:
+    """An existing file must be a SQLite database (MLflow would print a long traceback)."""
+    if not path.is_file():
+        return
+    try:
+        with contextlib.closing(
+            sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        ) as db:
+            db.execute("SELECT name FROM sqlite_master LIMIT 1").fetchall()
+    except sqlite3.DatabaseError as error:
+        raise UsageError(
+            f"tracking store {redact_url(uri)} is not a SQLite database ({error}); pass another "
+            "--tracking-uri or move the file away"
+        ) from None
+
+
 def resolve_tracking_uri(uri: str) -> str:
     """``uri`` with a relative SQLite path made absolute against the current directory.
 
@@ -62,6 +80,7 @@ def check_tracking_uri(uri: str, timeout_s: float = 5.0) -> None:
         location = uri[len("sqlite:///") :]
         if location and location != ":memory:":
             _check_writable_parent(Path(location), uri)
+            _check_sqlite_database(Path(location.split("?", 1)[0]), uri)
     elif scheme in ("", "file"):
         _check_writable_parent(Path(parsed.path if scheme == "file" else uri), uri)
     elif scheme in ("http", "https"):
