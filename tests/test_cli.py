@@ -86,9 +86,9 @@ BAD_INPUTS = {
         "given twice",
     ),
     "ratio twice": ([*GOOD, "--param", "prune_ratio=0.3"], "give the prune ratio once"),
-    "missing data dir": (
-        [*GOOD, "--data-dir", "/no/such/prunebench-data"],
-        "data directory /no/such/prunebench-data does not exist",
+    "data dir is a file": (
+        [*GOOD, "--data-dir", "/etc/passwd/prunebench-data"],
+        "data directory /etc/passwd/prunebench-data: /etc/passwd is not a directory",
     ),
     "unreachable server": (
         [*GOOD, "--tracking-uri", "http://127.0.0.1:9"],

@@ -69,3 +69,22 @@ def test_ctrl_c_ends_a_run_with_one_line(tmp_path):
     assert after[-1] == "prunebench: interrupted; rerun with --resume to continue"
     assert not [line for line in after if "Traceback" in line or "KeyboardInterrupt" in line]
     assert all(line.startswith("epoch ") for line in after[:-1]), after
+
+
+def test_a_missing_data_dir_is_created_and_quiet_hides_ffcvs_bars(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    data_dir = tmp_path / "new" / "data"
+    argv = [*RUN, "--loader", "ffcv", "--data-dir", str(data_dir)]
+    assert main([*argv, "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""  # no writer bars (and no log lines) with --quiet
+    assert len(list((data_dir / "ffcv").glob("*.beton"))) == 2  # train and test splits
+
+
+def test_a_data_dir_that_is_a_file_is_not_a_directory(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    data_file = tmp_path / "data"
+    data_file.write_text("")
+    line = _one_line_error([*RUN, "--data-dir", str(data_file)], capsys)
+    assert line.endswith(f"{data_file} is not a directory; pass a folder as --data-dir")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]

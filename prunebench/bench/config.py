@@ -208,10 +208,16 @@ class RunConfig:
                 f"unknown loader {self.loader!r}; choose one of: " + ", ".join(LOADERS)
             )
         self._validate_device()
-        if self.data_dir is not None and not Path(self.data_dir).is_dir():
-            raise ConfigError(
-                f"data directory {self.data_dir} does not exist; pass an existing --data-dir"
-            )
+        if self.data_dir is not None:
+            # A missing folder is fine (downloads and caches create it); a file in the way is not.
+            existing = Path(self.data_dir)
+            while not existing.exists() and existing != existing.parent:
+                existing = existing.parent
+            if not existing.is_dir():
+                raise ConfigError(
+                    f"data directory {self.data_dir}: {existing} is not a directory; pass a "
+                    "folder as --data-dir"
+                )
         spec = get_spec(self.dataset)
         train_size = spec.train_size
         if self.subset is not None:

@@ -10,10 +10,12 @@ and `index` (the sample's position in the split, so batches can report which sam
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,6 +70,17 @@ class _ArraySamples:
         return self.arrays.images[index], int(self.arrays.labels[index]), index
 
 
+@contextlib.contextmanager
+def _writer_output() -> Iterator[None]:
+    """FFCV's writer draws progress bars on stderr: shown only when prunebench logs at INFO
+    (not with --quiet, nor in library use with logging left at its default)."""
+    if logging.getLogger("prunebench").isEnabledFor(logging.INFO):
+        yield
+        return
+    with open(os.devnull, "w") as sink, contextlib.redirect_stderr(sink):
+        yield
+
+
 def write_beton(spec: DatasetSpec, source: Source, path: Path, num_workers: int) -> None:
     """Write `source` to `path` via a temporary file renamed on success (never a half file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -90,7 +103,8 @@ def write_beton(spec: DatasetSpec, source: Source, path: Path, num_workers: int)
     fields = dict(zip(FIELD_NAMES, (image_field, IntField(), IntField()), strict=True))
     try:
         writer = DatasetWriter(str(temporary), fields, num_workers=num_workers)
-        writer.from_indexed_dataset(samples, chunksize=256)
+        with _writer_output():
+            writer.from_indexed_dataset(samples, chunksize=256)
         if image_samples is not None:
             image_samples.raise_errors()
         check_beton(temporary, spec)
