@@ -12,7 +12,7 @@ import pytest
 from mlflow import MlflowClient
 from postgres_server import postgres_bin, postgres_server
 
-from prunebench.bench.cli import main
+from prunebench.cli.main import main
 from prunebench.stores import redact_text, redact_url, store_fingerprint
 
 SECRET = "s3cret"

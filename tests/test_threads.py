@@ -13,7 +13,7 @@ from mlflow import MlflowClient
 
 from prunebench.bench.budgets import parse_budget
 from prunebench.bench.config import RunConfig
-from prunebench.bench.train import train_run
+from prunebench.bench.run import train_run
 
 REPO = Path(__file__).resolve().parents[1]
 TIMINGS = {"train_seconds", "eval_seconds"}
@@ -27,7 +27,7 @@ DRIVER = """
 import json, sys, torch
 from prunebench.bench.budgets import parse_budget
 from prunebench.bench.config import RunConfig
-from prunebench.bench.train import train_run
+from prunebench.bench.run import train_run
 torch.set_num_threads(3)  # what a suite worker process might have had: the run overrides it
 cfg = RunConfig(**json.loads(sys.argv[3]), budget=parse_budget(sys.argv[4]))
 result = train_run(cfg, sys.argv[1], "threads", sys.argv[2], quiet=True)

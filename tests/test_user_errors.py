@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from prunebench.bench.cli import main
+from prunebench.cli.main import main
 
 REPO = Path(__file__).resolve().parents[1]
 RUN = [
@@ -53,7 +53,7 @@ def test_ctrl_c_ends_a_run_with_one_line(tmp_path):
     argv = [a for a in RUN if a != "--quiet"]  # per-epoch lines show that training started
     argv[argv.index("epochs:1")] = "epochs:1000"
     process = subprocess.Popen(
-        [sys.executable, "-m", "prunebench.bench.cli", *argv, "--tracking-uri",
+        [sys.executable, "-m", "prunebench.cli", *argv, "--tracking-uri",
          f"sqlite:///{tmp_path / 'mlflow.db'}", "--checkpoint-dir", str(tmp_path / "ck")],
         cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip

@@ -1,130 +1,27 @@
-"""MLflow tracking for training runs: a reachability check that writes nothing, and a run writer.
+"""The MLflow writer of one training run, on the record schema of ``prunebench.record``.
 
-Every call goes through an explicit ``MlflowClient(tracking_uri)``; the global MLflow state
+Every call goes through an explicit client from ``record.client``; the global MLflow state
 (``mlflow.set_tracking_uri``, active runs) is never touched.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sqlite3
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from pathlib import Path
 from typing import Any
 
+from prunebench import record
 from prunebench.errors import UsageError
-from prunebench.stores import first_use_lock, redact_text, redact_url
-
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
-"""MLflow's embedded default: a SQLite file in the working directory."""
-DEFAULT_EXPERIMENT = "prunebench"
-_SQL_SCHEMES = ("postgresql", "mysql", "mssql")
-
-
-def _check_writable_parent(path: Path, uri: str) -> None:
-    parent = path.resolve().parent
-    if not parent.is_dir():
-        raise UsageError(
-            f"tracking store {redact_url(uri)} is unreachable: directory {parent} does not exist; "
-            "create it or pass another --tracking-uri"
-        )
-    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise UsageError(
-            f"tracking store {redact_url(uri)} is not writable; "
-            "pass a --tracking-uri you can write to"
-        )
-
-
-def _check_sqlite_database(path: Path, uri: str) -> None:
-    """An existing file must be a SQLite database (MLflow would print a long traceback)."""
-    if not path.is_file():
-        return
-    try:
-        with contextlib.closing(
-            sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-        ) as db:
-            db.execute("SELECT name FROM sqlite_master LIMIT 1").fetchall()
-    except sqlite3.DatabaseError as error:
-        raise UsageError(
-            f"tracking store {redact_url(uri)} is not a SQLite database ({error}); pass another "
-            "--tracking-uri or move the file away"
-        ) from None
-
-
-def resolve_tracking_uri(uri: str) -> str:
-    """``uri`` with a relative SQLite path made absolute against the current directory.
-
-    MLflow caches one store per URI string for the life of the process, so a relative path
-    would keep pointing at the directory of the first use.
-    """
-    if uri.startswith("sqlite:///"):
-        location = uri[len("sqlite:///") :]
-        if location and location != ":memory:" and not location.startswith("/"):
-            return f"sqlite:///{Path(location).resolve()}"
-    return uri
-
-
-def check_tracking_uri(uri: str, timeout_s: float = 5.0) -> None:
-    """Raise UsageError unless ``uri`` looks reachable and writable; creates nothing.
-
-    sqlite and file stores: the directory must exist and be writable. http(s): the server must
-    answer within ``timeout_s``. SQL databases: a connection must open.
-    """
-    parsed = urllib.parse.urlparse(uri)
-    scheme = parsed.scheme.split("+")[0]
-    if uri.startswith("sqlite:///"):
-        location = uri[len("sqlite:///") :]
-        if location and location != ":memory:":
-            _check_writable_parent(Path(location), uri)
-            _check_sqlite_database(Path(location.split("?", 1)[0]), uri)
-    elif scheme in ("", "file"):
-        _check_writable_parent(Path(parsed.path if scheme == "file" else uri), uri)
-    elif scheme in ("http", "https"):
-        try:
-            with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout_s):
-                pass
-        except urllib.error.HTTPError:
-            return  # the server answered; it may not serve /health behind a proxy
-        except (OSError, ValueError) as error:
-            raise UsageError(
-                f"tracking server {redact_url(uri)} is unreachable ({redact_text(error)}); "
-                "start it or pass another --tracking-uri"
-            ) from None
-    elif scheme in _SQL_SCHEMES:
-        import sqlalchemy
-
-        try:
-            engine = sqlalchemy.create_engine(uri, connect_args={"connect_timeout": int(timeout_s)})
-            with engine.connect():
-                pass
-            engine.dispose()
-        except ModuleNotFoundError as error:
-            raise UsageError(
-                f"tracking URI {parsed.scheme}://... needs a database driver that is not "
-                f"installed ({error}); install it or name an installed one (e.g. "
-                "postgresql+psycopg2://)"
-            ) from None
-        except Exception as error:  # driver errors differ by database
-            first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
-            raise UsageError(
-                f"tracking database {parsed.scheme}://{parsed.hostname} is unreachable "
-                f"({redact_text(first_line)[:160]}); start it or pass another --tracking-uri"
-            ) from None
+from prunebench.stores import redact_url
 
 
 class RunTracker:
     """Writes one training run: params and tags once, one metrics batch per epoch, artifacts."""
 
     def __init__(self, tracking_uri: str, experiment: str, run_id: str):
-        from mlflow import MlflowClient
-
         self.tracking_uri = tracking_uri
         self.experiment = experiment
-        self.client = MlflowClient(tracking_uri)
+        self.client = record.client(tracking_uri)
         self.run_id = run_id
 
     @classmethod
@@ -132,20 +29,8 @@ class RunTracker:
         cls, tracking_uri: str, experiment: str, run_name: str, tags: dict[str, str]
     ) -> RunTracker:
         """Create a new run in ``experiment`` (created if missing)."""
-        from mlflow import MlflowClient
-        from mlflow.exceptions import MlflowException
-
-        with first_use_lock(tracking_uri):  # a new store's schema is created on first use
-            client = MlflowClient(tracking_uri)
-            found = client.get_experiment_by_name(experiment)
-            if found is not None:
-                experiment_id = found.experiment_id
-            else:
-                try:
-                    experiment_id = client.create_experiment(experiment)
-                except MlflowException:
-                    # Another machine's worker created it between our lookup and create.
-                    experiment_id = client.get_experiment_by_name(experiment).experiment_id
+        client = record.client(tracking_uri)
+        experiment_id = record.get_or_create_experiment(client, experiment)
         run = client.create_run(experiment_id, run_name=run_name, tags=tags)
         return cls(tracking_uri, experiment, run.info.run_id)
 
@@ -179,6 +64,10 @@ class RunTracker:
 
         self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
+    def log_epoch(self, entry: dict[str, float], epoch: int) -> None:
+        """Log one epoch's metrics (names from ``record.EPOCH_METRICS``) at step ``epoch``."""
+        self.log_metrics(record.check_epoch_metrics(entry), step=epoch)
+
     def log_metrics(self, metrics: dict[str, float], step: int = 0) -> None:
         """Log metrics at ``step`` in one batch."""
         from mlflow.entities import Metric
@@ -193,7 +82,7 @@ class RunTracker:
         logged = {metric.step for metric in self.client.get_metric_history(self.run_id, key)}
         for step, entry in enumerate(history):
             if step not in logged:
-                self.log_metrics(entry, step=step)
+                self.log_epoch(entry, step)
 
     def log_artifact(self, path: Path) -> None:
         """Upload one local file to the run's artifact root."""
@@ -204,11 +93,8 @@ class RunTracker:
 
     def finish(self, status: str, failure_reason: str | None = None) -> None:
         """Set the prunebench status tags and MLflow's own run status (FINISHED/FAILED/KILLED)."""
-        tags = {"prunebench.status": status if status != "KILLED" else "RUNNING"}
-        if failure_reason:
-            tags["prunebench.failure_reason"] = failure_reason
-        self.set_tags(tags)
-        if not failure_reason and "prunebench.failure_reason" in self._tags():
+        self.set_tags(record.end_tags(status, failure_reason))
+        if not failure_reason and record.TAG_FAILURE_REASON in self._tags():
             # A resumed run that failed before: its old reason no longer describes it.
-            self.client.delete_tag(self.run_id, "prunebench.failure_reason")
+            self.client.delete_tag(self.run_id, record.TAG_FAILURE_REASON)
         self.client.set_terminated(self.run_id, status=status)
