@@ -88,6 +88,10 @@ class RunTracker:
         """Upload one local file to the run's artifact root."""
         self.client.log_artifact(self.run_id, str(path))
 
+    def log_text(self, text: str, name: str) -> None:
+        """Store ``text`` as the artifact file ``name`` of the run."""
+        self.client.log_text(self.run_id, text, name)
+
     def _tags(self) -> dict[str, str]:
         return self.client.get_run(self.run_id).data.tags
 
