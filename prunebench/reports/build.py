@@ -387,9 +387,9 @@ def _grid_lossless_display(grid: pd.DataFrame) -> pd.DataFrame:
 
 
 RULES = (
-    "Rows are keyed by the realized prune ratio: the target when every seed meets it within "
-    "1 point, else the realized mean rounded to 1 point; a run whose realized ratio misses its "
-    "target by more than 1 point is flagged (!). Accuracy: final test accuracy, mean ± half the "
+    "Rows are keyed by the realized prune ratio: the target when the seeds' mean meets it within "
+    "0.01, else the realized mean rounded to 2 decimals; a run whose realized ratio misses its "
+    "target by more than 0.01 is flagged (!). Accuracy: final test accuracy, mean ± half the "
     "95% Student-t confidence interval over seeds. Lossless: a one-sided Welch non-inferiority "
     "test of the seeds' accuracies against the reference's (full data on the full budget; full "
     "data given the same sample passes; full data given the same seconds) at margin {margin:g} "
@@ -427,15 +427,18 @@ def tta_note(board: pd.DataFrame) -> str:
     points, interval = board["eval_points"].dropna(), board["eval_interval_seconds"].dropna()
     if points.empty:
         return "Time to accuracy: no per-evaluation history was logged, its resolution is unknown."
+
+    def span(low: float, high: float, fmt: str) -> str:
+        return format(low, fmt) if low == high else f"{low:{fmt}}–{high:{fmt}}"
+
     return (
-        f"Time to accuracy resolution: {points.min():g}–{points.max():g} evaluation points per "
-        f"run, one every {interval.min():.3g}–{interval.max():.3g} s of training on average; a "
-        "time to accuracy can overstate the true one by up to one interval."
+        f"Time to accuracy resolution: {span(points.min(), points.max(), 'g')} evaluation points "
+        f"per run, one every {span(interval.min(), interval.max(), '.3g')} s of training on "
+        "average; a time to accuracy can overstate the true one by up to one interval."
     )
 
 
 def _html_leaderboard(page: HtmlReport, content: ReportContent) -> None:
-    page.text(rules(content))
     for section in content.sections:
         page.heading(section_title(section.key), 3)
         page.table(format_leaderboard(section.board), _row_classes(section.board))

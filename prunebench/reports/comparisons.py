@@ -172,9 +172,9 @@ def equal_time_table(
     for column in ("delta_to_full", "lossless_verdict", "lossless_p_value", "lossless_sentence"):
         if column not in table:
             table[column] = np.nan
-    return table.sort_values([*EQUAL_TIME_KEY, "rank", "pruner_label"], kind="stable").reset_index(
-        drop=True
-    )
+    order = [*EQUAL_TIME_KEY, "rank", "accuracy_mean", "pruner_label"]
+    ascending = [True] * len(EQUAL_TIME_KEY) + [True, False, True]
+    return table.sort_values(order, ascending=ascending, kind="stable").reset_index(drop=True)
 
 
 def _cell_name(cell: tuple) -> str:

@@ -356,7 +356,7 @@ def _notes(row: dict, cell_problems: pd.DataFrame, has_full: bool, has_runs: boo
     if row["ratio_flag"]:
         notes.append(
             f"realized ratio {_pct(row['realized_prune_ratio_mean'])}% misses its target "
-            f"{_pct(row['target_prune_ratio'])}% by more than {100 * RATIO_MISS:g} points "
+            f"{_pct(row['target_prune_ratio'])}% by more than {RATIO_MISS:g} "
             f"({row['ratio_miss_runs']} of {row['n_seeds']} runs)"
         )
     if not has_full:
