@@ -219,14 +219,16 @@ def _budget_bar(trainer: Trainer, enabled: bool) -> tqdm:
 
 
 def _report_epoch(bar: tqdm, entry: dict[str, float], epoch: int, used: float) -> None:
+    accuracy = f"{entry['test_accuracy']:.4f}" if "test_accuracy" in entry else "-"
     if not bar.disable:
         bar.update(min(used, bar.total - bar.n))
-        bar.set_postfix(acc=f"{entry['test_accuracy']:.4f}", refresh=False)
+        if "test_accuracy" in entry:  # the last evaluation's accuracy stays shown until the next
+            bar.set_postfix(acc=accuracy, refresh=False)
         return
     log.info(
-        "epoch %d: test_accuracy=%.4f train_loss=%.4f kept=%.3f train_seconds=%.1f",
+        "epoch %d: test_accuracy=%s train_loss=%.4f kept=%.3f train_seconds=%.1f",
         epoch,
-        entry["test_accuracy"],
+        accuracy,
         entry["train_loss"],
         entry["kept_fraction"],
         entry["train_seconds"],
