@@ -7,10 +7,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param
 from reports_fixtures import FAIR, FAIR_EXPERIMENT, fill_fair_store
 
+from prunebench import record
 from prunebench.reports.build import build
+from prunebench.reports.runs import runs_frame
+from prunebench.reports.searches import trial_verdicts
 from prunebench.stats import lossless_test, mean_ci, tie_groups, time_to_accuracy
+from prunebench.suite.presets import load_preset
+from prunebench.suite.search import run_search
 
 # Building the store and the report takes ~60 s on the 2-core machines: label it.
 pytestmark = pytest.mark.slow
@@ -192,3 +199,88 @@ def test_equal_time_table(fair):
     assert "50% of full data&#x27;s training time (10 s)" in page
     markdown = (out / "leaderboard.md").read_text()
     assert "| 1 (tied: orderdp@30%) | random | 30.0 | 30.0 | 89.15 ± 0.62 | 3 | 10 |" in markdown
+
+
+# ------------------------------------------------------------------ the search's verdict
+SEARCH_PRESET = """
+name = "search-verdict"
+datasets = ["synthetic"]
+models = ["small_cnn"]
+budget = "epochs:2"
+seeds = [0, 1]
+prune_ratios = [0.5]
+
+[[pruners]]
+name = "full"
+
+[[pruners]]
+name = "random"
+"""
+
+
+def _logging_evaluate(tracking_uri: str, preset):
+    """A planted evaluator that also records each seed as a real MLflow training run, tagged as
+    the search asks (its trials' runs nested under the trial), so the report can re-decide."""
+    client = MlflowClient(tracking_uri)
+
+    def evaluate(pruner: str, params: dict, seed: int, tags: dict) -> tuple[float, float]:
+        ratio = float(params.get("prune_ratio", 0.0))
+        if ratio <= 0.4:  # clearly lossless: full data's accuracies exactly
+            accuracy = 0.9 + 0.0002 * seed
+        elif ratio <= 0.7:  # one point of seed noise around -0.1 points: undecided
+            accuracy = 0.899 + 0.01 * seed
+        else:  # ten points below: lossy
+            accuracy = 0.8 + 0.0002 * seed
+        experiment = client.get_experiment_by_name(preset.name).experiment_id
+        run = client.create_run(experiment, tags={"prunebench.kind": "train", **tags})
+        params = {
+            "dataset": "synthetic", "model": "small_cnn", "pruner": pruner,
+            "pruner_label": pruner, "target_prune_ratio": ratio, "seed": seed,
+            "budget": preset.budget,
+        }  # fmt: skip
+        client.log_batch(
+            run.info.run_id,
+            metrics=[
+                Metric("final_test_accuracy", accuracy, 0, 0),
+                Metric("realized_prune_ratio", ratio, 0, 0),
+            ],
+            params=[Param(k, str(v)) for k, v in params.items()],
+        )
+        client.set_terminated(run.info.run_id, "FINISHED")
+        return accuracy, ratio
+
+    return evaluate
+
+
+def test_search_and_report_give_the_same_verdict(tmp_path, mlflow_sqlite):
+    (tmp_path / "preset.toml").write_text(SEARCH_PRESET)
+    preset = load_preset(str(tmp_path / "preset.toml"))
+    result = run_search(
+        preset, "random", trials=12, seeds=2, tracking_uri=mlflow_sqlite,
+        storage_url=f"sqlite:///{tmp_path / 'optuna.db'}",
+        evaluate=_logging_evaluate(mlflow_sqlite, preset), sampler_seed=3,
+    )  # fmt: skip
+    out, _ = build(preset.name, tmp_path / "report", mlflow_sqlite, log_run=False)
+    runs = runs_frame(
+        record.search_all_runs(
+            record.client(mlflow_sqlite),
+            record.find_experiment_id(record.client(mlflow_sqlite), preset.name),
+        )
+    )
+    full = runs[(runs["kind"] == "train") & (runs["pruner"] == "full")]
+    verdicts = trial_verdicts(runs, full)
+    # Every trial re-decided from its two seeds' runs against the two full-data runs.
+    assert len(verdicts) == 12 and set(verdicts["n_seeds"]) == {2}
+    assert set(verdicts["full_n_seeds"]) == {2}
+    assert verdicts["agrees"].all()
+    searched = {row["prune_ratio"]: row["lossless"] for row in result.frontier}
+    for ratio, verdict in zip(verdicts["prune_ratio"], verdicts["verdict"], strict=True):
+        assert searched[ratio] == (verdict == "lossless")
+        assert verdict == ("lossless" if ratio <= 0.4 else "undecided" if ratio <= 0.7 else "lossy")
+    assert {"lossless", "undecided", "lossy"} == set(verdicts["verdict"])
+    table = pd.read_csv(out / "tables" / "searches.csv")
+    (row,) = table.itertuples()
+    assert row.report_decided_trials == 12 and row.verdict_disagreements == 0
+    assert row.report_largest_lossless_ratio == pytest.approx(result.best["prune_ratio"])
+    assert row.largest_lossless_ratio == pytest.approx(result.best["prune_ratio"])
+    assert "<td>yes</td>" in (out / "index.html").read_text()  # "Verdicts agree"

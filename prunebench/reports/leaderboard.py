@@ -329,6 +329,10 @@ def _eval_resolution(histories: pd.DataFrame | None, usable: pd.DataFrame) -> pd
     logged = logged[logged["run_id"].isin(usable["run_id"])].sort_values(["run_id", "step"])
     grouped = logged.groupby("run_id")
     points = grouped.size().astype(float)
+    # The run's own count of evaluations (summary metric), when logged, is authoritative.
+    if "metrics.evaluations" in usable:
+        counted = usable.set_index("run_id")["metrics.evaluations"].reindex(points.index)
+        points = counted.fillna(points)
     # From the start of training to the first evaluation counts as an interval too.
     interval = grouped["train_seconds"].max() / points
     return pd.DataFrame({"points": points, "interval": interval})
