@@ -239,6 +239,8 @@ def leaderboard(
             rows.append(row)
             samples.append(acc)
     board = pd.DataFrame(rows)
+    if board.empty:
+        return board
     board = _against_same_compute(board, samples, min_tolerance, level)
     board = _ranks(board, samples, level)
     order = board.assign(_full=~board["is_full"]).sort_values(
