@@ -133,6 +133,10 @@ PARAM_TIME_BUDGET_FRACTION = "time_budget_fraction"
 """Of an equal-time run: its training seconds as a fraction of the full-data run's."""
 PARAM_TIME_BUDGET_SECONDS = "time_budget_seconds"
 
+# ---------------------------------------------------------------------------- artifacts
+ARTIFACT_TRACEBACK = "traceback.txt"
+"""A failed run's traceback (the terminal gets one line per failed cell, the run keeps this)."""
+
 
 # ---------------------------------------------------------------------------- tags per event
 def new_run_tags(kind: str, **extra: str) -> dict[str, str]:

@@ -10,6 +10,7 @@ import json
 import logging
 import sys
 import tempfile
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -155,6 +156,7 @@ def train_run(
         _finish_quietly(tracker, "KILLED", None)
         raise
     except BaseException as error:
+        _log_traceback(tracker)
         _finish_quietly(tracker, "FAILED", f"{type(error).__name__}: {error}")
         raise
 
@@ -265,6 +267,14 @@ def _result(
         config_hash=trainer.cfg.config_hash(),
         checkpoint_path=path,
     )
+
+
+def _log_traceback(tracker: RunTracker) -> None:
+    """Keep the failing traceback with the run: the terminal gets one line per failed cell."""
+    try:
+        tracker.log_text(traceback.format_exc(), record.ARTIFACT_TRACEBACK)
+    except Exception:  # the store itself may be what failed; the reason tag still says why
+        log.debug("could not log the traceback of run %s", tracker.run_id, exc_info=True)
 
 
 def _finish_quietly(tracker: RunTracker, status: str, reason: str | None) -> None:
