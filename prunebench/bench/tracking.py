@@ -77,8 +77,10 @@ class RunTracker:
         for start in range(0, len(batch), 1000):
             self.client.log_batch(self.run_id, metrics=batch[start : start + 1000])
 
-    def log_history(self, history: list[dict[str, float]], key: str = "test_accuracy") -> None:
-        """Log the epochs of ``history`` (entry i at step i) whose ``key`` is not logged yet."""
+    def log_history(self, history: list[dict[str, float]], key: str = "train_loss") -> None:
+        """Log the epochs of ``history`` (entry i at step i) whose ``key`` is not logged yet.
+
+        ``key`` is a metric every epoch logs (test accuracy is only logged at evaluations)."""
         logged = {metric.step for metric in self.client.get_metric_history(self.run_id, key)}
         for step, entry in enumerate(history):
             if step not in logged:

@@ -63,11 +63,17 @@ class Diverged(Exception):
 class Trainer:
     """The objects of one run (loaders, pruner, model, optimizer) and its epoch loop."""
 
-    def __init__(self, cfg: RunConfig, device: torch.device):
+    def __init__(self, cfg: RunConfig, device: torch.device, *, progress: bool = False):
+        """Build loaders, pruner, model, optimizer (``progress``: a bar while FFCV caches data)."""
         self.cfg = cfg
         self.device = device
         self.budget = cfg.budget
-        loader_options = {"backend": cfg.loader, "device": device, "data_dir": cfg.data_dir}
+        loader_options = {
+            "backend": cfg.loader,
+            "device": device,
+            "data_dir": cfg.data_dir,
+            "progress": progress,
+        }
         self.train_loader = build_loader(
             cfg.dataset,
             "train",
@@ -98,6 +104,7 @@ class Trainer:
             device=device,
             **cfg.pruner_kwargs(),
         )
+        self.pruner.follow_budget(self.budget.kind)  # progress-driven schedules (annealing)
         model = build_model(cfg.model, self.train_loader.spec, derive_seed(cfg.seed, "model"))
         self.on_cuda = device.type == "cuda"
         self.memory_format = torch.channels_last if self.on_cuda else torch.contiguous_format
@@ -141,7 +148,8 @@ class Trainer:
         counters, budget, device = self.counters, self.budget, self.device
         epoch = counters.epoch
         clock_start = time.perf_counter()  # planning is training time (selection cost counts)
-        plan = self.pruner.plan_epoch(epoch)
+        start = budget.progress(epoch, 0.0, counters.samples_trained, counters.train_seconds)
+        plan = self.pruner.plan_epoch(epoch, progress=start)
         planned = plan.num_samples
         weights = self._start_plan(plan, epoch)
         current_subset = subset_mask(plan.indices.to(device), self.n)

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import logging
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,19 +70,13 @@ class _ArraySamples:
         return self.arrays.images[index], int(self.arrays.labels[index]), index
 
 
-@contextlib.contextmanager
-def _writer_output() -> Iterator[None]:
-    """FFCV's writer draws progress bars on stderr: shown only when prunebench logs at INFO
-    (not with --quiet, nor in library use with logging left at its default)."""
-    if logging.getLogger("prunebench").isEnabledFor(logging.INFO):
-        yield
-        return
-    with open(os.devnull, "w") as sink, contextlib.redirect_stderr(sink):
-        yield
+def write_beton(
+    spec: DatasetSpec, source: Source, path: Path, num_workers: int, *, progress: bool = False
+) -> None:
+    """Write `source` to `path` via a temporary file renamed on success (never a half file).
 
-
-def write_beton(spec: DatasetSpec, source: Source, path: Path, num_workers: int) -> None:
-    """Write `source` to `path` via a temporary file renamed on success (never a half file)."""
+    `progress`: FFCV's own progress bar on stderr while it writes.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.partial")
     error_log = temporary.with_suffix(".errors")
@@ -103,7 +97,11 @@ def write_beton(spec: DatasetSpec, source: Source, path: Path, num_workers: int)
     fields = dict(zip(FIELD_NAMES, (image_field, IntField(), IntField()), strict=True))
     try:
         writer = DatasetWriter(str(temporary), fields, num_workers=num_workers)
-        with _writer_output():
+        # FFCV's writer always draws a tqdm bar on sys.stderr (it has no option to turn it off),
+        # so a quiet write sends that stream to a discarded buffer for the write's duration.
+        # Unreadable samples are reported through the error log, not stderr.
+        bar = contextlib.nullcontext() if progress else contextlib.redirect_stderr(io.StringIO())
+        with bar:
             writer.from_indexed_dataset(samples, chunksize=256)
         if image_samples is not None:
             image_samples.raise_errors()
@@ -223,7 +221,13 @@ def check_beton(path: Path, spec: DatasetSpec) -> BetonInfo:
 
 
 def ensure_beton(
-    spec: DatasetSpec, split: str, source: Source, data_dir: Path | str | None, num_workers: int
+    spec: DatasetSpec,
+    split: str,
+    source: Source,
+    data_dir: Path | str | None,
+    num_workers: int,
+    *,
+    progress: bool = False,
 ) -> tuple[Path, BetonInfo]:
     """The validated cache file of this split, written first if it does not exist yet."""
     path = beton_path(spec, split, source, data_dir)
@@ -231,6 +235,6 @@ def ensure_beton(
         path.parent.mkdir(parents=True, exist_ok=True)
         with exclusive_lock(path.parent):  # workers starting together write the file once
             if not path.exists():
-                write_beton(spec, source, path, num_workers)
+                write_beton(spec, source, path, num_workers, progress=progress)
     verify_checksum(path)
     return path, check_beton(path, spec)
