@@ -14,6 +14,13 @@ from typing import Any
 import torch
 
 from prunebench.bench.budgets import Budget, parse_budget
+from prunebench.bench.schedule import (
+    BASE_MOMENTUM,
+    DIV_FACTOR,
+    FINAL_DIV_FACTOR,
+    MAX_MOMENTUM,
+    WARMUP_FRACTION,
+)
 from prunebench.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -27,6 +34,20 @@ LOADERS = ("tensor", "ffcv")
 DEFAULT_ACCURACY_TARGETS = (0.5, 0.7, 0.8, 0.9, 0.95)
 _HASH_EXCLUDED = ("data_dir",)
 """Fields that say where things are, not what is computed: left out of the config hash."""
+_HASH_IF_CHANGED = (
+    "lr_pct_start",
+    "lr_div_factor",
+    "lr_final_div_factor",
+    "cycle_momentum",
+    "base_momentum",
+    "max_momentum",
+    "grad_alignment",
+    "grad_alignment_probe",
+    "grad_alignment_checkpoints",
+)
+"""Fields added after the hash was defined: hashed only when they differ from their default, so
+configs that do not use them keep their hash (and their checkpoints and MLflow identity)."""
+DEFAULT_ALIGNMENT_CHECKPOINTS = (0.2, 0.4, 0.6, 0.8, 1.0)
 
 
 def parse_param(text: str) -> tuple[str, Any]:
@@ -80,6 +101,18 @@ class RunConfig:
     momentum: float = 0.9
     weight_decay: float = 5e-4
     label_smoothing: float = 0.0
+    lr_pct_start: float = WARMUP_FRACTION
+    lr_div_factor: float = DIV_FACTOR
+    lr_final_div_factor: float = FINAL_DIV_FACTOR
+    cycle_momentum: bool = False
+    """Cycle SGD momentum inversely to the LR (torch's OneCycleLR); else ``momentum`` is fixed."""
+    base_momentum: float = BASE_MOMENTUM
+    max_momentum: float = MAX_MOMENTUM
+    grad_alignment: bool = False
+    """Measure plan-vs-full-data gradient alignment at ``grad_alignment_checkpoints``."""
+    grad_alignment_probe: int | None = None
+    """Full-data gradient over a fixed seeded probe of this many samples (None: every sample)."""
+    grad_alignment_checkpoints: tuple[float, ...] = DEFAULT_ALIGNMENT_CHECKPOINTS
     data_dir: str | None = None
     subset: int | None = None
     loader: str = "tensor"
@@ -133,6 +166,7 @@ class RunConfig:
         data["pruner_label"] = self.label
         data["pruner_params"] = dict(sorted(self.pruner_kwargs().items()))
         data["accuracy_targets"] = list(self.accuracy_targets)
+        data["grad_alignment_checkpoints"] = list(self.grad_alignment_checkpoints)
         return data
 
     def config_hash(self) -> str:
@@ -140,6 +174,16 @@ class RunConfig:
         data = self.to_dict()
         for key in _HASH_EXCLUDED:
             data.pop(key)
+        defaults = RunConfig.__dataclass_fields__
+        for key in _HASH_IF_CHANGED:
+            default = defaults[key].default
+            value = data[key]
+            if value == (list(default) if isinstance(default, tuple) else default):
+                data.pop(key)
+            elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                data[key] = float(value)
+            elif isinstance(value, list):
+                data[key] = [float(v) for v in value]
         # Numbers hash by value, so prune_ratio=1 and prune_ratio=1.0 name the same run.
         data["pruner_params"] = {
             k: float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
@@ -190,6 +234,8 @@ class RunConfig:
         _check_number("momentum", self.momentum, 0.0, 1.0, high_open=True)
         _check_number("weight decay", self.weight_decay, 0.0, math.inf, high_open=True)
         _check_number("label smoothing", self.label_smoothing, 0.0, 1.0, high_open=True)
+        self._validate_schedule()
+        self._validate_alignment()
         if not isinstance(self.augment, bool):
             raise ConfigError(f"augment must be true or false, got {self.augment!r}")
         if not self.accuracy_targets:
@@ -234,6 +280,42 @@ class RunConfig:
             seed=self.seed,
             **self.pruner_kwargs(),
         )
+
+    def _validate_schedule(self) -> None:
+        _check_number("lr_pct_start", self.lr_pct_start, 0.0, 1.0, high_open=True)
+        if self.lr_pct_start == 0:
+            raise ConfigError("lr_pct_start (the warm-up share) must be in (0, 1), got 0")
+        for name in ("lr_div_factor", "lr_final_div_factor"):
+            value = getattr(self, name)
+            _check_number(name, value, 0.0, math.inf, high_open=True)
+            if value == 0:
+                raise ConfigError(f"{name} must be a positive number, got 0")
+        if not isinstance(self.cycle_momentum, bool):
+            raise ConfigError(f"cycle_momentum must be true or false, got {self.cycle_momentum!r}")
+        _check_number("base_momentum", self.base_momentum, 0.0, 1.0, high_open=True)
+        _check_number("max_momentum", self.max_momentum, 0.0, 1.0, high_open=True)
+        if self.base_momentum > self.max_momentum:
+            raise ConfigError(
+                f"base_momentum {self.base_momentum} exceeds max_momentum {self.max_momentum}; "
+                "swap them"
+            )
+
+    def _validate_alignment(self) -> None:
+        if not isinstance(self.grad_alignment, bool):
+            raise ConfigError(f"grad_alignment must be true or false, got {self.grad_alignment!r}")
+        if self.grad_alignment_probe is not None:
+            _check_positive_int("grad_alignment_probe", self.grad_alignment_probe)
+        points = self.grad_alignment_checkpoints
+        if not points:
+            raise ConfigError("grad_alignment_checkpoints needs at least one progress in (0, 1]")
+        for point in points:
+            _check_number("grad alignment checkpoint", point, 0.0, 1.0, high_open=False)
+            if point == 0:
+                raise ConfigError("grad alignment checkpoints must be in (0, 1], got 0")
+        if list(points) != sorted(set(points)):
+            raise ConfigError(
+                f"grad_alignment_checkpoints must increase strictly, got {list(points)}"
+            )
 
     def _validate_device(self) -> None:
         if self.device in ("auto", "cpu"):

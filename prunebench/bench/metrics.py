@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,15 +14,35 @@ EPOCH_METRICS = (
     "test_loss",
     "train_loss",
     "lr",
+    "momentum",
     "kept_fraction",
     "train_seconds",
     "eval_seconds",
     "samples_trained",
     "scoring_forward_passes",
     "grad_norm",
+    "grad_norm_std",
     "subset_jaccard",
 )
 """Per-epoch MLflow metric names (step = epoch); ``subset_jaccard`` is absent at epoch 0."""
+
+ALIGNMENT_METRICS = (
+    "grad_cosine",
+    "grad_norm_full",
+    "grad_norm_plan",
+    "grad_alignment_progress",
+    "diagnostics_seconds",
+)
+"""Per-epoch metrics of runs with grad_alignment on: the first four at the epochs that measured
+(see bench/diagnostics.py), ``diagnostics_seconds`` (cumulative) at every epoch."""
+
+
+def mean_and_std(total: float, total_squares: float, count: int) -> tuple[float, float]:
+    """Mean and population standard deviation (ddof=0, numpy's default) from float64 sums."""
+    mean = total / count
+    # Rounding can push sum(x^2)/n - mean^2 a hair below zero for constant values.
+    variance = max(total_squares / count - mean * mean, 0.0)
+    return mean, math.sqrt(variance)
 
 
 def target_key(prefix: str, target: float) -> str:
@@ -97,6 +118,8 @@ def summarize(
         "epochs_run": float(epochs_run),
         "zero_usage_samples": float((usage_counts == 0).sum().item()),
     }
+    if "diagnostics_seconds" in last:
+        summary["diagnostics_seconds_total"] = float(last["diagnostics_seconds"])
     summary.update(
         time_to_accuracy(
             accuracies,

@@ -47,6 +47,12 @@ else:  # pragma: no cover - Python 3.10
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 
+
+def _default(name: str) -> Any:
+    """RunConfig's default for a field (one definition of it)."""
+    return RunConfig.__dataclass_fields__[name].default
+
+
 # Preset key -> (accepted types, default): settings every cell shares, passed to RunConfig.
 _RUN_KEYS: dict[str, tuple[type | tuple[type, ...], Any]] = {
     "batch_size": (int, 128),
@@ -59,6 +65,16 @@ _RUN_KEYS: dict[str, tuple[type | tuple[type, ...], Any]] = {
     "data_dir": (str, None),
     "device": (str, "auto"),
     "augment": (bool, True),
+    # The LR/momentum recipe and the gradient-alignment diagnostic (RunConfig's defaults).
+    "lr_pct_start": ((int, float), _default("lr_pct_start")),
+    "lr_div_factor": ((int, float), _default("lr_div_factor")),
+    "lr_final_div_factor": ((int, float), _default("lr_final_div_factor")),
+    "cycle_momentum": (bool, _default("cycle_momentum")),
+    "base_momentum": ((int, float), _default("base_momentum")),
+    "max_momentum": ((int, float), _default("max_momentum")),
+    "grad_alignment": (bool, _default("grad_alignment")),
+    "grad_alignment_probe": (int, _default("grad_alignment_probe")),
+    "grad_alignment_checkpoints": (list, _default("grad_alignment_checkpoints")),
 }
 _LIST_KEYS = ("datasets", "models", "seeds", "prune_ratios", "accuracy_targets")
 _TOP_KEYS = {"name", "description", "budget", "pruners", "search", *_LIST_KEYS, *_RUN_KEYS}
@@ -180,6 +196,13 @@ def parse_preset(data: dict[str, Any], where: str, path: Path | None = None) -> 
     run_settings = {}
     for key, (kind, default) in _RUN_KEYS.items():
         value = data.get(key, default)
+        if kind is list:  # a TOML array of numbers -> RunConfig's tuple of floats
+            if not isinstance(value, (list, tuple)) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
+            ):
+                raise _fail(where, f"{key!r} must be a list of numbers, got {value!r}")
+            run_settings[key] = tuple(map(float, value))
+            continue
         if value is not None and (
             not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool)
         ):

@@ -36,9 +36,17 @@ from prunebench.bench.checkpoint import (
     save_checkpoint,
 )
 from prunebench.bench.config import RunConfig, device_kind, resolve_device
-from prunebench.bench.metrics import jaccard, save_usage_histogram, subset_mask, summarize
+from prunebench.bench.diagnostics import AlignmentMonitor, probe_indices
+from prunebench.bench.losses import sample_losses
+from prunebench.bench.metrics import (
+    jaccard,
+    mean_and_std,
+    save_usage_histogram,
+    subset_mask,
+    summarize,
+)
 from prunebench.bench.models import build_model
-from prunebench.bench.schedule import one_cycle_lr, schedule_params
+from prunebench.bench.schedule import OneCycle, schedule_params
 from prunebench.bench.tracking import (
     DEFAULT_EXPERIMENT,
     DEFAULT_TRACKING_URI,
@@ -88,6 +96,8 @@ class Counters:
     scoring_forward_passes: int = 0
     train_seconds: float = 0.0
     eval_seconds: float = 0.0
+    diagnostics_seconds: float = 0.0
+    """Gradient-alignment measurement time: outside both the training and evaluation clocks."""
     history: list[dict[str, float]] = field(default_factory=list)
 
 
@@ -135,6 +145,8 @@ class Trainer:
         )
         model = build_model(cfg.model, self.train_loader.spec, derive_seed(cfg.seed, "model"))
         self.on_cuda = device.type == "cuda"
+        # Mixed precision on CUDA only (recorded as the autocast_dtype param).
+        self.autocast_dtype = torch.bfloat16 if self.on_cuda else None
         self.memory_format = torch.channels_last if self.on_cuda else torch.contiguous_format
         self.model = model.to(device=device, memory_format=self.memory_format)
         self.parameters = [p for p in self.model.parameters() if p.requires_grad]
@@ -145,23 +157,37 @@ class Trainer:
         self._ones = torch.ones(cfg.batch_size, dtype=torch.int64, device=device)
         self.previous_subset: torch.Tensor | None = None
         self.counters = Counters()
+        self.schedule = OneCycle.from_config(cfg)
+        self.alignment = (
+            AlignmentMonitor(
+                cfg.grad_alignment_checkpoints,
+                probe_indices(
+                    self.n, cfg.grad_alignment_probe, derive_seed(cfg.seed, "grad_probe")
+                ),
+                cfg.label_smoothing,
+                self._forward,
+            )
+            if cfg.grad_alignment
+            else None
+        )
 
     # ------------------------------------------------------------------ one step
     def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.on_cuda:
-            return torch.autocast("cuda", dtype=torch.bfloat16)
+        if self.autocast_dtype is not None:
+            return torch.autocast(self.device.type, dtype=self.autocast_dtype)
         return contextlib.nullcontext()
+
+    def _forward(self, images: torch.Tensor) -> torch.Tensor:
+        """The model's logits as training computes them (memory format, autocast)."""
+        images = images.contiguous(memory_format=self.memory_format)
+        with self._autocast():
+            return self.model(images)
 
     def _step(
         self, images: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """One SGD step on a batch; returns detached per-sample losses and the global grad norm."""
-        images = images.contiguous(memory_format=self.memory_format)
-        with self._autocast():
-            logits = self.model(images)
-        losses = F.cross_entropy(
-            logits.float(), labels, reduction="none", label_smoothing=self.cfg.label_smoothing
-        )
+        losses = sample_losses(self._forward(images), labels, self.cfg.label_smoothing)
         loss = (losses * weights).mean() if weights is not None else losses.mean()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -178,7 +204,10 @@ class Trainer:
         clock_start = time.perf_counter()  # planning is training time (selection cost counts)
         plan = self.pruner.plan_epoch(epoch)
         planned = plan.num_samples
-        weights = self._start_plan(plan, epoch)
+        progress_before = budget.progress(
+            epoch, 0.0, counters.samples_trained, counters.train_seconds
+        )
+        indices, weights = self._start_plan(plan, epoch)
         current_subset = subset_mask(plan.indices.to(device), self.n)
         overlap = (
             jaccard(self.previous_subset, current_subset)
@@ -191,8 +220,9 @@ class Trainer:
         # Device accumulators; a NaN or inf loss makes loss_sum non-finite (losses are >= 0).
         loss_sum = torch.zeros((), dtype=torch.float64, device=device)
         grad_norm_sum = torch.zeros((), dtype=torch.float64, device=device)
+        grad_norm_squares = torch.zeros((), dtype=torch.float64, device=device)
         trained = steps = 0
-        lr = self.cfg.lr
+        lr, momentum = self.cfg.lr, self.cfg.momentum
         batches = _progress_bar(self.train_loader, show_progress, f"epoch {epoch}")
         for images, labels, batch_indices in batches:
             size = batch_indices.numel()
@@ -200,15 +230,16 @@ class Trainer:
             progress = budget.progress(
                 epoch, trained / planned, counters.samples_trained + trained, seconds
             )
-            lr = one_cycle_lr(progress, self.cfg.lr)
+            lr, momentum = self.schedule.lr(progress), self.schedule.momentum_at(progress)
             for group in self.optimizer.param_groups:
-                group["lr"] = lr
+                group["lr"], group["momentum"] = lr, momentum
             batch_weights = weights[trained : trained + size] if weights is not None else None
             losses, grad_norm = self._step(images, labels, batch_weights)
             self.pruner.observe(batch_indices, losses)
             self.usage.index_add_(0, batch_indices, self._ones[:size])
             loss_sum += losses.sum()
             grad_norm_sum += grad_norm
+            grad_norm_squares += grad_norm.double().square()
             trained += size
             steps += 1
             if budget.kind == "time" and (
@@ -220,7 +251,9 @@ class Trainer:
         counters.train_seconds += time.perf_counter() - clock_start
 
         # The one host read of the epoch's device accumulators.
-        loss_total, grad_norm_total = torch.stack([loss_sum, grad_norm_sum]).tolist()
+        loss_total, grad_norm_total, grad_norm_square_total = torch.stack(
+            [loss_sum, grad_norm_sum, grad_norm_squares]
+        ).tolist()
         if not math.isfinite(loss_total):
             raise Diverged(f"training loss became {_nonfinite(loss_total)} at epoch {epoch}")
         if not math.isfinite(grad_norm_total):
@@ -230,6 +263,7 @@ class Trainer:
         counters.epochs_run += trained / planned
         counters.samples_trained += trained
         counters.scoring_forward_passes += plan.scoring_forward_passes
+        alignment = self._measure_alignment(epoch, progress_before, indices, weights, trained)
         accuracy, test_loss, eval_seconds = self.evaluate()
         counters.eval_seconds += eval_seconds
         entry = {
@@ -237,20 +271,51 @@ class Trainer:
             "test_loss": test_loss,
             "train_loss": loss_total / trained,
             "lr": lr,
+            "momentum": momentum,
             "kept_fraction": plan.kept_fraction,
             "train_seconds": counters.train_seconds,
             "eval_seconds": counters.eval_seconds,
             "samples_trained": float(counters.samples_trained),
             "scoring_forward_passes": float(counters.scoring_forward_passes),
-            "grad_norm": grad_norm_total / steps,
         }
+        entry["grad_norm"], entry["grad_norm_std"] = mean_and_std(
+            grad_norm_total, grad_norm_square_total, steps
+        )
+        entry.update(alignment)
         if overlap is not None:
             entry["subset_jaccard"] = float(overlap)
         counters.history.append(entry)
         return entry
 
-    def _start_plan(self, plan: EpochPlan, epoch: int) -> torch.Tensor | None:
-        """Hand the epoch's plan to the loader (cut to a samples budget); returns its weights."""
+    def _measure_alignment(
+        self,
+        epoch: int,
+        progress_before: float,
+        indices: torch.Tensor,
+        weights: torch.Tensor | None,
+        trained: int,
+    ) -> dict[str, float]:
+        """Gradient alignment metrics if this epoch end reaches a checkpoint (diagnostics.py)."""
+        if self.alignment is None:
+            return {}
+        counters = self.counters
+        progress_after = self.budget.progress(
+            counters.epoch, 0.0, counters.samples_trained, counters.train_seconds
+        )
+        measured = self.alignment.at_epoch_end(
+            self.model,
+            self.train_loader,
+            epoch,
+            (progress_before, progress_after),
+            (indices, weights),
+            trained,
+        )
+        metrics = measured.metrics(progress_after) if measured is not None else {}
+        counters.diagnostics_seconds += measured.seconds if measured is not None else 0.0
+        return {**metrics, "diagnostics_seconds": counters.diagnostics_seconds}
+
+    def _start_plan(self, plan: EpochPlan, epoch: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Hand the epoch's plan to the loader (cut to a samples budget): (indices, weights)."""
         indices, weights = plan.indices, plan.weights
         if self.budget.kind == "samples":
             # Cut the last plan so that the run trains exactly the budgeted number of samples.
@@ -258,7 +323,7 @@ class Trainer:
             indices = indices[:left]
             weights = weights[:left] if weights is not None else None
         self.train_loader.set_plan(indices, epoch)
-        return weights.to(self.device) if weights is not None else None
+        return indices, weights.to(self.device) if weights is not None else None
 
     @torch.inference_mode()
     def evaluate(self) -> tuple[float, float, float]:
@@ -269,8 +334,7 @@ class Trainer:
         loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
         count = 0
         for images, labels, _ in self.test_loader:
-            with self._autocast():
-                logits = self.model(images.contiguous(memory_format=self.memory_format))
+            logits = self._forward(images)
             loss_sum += F.cross_entropy(logits.float(), labels, reduction="sum")
             correct += (logits.argmax(dim=1) == labels).sum()
             count += labels.numel()
@@ -352,7 +416,11 @@ def run_params(cfg: RunConfig, trainer: Trainer) -> dict[str, Any]:
         "accuracy_targets": ",".join(f"{t:.2f}" for t in cfg.accuracy_targets),
         "prunebench_version": prunebench.__version__,
         "config_hash": cfg.config_hash(),
-        **schedule_params(),
+        "autocast_dtype": str(trainer.autocast_dtype).removeprefix("torch.").lower(),
+        "grad_alignment": cfg.grad_alignment,
+        "grad_alignment_probe": len(trainer.alignment.probe) if trainer.alignment else None,
+        "grad_alignment_checkpoints": ",".join(f"{c:g}" for c in cfg.grad_alignment_checkpoints),
+        **schedule_params(cfg),
     }
     pruner_values = {**cfg.pruner_kwargs(), **trainer.pruner.params}
     params.update({f"pruner.{key}": value for key, value in pruner_values.items()})
