@@ -8,6 +8,7 @@ import sys
 from prunebench.bench.budgets import parse_budget
 from prunebench.bench.cli import configure_logging
 from prunebench.bench.config import DEFAULT_ACCURACY_TARGETS, LOADERS, RunConfig, parse_param
+from prunebench.bench.schedule import PUBLIC_RECIPE
 from prunebench.bench.tracking import DEFAULT_EXPERIMENT, DEFAULT_TRACKING_URI
 from prunebench.errors import ConfigError
 
@@ -45,7 +46,25 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     how.add_argument("--lr", type=float, default=0.2, help="max LR of the OneCycle schedule")
     how.add_argument("--momentum", type=float, default=0.9)
     how.add_argument("--weight-decay", type=float, default=5e-4)
-    how.add_argument("--label-smoothing", type=float, default=0.0)
+    how.add_argument(
+        "--label-smoothing", type=float, help="default: 0, or 0.1 with --public-recipe"
+    )
+    how.add_argument(
+        "--public-recipe",
+        action="store_true",
+        help="the public OrderDP/InfoBatch recipe: label smoothing 0.1, torch OneCycleLR with "
+        "pct_start 0.3 and momentum cycled 0.85-0.95 (as the paper presets)",
+    )
+    how.add_argument(
+        "--grad-alignment",
+        action="store_true",
+        help="measure plan-vs-full-data gradient cosine at 20/40/60/80/100%% of training",
+    )
+    how.add_argument(
+        "--grad-alignment-probe",
+        type=int,
+        help="full-data gradient over this many seeded samples (default: every sample)",
+    )
     how.add_argument("--no-augment", action="store_true", help="train without augmentation")
     how.add_argument(
         "--accuracy-targets",
@@ -90,6 +109,9 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         if "prune_ratio" in params:
             raise ConfigError("give the prune ratio once: --prune-ratio or --param prune_ratio")
         params["prune_ratio"] = args.prune_ratio
+    recipe = dict(PUBLIC_RECIPE) if args.public_recipe else {"label_smoothing": 0.0}
+    if args.label_smoothing is not None:  # an explicit value wins over the recipe's
+        recipe["label_smoothing"] = args.label_smoothing
     cfg = RunConfig(
         dataset=args.dataset,
         model=args.model,
@@ -102,13 +124,15 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         lr=args.lr,
         momentum=args.momentum,
         weight_decay=args.weight_decay,
-        label_smoothing=args.label_smoothing,
+        **recipe,
         data_dir=args.data_dir,
         subset=args.subset,
         loader=args.loader,
         device=args.device,
         augment=not args.no_augment,
         accuracy_targets=_accuracy_targets(args.accuracy_targets),
+        grad_alignment=args.grad_alignment,
+        grad_alignment_probe=args.grad_alignment_probe,
     )
     cfg.validate()
     return cfg
