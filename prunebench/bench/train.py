@@ -6,7 +6,9 @@ step give the pruner the detached per-sample losses. Then evaluate on the test s
 training clock), log the epoch, and checkpoint. Inside the step nothing reads a value back to the
 host: loss sums, gradient norms and usage counts accumulate on the device and are read once per
 epoch, when the clock stops (a NaN or inf loss shows there as a non-finite loss sum and fails the
-run). Budgets and the LR rule: budgets.py and schedule.py.
+run). Budgets and the LR and momentum rule: budgets.py and schedule.py. With ``grad_alignment`` the
+gradient alignment is measured at progress checkpoints, after the clock stops and before the
+evaluation, and its seconds are kept apart (diagnostics.py).
 """
 
 from __future__ import annotations
