@@ -6,8 +6,9 @@ import pytest
 import torch
 from mlflow import MlflowClient
 
-from prunebench.bench.cli import ArgumentParser, main
-from prunebench.bench.cli_run import add_parser, config_from_args
+from prunebench.cli.main import ArgumentParser, main
+from prunebench.cli.run import add_parser, config_from_args
+from prunebench.errors import ConfigError
 
 GOOD = [
     "run",
@@ -184,3 +185,16 @@ def test_public_recipe_and_grad_alignment_flags():
     assert cfg.grad_alignment and cfg.grad_alignment_probe == 100
     explicit = config_from_args(parser.parse_args([*argv, "--label-smoothing", "0.2"]))
     assert explicit.label_smoothing == 0.2 and explicit.cycle_momentum
+    zero = config_from_args(parser.parse_args([*argv, "--label-smoothing", "0"]))
+    assert zero.label_smoothing == 0.0  # an explicit default still wins over the recipe
+
+
+def test_schema_flags_for_switches_off_by_default_and_number_lists():
+    parser = ArgumentParser(prog="prunebench")
+    add_parser(parser.add_subparsers())
+    argv = [*GOOD, "--cycle-momentum", "--grad-alignment-checkpoints", "0.5,1"]
+    cfg = config_from_args(parser.parse_args(argv))
+    assert cfg.cycle_momentum and cfg.lr_pct_start == 0.25 and cfg.label_smoothing == 0.0
+    assert cfg.grad_alignment_checkpoints == (0.5, 1.0) and cfg.augment
+    with pytest.raises(ConfigError, match="must increase strictly"):
+        config_from_args(parser.parse_args([*GOOD, "--grad-alignment-checkpoints", "0.6,0.4"]))

@@ -26,10 +26,11 @@ from prunebench.bench.diagnostics import (
     tensor_batches,
 )
 from prunebench.bench.metrics import mean_and_std
-from prunebench.bench.presets import load_preset
+from prunebench.bench.run import train_run
 from prunebench.bench.schedule import PUBLIC_RECIPE, OneCycle
-from prunebench.bench.train import Trainer, train_run
+from prunebench.bench.trainer import Trainer
 from prunebench.errors import ConfigError
+from prunebench.suite.presets import load_preset
 
 FLOAT32_TOLERANCE = 1e-5
 """Relative error of a float32 gradient path against the float64 hand computation."""
@@ -241,6 +242,7 @@ def test_within_run_grad_norm_std_equals_numpy_over_recorded_steps():
         # ddof=0: the population spread of the epoch's steps (numpy's default).
         assert entry["grad_norm_std"] == pytest.approx(np.std(norms, ddof=0), rel=1e-9)
         assert entry["grad_norm"] == pytest.approx(np.mean(norms), rel=1e-12)
+        assert entry["train_steps"] == len(norms)  # the weight that pools epochs into phases
 
 
 def test_mean_and_std_of_sums():

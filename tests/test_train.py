@@ -18,7 +18,7 @@ from mlflow import MlflowClient
 from prunebench.bench.budgets import parse_budget
 from prunebench.bench.checkpoint import load_checkpoint
 from prunebench.bench.config import RunConfig
-from prunebench.bench.train import train_run
+from prunebench.bench.run import train_run
 from prunebench.errors import ConfigError
 from prunebench.pruners import create_pruner
 
@@ -42,7 +42,7 @@ PARAMS = {
 EPOCH_METRICS = {
     "test_accuracy", "test_loss", "train_loss", "lr", "kept_fraction", "train_seconds",
     "eval_seconds", "samples_trained", "scoring_forward_passes", "grad_norm", "subset_jaccard",
-    "momentum", "grad_norm_std",
+    "momentum", "grad_norm_std", "train_steps",
 }  # fmt: skip
 SUMMARY_METRICS = {
     "final_test_accuracy", "best_test_accuracy", "realized_prune_ratio", "train_seconds_total",

@@ -1,13 +1,19 @@
-"""One training run's configuration: a validated dataclass, hashed to name its checkpoint."""
+"""One training run's configuration: a validated dataclass, hashed to name its checkpoint.
+
+RunConfig is the one schema of a run: each field's default, help text, range check, preset type
+and whether it is logged live in the field's metadata (:func:`setting`). The ``prunebench run``
+flags (``prunebench.cli.run``), the preset keys and their defaults (``prunebench.suite.presets``)
+and the logged MLflow parameters (``prunebench.bench.run``) are derived from it.
+"""
 
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import math
 import sys
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import MISSING, Field, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +27,9 @@ from prunebench.bench.schedule import (
     MAX_MOMENTUM,
     WARMUP_FRACTION,
 )
+from prunebench.datasets.build import BACKENDS as LOADERS
 from prunebench.errors import ConfigError
+from prunebench.pruners import reference_pruner
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -30,7 +38,6 @@ else:  # pragma: no cover - Python 3.10
 
 __all__ = ["LOADERS", "Budget", "RunConfig", "parse_budget", "parse_param"]
 
-LOADERS = ("tensor", "ffcv")
 DEFAULT_ACCURACY_TARGETS = (0.5, 0.7, 0.8, 0.9, 0.95)
 _HASH_EXCLUDED = ("data_dir",)
 """Fields that say where things are, not what is computed: left out of the config hash."""
@@ -85,40 +92,281 @@ def _check_positive_int(name: str, value: Any) -> None:
         raise ConfigError(f"{name} must be a positive integer, got {value!r}")
 
 
+def _check_seed(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"{name} must be an integer >= 0, got {value!r}")
+
+
+def _check_lr(name: str, value: Any) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ConfigError(f"{name} must be a positive number, got {value!r}")
+
+
+def _check_fraction(name: str, value: Any) -> None:
+    _check_number(name, value, 0.0, 1.0, high_open=True)
+
+
+def _check_non_negative(name: str, value: Any) -> None:
+    _check_number(name, value, 0.0, math.inf, high_open=True)
+
+
+def _check_bool(name: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{name} must be true or false, got {value!r}")
+
+
+def _check_open_fraction(name: str, value: Any) -> None:
+    _check_number(name, value, 0.0, 1.0, high_open=True)
+    if value == 0:
+        raise ConfigError(f"{name} must be in (0, 1), got 0")
+
+
+def _check_positive(name: str, value: Any) -> None:
+    _check_lr(name, value)
+
+
+def _check_checkpoints(name: str, value: Any) -> None:
+    if not value:
+        raise ConfigError(f"{name} needs at least one progress point in (0, 1]")
+    for point in value:
+        _check_number(f"{name} point", point, 0.0, 1.0, high_open=False)
+        if point == 0:
+            raise ConfigError(f"{name} points must be in (0, 1], got 0")
+    if list(value) != sorted(set(value)):
+        raise ConfigError(f"{name} must increase strictly, got {list(value)}")
+
+
+def _check_loader(name: str, value: Any) -> None:
+    if value not in LOADERS:
+        raise ConfigError(f"unknown {name} {value!r}; choose one of: " + ", ".join(LOADERS))
+
+
+def _check_targets(name: str, value: Any) -> None:
+    if not value:
+        raise ConfigError("accuracy_targets needs at least one target in (0, 1]")
+    for target in value:
+        _check_number("accuracy target", target, 0.0, 1.0, high_open=False)
+        if target == 0:
+            raise ConfigError("accuracy targets must be in (0, 1], got 0")
+
+
+def setting(
+    default: Any = MISSING,
+    *,
+    help: str,
+    label: str | None = None,
+    check: Callable[[str, Any], None] | None = None,
+    preset: tuple[type, ...] | None = None,
+    cli: str | None = "",
+    cli_default: Any = None,
+    flag: str | None = None,
+    log: bool = True,
+) -> Any:
+    """A RunConfig field and its schema facts (everything else derives from these).
+
+    ``label``: its name in error messages; ``check(label, value)`` raises ConfigError when the
+    value is out of range (None values are not checked); ``preset``: the TOML types a suite
+    preset may set it with (None: not a shared preset key); ``cli``: the group of its
+    ``prunebench run`` flag (None: no generated flag); ``cli_default``: the flag's default for
+    a field the dataclass requires; ``flag``: the flag's name (default: --field-name);
+    ``log``: logged as an MLflow parameter.
+    """
+    metadata = {
+        "help": help,
+        "label": label,
+        "check": check,
+        "preset": preset,
+        "cli": cli,
+        "cli_default": cli_default,
+        "flag": flag,
+        "log": log,
+    }
+    if isinstance(default, (dict, list)):
+        return field(default_factory=lambda: type(default)(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
 @dataclass
 class RunConfig:
     """Everything that determines one training run (plus where its data lives)."""
 
-    dataset: str
-    model: str
-    pruner: str
-    budget: Budget
-    pruner_params: dict[str, Any] = field(default_factory=dict)
-    pruner_label: str | None = None
-    seed: int = 0
-    batch_size: int = 128
-    lr: float = 0.2
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    label_smoothing: float = 0.0
-    lr_pct_start: float = WARMUP_FRACTION
-    lr_div_factor: float = DIV_FACTOR
-    lr_final_div_factor: float = FINAL_DIV_FACTOR
-    cycle_momentum: bool = False
-    """Cycle SGD momentum inversely to the LR (torch's OneCycleLR); else ``momentum`` is fixed."""
-    base_momentum: float = BASE_MOMENTUM
-    max_momentum: float = MAX_MOMENTUM
-    grad_alignment: bool = False
-    """Measure plan-vs-full-data gradient alignment at ``grad_alignment_checkpoints``."""
-    grad_alignment_probe: int | None = None
-    """Full-data gradient over a fixed seeded probe of this many samples (None: every sample)."""
-    grad_alignment_checkpoints: tuple[float, ...] = DEFAULT_ALIGNMENT_CHECKPOINTS
-    data_dir: str | None = None
-    subset: int | None = None
-    loader: str = "tensor"
-    device: str = "auto"
-    augment: bool = True
-    accuracy_targets: tuple[float, ...] = DEFAULT_ACCURACY_TARGETS
+    dataset: str = setting(help="e.g. cifar10, fashion_mnist, synthetic", cli="what to train")
+    model: str = setting(help="default: resnet18", cli="what to train", cli_default="resnet18")
+    pruner: str = setting(
+        help=f"default: {reference_pruner()} (no pruning)",
+        cli="what to train",
+        cli_default=reference_pruner(),
+    )
+    budget: Budget = setting(
+        help="epochs:N | samples:N (forward+backward) | time:SECONDS", cli="what to train"
+    )
+    pruner_params: dict[str, Any] = setting({}, help="the pruner's parameters", cli=None, log=False)
+    pruner_label: str | None = setting(
+        None,
+        help="pruner label for tags and reports (default: the pruner)",
+        cli="what to train",
+        flag="--label",
+    )
+    seed: int = setting(0, help="the run's seed", check=_check_seed, cli="what to train")
+    batch_size: int = setting(
+        128,
+        help="training batch size",
+        label="batch size",
+        check=_check_positive_int,
+        preset=(int,),
+        cli="optimization",
+    )
+    lr: float = setting(
+        0.2,
+        help="max LR of the OneCycle schedule",
+        label="learning rate",
+        check=_check_lr,
+        preset=(int, float),
+        cli="optimization",
+    )
+    momentum: float = setting(
+        0.9, help="SGD momentum", check=_check_fraction, preset=(int, float), cli="optimization"
+    )
+    weight_decay: float = setting(
+        5e-4,
+        help="SGD weight decay",
+        label="weight decay",
+        check=_check_non_negative,
+        preset=(int, float),
+        cli="optimization",
+    )
+    label_smoothing: float = setting(
+        0.0,
+        help="cross-entropy label smoothing",
+        label="label smoothing",
+        check=_check_fraction,
+        preset=(int, float),
+        cli="optimization",
+    )
+    lr_pct_start: float = setting(
+        WARMUP_FRACTION,
+        help="warm-up share of the OneCycle schedule (torch's pct_start)",
+        check=_check_open_fraction,
+        preset=(int, float),
+        cli="optimization",
+    )
+    lr_div_factor: float = setting(
+        DIV_FACTOR,
+        help="initial LR = lr / lr_div_factor (torch's div_factor)",
+        check=_check_positive,
+        preset=(int, float),
+        cli="optimization",
+    )
+    lr_final_div_factor: float = setting(
+        FINAL_DIV_FACTOR,
+        help="final LR = initial LR / lr_final_div_factor (torch's final_div_factor)",
+        check=_check_positive,
+        preset=(int, float),
+        cli="optimization",
+    )
+    cycle_momentum: bool = setting(
+        False,
+        help="cycle SGD momentum inversely to the LR, as torch's OneCycleLR (else fixed)",
+        check=_check_bool,
+        preset=(bool,),
+        cli="optimization",
+    )
+    base_momentum: float = setting(
+        BASE_MOMENTUM,
+        help="lowest cycled momentum, at the LR peak (with --cycle-momentum)",
+        check=_check_fraction,
+        preset=(int, float),
+        cli="optimization",
+    )
+    max_momentum: float = setting(
+        MAX_MOMENTUM,
+        help="highest cycled momentum, at the start and end (with --cycle-momentum)",
+        check=_check_fraction,
+        preset=(int, float),
+        cli="optimization",
+    )
+    grad_alignment: bool = setting(
+        False,
+        help="measure the plan's gradient against the full-data gradient at progress checkpoints",
+        check=_check_bool,
+        preset=(bool,),
+        cli="diagnostics",
+    )
+    grad_alignment_probe: int | None = setting(
+        None,
+        help="full-data gradient over this many seeded samples (default: every sample)",
+        check=_check_positive_int,
+        preset=(int,),
+        cli="diagnostics",
+    )
+    grad_alignment_checkpoints: tuple[float, ...] = setting(
+        DEFAULT_ALIGNMENT_CHECKPOINTS,
+        help="comma-separated training progress points in (0, 1] to measure at "
+        "(default: %(default)s)",
+        check=_check_checkpoints,
+        preset=(list,),
+        cli="diagnostics",
+    )
+    data_dir: str | None = setting(
+        None,
+        help="where the dataset's files are (or are downloaded to)",
+        preset=(str,),
+        cli="data and device",
+        log=False,
+    )
+    subset: int | None = setting(
+        None,
+        help="train on this many training samples",
+        check=_check_positive_int,
+        preset=(int,),
+        cli="data and device",
+    )
+    loader: str = setting(
+        "tensor",
+        help=f"one of {', '.join(LOADERS)}",
+        check=_check_loader,
+        preset=(str,),
+        cli="data and device",
+    )
+    device: str = setting(
+        "auto",
+        help="auto (cuda if available), cpu, cuda[:N]",
+        preset=(str,),
+        cli="data and device",
+    )
+    augment: bool = setting(
+        True,
+        help="train without augmentation",
+        check=_check_bool,
+        preset=(bool,),
+        cli="optimization",
+        flag="--no-augment",
+    )
+    accuracy_targets: tuple[float, ...] = setting(
+        DEFAULT_ACCURACY_TARGETS,
+        help="comma-separated test accuracies for time-to-accuracy (default: %(default)s)",
+        check=_check_targets,
+        cli="optimization",
+    )
+
+    @staticmethod
+    def schema() -> tuple[Field, ...]:
+        """The fields of a run's configuration, with their schema facts in ``metadata``."""
+        return fields(RunConfig)
+
+    @staticmethod
+    def preset_keys() -> dict[str, tuple[tuple[type, ...], Any]]:
+        """Preset key -> (accepted TOML types, default): the settings a suite's cells share."""
+        return {
+            f.name: (f.metadata["preset"], f.default)
+            for f in fields(RunConfig)
+            if f.metadata["preset"] is not None
+        }
 
     # ------------------------------------------------------------------ derived values
     @property
@@ -127,27 +375,17 @@ class RunConfig:
         return self.pruner_label or self.pruner
 
     def target_prune_ratio(self) -> float:
-        """The nominal prune ratio asked for: prune_ratio, 1 - a*b for OrderDP, 0 for full."""
-        params = self.pruner_params
-        if self.pruner == "full":
-            return 0.0
-        if "prune_ratio" in params:
-            return float(params["prune_ratio"])
-        if "exploration" in params and "exploitation" in params:
-            return round(1.0 - float(params["exploration"]) * float(params["exploitation"]), 6)
+        """The nominal prune ratio asked for, as the pruner class computes it from its params."""
         from prunebench.pruners import pruner_class
 
-        default = inspect.signature(pruner_class(self.pruner).__init__).parameters.get(
-            "prune_ratio"
-        )
-        if default is None or not isinstance(default.default, (int, float)):
-            return 0.0
-        return float(default.default)
+        return pruner_class(self.pruner).target_prune_ratio(self.pruner_params)
 
     def pruner_kwargs(self) -> dict[str, Any]:
-        """Keyword parameters for ``create_pruner`` (full's prune ratio of 0 is dropped)."""
+        """Keyword parameters for ``create_pruner`` (the reference's prune ratio 0 is dropped)."""
+        from prunebench.pruners import pruner_class
+
         params = dict(self.pruner_params)
-        if self.pruner == "full":
+        if pruner_class(self.pruner).is_reference:
             params.pop("prune_ratio", None)
         return params
 
@@ -168,6 +406,22 @@ class RunConfig:
         data["accuracy_targets"] = list(self.accuracy_targets)
         data["grad_alignment_checkpoints"] = list(self.grad_alignment_checkpoints)
         return data
+
+    def logged_params(self) -> dict[str, Any]:
+        """The fields logged as MLflow parameters (schema ``log``), as their logged values."""
+        shown = {
+            "pruner_label": self.label,
+            "budget": str(self.budget),
+            "accuracy_targets": ",".join(f"{t:.2f}" for t in self.accuracy_targets),
+            "grad_alignment_checkpoints": ",".join(
+                f"{c:g}" for c in self.grad_alignment_checkpoints
+            ),
+        }
+        return {
+            spec.name: shown.get(spec.name, getattr(self, spec.name))
+            for spec in fields(self)
+            if spec.metadata["log"]
+        }
 
     def config_hash(self) -> str:
         """sha256 (first 16 hex digits) of the resolved config, seed included, data_dir not."""
@@ -203,7 +457,7 @@ class RunConfig:
         """
         from prunebench.bench.models import available_models
         from prunebench.datasets import available_datasets, get_spec
-        from prunebench.pruners import available_pruners, create_pruner
+        from prunebench.pruners import available_pruners, create_pruner, pruner_class
 
         if self.dataset not in available_datasets():
             raise ConfigError(
@@ -221,32 +475,15 @@ class RunConfig:
         if not isinstance(self.budget, Budget):
             raise ConfigError(f"budget must be a Budget (see parse_budget), got {self.budget!r}")
         self.budget.validate()
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ConfigError(f"seed must be an integer >= 0, got {self.seed!r}")
-        _check_positive_int("batch size", self.batch_size)
-        if (
-            isinstance(self.lr, bool)
-            or not isinstance(self.lr, (int, float))
-            or not math.isfinite(self.lr)
-            or self.lr <= 0
-        ):
-            raise ConfigError(f"learning rate must be a positive number, got {self.lr!r}")
-        _check_number("momentum", self.momentum, 0.0, 1.0, high_open=True)
-        _check_number("weight decay", self.weight_decay, 0.0, math.inf, high_open=True)
-        _check_number("label smoothing", self.label_smoothing, 0.0, 1.0, high_open=True)
-        self._validate_schedule()
-        self._validate_alignment()
-        if not isinstance(self.augment, bool):
-            raise ConfigError(f"augment must be true or false, got {self.augment!r}")
-        if not self.accuracy_targets:
-            raise ConfigError("accuracy_targets needs at least one target in (0, 1]")
-        for target in self.accuracy_targets:
-            _check_number("accuracy target", target, 0.0, 1.0, high_open=False)
-            if target == 0:
-                raise ConfigError("accuracy targets must be in (0, 1], got 0")
-        if self.loader not in LOADERS:
+        for spec in fields(self):  # each field's own range check (schema metadata)
+            value = getattr(self, spec.name)
+            optional = value is None and spec.default is None  # e.g. no subset
+            if spec.metadata["check"] is not None and not optional:
+                spec.metadata["check"](spec.metadata["label"] or spec.name, value)
+        if self.base_momentum > self.max_momentum:
             raise ConfigError(
-                f"unknown loader {self.loader!r}; choose one of: " + ", ".join(LOADERS)
+                f"base_momentum {self.base_momentum} exceeds max_momentum {self.max_momentum}; "
+                "swap them"
             )
         self._validate_device()
         if self.data_dir is not None and not Path(self.data_dir).is_dir():
@@ -256,7 +493,6 @@ class RunConfig:
         spec = get_spec(self.dataset)
         train_size = spec.train_size
         if self.subset is not None:
-            _check_positive_int("subset", self.subset)
             if self.subset > spec.train_size:
                 raise ConfigError(
                     f"subset {self.subset} is larger than {self.dataset}'s training set "
@@ -268,10 +504,10 @@ class RunConfig:
         ratio = self.pruner_params.get("prune_ratio")
         if ratio is not None:
             _check_number("prune ratio", ratio, 0.0, 1.0, high_open=True)
-        if self.pruner == "full" and ratio not in (None, 0):
+        if pruner_class(self.pruner).is_reference and ratio not in (None, 0):
             raise ConfigError(
-                f"the full pruner trains on all data, so its prune ratio must be 0, got {ratio!r}; "
-                "choose another pruner to prune"
+                f"the {self.pruner} pruner trains on all data, so its prune ratio must be 0, got "
+                f"{ratio!r}; choose another pruner to prune"
             )
         create_pruner(
             self.pruner,
@@ -280,42 +516,6 @@ class RunConfig:
             seed=self.seed,
             **self.pruner_kwargs(),
         )
-
-    def _validate_schedule(self) -> None:
-        _check_number("lr_pct_start", self.lr_pct_start, 0.0, 1.0, high_open=True)
-        if self.lr_pct_start == 0:
-            raise ConfigError("lr_pct_start (the warm-up share) must be in (0, 1), got 0")
-        for name in ("lr_div_factor", "lr_final_div_factor"):
-            value = getattr(self, name)
-            _check_number(name, value, 0.0, math.inf, high_open=True)
-            if value == 0:
-                raise ConfigError(f"{name} must be a positive number, got 0")
-        if not isinstance(self.cycle_momentum, bool):
-            raise ConfigError(f"cycle_momentum must be true or false, got {self.cycle_momentum!r}")
-        _check_number("base_momentum", self.base_momentum, 0.0, 1.0, high_open=True)
-        _check_number("max_momentum", self.max_momentum, 0.0, 1.0, high_open=True)
-        if self.base_momentum > self.max_momentum:
-            raise ConfigError(
-                f"base_momentum {self.base_momentum} exceeds max_momentum {self.max_momentum}; "
-                "swap them"
-            )
-
-    def _validate_alignment(self) -> None:
-        if not isinstance(self.grad_alignment, bool):
-            raise ConfigError(f"grad_alignment must be true or false, got {self.grad_alignment!r}")
-        if self.grad_alignment_probe is not None:
-            _check_positive_int("grad_alignment_probe", self.grad_alignment_probe)
-        points = self.grad_alignment_checkpoints
-        if not points:
-            raise ConfigError("grad_alignment_checkpoints needs at least one progress in (0, 1]")
-        for point in points:
-            _check_number("grad alignment checkpoint", point, 0.0, 1.0, high_open=False)
-            if point == 0:
-                raise ConfigError("grad alignment checkpoints must be in (0, 1], got 0")
-        if list(points) != sorted(set(points)):
-            raise ConfigError(
-                f"grad_alignment_checkpoints must increase strictly, got {list(points)}"
-            )
 
     def _validate_device(self) -> None:
         if self.device in ("auto", "cpu"):

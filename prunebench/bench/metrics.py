@@ -9,32 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-EPOCH_METRICS = (
-    "test_accuracy",
-    "test_loss",
-    "train_loss",
-    "lr",
-    "momentum",
-    "kept_fraction",
-    "train_seconds",
-    "eval_seconds",
-    "samples_trained",
-    "scoring_forward_passes",
-    "grad_norm",
-    "grad_norm_std",
-    "subset_jaccard",
-)
-"""Per-epoch MLflow metric names (step = epoch); ``subset_jaccard`` is absent at epoch 0."""
-
-ALIGNMENT_METRICS = (
-    "grad_cosine",
-    "grad_norm_full",
-    "grad_norm_plan",
-    "grad_alignment_progress",
-    "diagnostics_seconds",
-)
-"""Per-epoch metrics of runs with grad_alignment on: the first four at the epochs that measured
-(see bench/diagnostics.py), ``diagnostics_seconds`` (cumulative) at every epoch."""
+from prunebench.record import DIAGNOSTICS_SECONDS_TOTAL, target_key
 
 
 def mean_and_std(total: float, total_squares: float, count: int) -> tuple[float, float]:
@@ -43,11 +18,6 @@ def mean_and_std(total: float, total_squares: float, count: int) -> tuple[float,
     # Rounding can push sum(x^2)/n - mean^2 a hair below zero for constant values.
     variance = max(total_squares / count - mean * mean, 0.0)
     return mean, math.sqrt(variance)
-
-
-def target_key(prefix: str, target: float) -> str:
-    """Metric name for an accuracy target, e.g. ``tta_seconds_0.90``."""
-    return f"{prefix}_{target:.2f}"
 
 
 def time_to_accuracy(
@@ -119,7 +89,7 @@ def summarize(
         "zero_usage_samples": float((usage_counts == 0).sum().item()),
     }
     if "diagnostics_seconds" in last:
-        summary["diagnostics_seconds_total"] = float(last["diagnostics_seconds"])
+        summary[DIAGNOSTICS_SECONDS_TOTAL] = float(last["diagnostics_seconds"])
     summary.update(
         time_to_accuracy(
             accuracies,

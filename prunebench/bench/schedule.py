@@ -128,20 +128,7 @@ class OneCycle:
             return self.momentum
         return one_cycle_momentum(progress, self.pct_start, self.base_momentum, self.max_momentum)
 
-    def params(self) -> dict[str, object]:
-        """Every choice of the schedule, for logging as MLflow params."""
-        return {
-            "lr_schedule": SCHEDULE_NAME,
-            "lr_anneal_strategy": "cos",
-            "lr_pct_start": self.pct_start,
-            "lr_div_factor": self.div_factor,
-            "lr_final_div_factor": self.final_div_factor,
-            "cycle_momentum": self.cycle_momentum,
-            "base_momentum": self.base_momentum if self.cycle_momentum else None,
-            "max_momentum": self.max_momentum if self.cycle_momentum else None,
-        }
 
-
-def schedule_params(cfg: Any) -> dict[str, object]:
-    """The schedule's choices for a RunConfig, as MLflow params."""
-    return OneCycle.from_config(cfg).params()
+def schedule_params() -> dict[str, object]:
+    """The schedule's fixed choices as MLflow params (its settings are logged RunConfig fields)."""
+    return {"lr_schedule": SCHEDULE_NAME, "lr_anneal_strategy": "cos"}

@@ -6,7 +6,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from prunebench.errors import ConfigError, UsageError
-from prunebench.reports.lossless import DEFAULT_MIN_TOLERANCE
+from prunebench.stats.lossless import DEFAULT_MIN_TOLERANCE
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -27,7 +27,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument(
         "--preset",
         metavar="CONFIG",
-        help="suite preset (TOML path, or a name in configs/): its name is the experiment; "
+        help="suite preset (TOML path, or a named preset): its name is the experiment; "
         "its cells and seeds are what the report expects (missing ones are flagged)",
     )
     parser.add_argument("--out", metavar="DIR", required=True, help="report directory")
@@ -61,7 +61,7 @@ def read_preset(value: str) -> tuple[str, list[int], pd.DataFrame]:
     """
     import pandas as pd
 
-    from prunebench.bench.presets import load_preset
+    from prunebench.suite.presets import load_preset
 
     preset = load_preset(value)
     cells = pd.DataFrame(
