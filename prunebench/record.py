@@ -59,6 +59,9 @@ SEARCH_KINDS = (KIND_SEARCH, KIND_TRIAL)
 """Kinds whose nested training runs are a search's, not the benchmark grid's."""
 
 # ---------------------------------------------------------------------------- metrics
+PROGRESS_CHECKPOINTS = (0.2, 0.4, 0.6, 0.8, 1.0)
+"""Training-progress checkpoints of the paper's Tables 8 and 11: where gradient alignment is
+measured by default and where the report reads coreset Jaccard and ``grad_cosine``."""
 ALIGNMENT_METRICS = (
     "grad_cosine",
     "grad_norm_full",

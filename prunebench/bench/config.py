@@ -30,6 +30,7 @@ from prunebench.bench.schedule import (
 from prunebench.datasets.build import BACKENDS as LOADERS
 from prunebench.errors import ConfigError
 from prunebench.pruners import reference_pruner
+from prunebench.record import PROGRESS_CHECKPOINTS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -54,7 +55,7 @@ _HASH_IF_CHANGED = (
 )
 """Fields added after the hash was defined: hashed only when they differ from their default, so
 configs that do not use them keep their hash (and their checkpoints and MLflow identity)."""
-DEFAULT_ALIGNMENT_CHECKPOINTS = (0.2, 0.4, 0.6, 0.8, 1.0)
+DEFAULT_ALIGNMENT_CHECKPOINTS = PROGRESS_CHECKPOINTS
 
 
 def parse_param(text: str) -> tuple[str, Any]:
