@@ -88,7 +88,8 @@ EPOCH_METRICS = (
     "subset_jaccard",
     *ALIGNMENT_METRICS,
 )
-"""Per-epoch metrics of a training run (step = epoch; ``subset_jaccard`` absent at epoch 0).
+"""Per-epoch metrics of a training run (step = epoch; ``subset_jaccard`` absent at epoch 0;
+``test_accuracy`` and ``test_loss`` only at the epochs that evaluated, see ``eval_points``).
 
 ``grad_norm`` and ``grad_norm_std`` are the mean and population std (ddof=0) of the epoch's
 per-step gradient norms over its ``train_steps`` optimizer steps, so the epochs of a training
@@ -107,10 +108,14 @@ SUMMARY_METRICS = (
     "samples_trained_total",
     "scoring_forward_passes_total",
     "epochs_run",
+    "evaluations",
     "zero_usage_samples",
 )
-"""Summary metrics logged once at the end of a training run (plus ``tta_*`` per target, and
-``diagnostics_seconds_total`` when gradient alignment was measured)."""
+"""Summary metrics logged once at the end of a training run (plus ``tta_*`` per target).
+
+``evaluations`` is the number of test evaluations the accuracies and ``tta_*`` rest on (param
+``eval_points`` says how they were scheduled): time-to-accuracy is known to that resolution.
+``diagnostics_seconds_total`` is logged as well when gradient alignment was measured."""
 DIAGNOSTICS_SECONDS_TOTAL = "diagnostics_seconds_total"
 """Gradient-alignment measurement seconds of a run: outside the training and evaluation clocks."""
 
@@ -133,6 +138,10 @@ PARAM_PRUNER_PREFIX = "pruner."
 """A pruner's own parameters are logged as ``pruner.<name>``."""
 PARAM_CONFIG_HASH = "config_hash"
 PARAM_VERSION = "prunebench_version"
+
+# ---------------------------------------------------------------------------- artifacts
+ARTIFACT_TRACEBACK = "traceback.txt"
+"""A failed run's traceback (the terminal gets one line per failed cell, the run keeps this)."""
 
 
 # ---------------------------------------------------------------------------- tags per event

@@ -42,7 +42,8 @@ __all__ = ["LOADERS", "Budget", "RunConfig", "parse_budget", "parse_param"]
 DEFAULT_ACCURACY_TARGETS = (0.5, 0.7, 0.8, 0.9, 0.95)
 _HASH_EXCLUDED = ("data_dir",)
 """Fields that say where things are, not what is computed: left out of the config hash."""
-_HASH_IF_CHANGED = (
+_HASH_WHEN_SET = (
+    "eval_points",
     "lr_pct_start",
     "lr_div_factor",
     "lr_final_div_factor",
@@ -53,8 +54,8 @@ _HASH_IF_CHANGED = (
     "grad_alignment_probe",
     "grad_alignment_checkpoints",
 )
-"""Fields added after the hash was defined: hashed only when they differ from their default, so
-configs that do not use them keep their hash (and their checkpoints and MLflow identity)."""
+"""Fields added after runs were recorded, hashed only when not at their default, so that the
+runs a store already holds keep their hash (and a suite does not train them again)."""
 DEFAULT_ALIGNMENT_CHECKPOINTS = PROGRESS_CHECKPOINTS
 
 
@@ -93,7 +94,7 @@ def _check_positive_int(name: str, value: Any) -> None:
         raise ConfigError(f"{name} must be a positive integer, got {value!r}")
 
 
-def _check_seed(name: str, value: Any) -> None:
+def _check_count(name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ConfigError(f"{name} must be an integer >= 0, got {value!r}")
 
@@ -213,7 +214,7 @@ class RunConfig:
         cli="what to train",
         flag="--label",
     )
-    seed: int = setting(0, help="the run's seed", check=_check_seed, cli="what to train")
+    seed: int = setting(0, help="the run's seed", check=_check_count, cli="what to train")
     batch_size: int = setting(
         128,
         help="training batch size",
@@ -348,6 +349,15 @@ class RunConfig:
         cli="optimization",
         flag="--no-augment",
     )
+    eval_points: int = setting(
+        0,
+        help="evaluate at this many points spread evenly over budget progress, the end "
+        "included (0: after every epoch); time-to-accuracy has this resolution",
+        label="eval points",
+        check=_check_count,
+        preset=(int,),
+        cli="optimization",
+    )
     accuracy_targets: tuple[float, ...] = setting(
         DEFAULT_ACCURACY_TARGETS,
         help="comma-separated test accuracies for time-to-accuracy (default: %(default)s)",
@@ -430,12 +440,12 @@ class RunConfig:
         for key in _HASH_EXCLUDED:
             data.pop(key)
         defaults = RunConfig.__dataclass_fields__
-        for key in _HASH_IF_CHANGED:
+        for key in _HASH_WHEN_SET:
             default = defaults[key].default
             value = data[key]
             if value == (list(default) if isinstance(default, tuple) else default):
                 data.pop(key)
-            elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            elif isinstance(default, float):  # 0.3 and 3e-1 (or an int 1) hash alike
                 data[key] = float(value)
             elif isinstance(value, list):
                 data[key] = [float(v) for v in value]
