@@ -30,7 +30,7 @@ from prunebench.bench.run import train_run
 from prunebench.bench.schedule import PUBLIC_RECIPE, OneCycle
 from prunebench.bench.trainer import Trainer
 from prunebench.errors import ConfigError
-from prunebench.suite.presets import load_preset
+from prunebench.suite.presets import load_preset, parse_preset
 
 FLOAT32_TOLERANCE = 1e-5
 """Relative error of a float32 gradient path against the float64 hand computation."""
@@ -362,7 +362,65 @@ def test_paper_presets_use_the_public_recipe_and_short_presets_keep_their_own():
             assert getattr(cfg, key) == value, (name, key)
         assert cfg.grad_alignment is True
     for name in ("demo-fmnist", "quick-cifar10"):
-        cfg = load_preset(name).cells()[0]
-        assert cfg.grad_alignment is False
-        for key in PUBLIC_RECIPE:
-            assert getattr(cfg, key) == getattr(defaults, key), (name, key)
+        for cfg in load_preset(name).cells():
+            for key in PUBLIC_RECIPE:
+                assert getattr(cfg, key) == getattr(defaults, key), (name, key)
+    assert not any(cfg.grad_alignment for cfg in load_preset("quick-cifar10").cells())
+
+
+def test_demo_measures_alignment_for_full_data_and_orderdp_infobatch_at_its_top_ratio():
+    preset = load_preset("demo-fmnist")
+    top = max(max(entry.prune_ratios) for entry in preset.pruners)
+    measured = {
+        (cfg.label, cfg.target_prune_ratio()) for cfg in preset.cells() if cfg.grad_alignment
+    }
+    assert measured == {("full", 0.0), ("orderdp", top), ("infobatch", top)}
+    # Overriding the ratios keeps the per-ratio settings only where their ratio is still run.
+    narrowed = load_preset("demo-fmnist", prune_ratios=[0.5])
+    assert {cfg.label for cfg in narrowed.cells() if cfg.grad_alignment} == {"full"}
+
+
+PRESET = {
+    "name": "t",
+    "datasets": ["synthetic"],
+    "models": ["small_cnn"],
+    "budget": "epochs:2",
+    "seeds": [0],
+    "prune_ratios": [0.3, 0.7],
+    "subset": 256,
+}
+
+
+def _preset(**entry):
+    return parse_preset({**PRESET, "pruners": [{"name": "full"}, entry]}, "t.toml")
+
+
+def test_pruner_entry_settings_apply_to_its_cells_at_the_chosen_ratios():
+    preset = _preset(
+        name="orderdp",
+        settings={"grad_alignment": True, "grad_alignment_checkpoints": [0.5, 1]},
+        settings_ratios=[0.7],
+    )
+    by_ratio = {cfg.target_prune_ratio(): cfg for cfg in preset.cells()}
+    assert by_ratio[0.7].grad_alignment
+    assert by_ratio[0.7].grad_alignment_checkpoints == (0.5, 1.0)
+    assert not by_ratio[0.3].grad_alignment and not by_ratio[0.0].grad_alignment
+    everywhere = _preset(name="random", settings={"label_smoothing": 0.1})
+    smoothing = {cfg.label: cfg.label_smoothing for cfg in everywhere.cells()}
+    assert smoothing == {"full": 0.0, "random": 0.1}
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"settings": {"grad_alignmnt": True}}, "unknown run setting 'grad_alignmnt'"),
+        ({"settings": {"grad_alignment": 1}}, "'grad_alignment' has the wrong type"),
+        ({"settings": {"lr_pct_start": 0.0}}, "lr_pct_start must be in"),
+        ({"settings": {"grad_alignment": True}, "settings_ratios": [0.5]}, "is not one of"),
+        ({"settings_ratios": [0.7]}, "needs a 'settings' table"),
+        ({"settings": "on"}, "'settings' must be a table"),
+    ],
+)
+def test_bad_pruner_entry_settings_are_config_errors(entry, message):
+    with pytest.raises(ConfigError, match=message):
+        _preset(name="orderdp", **entry)

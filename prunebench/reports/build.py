@@ -522,7 +522,8 @@ ALIGNMENT_NOTE = (
     "training's augmentation at the first epoch end reaching each progress checkpoint, outside "
     "the training clock; mean ± std over seeds. The full-data row is the noise floor of the "
     "measurement: its plan is all data with unit weights, so it differs from the full gradient "
-    "only by augmentation and batch composition (BatchNorm statistics per batch); a pruner's "
+    "only by augmentation and batch composition (BatchNorm statistics per batch; with a "
+    "probe, also by the probe's sample); a pruner's "
     "cosine near it means its weighted subset points where full data does."
 )
 
