@@ -62,6 +62,11 @@ class Counters:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
+def autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of training on ``device``: bfloat16 on CUDA only (an MLflow param)."""
+    return torch.bfloat16 if device.type == "cuda" else None
+
+
 class Diverged(Exception):
     """The training loss became NaN or infinite; the message is the failure reason."""
 
@@ -69,11 +74,17 @@ class Diverged(Exception):
 class Trainer:
     """The objects of one run (loaders, pruner, model, optimizer) and its epoch loop."""
 
-    def __init__(self, cfg: RunConfig, device: torch.device):
+    def __init__(self, cfg: RunConfig, device: torch.device, *, progress: bool = False):
+        """Build loaders, pruner, model, optimizer (``progress``: a bar while FFCV caches data)."""
         self.cfg = cfg
         self.device = device
         self.budget = cfg.budget
-        loader_options = {"backend": cfg.loader, "device": device, "data_dir": cfg.data_dir}
+        loader_options = {
+            "backend": cfg.loader,
+            "device": device,
+            "data_dir": cfg.data_dir,
+            "progress": progress,
+        }
         self.train_loader = build_loader(
             cfg.dataset,
             "train",
@@ -104,10 +115,10 @@ class Trainer:
             device=device,
             **cfg.pruner_kwargs(),
         )
+        self.pruner.follow_budget(self.budget.kind)  # progress-driven schedules (annealing)
         model = build_model(cfg.model, self.train_loader.spec, derive_seed(cfg.seed, "model"))
         self.on_cuda = device.type == "cuda"
-        # Mixed precision on CUDA only (recorded as the autocast_dtype param).
-        self.autocast_dtype = torch.bfloat16 if self.on_cuda else None
+        self.autocast_dtype = autocast_dtype(device)
         self.memory_format = torch.channels_last if self.on_cuda else torch.contiguous_format
         self.model = model.to(device=device, memory_format=self.memory_format)
         self.parameters = [p for p in self.model.parameters() if p.requires_grad]
@@ -163,7 +174,8 @@ class Trainer:
         counters, budget, device = self.counters, self.budget, self.device
         epoch = counters.epoch
         clock_start = time.perf_counter()  # planning is training time (selection cost counts)
-        plan = self.pruner.plan_epoch(epoch)
+        start = budget.progress(epoch, 0.0, counters.samples_trained, counters.train_seconds)
+        plan = self.pruner.plan_epoch(epoch, progress=start)
         planned = plan.num_samples
         progress_before = budget.progress(
             epoch, 0.0, counters.samples_trained, counters.train_seconds
