@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from collections import Counter
 
+from prunebench.bench.mlflow_native import SUITE_SYSTEM_METRICS_INTERVAL_S
 from prunebench.bench.presets import load_preset
 from prunebench.bench.suite import DEFAULT_STORAGE, CellState, plan, run_suite
 from prunebench.bench.tracking import DEFAULT_TRACKING_URI
@@ -38,6 +39,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--checkpoint-dir", default="checkpoints")
     parser.add_argument("--data-dir", default=None, help="where the datasets are (or go)")
     parser.add_argument("--quiet", action="store_true", help="no per-run progress bars")
+    parser.add_argument(
+        "--system-metrics",
+        type=float,
+        default=SUITE_SYSTEM_METRICS_INTERVAL_S,
+        metavar="SECONDS",
+        help="sample MLflow system metrics (CPU, memory, GPU) every SECONDS (0: off; default "
+        "%(default)g)",
+    )
 
 
 def _print_states(title: str, states: list[CellState]) -> None:
@@ -54,6 +63,8 @@ def execute(args: argparse.Namespace) -> int:
     """Plan, run and summarize; exit 1 if any cell ends failed."""
     if args.workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {args.workers}")
+    if not args.system_metrics >= 0:
+        raise ConfigError(f"--system-metrics must be >= 0 seconds, got {args.system_metrics}")
     overrides = {"data_dir": args.data_dir}
     preset = load_preset(args.preset, **overrides)
     states = plan(preset, args.tracking_uri, args.checkpoint_dir)
@@ -68,6 +79,7 @@ def execute(args: argparse.Namespace) -> int:
         workers=args.workers,
         quiet=args.quiet,
         overrides=overrides,
+        system_metrics_s=args.system_metrics,
     )
     unfinished = [s for s in final if s.action != "done"]
     if not unfinished:

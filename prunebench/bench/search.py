@@ -26,6 +26,7 @@ import optuna
 from mlflow.entities import RunTag
 from optuna.trial import TrialState
 
+from prunebench.bench.mlflow_native import get_or_create_experiment
 from prunebench.bench.presets import Preset
 from prunebench.bench.suite import prepare_experiment
 from prunebench.bench.tracking import check_tracking_uri
@@ -326,8 +327,7 @@ def _log_result(client, run_id: str, result: SearchResult) -> None:
 
 
 def _experiment_id(client, name: str) -> str:
-    found = client.get_experiment_by_name(name)
-    return found.experiment_id if found else client.create_experiment(name)
+    return get_or_create_experiment(client, name)
 
 
 def _metric(key: str, value: float):

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from prunebench.bench.checkpoint import checkpoint_path
 from prunebench.bench.config import RunConfig
+from prunebench.bench.mlflow_native import SUITE_SYSTEM_METRICS_INTERVAL_S, get_or_create_experiment
 from prunebench.bench.presets import Preset, load_preset
 from prunebench.bench.tracking import check_tracking_uri
 from prunebench.bench.workqueue import CellQueue, open_storage
@@ -94,6 +95,7 @@ def run_worker(
     storage_url: str,
     checkpoint_dir: str | Path,
     quiet: bool = True,
+    system_metrics_s: float | None = SUITE_SYSTEM_METRICS_INTERVAL_S,
 ) -> list[tuple[str, str]]:
     """Claim and run cells until the queue is drained; returns (config hash, status) run here."""
     from prunebench.bench.train import train_run
@@ -120,9 +122,11 @@ def run_worker(
                     resume=True,
                     tags={
                         "prunebench.preset": preset.name,
+                        "prunebench.suite": root,  # one suite generation, to group by in the UI
                         "prunebench.expected_seeds": str(len(preset.seeds)),
                     },
                     quiet=quiet,
+                    system_metrics_s=system_metrics_s,
                 )
                 status = result.status
             except Exception as error:  # a broken cell must not stop the suite: record it
@@ -146,9 +150,7 @@ def prepare_experiment(tracking_uri: str, name: str) -> None:
 
     for attempt in range(3):
         try:
-            client = MlflowClient(tracking_uri)
-            if client.get_experiment_by_name(name) is None:
-                client.create_experiment(name)
+            get_or_create_experiment(MlflowClient(tracking_uri), name)
             return
         except Exception:  # another worker created the schema or experiment first
             if attempt == 2:
@@ -164,8 +166,12 @@ def run_suite(
     workers: int = 1,
     quiet: bool = True,
     overrides: dict | None = None,
+    system_metrics_s: float | None = SUITE_SYSTEM_METRICS_INTERVAL_S,
 ) -> list[CellState]:
-    """Run the suite with ``workers`` local processes; returns every cell's final state."""
+    """Run the suite with ``workers`` local processes; returns every cell's final state.
+
+    Every run samples MLflow's system metrics every ``system_metrics_s`` seconds (None: off).
+    """
     check_tracking_uri(tracking_uri)
     open_storage(storage_url)
     prepare_experiment(tracking_uri, preset.name)
@@ -174,6 +180,7 @@ def run_suite(
         "storage_url": storage_url,
         "checkpoint_dir": str(checkpoint_dir),
         "quiet": quiet,
+        "system_metrics_s": system_metrics_s,
     }
     if workers == 1:
         run_worker(preset, **kwargs)

@@ -112,18 +112,11 @@ class RunTracker:
     ) -> RunTracker:
         """Create a new run in ``experiment`` (created if missing)."""
         from mlflow import MlflowClient
-        from mlflow.exceptions import MlflowException
+
+        from prunebench.bench.mlflow_native import get_or_create_experiment
 
         client = MlflowClient(tracking_uri)
-        found = client.get_experiment_by_name(experiment)
-        if found is not None:
-            experiment_id = found.experiment_id
-        else:
-            try:
-                experiment_id = client.create_experiment(experiment)
-            except MlflowException:
-                # Another worker created it between our lookup and create.
-                experiment_id = client.get_experiment_by_name(experiment).experiment_id
+        experiment_id = get_or_create_experiment(client, experiment)
         run = client.create_run(experiment_id, run_name=run_name, tags=tags)
         return cls(tracking_uri, experiment, run.info.run_id)
 

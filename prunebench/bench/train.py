@@ -36,7 +36,9 @@ from prunebench.bench.checkpoint import (
     save_checkpoint,
 )
 from prunebench.bench.config import RunConfig, device_kind, resolve_device
+from prunebench.bench.datasets_record import log_data_inputs
 from prunebench.bench.metrics import jaccard, save_usage_histogram, subset_mask, summarize
+from prunebench.bench.mlflow_native import system_metrics
 from prunebench.bench.models import build_model
 from prunebench.bench.schedule import one_cycle_lr, schedule_params
 from prunebench.bench.tracking import (
@@ -382,6 +384,10 @@ def _log_artifacts(tracker: RunTracker, trainer: Trainer) -> None:
             tracker.log_artifact(directory / name)
 
 
+def _loaders(trainer: Trainer) -> dict[str, Any]:
+    return {"train": trainer.train_loader, "test": trainer.test_loader}
+
+
 def _log_config(tracker: RunTracker, cfg: RunConfig) -> None:
     with tempfile.TemporaryDirectory(prefix="prunebench-") as folder:
         path = Path(folder) / "config.json"
@@ -398,6 +404,7 @@ def train_run(
     tags: dict[str, str] | None = None,
     quiet: bool = True,
     stop_after_epochs: int | None = None,
+    system_metrics_s: float | None = None,
 ) -> RunResult:
     """Train one run to its budget, tracked in MLflow and checkpointed every epoch.
 
@@ -405,6 +412,7 @@ def train_run(
     checked before anything is written. With ``resume`` and a checkpoint of the same config, the
     run continues in the same MLflow run. ``stop_after_epochs`` ends this call after that many
     epochs, leaving the run RUNNING and resumable, as an interrupted process would.
+    ``system_metrics_s`` samples MLflow's system metrics (CPU, memory, GPU) at that interval.
     """
     cfg.validate()
     device = resolve_device(cfg.device)
@@ -433,9 +441,11 @@ def train_run(
     else:
         tracker = RunTracker.start(tracking_uri, experiment, cfg.run_name(), run_tags(cfg, tags))
         tracker.log_params(run_params(cfg, trainer))
+        log_data_inputs(tracker.client, tracker.run_id, _loaders(trainer))
         _log_config(tracker, cfg)
     try:
-        return _train(trainer, tracker, path, quiet, stop_after_epochs)
+        with system_metrics(tracking_uri, tracker.run_id, system_metrics_s, checkpoint is not None):
+            return _train(trainer, tracker, path, quiet, stop_after_epochs)
     except KeyboardInterrupt:
         _finish_quietly(tracker, "KILLED", None)
         raise

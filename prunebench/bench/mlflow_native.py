@@ -1,0 +1,101 @@
+"""MLflow as its own UI expects it: training experiments, and MLflow's system-metrics sampling.
+
+MLflow 3's UI opens an experiment on the page its kind names (the experiment tag
+``mlflow.experimentKind``): ``custom_model_development`` is the training runs table, while an
+experiment without the tag may open on the GenAI overview (traces, token usage). Experiments
+prunebench creates get the kind at creation; an existing experiment's tags are never changed.
+
+System metrics are MLflow's own (``mlflow.system_metrics``: CPU and memory through psutil, disk,
+network, and per-GPU utilization, memory and power through NVML from nvidia-ml-py), logged by
+its ``SystemMetricsMonitor`` for one explicit run id and tracking URI, so no global MLflow state
+(active run, ``mlflow.enable_system_metrics_logging``) is involved.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+
+log = logging.getLogger(__name__)
+
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+TRAINING_KIND = "custom_model_development"
+"""MLflow 3's experiment kind for model training (vs ``genai_development``)."""
+DESCRIPTION_TAG = "mlflow.note.content"
+"""The experiment description shown above its runs in the MLflow UI."""
+DESCRIPTION = (
+    "prunebench training runs. Compare a cell's seeds by grouping the runs table by the tag "
+    "prunebench.cell; nested runs under a search are its Optuna trials."
+)
+SUITE_SYSTEM_METRICS_INTERVAL_S = 5.0
+"""Suite runs' sampling interval: one sample costs ~3 ms (benchmarks/system_metrics.py), <0.1%."""
+
+
+def get_or_create_experiment(client, name: str) -> str:
+    """The id of experiment ``name``; created as a training experiment if it does not exist."""
+    from mlflow.exceptions import MlflowException
+
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    try:
+        return client.create_experiment(
+            name, tags={EXPERIMENT_KIND_TAG: TRAINING_KIND, DESCRIPTION_TAG: DESCRIPTION}
+        )
+    except MlflowException:
+        found = client.get_experiment_by_name(name)  # another worker created it meanwhile
+        if found is None:
+            raise
+        return found.experiment_id
+
+
+@contextlib.contextmanager
+def system_metrics(
+    tracking_uri: str, run_id: str, interval_s: float | None, resume: bool = False
+) -> Iterator[None]:
+    """Log MLflow's ``system/*`` metrics to ``run_id`` every ``interval_s`` s (None or 0: off).
+
+    The environment variable MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL, when set, overrides the
+    interval (MLflow's rule). A resumed run continues the metrics' steps. Samples are taken while
+    the body runs; the last, incomplete interval is not logged.
+    """
+    if not interval_s:
+        yield
+        return
+    import psutil
+    from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+    # psutil measures CPU use since its previous call; without this the first sample reads 0.
+    psutil.cpu_percent()
+    monitor = SystemMetricsMonitor(
+        run_id, sampling_interval=interval_s, resume_logging=resume, tracking_uri=tracking_uri
+    )
+    monitor.start()
+    try:
+        yield
+    finally:
+        monitor.finish()
+
+
+def redact_url(url: str) -> str:
+    """``url`` with the password of its user info replaced by ``***`` (for people to read).
+
+    A local stand-in until ``prunebench.stores.redact_url`` lands; it is used when present.
+    """
+    try:
+        from prunebench.stores import redact_url as shared_redact_url
+    except ImportError:
+        return _redact(url)
+    return shared_redact_url(url)
+
+
+def _redact(url: str) -> str:
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    user_info, _, host = parts.netloc.rpartition("@")
+    user = user_info.split(":", 1)[0]
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
