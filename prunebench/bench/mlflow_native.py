@@ -28,6 +28,8 @@ DESCRIPTION = (
     "prunebench training runs. Compare a cell's seeds by grouping the runs table by the tag "
     "prunebench.cell; nested runs under a search are its Optuna trials."
 )
+DEFAULT_UI_URL = "http://127.0.0.1:5000"
+"""Where `nox -s ui` serves MLflow's UI (the report's run links point there by default)."""
 SUITE_SYSTEM_METRICS_INTERVAL_S = 5.0
 """Suite runs' sampling interval: one sample costs ~3 ms (benchmarks/system_metrics.py), <0.1%."""
 

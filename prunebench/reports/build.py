@@ -16,6 +16,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Param
 
 from prunebench import __version__
+from prunebench.bench.mlflow_native import DEFAULT_UI_URL, redact_url
 from prunebench.errors import UsageError
 from prunebench.reports import figures as fig
 from prunebench.reports.html import HtmlReport, markdown_table
@@ -32,6 +33,12 @@ from prunebench.reports.leaderboard import (
     usable_runs,
 )
 from prunebench.reports.lossless import DEFAULT_MIN_TOLERANCE
+from prunebench.reports.mlflow_ui import (
+    cell_run_links,
+    format_utilization,
+    links,
+    utilization_table,
+)
 from prunebench.reports.pareto import PARETO_AXES, pareto_front
 from prunebench.reports.runs import (
     ExperimentData,
@@ -74,6 +81,8 @@ class ReportContent:
     theory: list[fig.ReportFigure]
     min_tolerance: float
     generated: str
+    ui_url: str = ""
+    """The MLflow UI that run links point to ("": no links)."""
 
 
 def usage_table(usable: pd.DataFrame, usage: dict[str, np.ndarray]) -> pd.DataFrame:
@@ -325,7 +334,7 @@ def render_markdown(content: ReportContent) -> str:
     lines = [
         f"# prunebench leaderboard: {content.data.name}",
         "",
-        f"Store `{content.data.tracking_uri}`, generated {content.generated}, "
+        f"Store `{redact_url(content.data.tracking_uri)}`, generated {content.generated}, "
         f"prunebench {__version__}.",
         "",
         RULES.format(floor=content.min_tolerance),
@@ -356,17 +365,29 @@ def render_html(content: ReportContent) -> str:
     )
 
     page.heading("Leaderboard")
+    if content.ui_url:
+        page.text(f"Run links open the MLflow UI at {content.ui_url} (start it with nox -s ui).")
+    usable = usable_runs(training_runs(content.data.runs))
     for section in content.sections:
         page.heading(section_title(section.key), 3)
-        page.table(format_leaderboard(section.board), _row_classes(section.board))
+        runs = cell_run_links(section.board, usable, content.ui_url, content.data.experiment_id)
+        page.table(format_leaderboard(section.board).assign(Runs=runs), _row_classes(section.board))
+        page.text("Mean device utilization over each run's system metrics, mean over seeds:")
+        utilization = utilization_table(section.board, usable, content.data.utilization)
+        page.table(format_utilization(utilization))
 
     page.heading("Failed, incomplete and missing runs")
     if content.problems.empty:
         page.text("Every training run finished.")
     else:
+        problems = content.problems
+        run_links = [
+            links(content.ui_url, content.data.experiment_id, [run_id], [name])
+            for run_id, name in zip(problems["run_id"], problems["run_name"], strict=True)
+        ]
         page.table(
-            _problems_display(content.problems),
-            ["" if s else "failed" for s in content.problems["superseded"]],
+            _problems_display(problems).assign(Run=run_links),
+            ["" if s else "failed" for s in problems["superseded"]],
         )
     flagged = content.board[content.board["seeds_flag"]]
     if flagged.empty:
@@ -441,7 +462,8 @@ def render_html(content: ReportContent) -> str:
         page.figure(figure)
 
     meta = (
-        f"Experiment {content.data.name!r} · store {content.data.tracking_uri} · generated "
+        f"Experiment {content.data.name!r} · store {redact_url(content.data.tracking_uri)} · "
+        "generated "
         f"{content.generated} · prunebench {__version__} · "
         f"{int((content.data.runs['kind'] == 'train').sum())} training runs"
     )
@@ -478,6 +500,7 @@ def write_report(content: ReportContent, directory: Path) -> None:
         _concat([getattr(s, attr) for s in content.sections]).to_csv(
             tables_dir / f"{name}.csv", index=False
         )
+    content.data.utilization.to_csv(tables_dir / "utilization.csv", index=False)
     content.searches.to_csv(tables_dir / "searches.csv", index=False)
     content.grid_lossless.to_csv(tables_dir / "lossless_grid.csv", index=False)
     (directory / "index.html").write_text(render_html(content), encoding="utf-8")
@@ -551,6 +574,7 @@ def build(
     expected_cells: pd.DataFrame | None = None,
     min_tolerance: float = DEFAULT_MIN_TOLERANCE,
     log_run: bool = True,
+    ui_url: str = DEFAULT_UI_URL,
 ) -> tuple[Path, str | None]:
     """Build the report into ``out_dir``; return it and the report run id (None: not logged)."""
     out = Path(out_dir)
@@ -564,6 +588,7 @@ def build(
         expected_cells=expected_cells,
         min_tolerance=min_tolerance,
     )
+    content.ui_url = ui_url
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:

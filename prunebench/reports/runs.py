@@ -22,6 +22,7 @@ from mlflow.exceptions import MlflowException
 from sqlalchemy.exc import SQLAlchemyError
 
 from prunebench.errors import UsageError
+from prunebench.reports.mlflow_ui import run_utilization
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 HISTORY_METRICS = (
@@ -57,6 +58,8 @@ class ExperimentData:
     """Per-epoch metrics of usable training runs: ``run_id``, ``step`` and HISTORY_METRICS."""
     usage: dict[str, np.ndarray] = field(default_factory=dict)
     """Per-sample usage counts (``usage.npz``) of usable training runs, by run id."""
+    utilization: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Mean system-metrics utilization of usable training runs (mlflow_ui.run_utilization)."""
 
 
 def _check_sqlite(uri: str) -> None:
@@ -322,4 +325,5 @@ def load_experiment(client: MlflowClient, name: str, tracking_uri: str) -> Exper
         runs=runs,
         histories=_histories(client, usable),
         usage=_usage(client, usable),
+        utilization=run_utilization(client, train[train["run_id"].isin(usable)]),
     )
