@@ -162,6 +162,7 @@ def ui(session: nox.Session) -> None:
         else "5000"
     )
     session.log(f"MLflow UI at http://127.0.0.1:{port} (store {TRACKING_URI}); Ctrl-C stops it")
+    session.log("MLflow 3.17 opens on its GenAI pages: pick 'Model training' at the top left once")
     session.run(str(bin_dir / "mlflow"), "ui", "--backend-store-uri", TRACKING_URI,
                 "--host", "127.0.0.1", "--port", port, external=True)  # fmt: skip
 

@@ -9,14 +9,13 @@ import re
 import shutil
 import socket
 import sqlite3
-import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from chromium import chromium as _chromium
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param
 from PIL import Image
@@ -410,30 +409,6 @@ def test_empty_experiment_and_flag_errors(store, tmp_path):
 
 
 # ---------------------------------------------------------------- headless Chromium
-
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def _chromium(tmp_path: Path, *args: str) -> str:
-    binary = shutil.which("chromium")
-    profile = tempfile.mkdtemp(prefix="chromium-profile-", dir=tmp_path)
-    result = subprocess.run(
-        [binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    return result.stdout
 
 
 def _image_check(tmp_path: Path, page: Path) -> tuple[int, int]:

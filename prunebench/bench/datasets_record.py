@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +65,10 @@ def _mlflow_source(description: str):
 
     folder = Path(description)
     if folder.is_dir():
-        return resolve_dataset_source(str(folder.resolve()))
+        with warnings.catch_warnings():
+            # MLflow registers its local source class twice and warns that it picked one.
+            warnings.filterwarnings("ignore", "The specified dataset source can be interpreted")
+            return resolve_dataset_source(str(folder.resolve()))
     return CodeDatasetSource(tags={"prunebench.source": description})  # generated (synthetic)
 
 

@@ -1,9 +1,11 @@
 """MLflow as its own UI expects it: training experiments, and MLflow's system-metrics sampling.
 
-MLflow 3's UI opens an experiment on the page its kind names (the experiment tag
-``mlflow.experimentKind``): ``custom_model_development`` is the training runs table, while an
-experiment without the tag may open on the GenAI overview (traces, token usage). Experiments
-prunebench creates get the kind at creation; an existing experiment's tags are never changed.
+MLflow 3 defines an experiment's kind by its tag ``mlflow.experimentKind``:
+``custom_model_development`` for model training (vs ``genai_development``). Experiments prunebench
+creates get that kind at creation; an existing experiment's tags are never changed. The 3.17 UI
+itself picks its pages by a workflow switch (top left, "GenAI" / "Model training", remembered by
+the browser, GenAI by default) that the URL parameter ``workflowType=machine_learning`` sets, so
+links prunebench prints or writes carry that parameter (``UI_TRAINING_VIEW``).
 
 System metrics are MLflow's own (``mlflow.system_metrics``: CPU and memory through psutil, disk,
 network, and per-GPU utilization, memory and power through NVML from nvidia-ml-py), logged by
@@ -28,6 +30,8 @@ DESCRIPTION = (
     "prunebench training runs. Compare a cell's seeds by grouping the runs table by the tag "
     "prunebench.cell; nested runs under a search are its Optuna trials."
 )
+UI_TRAINING_VIEW = "?workflowType=machine_learning"
+"""URL query that opens MLflow 3.17's UI on its model-training pages (runs table, run page)."""
 DEFAULT_UI_URL = "http://127.0.0.1:5000"
 """Where `nox -s ui` serves MLflow's UI (the report's run links point there by default)."""
 SUITE_SYSTEM_METRICS_INTERVAL_S = 5.0
@@ -50,6 +54,16 @@ def get_or_create_experiment(client, name: str) -> str:
         if found is None:
             raise
         return found.experiment_id
+
+
+def experiment_url(ui_url: str, experiment_id: str) -> str:
+    """The MLflow UI's runs table of one experiment."""
+    return f"{ui_url.rstrip('/')}/#/experiments/{experiment_id}{UI_TRAINING_VIEW}"
+
+
+def run_url(ui_url: str, experiment_id: str, run_id: str) -> str:
+    """The MLflow UI's page of one run."""
+    return f"{ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}{UI_TRAINING_VIEW}"
 
 
 @contextlib.contextmanager

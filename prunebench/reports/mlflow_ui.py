@@ -1,6 +1,7 @@
 """The report's ties to MLflow's UI: run-page links, and device utilization from system metrics.
 
-Links have the UI's own form ``{ui}/#/experiments/{experiment_id}/runs/{run_id}``. Utilization is
+Links have the UI's own form ``{ui}/#/experiments/{experiment_id}/runs/{run_id}``, plus the query
+that opens the UI's model-training pages (see bench/mlflow_native.py). Utilization is
 the mean over a run's ``system/*`` history (MLflow's system metrics, logged by suite runs): GPU
 runs read ``system/gpu_<i>_utilization_percentage`` of their device index, every run reads
 ``system/cpu_utilization_percentage`` (the whole machine's CPUs).
@@ -15,14 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from prunebench.bench.mlflow_native import run_url
 from prunebench.reports.leaderboard import CELL, keys
 
 CPU_METRIC = "system/cpu_utilization_percentage"
-
-
-def run_url(ui_url: str, experiment_id: str, run_id: str) -> str:
-    """The MLflow UI page of one run."""
-    return f"{ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
 
 
 @dataclass(frozen=True)
