@@ -165,7 +165,7 @@ def test_file_datasets_point_at_their_folder():
 # ---------------------------------------------------------------- experiment kind
 
 
-def test_created_experiments_open_on_the_training_runs_view(record, tmp_path, mlflow_sqlite):
+def test_created_experiments_are_tagged_as_model_training(record, tmp_path, mlflow_sqlite):
     client = record["client"]
     assert client.get_experiment(record["experiment_id"]).tags[EXPERIMENT_KIND_TAG] == TRAINING_KIND
     local = MlflowClient(mlflow_sqlite)
