@@ -177,6 +177,6 @@ def dashboard(session: nox.Session) -> None:
         else "8080"
     )
     session.log(f"Optuna dashboard at http://127.0.0.1:{port} (store {STORAGE_URL}); Ctrl-C: stop")
-    # The search's studies and the suite's work queue live in this store (bench/workqueue.py).
+    # The search's studies and the suite's work queue live in this store (suite/workqueue.py).
     session.run(str(bin_dir / "optuna-dashboard"), STORAGE_URL, "--host", "127.0.0.1",
                 "--port", port, external=True)  # fmt: skip

@@ -1,6 +1,6 @@
 """Training-harness cost: (a) epoch overhead versus a bare PyTorch loop, (b) speedup efficiency.
 
-(a) The harness's epoch (prunebench.bench.train.Trainer.train_epoch: plan, per-sample weighted
+(a) The harness's epoch (prunebench.bench.trainer.Trainer.train_epoch: plan, per-sample weighted
     loss, LR by progress, grad norm, observe, usage counts; its own training clock) against a bare
     loop over the same loader, model, batches and optimizer (mean cross-entropy, backward, step),
     timed the same way. Target: overhead <= 2%.
@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from prunebench.bench.budgets import parse_budget
 from prunebench.bench.config import RunConfig, device_kind
 from prunebench.bench.models import build_model
-from prunebench.bench.train import Trainer, derive_seed
+from prunebench.bench.trainer import Trainer, derive_seed
 from prunebench.datasets import build_loader, get_spec
 from prunebench.pruners import create_pruner
 

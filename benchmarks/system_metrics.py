@@ -22,11 +22,11 @@ from pathlib import Path
 import torch
 from mlflow import MlflowClient
 from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+from prunebench.bench.train import Trainer
 
 from prunebench.bench.budgets import parse_budget
 from prunebench.bench.config import RunConfig, device_kind
-from prunebench.bench.mlflow_native import SUITE_SYSTEM_METRICS_INTERVAL_S, system_metrics
-from prunebench.bench.train import Trainer
+from prunebench.bench.system_metrics import SUITE_SYSTEM_METRICS_INTERVAL_S, system_metrics
 
 TARGET = 0.01
 

@@ -258,7 +258,7 @@ def _log_search(
         sid,
         metrics=[Metric(k, v, start_ms, 0) for k, v in metrics.items()],
         params=[Param(k, v) for k, v in params.items()],
-        # As prunebench.bench.search logs them: tags, since later trials may improve them.
+        # As prunebench.suite.search logs them: tags, since later trials may improve them.
         tags=[RunTag("best.exploration", "0.7"), RunTag("best.exploitation", "0.64")],
     )
     trial_ids = []

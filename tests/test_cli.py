@@ -6,8 +6,8 @@ import pytest
 import torch
 from mlflow import MlflowClient
 
-from prunebench.bench.cli import ArgumentParser, main
-from prunebench.bench.cli_run import add_parser, config_from_args
+from prunebench.cli.main import ArgumentParser, main
+from prunebench.cli.run import add_parser, config_from_args
 
 GOOD = [
     "run",

@@ -6,7 +6,15 @@ import pytest
 import torch
 
 from prunebench.errors import ConfigError
-from prunebench.pruners import EpochPlan, available_pruners, create_pruner, pruner_parameters
+from prunebench.pruners import (
+    EpochPlan,
+    available_pruners,
+    create_pruner,
+    pruner_class,
+    pruner_parameters,
+    reference_pruner,
+    searchable_pruners,
+)
 
 N, EPOCHS = 500, 12
 # Small periods and early annealing so resume crosses every state transition.
@@ -30,8 +38,31 @@ BAD = {
 }
 
 
+# What each pruner states about itself: the target ratio of its PARAMS, whether it is searchable.
+TARGET = {name: params.get("prune_ratio", 0.0) for name, params in PARAMS.items()}
+SEARCHABLE = {"random", "rs2", "orderdp", "infobatch", "ucb", "epsilon_greedy"}
+
+
 def test_every_pruner_is_covered_here():
     assert set(available_pruners()) == set(PARAMS)
+
+
+def test_pruners_describe_themselves():
+    assert reference_pruner() == "full"
+    assert set(searchable_pruners()) == SEARCHABLE
+    for name, params in PARAMS.items():
+        assert pruner_class(name).target_prune_ratio(params) == pytest.approx(TARGET[name])
+    orderdp = pruner_class("orderdp")
+    assert orderdp.target_prune_ratio({"exploration": 0.5, "exploitation": 0.6}) == 0.7
+
+
+@pytest.mark.parametrize("name", sorted(SEARCHABLE))
+def test_a_search_point_targets_its_prune_ratio(name):
+    cls = pruner_class(name)
+    point = {key: low + 0.3 * (high - low) for key, (low, high) in cls.search_space.items()}
+    params = cls.params_from_search(point)
+    assert cls.target_prune_ratio(params) == pytest.approx(point["prune_ratio"], abs=1e-6)
+    create_pruner(name, n=N, epochs=EPOCHS, seed=0, **params)  # a valid parameter set
 
 
 def losses_for(indices: torch.Tensor, epoch: int) -> torch.Tensor:

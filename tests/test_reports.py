@@ -21,9 +21,8 @@ from mlflow.entities import Metric, Param
 from PIL import Image
 from reports_fixtures import EXPERIMENT, fill_store
 
+from prunebench.cli import report as report_cli
 from prunebench.errors import UsageError
-from prunebench.reports import build_report
-from prunebench.reports import cli as report_cli
 from prunebench.reports.build import build
 
 # Building the store and the reports takes ~30 s on the 2-core machines: label it.
@@ -328,7 +327,7 @@ def test_preset_cli_names_missing_seeds_and_cells(report, store, tmp_path):
     out = tmp_path / "nested" / "report"
     argv = ["report", "--preset", str(preset), "--out", str(out), "--tracking-uri", uri]
     args = parser.parse_args([*argv, "--no-log-run"])
-    assert args.execute is report_cli.execute  # how prunebench.bench.cli dispatches
+    assert args.execute is report_cli.execute  # how prunebench.cli.main dispatches
     assert args.execute(args) == 0
     board = pd.read_csv(out / "leaderboard.csv", keep_default_na=False)
     assert _cell(board, SYNTH, "infobatch", 0.5)["missing_seeds"] == "2"
@@ -341,7 +340,7 @@ def test_preset_cli_names_missing_seeds_and_cells(report, store, tmp_path):
     assert _cell(board, FASHION, "full", 0.0)["missing_seeds"] == "1, 2"
     # Building again replaces the previous report as a whole; the Python API gives the path.
     (out / "stale.txt").write_text("from an older report")
-    assert build_report(EXPERIMENT, out, uri, log_run=False) == out
+    assert build(EXPERIMENT, out, uri, log_run=False) == (out, None)
     assert not (out / "stale.txt").exists() and (out / "index.html").exists()
     assert sorted(p.name for p in out.parent.iterdir()) == ["report"]  # no temp dirs left
     # Earlier report runs are not training runs: the leaderboard is unchanged.
@@ -361,34 +360,34 @@ def test_user_errors_write_nothing(store, tmp_path):
     uri = store[0]
     out = tmp_path / "out"
     with pytest.raises(UsageError, match=r"No MLflow experiment named 'nope'.*tiny-suite"):
-        build_report("nope", out, uri)
+        build("nope", out, uri)
     missing = tmp_path / "missing.db"
     with pytest.raises(UsageError, match="No MLflow database"):
-        build_report(EXPERIMENT, out, f"sqlite:///{missing}")
+        build(EXPERIMENT, out, f"sqlite:///{missing}")
     assert not missing.exists()  # MLflow would have created it
     other = tmp_path / "other.db"
     with sqlite3.connect(other) as connection:
         connection.execute("CREATE TABLE trials (id INTEGER)")
     with pytest.raises(UsageError, match="not an MLflow tracking database"):
-        build_report(EXPERIMENT, out, f"sqlite:///{other}")
+        build(EXPERIMENT, out, f"sqlite:///{other}")
     with sqlite3.connect(other) as connection:
         tables = connection.execute("SELECT name FROM sqlite_master").fetchall()
     assert tables == [("trials",)]
     start = time.monotonic()
     with pytest.raises(UsageError, match="Cannot reach the MLflow tracking server"):
-        build_report(EXPERIMENT, out, f"http://127.0.0.1:{_free_port()}")
+        build(EXPERIMENT, out, f"http://127.0.0.1:{_free_port()}")
     with pytest.raises(UsageError, match="Cannot reach the postgresql server"):
-        build_report(EXPERIMENT, out, f"postgresql://u:p@127.0.0.1:{_free_port()}/mlflow")
+        build(EXPERIMENT, out, f"postgresql://u:p@127.0.0.1:{_free_port()}/mlflow")
     assert time.monotonic() - start < 20  # MLflow's own retries would take minutes
     file_out = tmp_path / "a-file"
     file_out.write_text("x")
     with pytest.raises(UsageError, match="is a file"):
-        build_report(EXPERIMENT, file_out, uri)
+        build(EXPERIMENT, file_out, uri)
     busy = tmp_path / "busy"
     busy.mkdir()
     (busy / "notes.txt").write_text("mine")
     with pytest.raises(UsageError, match="not a prunebench report"):
-        build_report(EXPERIMENT, busy, uri)
+        build(EXPERIMENT, busy, uri)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "busy", "other.db"]
 
 
@@ -398,7 +397,7 @@ def test_empty_experiment_and_flag_errors(store, tmp_path):
     if client.get_experiment_by_name("empty") is None:
         client.create_experiment("empty", artifact_location=(tmp_path / "a").as_uri())
     with pytest.raises(UsageError, match="has no runs"):
-        build_report("empty", tmp_path / "out", uri)
+        build("empty", tmp_path / "out", uri)
     parser = argparse.ArgumentParser()
     report_cli.add_parser(parser.add_subparsers())
     for flags in ([], ["--experiment", "x", "--preset", "y"]):
@@ -460,7 +459,7 @@ def test_embedded_images_decode(report):
 
 
 def test_prunebench_report_command(store, tmp_path, capsys):
-    from prunebench.bench.cli import main
+    from prunebench.cli.main import main
 
     uri = store[0]
     out = tmp_path / "cli-report"
@@ -486,7 +485,7 @@ def test_minimal_store_without_histories_or_usage(tmp_path):
         params=[Param(k, v) for k, v in {**params, "seed": "0", "budget": "epochs:1"}.items()],
     )
     client.set_terminated(run.info.run_id, "FINISHED")
-    out = build_report("min", tmp_path / "out", uri)
+    out, _ = build("min", tmp_path / "out", uri)
     board = pd.read_csv(out / "leaderboard.csv")
     assert board[["pruner_label", "n_seeds", "accuracy_mean"]].values.tolist() == [["full", 1, 0.5]]
     page = (out / "index.html").read_text()

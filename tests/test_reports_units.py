@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from prunebench.cli.report import read_preset
 from prunebench.errors import ConfigError
-from prunebench.reports.cli import read_preset
-from prunebench.reports.lossless import is_lossless, lossless_tolerance
 from prunebench.reports.pareto import pareto_front, pareto_mask
 from prunebench.reports.stability import phase_of, phase_table, tta_curves
+from prunebench.stats.lossless import is_lossless, lossless_tolerance
 
 # ---------------------------------------------------------------- lossless rule
 
@@ -194,7 +194,7 @@ def test_read_preset_gives_name_seeds_and_planned_cells(tmp_path):
         ["infobatch-anneal", 0.7, "infobatch"],
     ]
     assert set(cells["budget"]) == {"epochs:4"} and set(cells["dataset"]) == {"synthetic"}
-    # A bare name is looked up in the repository's configs/, like `prunebench suite` does.
+    # A bare name is looked up in the named presets (package data), like `prunebench suite` does.
     assert read_preset("demo-fmnist")[0] == "demo-fmnist"
 
 

@@ -11,11 +11,11 @@ from mlflow import MlflowClient
 from optuna.trial import TrialState
 from postgres_server import postgres_bin, postgres_server
 
-from prunebench.bench.cli import main
-from prunebench.bench.presets import load_preset
-from prunebench.bench.search import run_search
-from prunebench.bench.suite import plan, run_suite
-from prunebench.bench.train import train_run
+from prunebench.bench.run import train_run
+from prunebench.cli.main import main
+from prunebench.suite.presets import load_preset
+from prunebench.suite.runner import plan, run_suite
+from prunebench.suite.search import run_search
 
 TINY = """
 name = "tiny"

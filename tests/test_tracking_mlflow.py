@@ -31,20 +31,19 @@ from PIL import Image
 from prunebench.bench.budgets import parse_budget
 from prunebench.bench.config import RunConfig
 from prunebench.bench.datasets_record import data_digest, split_dataset
-from prunebench.bench.mlflow_native import (
+from prunebench.bench.run import run_tags, train_run
+from prunebench.bench.tracking import RunTracker
+from prunebench.datasets import build_loader, get_spec, locate_source, stratified_subset
+from prunebench.record import (
     EXPERIMENT_KIND_TAG,
     TRAINING_KIND,
-    experiment_url,
     get_or_create_experiment,
-    redact_url,
-    run_url,
+    open_store,
+    prepare_experiment,
 )
-from prunebench.bench.suite import prepare_experiment
-from prunebench.bench.tracking import RunTracker
-from prunebench.bench.train import run_tags, train_run
-from prunebench.datasets import build_loader, get_spec, locate_source, stratified_subset
 from prunebench.reports.build import build, compute, render_html
-from prunebench.reports.runs import load_experiment, open_store
+from prunebench.reports.runs import load_experiment
+from prunebench.reports.ui_links import experiment_url, redact_url, run_url
 
 EXPERIMENT = "tracked"
 SAMPLING_S = 0.1  # short runs need a short interval to collect several samples

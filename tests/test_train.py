@@ -18,7 +18,7 @@ from mlflow import MlflowClient
 from prunebench.bench.budgets import parse_budget
 from prunebench.bench.checkpoint import load_checkpoint
 from prunebench.bench.config import RunConfig
-from prunebench.bench.train import train_run
+from prunebench.bench.run import train_run
 from prunebench.errors import ConfigError
 from prunebench.pruners import create_pruner
 

@@ -1,20 +1,28 @@
-"""One training run's configuration: a validated dataclass, hashed to name its checkpoint."""
+"""One training run's configuration: a validated dataclass, hashed to name its checkpoint.
+
+RunConfig is the one schema of a run: each field's default, help text, range check, preset type
+and whether it is logged live in the field's metadata (:func:`setting`). The ``prunebench run``
+flags (``prunebench.cli.run``), the preset keys and their defaults (``prunebench.suite.presets``)
+and the logged MLflow parameters (``prunebench.bench.run``) are derived from it.
+"""
 
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import math
 import sys
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import MISSING, Field, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from prunebench.bench.budgets import Budget, parse_budget
+from prunebench.datasets.build import BACKENDS as LOADERS
 from prunebench.errors import ConfigError
+from prunebench.pruners import reference_pruner
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -23,7 +31,6 @@ else:  # pragma: no cover - Python 3.10
 
 __all__ = ["LOADERS", "Budget", "RunConfig", "parse_budget", "parse_param"]
 
-LOADERS = ("tensor", "ffcv")
 DEFAULT_ACCURACY_TARGETS = (0.5, 0.7, 0.8, 0.9, 0.95)
 _HASH_EXCLUDED = ("data_dir",)
 """Fields that say where things are, not what is computed: left out of the config hash."""
@@ -64,28 +71,196 @@ def _check_positive_int(name: str, value: Any) -> None:
         raise ConfigError(f"{name} must be a positive integer, got {value!r}")
 
 
+def _check_seed(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"{name} must be an integer >= 0, got {value!r}")
+
+
+def _check_lr(name: str, value: Any) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ConfigError(f"{name} must be a positive number, got {value!r}")
+
+
+def _check_fraction(name: str, value: Any) -> None:
+    _check_number(name, value, 0.0, 1.0, high_open=True)
+
+
+def _check_non_negative(name: str, value: Any) -> None:
+    _check_number(name, value, 0.0, math.inf, high_open=True)
+
+
+def _check_bool(name: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{name} must be true or false, got {value!r}")
+
+
+def _check_loader(name: str, value: Any) -> None:
+    if value not in LOADERS:
+        raise ConfigError(f"unknown {name} {value!r}; choose one of: " + ", ".join(LOADERS))
+
+
+def _check_targets(name: str, value: Any) -> None:
+    if not value:
+        raise ConfigError("accuracy_targets needs at least one target in (0, 1]")
+    for target in value:
+        _check_number("accuracy target", target, 0.0, 1.0, high_open=False)
+        if target == 0:
+            raise ConfigError("accuracy targets must be in (0, 1], got 0")
+
+
+def setting(
+    default: Any = MISSING,
+    *,
+    help: str,
+    label: str | None = None,
+    check: Callable[[str, Any], None] | None = None,
+    preset: tuple[type, ...] | None = None,
+    cli: str | None = "",
+    cli_default: Any = None,
+    flag: str | None = None,
+    log: bool = True,
+) -> Any:
+    """A RunConfig field and its schema facts (everything else derives from these).
+
+    ``label``: its name in error messages; ``check(label, value)`` raises ConfigError when the
+    value is out of range (None values are not checked); ``preset``: the TOML types a suite
+    preset may set it with (None: not a shared preset key); ``cli``: the group of its
+    ``prunebench run`` flag (None: no generated flag); ``cli_default``: the flag's default for
+    a field the dataclass requires; ``flag``: the flag's name (default: --field-name);
+    ``log``: logged as an MLflow parameter.
+    """
+    metadata = {
+        "help": help,
+        "label": label,
+        "check": check,
+        "preset": preset,
+        "cli": cli,
+        "cli_default": cli_default,
+        "flag": flag,
+        "log": log,
+    }
+    if isinstance(default, (dict, list)):
+        return field(default_factory=lambda: type(default)(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
 @dataclass
 class RunConfig:
     """Everything that determines one training run (plus where its data lives)."""
 
-    dataset: str
-    model: str
-    pruner: str
-    budget: Budget
-    pruner_params: dict[str, Any] = field(default_factory=dict)
-    pruner_label: str | None = None
-    seed: int = 0
-    batch_size: int = 128
-    lr: float = 0.2
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    label_smoothing: float = 0.0
-    data_dir: str | None = None
-    subset: int | None = None
-    loader: str = "tensor"
-    device: str = "auto"
-    augment: bool = True
-    accuracy_targets: tuple[float, ...] = DEFAULT_ACCURACY_TARGETS
+    dataset: str = setting(help="e.g. cifar10, fashion_mnist, synthetic", cli="what to train")
+    model: str = setting(help="default: resnet18", cli="what to train", cli_default="resnet18")
+    pruner: str = setting(
+        help=f"default: {reference_pruner()} (no pruning)",
+        cli="what to train",
+        cli_default=reference_pruner(),
+    )
+    budget: Budget = setting(
+        help="epochs:N | samples:N (forward+backward) | time:SECONDS", cli="what to train"
+    )
+    pruner_params: dict[str, Any] = setting({}, help="the pruner's parameters", cli=None, log=False)
+    pruner_label: str | None = setting(
+        None,
+        help="pruner label for tags and reports (default: the pruner)",
+        cli="what to train",
+        flag="--label",
+    )
+    seed: int = setting(0, help="the run's seed", check=_check_seed, cli="what to train")
+    batch_size: int = setting(
+        128,
+        help="training batch size",
+        label="batch size",
+        check=_check_positive_int,
+        preset=(int,),
+        cli="optimization",
+    )
+    lr: float = setting(
+        0.2,
+        help="max LR of the OneCycle schedule",
+        label="learning rate",
+        check=_check_lr,
+        preset=(int, float),
+        cli="optimization",
+    )
+    momentum: float = setting(
+        0.9, help="SGD momentum", check=_check_fraction, preset=(int, float), cli="optimization"
+    )
+    weight_decay: float = setting(
+        5e-4,
+        help="SGD weight decay",
+        label="weight decay",
+        check=_check_non_negative,
+        preset=(int, float),
+        cli="optimization",
+    )
+    label_smoothing: float = setting(
+        0.0,
+        help="cross-entropy label smoothing",
+        label="label smoothing",
+        check=_check_fraction,
+        preset=(int, float),
+        cli="optimization",
+    )
+    data_dir: str | None = setting(
+        None,
+        help="where the dataset's files are (or are downloaded to)",
+        preset=(str,),
+        cli="data and device",
+        log=False,
+    )
+    subset: int | None = setting(
+        None,
+        help="train on this many training samples",
+        check=_check_positive_int,
+        preset=(int,),
+        cli="data and device",
+    )
+    loader: str = setting(
+        "tensor",
+        help=f"one of {', '.join(LOADERS)}",
+        check=_check_loader,
+        preset=(str,),
+        cli="data and device",
+    )
+    device: str = setting(
+        "auto",
+        help="auto (cuda if available), cpu, cuda[:N]",
+        preset=(str,),
+        cli="data and device",
+    )
+    augment: bool = setting(
+        True,
+        help="train without augmentation",
+        check=_check_bool,
+        preset=(bool,),
+        cli="optimization",
+        flag="--no-augment",
+    )
+    accuracy_targets: tuple[float, ...] = setting(
+        DEFAULT_ACCURACY_TARGETS,
+        help="comma-separated test accuracies for time-to-accuracy (default: %(default)s)",
+        check=_check_targets,
+        cli="optimization",
+    )
+
+    @staticmethod
+    def schema() -> tuple[Field, ...]:
+        """The fields of a run's configuration, with their schema facts in ``metadata``."""
+        return fields(RunConfig)
+
+    @staticmethod
+    def preset_keys() -> dict[str, tuple[tuple[type, ...], Any]]:
+        """Preset key -> (accepted TOML types, default): the settings a suite's cells share."""
+        return {
+            f.name: (f.metadata["preset"], f.default)
+            for f in fields(RunConfig)
+            if f.metadata["preset"] is not None
+        }
 
     # ------------------------------------------------------------------ derived values
     @property
@@ -94,27 +269,17 @@ class RunConfig:
         return self.pruner_label or self.pruner
 
     def target_prune_ratio(self) -> float:
-        """The nominal prune ratio asked for: prune_ratio, 1 - a*b for OrderDP, 0 for full."""
-        params = self.pruner_params
-        if self.pruner == "full":
-            return 0.0
-        if "prune_ratio" in params:
-            return float(params["prune_ratio"])
-        if "exploration" in params and "exploitation" in params:
-            return round(1.0 - float(params["exploration"]) * float(params["exploitation"]), 6)
+        """The nominal prune ratio asked for, as the pruner class computes it from its params."""
         from prunebench.pruners import pruner_class
 
-        default = inspect.signature(pruner_class(self.pruner).__init__).parameters.get(
-            "prune_ratio"
-        )
-        if default is None or not isinstance(default.default, (int, float)):
-            return 0.0
-        return float(default.default)
+        return pruner_class(self.pruner).target_prune_ratio(self.pruner_params)
 
     def pruner_kwargs(self) -> dict[str, Any]:
-        """Keyword parameters for ``create_pruner`` (full's prune ratio of 0 is dropped)."""
+        """Keyword parameters for ``create_pruner`` (the reference's prune ratio 0 is dropped)."""
+        from prunebench.pruners import pruner_class
+
         params = dict(self.pruner_params)
-        if self.pruner == "full":
+        if pruner_class(self.pruner).is_reference:
             params.pop("prune_ratio", None)
         return params
 
@@ -134,6 +299,19 @@ class RunConfig:
         data["pruner_params"] = dict(sorted(self.pruner_kwargs().items()))
         data["accuracy_targets"] = list(self.accuracy_targets)
         return data
+
+    def logged_params(self) -> dict[str, Any]:
+        """The fields logged as MLflow parameters (schema ``log``), as their logged values."""
+        shown = {
+            "pruner_label": self.label,
+            "budget": str(self.budget),
+            "accuracy_targets": ",".join(f"{t:.2f}" for t in self.accuracy_targets),
+        }
+        return {
+            spec.name: shown.get(spec.name, getattr(self, spec.name))
+            for spec in fields(self)
+            if spec.metadata["log"]
+        }
 
     def config_hash(self) -> str:
         """sha256 (first 16 hex digits) of the resolved config, seed included, data_dir not."""
@@ -159,7 +337,7 @@ class RunConfig:
         """
         from prunebench.bench.models import available_models
         from prunebench.datasets import available_datasets, get_spec
-        from prunebench.pruners import available_pruners, create_pruner
+        from prunebench.pruners import available_pruners, create_pruner, pruner_class
 
         if self.dataset not in available_datasets():
             raise ConfigError(
@@ -177,31 +355,11 @@ class RunConfig:
         if not isinstance(self.budget, Budget):
             raise ConfigError(f"budget must be a Budget (see parse_budget), got {self.budget!r}")
         self.budget.validate()
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ConfigError(f"seed must be an integer >= 0, got {self.seed!r}")
-        _check_positive_int("batch size", self.batch_size)
-        if (
-            isinstance(self.lr, bool)
-            or not isinstance(self.lr, (int, float))
-            or not math.isfinite(self.lr)
-            or self.lr <= 0
-        ):
-            raise ConfigError(f"learning rate must be a positive number, got {self.lr!r}")
-        _check_number("momentum", self.momentum, 0.0, 1.0, high_open=True)
-        _check_number("weight decay", self.weight_decay, 0.0, math.inf, high_open=True)
-        _check_number("label smoothing", self.label_smoothing, 0.0, 1.0, high_open=True)
-        if not isinstance(self.augment, bool):
-            raise ConfigError(f"augment must be true or false, got {self.augment!r}")
-        if not self.accuracy_targets:
-            raise ConfigError("accuracy_targets needs at least one target in (0, 1]")
-        for target in self.accuracy_targets:
-            _check_number("accuracy target", target, 0.0, 1.0, high_open=False)
-            if target == 0:
-                raise ConfigError("accuracy targets must be in (0, 1], got 0")
-        if self.loader not in LOADERS:
-            raise ConfigError(
-                f"unknown loader {self.loader!r}; choose one of: " + ", ".join(LOADERS)
-            )
+        for spec in fields(self):  # each field's own range check (schema metadata)
+            value = getattr(self, spec.name)
+            optional = value is None and spec.default is None  # e.g. no subset
+            if spec.metadata["check"] is not None and not optional:
+                spec.metadata["check"](spec.metadata["label"] or spec.name, value)
         self._validate_device()
         if self.data_dir is not None and not Path(self.data_dir).is_dir():
             raise ConfigError(
@@ -210,7 +368,6 @@ class RunConfig:
         spec = get_spec(self.dataset)
         train_size = spec.train_size
         if self.subset is not None:
-            _check_positive_int("subset", self.subset)
             if self.subset > spec.train_size:
                 raise ConfigError(
                     f"subset {self.subset} is larger than {self.dataset}'s training set "
@@ -222,10 +379,10 @@ class RunConfig:
         ratio = self.pruner_params.get("prune_ratio")
         if ratio is not None:
             _check_number("prune ratio", ratio, 0.0, 1.0, high_open=True)
-        if self.pruner == "full" and ratio not in (None, 0):
+        if pruner_class(self.pruner).is_reference and ratio not in (None, 0):
             raise ConfigError(
-                f"the full pruner trains on all data, so its prune ratio must be 0, got {ratio!r}; "
-                "choose another pruner to prune"
+                f"the {self.pruner} pruner trains on all data, so its prune ratio must be 0, got "
+                f"{ratio!r}; choose another pruner to prune"
             )
         create_pruner(
             self.pruner,

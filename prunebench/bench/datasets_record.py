@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from mlflow.data.meta_dataset import MetaDataset
 
+from prunebench import record
 from prunebench.datasets import PlanLoader
 from prunebench.datasets.specs import DatasetSpec
 
@@ -69,7 +70,7 @@ def _mlflow_source(description: str):
             # MLflow registers its local source class twice and warns that it picked one.
             warnings.filterwarnings("ignore", "The specified dataset source can be interpreted")
             return resolve_dataset_source(str(folder.resolve()))
-    return CodeDatasetSource(tags={"prunebench.source": description})  # generated (synthetic)
+    return CodeDatasetSource(tags={record.TAG_DATA_SOURCE: description})  # generated (synthetic)
 
 
 def _schema(spec: DatasetSpec):

@@ -8,25 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-EPOCH_METRICS = (
-    "test_accuracy",
-    "test_loss",
-    "train_loss",
-    "lr",
-    "kept_fraction",
-    "train_seconds",
-    "eval_seconds",
-    "samples_trained",
-    "scoring_forward_passes",
-    "grad_norm",
-    "subset_jaccard",
-)
-"""Per-epoch MLflow metric names (step = epoch); ``subset_jaccard`` is absent at epoch 0."""
-
-
-def target_key(prefix: str, target: float) -> str:
-    """Metric name for an accuracy target, e.g. ``tta_seconds_0.90``."""
-    return f"{prefix}_{target:.2f}"
+from prunebench.record import target_key
 
 
 def time_to_accuracy(

@@ -15,7 +15,9 @@ from prunebench.pruners.registry import (
     create_pruner,
     pruner_class,
     pruner_parameters,
+    reference_pruner,
     register_pruner,
+    searchable_pruners,
 )
 
 __all__ = [
@@ -25,5 +27,7 @@ __all__ = [
     "create_pruner",
     "pruner_class",
     "pruner_parameters",
+    "reference_pruner",
     "register_pruner",
+    "searchable_pruners",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -68,6 +69,12 @@ def check_int(name: str, value: int, minimum: int) -> int:
     return value
 
 
+MAX_SEARCH_RATIO = 0.95
+"""The largest prune ratio a search tries."""
+PRUNE_RATIO_SEARCH: dict[str, tuple[float, float]] = {"prune_ratio": (0.0, MAX_SEARCH_RATIO)}
+"""The search space of a pruner with one knob, its prune ratio."""
+
+
 def kept_count(n: int, prune_ratio: float) -> int:
     """Samples kept per epoch for a nominal prune ratio: round((1 - p) * n), at least 1."""
     return max(1, round((1.0 - prune_ratio) * n))
@@ -81,6 +88,31 @@ class Pruner(ABC):
     """
 
     name: ClassVar[str]
+    is_reference: ClassVar[bool] = False
+    """True for the full-data reference the others are compared against (trains on all data)."""
+    search_space: ClassVar[dict[str, tuple[float, float]]] = {}
+    """Searchable values and their [low, high] ranges, suggested in this order (empty: the
+    search cannot tune this pruner); :meth:`params_from_search` maps them to parameters."""
+    ratio_params: ClassVar[tuple[str, ...]] = ("prune_ratio",)
+    """Parameters that set the target prune ratio (a preset varies prune_ratio otherwise)."""
+
+    # ----------------------------------------------------------------- facts about the class
+    @classmethod
+    def params_from_search(cls, values: dict[str, float]) -> dict[str, Any]:
+        """The pruner parameters a point of :attr:`search_space` stands for (default: itself)."""
+        return dict(values)
+
+    @classmethod
+    def target_prune_ratio(cls, params: dict[str, Any]) -> float:
+        """The nominal prune ratio ``params`` ask for: prune_ratio, else its default, else 0."""
+        if cls.is_reference:
+            return 0.0
+        if "prune_ratio" in params:
+            return float(params["prune_ratio"])
+        default = inspect.signature(cls.__init__).parameters.get("prune_ratio")
+        if default is None or not isinstance(default.default, (int, float)):
+            return 0.0
+        return float(default.default)
 
     def __init__(self, n: int, epochs: int, seed: int, device: torch.device | str | None = None):
         self.n = check_int("n", n, 1)

@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from prunebench.pruners.base import EpochPlan, Pruner, check_range, kept_count
+from prunebench.pruners.base import PRUNE_RATIO_SEARCH, EpochPlan, Pruner, check_range, kept_count
 from prunebench.pruners.registry import register_pruner
 
 
@@ -15,6 +15,7 @@ class DynamicRandom(Pruner):
     """Uniform without replacement within an epoch, independent across epochs."""
 
     name = "random"
+    search_space = PRUNE_RATIO_SEARCH
 
     def __init__(
         self,

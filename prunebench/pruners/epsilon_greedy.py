@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from prunebench.pruners.base import check_range
+from prunebench.pruners.base import PRUNE_RATIO_SEARCH, check_range
 from prunebench.pruners.loss_bandit import LossBanditPruner
 from prunebench.pruners.registry import register_pruner
 
@@ -20,6 +20,7 @@ class EpsilonGreedy(LossBanditPruner):
     """Greedy by EMA loss with an epsilon share of uniform exploration."""
 
     name = "epsilon_greedy"
+    search_space = PRUNE_RATIO_SEARCH
 
     def __init__(
         self,

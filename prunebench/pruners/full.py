@@ -13,6 +13,8 @@ class FullData(Pruner):
     """Trains on the whole training set each epoch, reshuffled."""
 
     name = "full"
+    is_reference = True
+    ratio_params = ()
 
     def __init__(self, n: int, epochs: int, seed: int, device: torch.device | str | None = None):
         super().__init__(n, epochs, seed, device)

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from prunebench.errors import ConfigError
-from prunebench.pruners.base import EpochPlan, check_range
+from prunebench.pruners.base import PRUNE_RATIO_SEARCH, EpochPlan, check_range
 from prunebench.pruners.last_loss import LastLossPruner
 from prunebench.pruners.registry import register_pruner
 
@@ -30,6 +30,7 @@ class InfoBatch(LastLossPruner):
     """Mean-threshold soft pruning with loss rescaling and optional annealing."""
 
     name = "infobatch"
+    search_space = PRUNE_RATIO_SEARCH
 
     def __init__(
         self,

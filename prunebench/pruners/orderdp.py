@@ -13,12 +13,12 @@ insensitive to the split at a fixed product, and ``prunebench search`` explores 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
 from prunebench.errors import ConfigError
-from prunebench.pruners.base import EpochPlan, check_range
+from prunebench.pruners.base import MAX_SEARCH_RATIO, EpochPlan, check_range
 from prunebench.pruners.last_loss import LastLossPruner
 from prunebench.pruners.registry import register_pruner
 
@@ -34,6 +34,26 @@ class OrderDP(LastLossPruner):
     """Top-q by last training loss within a uniformly drawn pool of s samples."""
 
     name = "orderdp"
+    # The search explores the prune ratio p and how 1 - p splits into exploration and
+    # exploitation: a = (1 - p) ** u, b = (1 - p) ** (1 - u), u in [0, 1] (u = 0.5 balanced).
+    search_space: ClassVar[dict[str, tuple[float, float]]] = {
+        "prune_ratio": (0.0, MAX_SEARCH_RATIO),
+        "exploration_share": (0.0, 1.0),
+    }
+    ratio_params = ("prune_ratio", "exploration", "exploitation")
+
+    @classmethod
+    def params_from_search(cls, values: dict[str, float]) -> dict[str, Any]:
+        """(exploration, exploitation) of a searched prune ratio and exploration share."""
+        keep, split = 1.0 - values["prune_ratio"], values["exploration_share"]
+        return {"exploration": keep**split, "exploitation": keep ** (1.0 - split)}
+
+    @classmethod
+    def target_prune_ratio(cls, params: dict[str, Any]) -> float:
+        """prune_ratio, or 1 - a * b from exploration a and exploitation b."""
+        if "prune_ratio" not in params and "exploration" in params and "exploitation" in params:
+            return round(1.0 - float(params["exploration"]) * float(params["exploitation"]), 6)
+        return super().target_prune_ratio(params)
 
     def __init__(
         self,

@@ -36,6 +36,17 @@ def pruner_class(name: str) -> type[Pruner]:
         raise ConfigError(f"unknown pruner {name!r}; choose one of: {valid}") from None
 
 
+def reference_pruner() -> str:
+    """The name of the full-data reference pruner (the one class with ``is_reference``)."""
+    (name,) = [name for name, cls in _REGISTRY.items() if cls.is_reference]
+    return name
+
+
+def searchable_pruners() -> list[str]:
+    """Names of the pruners with a search space, sorted."""
+    return sorted(name for name, cls in _REGISTRY.items() if cls.search_space)
+
+
 def pruner_parameters(name: str) -> list[str]:
     """The keyword parameters pruner ``name`` takes besides n, epochs, seed and device."""
     signature = inspect.signature(pruner_class(name).__init__)

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from prunebench.pruners.base import EpochPlan, Pruner, check_range, kept_count
+from prunebench.pruners.base import PRUNE_RATIO_SEARCH, EpochPlan, Pruner, check_range, kept_count
 from prunebench.pruners.registry import register_pruner
 
 
@@ -21,6 +21,7 @@ class RS2(Pruner):
     """Consecutive chunks of a stream of permutations, without repeats inside a round."""
 
     name = "rs2"
+    search_space = PRUNE_RATIO_SEARCH
 
     def __init__(
         self,

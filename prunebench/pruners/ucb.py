@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from prunebench.errors import ConfigError
-from prunebench.pruners.base import check_range
+from prunebench.pruners.base import PRUNE_RATIO_SEARCH, check_range
 from prunebench.pruners.loss_bandit import LossBanditPruner
 from prunebench.pruners.registry import register_pruner
 
@@ -23,6 +23,7 @@ class UCB(LossBanditPruner):
     """Top (1 - p) * n samples by mean + c * spread of their EMA loss."""
 
     name = "ucb"
+    search_space = PRUNE_RATIO_SEARCH
 
     def __init__(
         self,

@@ -1,4 +1,9 @@
-"""Build the report: read MLflow, compute tables and figures, write them atomically, log them."""
+"""Build the report: read MLflow, compute tables and figures, write them atomically, log them.
+
+The report is the list SECTIONS: each entry computes (per dataset / model / budget section, from
+the runs frame and histories) its figure, and renders its heading, tables and figure into HTML,
+Markdown and CSV; compute, render and write loop over the list. Entry point: :func:`build`.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import datetime as dt
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,8 +20,7 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities import Param
 
-from prunebench import __version__
-from prunebench.bench.mlflow_native import DEFAULT_UI_URL, redact_url
+from prunebench import __version__, record
 from prunebench.errors import UsageError
 from prunebench.reports import figures as fig
 from prunebench.reports.html import HtmlReport, markdown_table
@@ -32,7 +36,6 @@ from prunebench.reports.leaderboard import (
     section_title,
     usable_runs,
 )
-from prunebench.reports.lossless import DEFAULT_MIN_TOLERANCE
 from prunebench.reports.mlflow_ui import (
     cell_run_links,
     format_utilization,
@@ -43,13 +46,13 @@ from prunebench.reports.pareto import PARETO_AXES, pareto_front
 from prunebench.reports.runs import (
     ExperimentData,
     load_experiment,
-    open_store,
-    resolve_tracking_uri,
     training_runs,
 )
 from prunebench.reports.searches import lossless_table, search_results
 from prunebench.reports.stability import format_phase_table, phase_table, tta_curves
 from prunebench.reports.theory_figures import theory_figures
+from prunebench.reports.ui_links import DEFAULT_UI_URL, redact_url
+from prunebench.stats.lossless import DEFAULT_MIN_TOLERANCE
 
 
 @dataclass
@@ -168,6 +171,69 @@ def compute(
     )
 
 
+@dataclass(frozen=True)
+class FigureInput:
+    """What a section's figure is drawn from: one dataset / model / budget section's runs."""
+
+    content: SectionContent
+    usable: pd.DataFrame
+    curves: pd.DataFrame
+    data: ExperimentData
+    palette: dict
+    title: str
+
+
+Drawn = tuple  # (matplotlib Figure or None when there is nothing to draw, title, caption)
+
+
+def _pareto_figure(x: FigureInput) -> Drawn:
+    return (
+        fig.pareto_figure(x.content.board, x.usable, x.palette),
+        f"Pareto frontiers, {x.title}",
+        "Small dots: individual runs; large markers: per-cell mean ± std over seeds; "
+        "circled and dashed: the non-dominated cells.",
+    )
+
+
+def _tta_figure(x: FigureInput) -> Drawn:
+    target = x.content.board["tta_target"].dropna()
+    return (
+        fig.tta_figure(
+            x.curves, x.content.board, x.palette, target.iloc[0] if len(target) else None
+        ),
+        f"Time to accuracy, {x.title}",
+        "Test accuracy after each epoch against cumulative training seconds (evaluation "
+        "excluded), mean over seeds (line) ± 1 std (band), seeds aligned by epoch; full "
+        "data dashed; dotted: the leaderboard's accuracy target.",
+    )
+
+
+def _usage_figure(x: FigureInput) -> Drawn:
+    return (
+        fig.usage_figure(x.usable, x.data.usage),
+        f"Per-sample usage, {x.title}",
+        "Samples trained k times in a run (averaged over seeds); the zero-usage count is "
+        "annotated (red when some sample was never trained). Full data omitted: every "
+        "sample is used every epoch.",
+    )
+
+
+def _stability_figure(x: FigureInput) -> Drawn:
+    return (
+        fig.stability_figure(x.content.accuracy_phases, x.content.grad_norm_phases, x.palette),
+        f"Stability over seeds by training phase, {x.title}",
+        "Per run: mean over the phase's epochs; then mean ± std over seeds.",
+    )
+
+
+def _jaccard_figure(x: FigureInput) -> Drawn:
+    return (
+        fig.jaccard_figure(x.data.histories, x.usable, x.palette),
+        f"Jaccard similarity of consecutive epochs' subsets, {x.title}",
+        "Mean over seeds at each epoch.",
+    )
+
+
 def _section_figures(
     content: SectionContent,
     usable: pd.DataFrame,
@@ -175,45 +241,18 @@ def _section_figures(
     data: ExperimentData,
     palette: dict,
 ) -> dict[str, fig.ReportFigure]:
+    """Every report section's figure for one dataset / model / budget section."""
     slug = section_slug(content.key)
-    title = section_title(content.key)
-    target = content.board["tta_target"].dropna()
-    drawn = {
-        "pareto": (
-            fig.pareto_figure(content.board, usable, palette),
-            f"Pareto frontiers, {title}",
-            "Small dots: individual runs; large markers: per-cell mean ± std over seeds; "
-            "circled and dashed: the non-dominated cells.",
-        ),
-        "tta": (
-            fig.tta_figure(curves, content.board, palette, target.iloc[0] if len(target) else None),
-            f"Time to accuracy, {title}",
-            "Test accuracy after each epoch against cumulative training seconds (evaluation "
-            "excluded), mean over seeds (line) ± 1 std (band), seeds aligned by epoch; full "
-            "data dashed; dotted: the leaderboard's accuracy target.",
-        ),
-        "usage": (
-            fig.usage_figure(usable, data.usage),
-            f"Per-sample usage, {title}",
-            "Samples trained k times in a run (averaged over seeds); the zero-usage count is "
-            "annotated (red when some sample was never trained). Full data omitted: every "
-            "sample is used every epoch.",
-        ),
-        "stability": (
-            fig.stability_figure(content.accuracy_phases, content.grad_norm_phases, palette),
-            f"Stability over seeds by training phase, {title}",
-            "Per run: mean over the phase's epochs; then mean ± std over seeds.",
-        ),
-        "jaccard": (
-            fig.jaccard_figure(data.histories, usable, palette),
-            f"Jaccard similarity of consecutive epochs' subsets, {title}",
-            "Mean over seeds at each epoch.",
-        ),
-    }
+    inputs = FigureInput(content, usable, curves, data, palette, section_title(content.key))
     out = {}
-    for name, (figure, fig_title, caption) in drawn.items():
+    for part in SECTIONS:
+        if part.figure is None:
+            continue
+        figure, fig_title, caption = part.figure(inputs)
         if figure is not None:
-            out[name] = fig.ReportFigure(f"{name}-{slug}", fig_title, caption, fig.render(figure))
+            out[part.name] = fig.ReportFigure(
+                f"{part.name}-{slug}", fig_title, caption, fig.render(figure)
+            )
     return out
 
 
@@ -329,42 +368,14 @@ RULES = (
 )
 
 
-def render_markdown(content: ReportContent) -> str:
-    """leaderboard.md: the leaderboard per section, then failed and incomplete runs."""
-    lines = [
-        f"# prunebench leaderboard: {content.data.name}",
-        "",
-        f"Store `{redact_url(content.data.tracking_uri)}`, generated {content.generated}, "
-        f"prunebench {__version__}.",
-        "",
-        RULES.format(floor=content.min_tolerance),
-        "",
-    ]
-    for section in content.sections:
-        lines += [
-            f"## {section_title(section.key)}",
-            "",
-            markdown_table(format_leaderboard(section.board)),
-        ]
-    lines += ["## Failed, incomplete and superseded runs", ""]
-    lines.append(
-        markdown_table(_problems_display(content.problems))
-        if not content.problems.empty
-        else "None: every training run finished.\n"
-    )
-    return "\n".join(lines)
-
-
-def render_html(content: ReportContent) -> str:
-    """index.html: every table and figure, images embedded."""
-    page = HtmlReport(f"prunebench report: {content.data.name}")
-    page.heading("Summary")
+def _html_summary(page: HtmlReport, content: ReportContent) -> None:
     page.text(RULES.format(floor=content.min_tolerance))
     page.table(
         content.status_counts.rename(columns={"kind": "Kind", "status": "Status", "runs": "Runs"})
     )
 
-    page.heading("Leaderboard")
+
+def _html_leaderboard(page: HtmlReport, content: ReportContent) -> None:
     if content.ui_url:
         page.text(f"Run links open the MLflow UI at {content.ui_url} (start it with nox -s ui).")
     usable = usable_runs(training_runs(content.data.runs))
@@ -372,11 +383,32 @@ def render_html(content: ReportContent) -> str:
         page.heading(section_title(section.key), 3)
         runs = cell_run_links(section.board, usable, content.ui_url, content.data.experiment_id)
         page.table(format_leaderboard(section.board).assign(Runs=runs), _row_classes(section.board))
-        page.text("Mean device utilization over each run's system metrics, mean over seeds:")
+
+
+def _html_utilization(page: HtmlReport, content: ReportContent) -> None:
+    page.text(
+        "Mean device utilization over each run's MLflow system metrics, mean over the seeds that "
+        "sampled them, next to train device-hours:"
+    )
+    usable = usable_runs(training_runs(content.data.runs))
+    for section in content.sections:
+        page.heading(section_title(section.key), 3)
         utilization = utilization_table(section.board, usable, content.data.utilization)
         page.table(format_utilization(utilization))
 
-    page.heading("Failed, incomplete and missing runs")
+
+def _markdown_leaderboard(content: ReportContent) -> list[str]:
+    lines = []
+    for section in content.sections:
+        lines += [
+            f"## {section_title(section.key)}",
+            "",
+            markdown_table(format_leaderboard(section.board)),
+        ]
+    return lines
+
+
+def _html_problems(page: HtmlReport, content: ReportContent) -> None:
     if content.problems.empty:
         page.text("Every training run finished.")
     else:
@@ -410,7 +442,18 @@ def render_html(content: ReportContent) -> str:
             ["flag"] * len(flagged),
         )
 
-    page.heading("Pareto frontiers")
+
+def _markdown_problems(content: ReportContent) -> list[str]:
+    lines = ["## Failed, incomplete and superseded runs", ""]
+    lines.append(
+        markdown_table(_problems_display(content.problems))
+        if not content.problems.empty
+        else "None: every training run finished.\n"
+    )
+    return lines
+
+
+def _html_pareto(page: HtmlReport, content: ReportContent) -> None:
     for section in content.sections:
         page.heading(section_title(section.key), 3)
         _maybe_figure(page, section, "pareto")
@@ -418,18 +461,26 @@ def render_html(content: ReportContent) -> str:
             page.text(f"Non-dominated cells, accuracy vs {PARETO_AXES[axis][2]}:")
             page.table(_front_display(front))
 
-    page.heading("Time to accuracy")
-    for section in content.sections:
-        page.heading(section_title(section.key), 3)
-        _maybe_figure(page, section, "tta")
 
-    page.heading("Per-sample usage")
+def _html_figures(name: str) -> Callable[[HtmlReport, ReportContent], None]:
+    """A section that shows its figure for each dataset / model / budget section."""
+
+    def html(page: HtmlReport, content: ReportContent) -> None:
+        for section in content.sections:
+            page.heading(section_title(section.key), 3)
+            _maybe_figure(page, section, name)
+
+    return html
+
+
+def _html_usage(page: HtmlReport, content: ReportContent) -> None:
     for section in content.sections:
         page.heading(section_title(section.key), 3)
         page.table(_usage_display(section.usage))
         _maybe_figure(page, section, "usage")
 
-    page.heading("Stability over seeds (Table 9 layout)")
+
+def _html_stability(page: HtmlReport, content: ReportContent) -> None:
     for section in content.sections:
         page.heading(section_title(section.key), 3)
         page.text("Test accuracy (%), mean ± std over seeds, per training-progress phase:")
@@ -438,13 +489,15 @@ def render_html(content: ReportContent) -> str:
         page.table(format_phase_table(section.grad_norm_phases, digits=3))
         _maybe_figure(page, section, "stability")
 
-    page.heading("Subset Jaccard of consecutive epochs (Table 8 layout)")
+
+def _html_jaccard(page: HtmlReport, content: ReportContent) -> None:
     for section in content.sections:
         page.heading(section_title(section.key), 3)
         page.table(format_phase_table(section.jaccard_phases, digits=3))
         _maybe_figure(page, section, "jaccard")
 
-    page.heading("Largest lossless prune ratio (Table 6 layout)")
+
+def _html_lossless(page: HtmlReport, content: ReportContent) -> None:
     if content.searches.empty:
         page.text("No search runs in this experiment (run `prunebench search` to add them).")
     else:
@@ -457,15 +510,125 @@ def render_html(content: ReportContent) -> str:
     page.text("From the benchmark grid (largest realized ratio (%) among lossless cells):")
     page.table(_grid_lossless_display(content.grid_lossless))
 
-    page.heading("OrderDP theory: inclusion probabilities γ_j")
+
+def _html_theory(page: HtmlReport, content: ReportContent) -> None:
     for figure in content.theory:
         page.figure(figure)
 
+
+def _per_section(attr: str) -> Callable[[ReportContent], pd.DataFrame]:
+    """One CSV of a per-section table, every section's rows together."""
+    return lambda content: _concat([getattr(s, attr) for s in content.sections])
+
+
+def _pareto_csv(content: ReportContent) -> pd.DataFrame:
+    fronts = [s.fronts[axis].assign(front=axis) for s in content.sections for axis in s.fronts]
+    return _concat(fronts)
+
+
+@dataclass(frozen=True)
+class ReportSection:
+    """One part of the report: a heading, and what it computes, draws, renders and writes.
+
+    ``figure`` draws it per dataset / model / budget section (saved as figures/NAME-SLUG.png);
+    ``html`` renders it into index.html, ``markdown`` (optional) into leaderboard.md; ``csv``
+    maps table file names (tables/NAME.csv) to the frames this part writes.
+    """
+
+    name: str
+    heading: str
+    html: Callable[[HtmlReport, ReportContent], None]
+    figure: Callable[[FigureInput], Drawn] | None = None
+    markdown: Callable[[ReportContent], list[str]] | None = None
+    csv: dict[str, Callable[[ReportContent], pd.DataFrame]] = field(default_factory=dict)
+
+
+SECTIONS: list[ReportSection] = [
+    ReportSection("summary", "Summary", _html_summary),
+    ReportSection("leaderboard", "Leaderboard", _html_leaderboard, markdown=_markdown_leaderboard),
+    ReportSection(
+        "utilization",
+        "Device utilization",
+        _html_utilization,
+        csv={"utilization": lambda content: content.data.utilization},
+    ),
+    ReportSection(
+        "problems",
+        "Failed, incomplete and missing runs",
+        _html_problems,
+        markdown=_markdown_problems,
+        csv={"failed_runs": lambda content: content.problems},
+    ),
+    ReportSection(
+        "pareto", "Pareto frontiers", _html_pareto, _pareto_figure, csv={"pareto": _pareto_csv}
+    ),
+    ReportSection("tta", "Time to accuracy", _html_figures("tta"), _tta_figure),
+    ReportSection(
+        "usage",
+        "Per-sample usage",
+        _html_usage,
+        _usage_figure,
+        csv={"usage": _per_section("usage")},
+    ),
+    ReportSection(
+        "stability",
+        "Stability over seeds (Table 9 layout)",
+        _html_stability,
+        _stability_figure,
+        csv={
+            "stability_accuracy": _per_section("accuracy_phases"),
+            "stability_grad_norm": _per_section("grad_norm_phases"),
+        },
+    ),
+    ReportSection(
+        "jaccard",
+        "Subset Jaccard of consecutive epochs (Table 8 layout)",
+        _html_jaccard,
+        _jaccard_figure,
+        csv={"jaccard": _per_section("jaccard_phases")},
+    ),
+    ReportSection(
+        "lossless",
+        "Largest lossless prune ratio (Table 6 layout)",
+        _html_lossless,
+        csv={
+            "searches": lambda content: content.searches,
+            "lossless_grid": lambda content: content.grid_lossless,
+        },
+    ),
+    ReportSection("theory", "OrderDP theory: inclusion probabilities γ_j", _html_theory),
+]
+"""The report, in order: a new part is one function (or a few) and one entry here."""
+
+
+def render_markdown(content: ReportContent) -> str:
+    """leaderboard.md: the sections that have a Markdown form (leaderboard, problem runs)."""
+    lines = [
+        f"# prunebench leaderboard: {content.data.name}",
+        "",
+        f"Store `{redact_url(content.data.tracking_uri)}`, generated {content.generated}, "
+        f"prunebench {__version__}.",
+        "",
+        RULES.format(floor=content.min_tolerance),
+        "",
+    ]
+    for part in SECTIONS:
+        if part.markdown is not None:
+            lines += part.markdown(content)
+    return "\n".join(lines)
+
+
+def render_html(content: ReportContent) -> str:
+    """index.html: every section's tables and figures, images embedded."""
+    page = HtmlReport(f"prunebench report: {content.data.name}")
+    for part in SECTIONS:
+        page.heading(part.heading)
+        part.html(page, content)
     meta = (
         f"Experiment {content.data.name!r} · store {redact_url(content.data.tracking_uri)} · "
         "generated "
         f"{content.generated} · prunebench {__version__} · "
-        f"{int((content.data.runs['kind'] == 'train').sum())} training runs"
+        f"{int((content.data.runs['kind'] == record.KIND_TRAIN).sum())} training runs"
     )
     return page.render(meta)
 
@@ -488,21 +651,9 @@ def write_report(content: ReportContent, directory: Path) -> None:
         (figures_dir / f"{figure.name}.png").write_bytes(figure.png)
     content.board.to_csv(directory / "leaderboard.csv", index=False)
     (directory / "leaderboard.md").write_text(render_markdown(content), encoding="utf-8")
-    content.problems.to_csv(tables_dir / "failed_runs.csv", index=False)
-    fronts = [s.fronts[axis].assign(front=axis) for s in content.sections for axis in s.fronts]
-    _concat(fronts).to_csv(tables_dir / "pareto.csv", index=False)
-    for name, attr in (
-        ("stability_accuracy", "accuracy_phases"),
-        ("stability_grad_norm", "grad_norm_phases"),
-        ("jaccard", "jaccard_phases"),
-        ("usage", "usage"),
-    ):
-        _concat([getattr(s, attr) for s in content.sections]).to_csv(
-            tables_dir / f"{name}.csv", index=False
-        )
-    content.data.utilization.to_csv(tables_dir / "utilization.csv", index=False)
-    content.searches.to_csv(tables_dir / "searches.csv", index=False)
-    content.grid_lossless.to_csv(tables_dir / "lossless_grid.csv", index=False)
+    for part in SECTIONS:
+        for name, table in part.csv.items():
+            table(content).to_csv(tables_dir / f"{name}.csv", index=False)
     (directory / "index.html").write_text(render_html(content), encoding="utf-8")
 
 
@@ -539,7 +690,7 @@ def _log_report_run(client: MlflowClient, content: ReportContent, directory: Pat
     run = client.create_run(
         data.experiment_id,
         run_name="report",
-        tags={"prunebench.kind": "report", "prunebench.status": "RUNNING"},
+        tags=record.new_run_tags(record.KIND_REPORT),
     )
     run_id = run.info.run_id
     try:
@@ -548,18 +699,21 @@ def _log_report_run(client: MlflowClient, content: ReportContent, directory: Pat
             params=[
                 Param("report.experiment", data.name),
                 Param("report.cells", str(len(content.board))),
-                Param("report.training_runs", str(int((data.runs["kind"] == "train").sum()))),
+                Param(
+                    "report.training_runs", str(int((data.runs["kind"] == record.KIND_TRAIN).sum()))
+                ),
                 Param("report.problem_runs", str(len(content.problems))),
                 Param("report.min_tolerance", f"{content.min_tolerance:g}"),
-                Param("prunebench_version", __version__),
+                Param(record.PARAM_VERSION, __version__),
             ],
         )
         client.log_artifacts(run_id, str(directory))
-        client.set_tag(run_id, "prunebench.status", "FINISHED")
+        record.set_tags(client, run_id, record.end_tags("FINISHED"))
         client.set_terminated(run_id, "FINISHED")
     except Exception as error:
-        client.set_tag(run_id, "prunebench.status", "FAILED")
-        client.set_tag(run_id, "prunebench.failure_reason", f"logging the report failed: {error}")
+        record.set_tags(
+            client, run_id, record.end_tags("FAILED", f"logging the report failed: {error}")
+        )
         client.set_terminated(run_id, "FAILED")
         raise
     return run_id
@@ -579,8 +733,8 @@ def build(
     """Build the report into ``out_dir``; return it and the report run id (None: not logged)."""
     out = Path(out_dir)
     _check_out(out)
-    uri = resolve_tracking_uri(tracking_uri)
-    client = open_store(uri)
+    uri = record.resolve_tracking_uri(tracking_uri)
+    client = record.open_store(uri)
     data = load_experiment(client, experiment, uri)
     content = compute(
         data,
@@ -599,26 +753,3 @@ def build(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return out, run_id
-
-
-def build_report(
-    experiment: str,
-    out_dir: str | Path,
-    tracking_uri: str | None = None,
-    *,
-    expected_seeds: int | Sequence[int] | None = None,
-    expected_cells: pd.DataFrame | None = None,
-    min_tolerance: float = DEFAULT_MIN_TOLERANCE,
-    log_run: bool = True,
-) -> Path:
-    """Build the report of MLflow experiment ``experiment`` into ``out_dir``; return that path."""
-    out, _ = build(
-        experiment,
-        out_dir,
-        tracking_uri,
-        expected_seeds=expected_seeds,
-        expected_cells=expected_cells,
-        min_tolerance=min_tolerance,
-        log_run=log_run,
-    )
-    return out

@@ -11,7 +11,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from prunebench.reports.leaderboard import CELL
+from prunebench.reports.leaderboard import CELL, REFERENCE
 from prunebench.reports.pareto import PARETO_AXES, pareto_mask
 from prunebench.reports.stability import FINAL, PHASES
 from prunebench.reports.stability import epochs_run as _epochs_run
@@ -47,15 +47,15 @@ def render(figure: Figure) -> bytes:
 
 def pruner_palette(labels: Sequence[str]) -> dict[str, tuple]:
     """A stable color per pruner label; full data is always dark grey."""
-    others = sorted({label for label in labels if label != "full"})
+    others = sorted({label for label in labels if label != REFERENCE})
     colors = sns.color_palette("colorblind", max(len(others), 1))
     palette = {label: colors[i % len(colors)] for i, label in enumerate(others)}
-    palette["full"] = FULL_COLOR
+    palette[REFERENCE] = FULL_COLOR
     return palette
 
 
 def _cell_label(pruner_label: str, ratio: float) -> str:
-    return "full" if pruner_label == "full" else f"{pruner_label} @ {100 * ratio:.0f}%"
+    return REFERENCE if pruner_label == REFERENCE else f"{pruner_label} @ {100 * ratio:.0f}%"
 
 
 def pareto_figure(
@@ -129,7 +129,7 @@ def tta_figure(
     """Test accuracy vs training seconds, one panel per target ratio; mean line, ±1 std band."""
     if curves.empty:
         return None
-    is_full = curves["pruner_label"] == "full"
+    is_full = curves["pruner_label"] == REFERENCE
     ratios = sorted(curves.loc[~is_full, "target_prune_ratio"].unique()) or [0.0]
     figure, axes = new_figure(min(4.2 * len(ratios), 14), 3.6, 1, len(ratios), sharey=True)
     for ax, ratio in zip(axes[0], ratios, strict=True):
@@ -141,7 +141,7 @@ def tta_figure(
                 curve["train_seconds"],
                 curve["accuracy_mean"] * 100,
                 color=color,
-                ls="--" if label == "full" else "-",
+                ls="--" if label == REFERENCE else "-",
                 label=f"{label} ({seeds} seed{'s' if seeds != 1 else ''})",
             )
             ax.fill_between(
@@ -163,7 +163,7 @@ def tta_figure(
 
 def usage_figure(usable: pd.DataFrame, usage: Mapping[str, np.ndarray]) -> Figure | None:
     """Per-sample usage histograms per pruner (rows) and target ratio (columns), zeros annotated."""
-    pruned = usable[usable["pruner_label"] != "full"]
+    pruned = usable[usable["pruner_label"] != REFERENCE]
     if pruned.empty:
         return None
     labels = sorted(pruned["pruner_label"].unique())
@@ -265,7 +265,7 @@ def jaccard_figure(
     logged = histories.dropna(subset=["subset_jaccard"]).merge(
         usable[["run_id", *CELL]], on="run_id"
     )
-    logged = logged[logged["pruner_label"] != "full"]
+    logged = logged[logged["pruner_label"] != REFERENCE]
     if logged.empty:
         return None
     epochs = _epochs_run(histories, usable)

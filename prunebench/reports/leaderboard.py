@@ -7,18 +7,21 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from prunebench.reports.lossless import DEFAULT_MIN_TOLERANCE, is_lossless, lossless_tolerance
+from prunebench.pruners import reference_pruner
+from prunebench.stats.lossless import DEFAULT_MIN_TOLERANCE, is_lossless, lossless_tolerance
 
 SECTION = ["dataset", "model", "budget"]
 """Runs are compared only within a section: same data, model and budget."""
 CELL = [*SECTION, "pruner_label", "target_prune_ratio"]
 """A leaderboard row: a section plus the pruner variant and its target prune ratio."""
 TTA_PREFIX = "metrics.tta_seconds_"
+REFERENCE = reference_pruner()
+"""The full-data reference pruner's name (also its label in tables and figures)."""
 
 
 def is_full(runs: pd.DataFrame) -> pd.Series:
     """Full-data runs (the reference every other cell is compared with)."""
-    return (runs["pruner"] == "full") | (runs["pruner_label"] == "full")
+    return (runs["pruner"] == REFERENCE) | (runs["pruner_label"] == REFERENCE)
 
 
 def keys(frame: pd.DataFrame, columns: Sequence[str]) -> pd.Series:

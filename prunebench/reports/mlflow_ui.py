@@ -1,10 +1,9 @@
 """The report's ties to MLflow's UI: run-page links, and device utilization from system metrics.
 
-Links have the UI's own form ``{ui}/#/experiments/{experiment_id}/runs/{run_id}``, plus the query
-that opens the UI's model-training pages (see bench/mlflow_native.py). Utilization is
-the mean over a run's ``system/*`` history (MLflow's system metrics, logged by suite runs): GPU
-runs read ``system/gpu_<i>_utilization_percentage`` of their device index, every run reads
-``system/cpu_utilization_percentage`` (the whole machine's CPUs).
+Links are ``ui_links.run_url`` (the UI's run page, opened on its model-training view).
+Utilization is the mean over a run's ``system/*`` history (MLflow's system metrics, logged by
+suite runs): GPU runs read ``system/gpu_<i>_utilization_percentage`` of their device index, every
+run reads ``system/cpu_utilization_percentage`` (the whole machine's CPUs).
 """
 
 from __future__ import annotations
@@ -16,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from prunebench.bench.mlflow_native import run_url
 from prunebench.reports.leaderboard import CELL, keys
+from prunebench.reports.ui_links import run_url
 
 CPU_METRIC = "system/cpu_utilization_percentage"
 

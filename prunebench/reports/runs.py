@@ -4,12 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
-import sqlite3
 import tempfile
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,20 +14,10 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities import ViewType
 from mlflow.exceptions import MlflowException
-from sqlalchemy.exc import SQLAlchemyError
 
+from prunebench import record
 from prunebench.errors import UsageError
 from prunebench.reports.mlflow_ui import run_utilization
-
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
-HISTORY_METRICS = (
-    "test_accuracy",
-    "train_seconds",
-    "samples_trained",
-    "grad_norm",
-    "subset_jaccard",
-)
-"""Per-epoch metrics the report draws curves and phase tables from."""
 
 # Worst status wins when the prunebench tag and MLflow's own status disagree (a crashed process
 # leaves the tag at RUNNING while MLflow may have marked the run FAILED or KILLED).
@@ -55,123 +40,24 @@ class ExperimentData:
     runs: pd.DataFrame
     """One row per run (every kind); typed columns plus ``params.*``, ``tags.*``, ``metrics.*``."""
     histories: pd.DataFrame = field(default_factory=pd.DataFrame)
-    """Per-epoch metrics of usable training runs: ``run_id``, ``step`` and HISTORY_METRICS."""
+    """Per-epoch metrics of usable training runs: ``run_id``, ``step`` and record.EPOCH_METRICS."""
     usage: dict[str, np.ndarray] = field(default_factory=dict)
     """Per-sample usage counts (``usage.npz``) of usable training runs, by run id."""
     utilization: pd.DataFrame = field(default_factory=pd.DataFrame)
     """Mean system-metrics utilization of usable training runs (mlflow_ui.run_utilization)."""
 
 
-def _check_sqlite(uri: str) -> None:
-    """Refuse a sqlite URI whose file is missing or not an MLflow store (MLflow would write it)."""
-    path = Path(uri[len("sqlite:///") :])
-    if not path.is_file():
-        raise UsageError(
-            f"No MLflow database at {path}; pass the store your runs were logged to "
-            f"with --tracking-uri (e.g. sqlite:///path/to/mlflow.db)."
-        )
-    try:
-        with sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True) as connection:
-            tables = {
-                row[0]
-                for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
-            }
-    except sqlite3.DatabaseError as error:
-        raise UsageError(f"{path} is not a readable sqlite database ({error}).") from error
-    if not {"experiments", "runs"} <= tables:
-        raise UsageError(
-            f"{path} is not an MLflow tracking database; pass the right --tracking-uri."
-        )
-
-
-def _check_http(uri: str, timeout_s: float) -> None:
-    """Fail fast on an unreachable server (MLflow's own client retries for minutes)."""
-    try:
-        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout_s):
-            pass
-    except urllib.error.HTTPError:
-        return  # the server answered: reachable (it may lack /health behind a proxy)
-    except (OSError, ValueError) as error:
-        raise UsageError(
-            f"Cannot reach the MLflow tracking server at {uri} ({error}); start it or pass "
-            f"the right --tracking-uri."
-        ) from error
-
-
-_DATABASE_PORTS = {"postgresql": 5432, "mysql": 3306, "mssql": 1433}
-
-
-def _check_database(uri: str, timeout_s: float) -> None:
-    """Fail fast on a database server that does not answer (SQLAlchemy retries for minutes)."""
-    parsed = urllib.parse.urlparse(uri)
-    dialect = parsed.scheme.split("+")[0]
-    if not parsed.hostname or dialect not in _DATABASE_PORTS:
-        return  # a unix socket or an unknown dialect: let MLflow try
-    port = parsed.port or _DATABASE_PORTS[dialect]
-    try:
-        socket.create_connection((parsed.hostname, port), timeout=timeout_s).close()
-    except OSError as error:
-        raise UsageError(
-            f"Cannot reach the {dialect} server of the MLflow store at {parsed.hostname}:{port} "
-            f"({error}); start it or pass the right --tracking-uri."
-        ) from error
-
-
-def resolve_tracking_uri(tracking_uri: str | None) -> str:
-    """The given URI, else $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db (the harness default)."""
-    return tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
-
-
-def open_store(tracking_uri: str | None, timeout_s: float = 10.0) -> MlflowClient:
-    """An MlflowClient for ``tracking_uri``; an unreachable or missing store is a UsageError."""
-    uri = resolve_tracking_uri(tracking_uri)
-    scheme = urllib.parse.urlparse(uri).scheme
-    if uri.startswith("sqlite:///"):
-        _check_sqlite(uri)
-    elif scheme in ("http", "https"):
-        _check_http(uri, timeout_s)
-    elif scheme.split("+")[0] in _DATABASE_PORTS:
-        _check_database(uri, timeout_s)
-    elif scheme in ("", "file"):
-        path = Path(urllib.parse.urlparse(uri).path if scheme == "file" else uri)
-        if not path.is_dir():
-            raise UsageError(
-                f"No MLflow store at {path}; pass the store your runs were logged to with "
-                f"--tracking-uri (e.g. sqlite:///mlflow.db)."
-            )
-    try:
-        client = MlflowClient(tracking_uri=uri)
-        client.search_experiments(max_results=1)
-    except (MlflowException, SQLAlchemyError, OSError, ImportError) as error:
-        first_line = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
-        raise UsageError(
-            f"Cannot read the MLflow store at {uri} ({first_line}); pass a reachable "
-            f"--tracking-uri."
-        ) from error
-    return client
-
-
 def find_experiment(client: MlflowClient, name: str) -> str:
     """The id of experiment ``name``, or UsageError listing the experiments that exist."""
-    experiment = client.get_experiment_by_name(name)
-    if experiment is not None:
-        return experiment.experiment_id
+    experiment_id = record.find_experiment_id(client, name)
+    if experiment_id is not None:
+        return experiment_id
     names = sorted(e.name for e in client.search_experiments(view_type=ViewType.ACTIVE_ONLY))
     listed = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
     raise UsageError(
         f"No MLflow experiment named {name!r} in this store (it has: {listed or 'none'}); "
         f"pass one of those to --experiment or the right --tracking-uri."
     )
-
-
-def _search_all(client: MlflowClient, experiment_id: str) -> list:
-    runs, token = [], None
-    while True:
-        page = client.search_runs([experiment_id], max_results=1000, page_token=token)
-        runs.extend(page)
-        token = page.token
-        if not token:
-            return runs
 
 
 def _float(value: object) -> float:
@@ -189,21 +75,21 @@ def _status(tag_status: str | None, mlflow_status: str) -> str:
 def _run_row(run) -> dict:
     params, tags, metrics = run.data.params, run.data.tags, run.data.metrics
     # The cell tag "<dataset>/<model>/<pruner_label>/<ratio>" backs up params a crash never logged.
-    cell_parts = (tags.get("prunebench.cell", "").split("/") + [""] * 4)[:4]
-    status = _status(tags.get("prunebench.status"), run.info.status)
-    reason = tags.get("prunebench.failure_reason") or (
+    cell_parts = (tags.get(record.TAG_CELL, "").split("/") + [""] * 4)[:4]
+    status = _status(tags.get(record.TAG_STATUS), run.info.status)
+    reason = tags.get(record.TAG_FAILURE_REASON) or (
         _DEFAULT_REASON.get(status, "") if status != "FINISHED" else ""
     )
     label = params.get("pruner_label") or cell_parts[2] or params.get("pruner", "")
     row = {
         "run_id": run.info.run_id,
-        "run_name": tags.get("mlflow.runName", run.info.run_name or ""),
-        "kind": tags.get("prunebench.kind", ""),
+        "run_name": tags.get(record.TAG_RUN_NAME, run.info.run_name or ""),
+        "kind": tags.get(record.TAG_KIND, ""),
         "status": status,
         "failure_reason": reason,
         "start_time": int(run.info.start_time or 0),
-        "parent_run_id": tags.get("mlflow.parentRunId", ""),
-        "cell": tags.get("prunebench.cell", ""),
+        "parent_run_id": tags.get(record.TAG_PARENT_RUN, ""),
+        "cell": tags.get(record.TAG_CELL, ""),
         "dataset": params.get("dataset") or cell_parts[0],
         "model": params.get("model") or cell_parts[1],
         "pruner": params.get("pruner") or label,
@@ -213,7 +99,7 @@ def _run_row(run) -> dict:
         "seed": _float(params.get("seed")),
         "budget": params.get("budget", ""),
         "train_size": _float(params.get("train_size")),
-        "expected_seeds": _float(tags.get("prunebench.expected_seeds")),
+        "expected_seeds": _float(tags.get(record.TAG_EXPECTED_SEEDS)),
     }
     row.update({f"params.{k}": v for k, v in params.items()})
     row.update({f"tags.{k}": v for k, v in tags.items()})
@@ -230,7 +116,7 @@ def runs_frame(runs: Iterable) -> pd.DataFrame:
     if "metrics.final_test_accuracy" not in frame:
         frame["metrics.final_test_accuracy"] = np.nan
     broken = (
-        (frame["kind"] == "train")
+        (frame["kind"] == record.KIND_TRAIN)
         & (frame["status"] == "FINISHED")
         & frame["metrics.final_test_accuracy"].isna()
     )
@@ -243,8 +129,8 @@ def training_runs(runs: pd.DataFrame) -> pd.DataFrame:
     """Benchmark training runs: kind "train", excluding those nested under a search's trials."""
     if runs.empty:
         return runs
-    search_ids = set(runs.loc[runs["kind"].isin(["search", "trial"]), "run_id"])
-    keep = (runs["kind"] == "train") & ~runs["parent_run_id"].isin(search_ids)
+    search_ids = set(runs.loc[runs["kind"].isin(record.SEARCH_KINDS), "run_id"])
+    keep = (runs["kind"] == record.KIND_TRAIN) & ~runs["parent_run_id"].isin(search_ids)
     return runs[keep]
 
 
@@ -256,7 +142,7 @@ def _histories(client: MlflowClient, run_ids: Iterable[str]) -> pd.DataFrame:
     frames = []
     for run_id in run_ids:
         columns = {}
-        for key in HISTORY_METRICS:
+        for key in record.EPOCH_METRICS:
             # A step logged twice (a resumed run repeats its last epoch) keeps its latest value.
             history = sorted(client.get_metric_history(run_id, key), key=_step_then_time)
             if history:
@@ -267,9 +153,9 @@ def _histories(client: MlflowClient, run_ids: Iterable[str]) -> pd.DataFrame:
             frame.insert(0, "run_id", run_id)
             frames.append(frame)
     if not frames:
-        return pd.DataFrame(columns=["run_id", "step", *HISTORY_METRICS])
+        return pd.DataFrame(columns=["run_id", "step", *record.EPOCH_METRICS])
     out = pd.concat(frames, ignore_index=True)
-    for key in HISTORY_METRICS:
+    for key in record.EPOCH_METRICS:
         if key not in out:
             out[key] = np.nan
     return out
@@ -306,7 +192,7 @@ def _usage(client: MlflowClient, run_ids: Iterable[str]) -> dict[str, np.ndarray
 def load_experiment(client: MlflowClient, name: str, tracking_uri: str) -> ExperimentData:
     """Read every run of experiment ``name``, plus histories and usage of usable training runs."""
     experiment_id = find_experiment(client, name)
-    runs = runs_frame(_search_all(client, experiment_id))
+    runs = runs_frame(record.search_all_runs(client, experiment_id))
     if runs.empty:
         raise UsageError(
             f"Experiment {name!r} has no runs; run `prunebench suite` or `prunebench run` "

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from prunebench import record
+
 SEARCH_KEY = ["dataset", "model", "pruner"]
 
 
@@ -14,16 +16,18 @@ def _column(runs: pd.DataFrame, name: str) -> pd.Series:
 
 def search_results(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per search run (finished or not): its pruner, largest lossless ratio, best params."""
-    searches = runs[runs["kind"] == "search"]
+    searches = runs[runs["kind"] == record.KIND_SEARCH]
     if searches.empty:
         return pd.DataFrame()
-    trials = runs[runs["kind"] == "trial"]
+    trials = runs[runs["kind"] == record.KIND_TRIAL]
     trial_counts = trials.groupby("parent_run_id").size()
     lossless = _column(trials, "metrics.lossless").fillna(0) > 0.5
     lossless_counts = trials[lossless].groupby("parent_run_id").size()
     # The contract says params; a search that improves over time logs them as tags: read both.
     best_columns = sorted(
-        c for c in searches.columns if c.startswith(("params.best.", "tags.best."))
+        c
+        for c in searches.columns
+        if c.startswith((f"params.{record.TAG_BEST_PREFIX}", f"tags.{record.TAG_BEST_PREFIX}"))
     )
     table = pd.DataFrame(
         {

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from prunebench.pruners.orderdp import default_decomposition
+from prunebench.pruners.orderdp import OrderDP, default_decomposition
 from prunebench.pruners.theory import asymptotic_inclusion, orderdp_inclusion, surrogate_weights
 from prunebench.reports.figures import ReportFigure, new_figure, render
 
@@ -104,7 +104,7 @@ def _decomposition(run: pd.Series) -> tuple[float, float]:
 def decompositions(usable: pd.DataFrame) -> pd.DataFrame:
     """Distinct (n, s, q) of this experiment's OrderDP runs, from (a, b) and ``train_size``."""
     rows = []
-    orderdp = usable[(usable["pruner"] == "orderdp") & usable["train_size"].notna()]
+    orderdp = usable[(usable["pruner"] == OrderDP.name) & usable["train_size"].notna()]
     for _, run in orderdp.iterrows():
         try:
             a, b = _decomposition(run)

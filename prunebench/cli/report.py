@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from prunebench.bench.mlflow_native import DEFAULT_UI_URL
 from prunebench.errors import ConfigError, UsageError
-from prunebench.reports.lossless import DEFAULT_MIN_TOLERANCE
+from prunebench.reports.ui_links import DEFAULT_UI_URL
+from prunebench.stats.lossless import DEFAULT_MIN_TOLERANCE
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -28,7 +28,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument(
         "--preset",
         metavar="CONFIG",
-        help="suite preset (TOML path, or a name in configs/): its name is the experiment; "
+        help="suite preset (TOML path, or a named preset): its name is the experiment; "
         "its cells and seeds are what the report expects (missing ones are flagged)",
     )
     parser.add_argument("--out", metavar="DIR", required=True, help="report directory")
@@ -69,7 +69,7 @@ def read_preset(value: str) -> tuple[str, list[int], pd.DataFrame]:
     """
     import pandas as pd
 
-    from prunebench.bench.presets import load_preset
+    from prunebench.suite.presets import load_preset
 
     preset = load_preset(value)
     cells = pd.DataFrame(

@@ -11,16 +11,15 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from prunebench import record
 from prunebench.bench.checkpoint import checkpoint_path
 from prunebench.bench.config import RunConfig
-from prunebench.bench.mlflow_native import SUITE_SYSTEM_METRICS_INTERVAL_S, get_or_create_experiment
-from prunebench.bench.presets import Preset, load_preset
-from prunebench.bench.tracking import check_tracking_uri
-from prunebench.bench.workqueue import CellQueue, open_storage
+from prunebench.bench.system_metrics import SUITE_SYSTEM_METRICS_INTERVAL_S
+from prunebench.suite.presets import Preset, load_preset
+from prunebench.suite.workqueue import CellQueue, open_storage
 
 log = logging.getLogger(__name__)
 
@@ -38,34 +37,22 @@ class CellState:
 
 def recorded_runs(tracking_uri: str, experiment: str) -> dict[str, tuple[str, str | None]]:
     """config hash -> (status, failure reason) of the experiment's training runs, FINISHED first."""
-    from mlflow import MlflowClient
-
-    client = MlflowClient(tracking_uri)
-    found = client.get_experiment_by_name(experiment)
-    if found is None:
+    client = record.client(tracking_uri)
+    experiment_id = record.find_experiment_id(client, experiment)
+    if experiment_id is None:
         return {}
     records: dict[str, tuple[str, str | None]] = {}
-    token = None
-    while True:
-        page = client.search_runs(
-            [found.experiment_id],
-            filter_string="tags.`prunebench.kind` = 'train'",
-            max_results=1000,
-            page_token=token,
-        )
-        for run in page:
-            key = run.data.tags.get("prunebench.config_hash")
-            status = run.info.status
-            if key and records.get(key, ("",))[0] != "FINISHED":
-                records[key] = (status, run.data.tags.get("prunebench.failure_reason"))
-        token = page.token
-        if not token:
-            return records
+    for run in record.search_all_runs(client, experiment_id, record.train_filter()):
+        key = run.data.tags.get(record.TAG_CONFIG_HASH)
+        status = run.info.status
+        if key and records.get(key, ("",))[0] != "FINISHED":
+            records[key] = (status, run.data.tags.get(record.TAG_FAILURE_REASON))
+    return records
 
 
 def plan(preset: Preset, tracking_uri: str, checkpoint_dir: str | Path) -> list[CellState]:
     """Each cell with what running the suite now would do to it."""
-    records = recorded_runs(tracking_uri, preset.name) if _store_exists(tracking_uri) else {}
+    records = recorded_runs(tracking_uri, preset.name) if record.store_exists(tracking_uri) else {}
     states = []
     for cfg in preset.cells():
         status, reason = records.get(cfg.config_hash(), (None, None))
@@ -80,15 +67,6 @@ def plan(preset: Preset, tracking_uri: str, checkpoint_dir: str | Path) -> list[
     return states
 
 
-def _store_exists(tracking_uri: str) -> bool:
-    """False for a local store not created yet (a dry run must not create it)."""
-    if tracking_uri.startswith("sqlite:///"):
-        return Path(tracking_uri.removeprefix("sqlite:///")).is_file()
-    if "://" not in tracking_uri or tracking_uri.startswith("file:"):
-        return Path(tracking_uri.removeprefix("file://")).exists()
-    return True
-
-
 def run_worker(
     preset: Preset,
     tracking_uri: str,
@@ -98,7 +76,7 @@ def run_worker(
     system_metrics_s: float | None = SUITE_SYSTEM_METRICS_INTERVAL_S,
 ) -> list[tuple[str, str]]:
     """Claim and run cells until the queue is drained; returns (config hash, status) run here."""
-    from prunebench.bench.train import train_run
+    from prunebench.bench.run import train_run
 
     by_hash = {cfg.config_hash(): cfg for cfg in preset.cells()}
     states = plan(preset, tracking_uri, checkpoint_dir)
@@ -121,9 +99,9 @@ def run_worker(
                     checkpoint_dir=checkpoint_dir,
                     resume=True,
                     tags={
-                        "prunebench.preset": preset.name,
-                        "prunebench.suite": root,  # one suite generation, to group by in the UI
-                        "prunebench.expected_seeds": str(len(preset.seeds)),
+                        record.TAG_PRESET: preset.name,
+                        record.TAG_SUITE: root,  # one suite generation, to group by in the UI
+                        record.TAG_EXPECTED_SEEDS: str(len(preset.seeds)),
                     },
                     quiet=quiet,
                     system_metrics_s=system_metrics_s,
@@ -144,20 +122,6 @@ def _worker_process(preset_path: str, overrides: dict, kwargs: dict, threads: in
     run_worker(load_preset(preset_path, **overrides), **kwargs)
 
 
-def prepare_experiment(tracking_uri: str, name: str) -> None:
-    """Create the store (schema migrations) and experiment once, before workers race to."""
-    from mlflow import MlflowClient
-
-    for attempt in range(3):
-        try:
-            get_or_create_experiment(MlflowClient(tracking_uri), name)
-            return
-        except Exception:  # another worker created the schema or experiment first
-            if attempt == 2:
-                raise
-            time.sleep(1.0 + attempt)
-
-
 def run_suite(
     preset: Preset,
     tracking_uri: str,
@@ -172,9 +136,9 @@ def run_suite(
 
     Every run samples MLflow's system metrics every ``system_metrics_s`` seconds (None: off).
     """
-    check_tracking_uri(tracking_uri)
+    record.check_tracking_uri(tracking_uri)
     open_storage(storage_url)
-    prepare_experiment(tracking_uri, preset.name)
+    record.prepare_experiment(tracking_uri, preset.name)
     kwargs = {
         "tracking_uri": tracking_uri,
         "storage_url": storage_url,

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from collections import Counter
 
-from prunebench.bench.mlflow_native import SUITE_SYSTEM_METRICS_INTERVAL_S
-from prunebench.bench.presets import load_preset
-from prunebench.bench.suite import DEFAULT_STORAGE, CellState, plan, run_suite
-from prunebench.bench.tracking import DEFAULT_TRACKING_URI
+from prunebench.bench.system_metrics import SUITE_SYSTEM_METRICS_INTERVAL_S
 from prunebench.errors import ConfigError
+from prunebench.record import DEFAULT_TRACKING_URI
+from prunebench.suite.presets import load_preset
+from prunebench.suite.runner import DEFAULT_STORAGE, CellState, plan, run_suite
 
 ACTIONS = {
     "done": "finished, skipped",
@@ -29,7 +29,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "to split the cells between them.",
     )
     parser.set_defaults(execute=execute)
-    parser.add_argument("preset", help="a preset name from configs/ or a TOML file")
+    parser.add_argument("preset", help="a named preset (e.g. demo-fmnist) or a TOML file")
     parser.add_argument("--workers", type=int, default=1, help="local worker processes")
     parser.add_argument("--dry-run", action="store_true", help="show the plan, run nothing")
     parser.add_argument("--tracking-uri", default=DEFAULT_TRACKING_URI)

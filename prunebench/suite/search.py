@@ -1,13 +1,13 @@
 """Optuna search for a pruner's largest lossless prune ratio.
 
 The objective is the realized prune ratio, maximized subject to Optuna's constraint
-``(full mean - tolerance) - pruner mean <= 0`` (the lossless rule of ``prunebench.reports``):
-mean test accuracy over K seeds within tolerance of full data's. For OrderDP the sampler explores
-the prune ratio p and how 1 - p splits into exploration and exploitation:
-a = (1 - p) ** u, b = (1 - p) ** (1 - u) with u in [0, 1] (u = 0.5 is the balanced split); for
-single-knob pruners only p. Every trial is an MLflow run nested under the study's run, and each
-seed it trains is a run nested under the trial. The study lives in an Optuna RDB storage, so
-workers on many machines can share it; ``trials`` counts trials over all workers.
+``(full mean - tolerance) - pruner mean <= 0`` (the lossless rule of ``prunebench.stats``):
+mean test accuracy over K seeds within tolerance of full data's. The sampler explores the
+pruner class's own ``search_space`` (e.g. for OrderDP the prune ratio p and how 1 - p splits into
+exploration and exploitation; for single-knob pruners only p). Every trial is an MLflow run
+nested under the study's run, and each seed it trains is a run nested under the trial. The study
+lives in an Optuna RDB storage, so workers on many machines can share it; ``trials`` counts
+trials over all workers.
 """
 
 from __future__ import annotations
@@ -26,18 +26,15 @@ import optuna
 from mlflow.entities import RunTag
 from optuna.trial import TrialState
 
-from prunebench.bench.mlflow_native import get_or_create_experiment
-from prunebench.bench.presets import Preset
-from prunebench.bench.suite import prepare_experiment
-from prunebench.bench.tracking import check_tracking_uri
-from prunebench.bench.workqueue import open_storage
+from prunebench import record
 from prunebench.errors import ConfigError
-from prunebench.reports.lossless import lossless_tolerance
+from prunebench.pruners import pruner_class, reference_pruner, searchable_pruners
+from prunebench.stats.lossless import lossless_tolerance
+from prunebench.suite.presets import Preset
+from prunebench.suite.workqueue import open_storage
 
 log = logging.getLogger(__name__)
 
-MAX_SEARCH_RATIO = 0.95
-SEARCHABLE = ("orderdp", "infobatch", "random", "rs2", "ucb", "epsilon_greedy")
 
 Evaluate = Callable[[str, dict[str, Any], int, dict[str, str]], tuple[float, float]]
 """(pruner, params, seed, mlflow tags) -> (test accuracy, realized prune ratio) of one run."""
@@ -57,20 +54,19 @@ class SearchResult:
 
 
 def suggest(trial: optuna.Trial, pruner: str) -> dict[str, Any]:
-    """The pruner parameters a trial tries."""
-    ratio = trial.suggest_float("prune_ratio", 0.0, MAX_SEARCH_RATIO)
-    if pruner != "orderdp":
-        return {"prune_ratio": ratio}
-    split = trial.suggest_float("exploration_share", 0.0, 1.0)
-    keep = 1.0 - ratio
-    return {"exploration": keep**split, "exploitation": keep ** (1.0 - split)}
+    """The pruner parameters a trial tries, from the pruner class's own search space."""
+    cls = pruner_class(pruner)
+    values = {
+        key: trial.suggest_float(key, low, high) for key, (low, high) in cls.search_space.items()
+    }
+    return cls.params_from_search(values)
 
 
 def training_evaluator(
     preset: Preset, dataset: str, model: str, tracking_uri: str, checkpoint_dir: str | Path
 ) -> Evaluate:
     """Evaluate by training the preset's configuration for real (one MLflow run per seed)."""
-    from prunebench.bench.train import train_run
+    from prunebench.bench.run import train_run
 
     def evaluate(pruner: str, params: dict[str, Any], seed: int, tags: dict[str, str]):
         cfg = preset.base_config(dataset, model, seed)
@@ -102,24 +98,20 @@ def full_reference(
     evaluate: Evaluate,
 ) -> list[float]:
     """Full-data accuracies for ``seeds``: from MLflow when recorded, else trained now."""
-    from mlflow import MlflowClient
-
-    client = MlflowClient(tracking_uri)
-    experiment_id = _experiment_id(client, preset.name)
+    client = record.client(tracking_uri)
+    experiment_id = record.get_or_create_experiment(client, preset.name)
     accuracies = []
     for seed in seeds:
         cfg = preset.base_config(dataset, model, seed)
         finished = client.search_runs(
             [experiment_id],
-            filter_string=f"tags.`prunebench.kind` = 'train' "
-            f"and tags.`prunebench.config_hash` = '{cfg.config_hash()}' "
-            "and attributes.status = 'FINISHED'",
+            filter_string=record.train_filter(cfg.config_hash(), finished=True),
             max_results=1,
         )
         if finished:
             accuracies.append(finished[0].data.metrics["final_test_accuracy"])
         else:
-            accuracy, _ = evaluate("full", {}, seed, {"prunebench.preset": preset.name})
+            accuracy, _ = evaluate(reference_pruner(), {}, seed, {record.TAG_PRESET: preset.name})
             accuracies.append(accuracy)
     return accuracies
 
@@ -139,11 +131,9 @@ def run_search(
     sampler_seed: int = 0,
 ) -> SearchResult:
     """Search ``pruner``'s largest lossless prune ratio on the preset's first dataset and model."""
-    from mlflow import MlflowClient
-
-    if pruner not in SEARCHABLE:
+    if pruner not in searchable_pruners():
         raise ConfigError(
-            f"cannot search pruner {pruner!r}; choose one of: {', '.join(SEARCHABLE)}"
+            f"cannot search pruner {pruner!r}; choose one of: {', '.join(searchable_pruners())}"
         )
     if trials < 1 or seeds < 1:
         raise ConfigError(f"--trials and --seeds must be at least 1, got {trials} and {seeds}")
@@ -151,9 +141,9 @@ def run_search(
         raise ConfigError(f"--tolerance must be >= 0, got {tolerance}")
     dataset = dataset or preset.datasets[0]
     model = model or preset.models[0]
-    check_tracking_uri(tracking_uri)
+    record.check_tracking_uri(tracking_uri)
     storage = open_storage(storage_url)
-    prepare_experiment(tracking_uri, preset.name)
+    record.prepare_experiment(tracking_uri, preset.name)
     evaluate = evaluate or training_evaluator(preset, dataset, model, tracking_uri, checkpoint_dir)
     seed_list = list(range(seeds))
 
@@ -180,7 +170,7 @@ def run_search(
         sampler=sampler,
         load_if_exists=True,
     )
-    client = MlflowClient(tracking_uri)
+    client = record.client(tracking_uri)
     search_run_id = _search_run(
         client, storage, preset, study, pruner, dataset, model, seeds, bound_tolerance
     )
@@ -195,26 +185,26 @@ def run_search(
     def objective(trial: optuna.Trial) -> float:
         params = suggest(trial, pruner)
         trial_run = client.create_run(
-            _experiment_id(client, preset.name),
+            record.get_or_create_experiment(client, preset.name),
             run_name=f"{pruner}-trial{trial.number}",
             tags={
-                "prunebench.kind": "trial",
-                "mlflow.parentRunId": search_run_id,
-                "prunebench.search": study_name,
-                "optuna.trial_number": str(trial.number),
+                record.TAG_KIND: record.KIND_TRIAL,
+                record.TAG_PARENT_RUN: search_run_id,
+                record.TAG_SEARCH: study_name,
+                record.TAG_TRIAL_NUMBER: str(trial.number),
             },
         )
         trial_run_id = trial_run.info.run_id
         client.log_batch(
             trial_run_id,
-            params=[_param(f"pruner.{k}", v) for k, v in params.items()]
+            params=[_param(f"{record.PARAM_PRUNER_PREFIX}{k}", v) for k, v in params.items()]
             + [_param("pruner", pruner)],
         )
         tags = {
-            "prunebench.kind": "search_train",
-            "mlflow.parentRunId": trial_run_id,
-            "prunebench.search": study_name,
-            "prunebench.preset": preset.name,
+            record.TAG_KIND: record.KIND_SEARCH_TRAIN,
+            record.TAG_PARENT_RUN: trial_run_id,
+            record.TAG_SEARCH: study_name,
+            record.TAG_PRESET: preset.name,
         }
         outcomes = [evaluate(pruner, params, seed, tags) for seed in seed_list]
         accuracies = [acc for acc, _ in outcomes]
@@ -265,12 +255,12 @@ def _search_run(client, storage, preset, study, pruner, dataset, model, seeds, t
     if run_id:
         return run_id
     run = client.create_run(
-        _experiment_id(client, preset.name),
+        record.get_or_create_experiment(client, preset.name),
         run_name=f"search-{pruner}",
         tags={
-            "prunebench.kind": "search",
-            "prunebench.search": study.study_name,
-            "prunebench.preset": preset.name,
+            record.TAG_KIND: record.KIND_SEARCH,
+            record.TAG_SEARCH: study.study_name,
+            record.TAG_PRESET: preset.name,
         },
     )
     client.log_batch(
@@ -317,17 +307,16 @@ def _log_result(client, run_id: str, result: SearchResult) -> None:
         client.log_batch(
             run_id,
             metrics=[_metric("largest_lossless_ratio", result.best["prune_ratio"])],
-            tags=[RunTag(f"best.{k}", str(v)) for k, v in result.best["params"].items()],
+            tags=[
+                RunTag(f"{record.TAG_BEST_PREFIX}{k}", str(v))
+                for k, v in result.best["params"].items()
+            ],
         )
     with tempfile.TemporaryDirectory(prefix="prunebench-") as folder:
         path = Path(folder) / "frontier.json"
         path.write_text(json.dumps(result.frontier, indent=2))
         client.log_artifact(run_id, str(path))
     client.set_terminated(run_id, "FINISHED")
-
-
-def _experiment_id(client, name: str) -> str:
-    return get_or_create_experiment(client, name)
 
 
 def _metric(key: str, value: float):

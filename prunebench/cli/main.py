@@ -18,10 +18,10 @@ from prunebench import __version__
 from prunebench.errors import UsageError
 
 SUBCOMMANDS: tuple[str, ...] = (
-    "prunebench.bench.cli_run",
-    "prunebench.bench.cli_suite",
-    "prunebench.bench.cli_search",
-    "prunebench.reports.cli",
+    "prunebench.cli.run",
+    "prunebench.cli.suite",
+    "prunebench.cli.search",
+    "prunebench.cli.report",
 )
 
 

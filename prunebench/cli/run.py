@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import MISSING, Field
 
 from prunebench.bench.budgets import parse_budget
-from prunebench.bench.cli import configure_logging
-from prunebench.bench.config import DEFAULT_ACCURACY_TARGETS, LOADERS, RunConfig, parse_param
-from prunebench.bench.tracking import DEFAULT_EXPERIMENT, DEFAULT_TRACKING_URI
+from prunebench.bench.config import RunConfig, parse_param
+from prunebench.cli.main import configure_logging
 from prunebench.errors import ConfigError
+from prunebench.record import DEFAULT_EXPERIMENT, DEFAULT_TRACKING_URI
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -22,41 +23,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
             "in MLflow and checkpointed every epoch."
         ),
     )
-    what = parser.add_argument_group("what to train")
-    what.add_argument("--dataset", required=True, help="e.g. cifar10, fashion_mnist, synthetic")
-    what.add_argument("--model", default="resnet18", help="default: resnet18")
-    what.add_argument("--pruner", default="full", help="default: full (no pruning)")
-    what.add_argument("--prune-ratio", type=float, help="the pruner's prune_ratio, in [0, 1)")
-    what.add_argument(
-        "--param",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="a pruner parameter, repeatable (e.g. --param exploration=0.5); VALUE: a number, "
-        "true/false, inf or a word",
-    )
-    what.add_argument("--label", help="pruner label for tags and reports (default: the pruner)")
-    what.add_argument(
-        "--budget", required=True, help="epochs:N | samples:N (forward+backward) | time:SECONDS"
-    )
-    what.add_argument("--seed", type=int, default=0)
-    how = parser.add_argument_group("optimization")
-    how.add_argument("--batch-size", type=int, default=128)
-    how.add_argument("--lr", type=float, default=0.2, help="max LR of the OneCycle schedule")
-    how.add_argument("--momentum", type=float, default=0.9)
-    how.add_argument("--weight-decay", type=float, default=5e-4)
-    how.add_argument("--label-smoothing", type=float, default=0.0)
-    how.add_argument("--no-augment", action="store_true", help="train without augmentation")
-    how.add_argument(
-        "--accuracy-targets",
-        default=",".join(f"{t:g}" for t in DEFAULT_ACCURACY_TARGETS),
-        help="comma-separated test accuracies for time-to-accuracy (default: %(default)s)",
-    )
-    data = parser.add_argument_group("data and device")
-    data.add_argument("--data-dir", help="where the dataset's files are (or are downloaded to)")
-    data.add_argument("--subset", type=int, help="train on this many training samples")
-    data.add_argument("--loader", default="tensor", help=f"one of {', '.join(LOADERS)}")
-    data.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda[:N]")
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for spec in RunConfig.schema():  # one flag per RunConfig field, from its schema
+        name = spec.metadata["cli"]
+        if name is None:
+            continue
+        if name not in groups:
+            groups[name] = parser.add_argument_group(name)
+        _add_flag(groups[name], spec)
+        if spec.name == "pruner":
+            _add_pruner_params(groups[name])
     out = parser.add_argument_group("tracking")
     out.add_argument("--tracking-uri", default=DEFAULT_TRACKING_URI)
     out.add_argument("--experiment", default=DEFAULT_EXPERIMENT)
@@ -67,6 +43,39 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     out.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     parser.set_defaults(execute=execute)
     return parser
+
+
+def _add_flag(group: argparse._ArgumentGroup, spec: Field) -> None:
+    """The ``run`` flag of one RunConfig field: name, type, default and help from its schema."""
+    meta = spec.metadata
+    flag = meta["flag"] or "--" + spec.name.replace("_", "-")
+    default = spec.default if spec.default is not MISSING else meta["cli_default"]
+    if isinstance(default, bool):
+        group.add_argument(flag, dest=spec.name, action="store_false", help=meta["help"])
+        return
+    if isinstance(default, tuple):
+        default = ",".join(f"{value:g}" for value in default)
+    kind = spec.type.split(" ")[0] if isinstance(spec.type, str) else spec.type.__name__
+    group.add_argument(
+        flag,
+        dest=spec.name,
+        type={"int": int, "float": float}.get(kind, str),
+        default=default,
+        required=spec.default is MISSING and meta["cli_default"] is None,
+        help=meta["help"],
+    )
+
+
+def _add_pruner_params(group: argparse._ArgumentGroup) -> None:
+    group.add_argument("--prune-ratio", type=float, help="the pruner's prune_ratio, in [0, 1)")
+    group.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a pruner parameter, repeatable (e.g. --param exploration=0.5); VALUE: a number, "
+        "true/false, inf or a word",
+    )
 
 
 def _accuracy_targets(text: str) -> tuple[float, ...]:
@@ -90,33 +99,20 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         if "prune_ratio" in params:
             raise ConfigError("give the prune ratio once: --prune-ratio or --param prune_ratio")
         params["prune_ratio"] = args.prune_ratio
-    cfg = RunConfig(
-        dataset=args.dataset,
-        model=args.model,
-        pruner=args.pruner,
-        pruner_params=params,
-        pruner_label=args.label,
-        budget=parse_budget(args.budget),
-        seed=args.seed,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        momentum=args.momentum,
-        weight_decay=args.weight_decay,
-        label_smoothing=args.label_smoothing,
-        data_dir=args.data_dir,
-        subset=args.subset,
-        loader=args.loader,
-        device=args.device,
-        augment=not args.no_augment,
-        accuracy_targets=_accuracy_targets(args.accuracy_targets),
-    )
+    parsers = {"budget": parse_budget, "accuracy_targets": _accuracy_targets}
+    settings = {
+        spec.name: parsers.get(spec.name, lambda value: value)(getattr(args, spec.name))
+        for spec in RunConfig.schema()
+        if spec.metadata["cli"] is not None
+    }
+    cfg = RunConfig(pruner_params=params, **settings)
     cfg.validate()
     return cfg
 
 
 def execute(args: argparse.Namespace) -> int:
     """Validate, train, print a one-line result; 0 finished, 1 failed."""
-    from prunebench.bench.train import train_run  # heavy: imported when a run starts
+    from prunebench.bench.run import train_run  # heavy: imported when a run starts
 
     cfg = config_from_args(args)
     configure_logging(args.quiet)

@@ -37,34 +37,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from prunebench.bench.config import RunConfig, parse_budget
+from prunebench.bench.config import DEFAULT_ACCURACY_TARGETS, RunConfig, parse_budget
 from prunebench.errors import ConfigError
+from prunebench.pruners import pruner_class, reference_pruner
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+CONFIG_DIR = Path(__file__).resolve().parent / "named_presets"
+"""The named presets, shipped as package data (so they work from an installed package too)."""
 
-# Preset key -> (accepted types, default): settings every cell shares, passed to RunConfig.
-_RUN_KEYS: dict[str, tuple[type | tuple[type, ...], Any]] = {
-    "batch_size": (int, 128),
-    "lr": ((int, float), 0.2),
-    "momentum": ((int, float), 0.9),
-    "weight_decay": ((int, float), 5e-4),
-    "label_smoothing": ((int, float), 0.0),
-    "loader": (str, "tensor"),
-    "subset": (int, None),
-    "data_dir": (str, None),
-    "device": (str, "auto"),
-    "augment": (bool, True),
-}
+# Preset key -> (accepted types, default): settings every cell shares, from RunConfig's schema.
+_RUN_KEYS = RunConfig.preset_keys()
 _LIST_KEYS = ("datasets", "models", "seeds", "prune_ratios", "accuracy_targets")
 _TOP_KEYS = {"name", "description", "budget", "pruners", "search", *_LIST_KEYS, *_RUN_KEYS}
 _PRUNER_KEYS = {"name", "label", "params", "prune_ratios"}
 _SEARCH_KEYS = {"pruners", "trials", "seeds", "tolerance", "dataset", "model"}
-_RATIO_PARAMS = ("prune_ratio", "exploration", "exploitation")
 
 
 @dataclass(frozen=True)
@@ -106,11 +96,11 @@ class Preset:
     search: SearchSettings = SearchSettings()
 
     def base_config(self, dataset: str, model: str, seed: int) -> RunConfig:
-        """A RunConfig with the preset's shared settings and the full pruner."""
+        """A RunConfig with the preset's shared settings and the full-data reference pruner."""
         return RunConfig(
             dataset=dataset,
             model=model,
-            pruner="full",
+            pruner=reference_pruner(),
             budget=parse_budget(self.budget),
             seed=seed,
             accuracy_targets=self.accuracy_targets,
@@ -138,7 +128,8 @@ class Preset:
 
 
 def _ratio_variants(entry: PrunerEntry) -> list[dict[str, Any]]:
-    if entry.name == "full" or any(key in entry.params for key in _RATIO_PARAMS):
+    cls = pruner_class(entry.name)
+    if cls.is_reference or any(key in entry.params for key in cls.ratio_params):
         return [dict(entry.params)]
     return [{**entry.params, "prune_ratio": ratio} for ratio in entry.prune_ratios]
 
@@ -181,10 +172,10 @@ def parse_preset(data: dict[str, Any], where: str, path: Path | None = None) -> 
     for key, (kind, default) in _RUN_KEYS.items():
         value = data.get(key, default)
         if value is not None and (
-            not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool)
+            not isinstance(value, kind) or (isinstance(value, bool) and bool not in kind)
         ):
             raise _fail(where, f"{key!r} has the wrong type: {value!r}")
-        run_settings[key] = float(value) if kind == (int, float) else value
+        run_settings[key] = float(value) if float in kind and value is not None else value
     ratios = _list(where, data, "prune_ratios", (int, float), [0.5])
     pruners_data = data.get("pruners")
     if not isinstance(pruners_data, list) or not pruners_data:
@@ -219,7 +210,12 @@ def parse_preset(data: dict[str, Any], where: str, path: Path | None = None) -> 
         seeds=_list(where, data, "seeds", int, [0]),
         pruners=tuple(entries),
         accuracy_targets=tuple(
-            map(float, _list(where, data, "accuracy_targets", (int, float), [0.9]))
+            map(
+                float,
+                _list(
+                    where, data, "accuracy_targets", (int, float), list(DEFAULT_ACCURACY_TARGETS)
+                ),
+            )
         ),
         run_settings=run_settings,
         search=search,
@@ -254,7 +250,7 @@ def _parse_search(where: str, table: Any) -> SearchSettings:
 
 
 def resolve_preset_path(name_or_path: str) -> Path:
-    """A path to a TOML file, or the name of a preset in configs/ (with or without .toml)."""
+    """A path to a TOML file, or the name of a named preset (with or without .toml)."""
     path = Path(name_or_path)
     if path.suffix == ".toml" and path.is_file():
         return path
@@ -263,7 +259,7 @@ def resolve_preset_path(name_or_path: str) -> Path:
         return candidate
     known = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.toml"))) or "none"
     raise ConfigError(
-        f"no preset {name_or_path!r}: pass a TOML file or one of the presets in configs/ ({known})"
+        f"no preset {name_or_path!r}: pass a TOML file or one of the named presets ({known})"
     )
 
 

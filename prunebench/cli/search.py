@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from prunebench.bench.presets import load_preset
-from prunebench.bench.search import SEARCHABLE, run_search
-from prunebench.bench.suite import DEFAULT_STORAGE
-from prunebench.bench.tracking import DEFAULT_TRACKING_URI
+from prunebench.errors import ConfigError
+from prunebench.pruners import searchable_pruners
+from prunebench.record import DEFAULT_TRACKING_URI
+from prunebench.suite.presets import load_preset
+from prunebench.suite.runner import DEFAULT_STORAGE
+from prunebench.suite.search import run_search
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -19,13 +21,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "staying within tolerance of full data. Workers sharing --storage share the study.",
     )
     parser.set_defaults(execute=execute)
-    parser.add_argument("preset", help="a preset name from configs/ or a TOML file")
+    parser.add_argument("preset", help="a named preset (e.g. demo-fmnist) or a TOML file")
     parser.add_argument(
         "--pruner",
         action="append",
-        choices=SEARCHABLE,
         default=None,
-        help="pruner to search (repeatable; default: the preset's [search])",
+        help="pruner to search (repeatable; default: the preset's [search]); a pruner with a "
+        "search space",
     )
     parser.add_argument("--trials", type=int, default=None, help="trials per pruner, all workers")
     parser.add_argument("--seeds", type=int, default=None, help="seeds per trial")
@@ -46,7 +48,13 @@ def execute(args: argparse.Namespace) -> int:
     """Run the search for each pruner and print its answer and explored frontier."""
     preset = load_preset(args.preset, data_dir=args.data_dir)
     settings = preset.search
-    for pruner in args.pruner or settings.pruners:
+    pruners = args.pruner or settings.pruners
+    unknown = sorted(set(pruners) - set(searchable_pruners()))
+    if unknown:
+        raise ConfigError(
+            f"cannot search pruner {unknown[0]!r}; choose one of: {', '.join(searchable_pruners())}"
+        )
+    for pruner in pruners:
         result = run_search(
             preset,
             pruner,

@@ -1,0 +1,283 @@
+"""The lifecycle of one training run: validate, track in MLflow, checkpoint, resume, progress.
+
+The loop itself (one step, one epoch, evaluation) is ``trainer.py``; this module wraps it: each
+epoch is logged and checkpointed, so a run resumes per epoch in the same MLflow run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+import prunebench
+from prunebench import record
+from prunebench.bench.checkpoint import (
+    check_checkpoint_dir,
+    checkpoint_path,
+    load_checkpoint,
+    save_checkpoint,
+)
+from prunebench.bench.config import RunConfig, device_kind, resolve_device
+from prunebench.bench.datasets_record import log_data_inputs
+from prunebench.bench.metrics import save_usage_histogram
+from prunebench.bench.schedule import schedule_params
+from prunebench.bench.system_metrics import system_metrics
+from prunebench.bench.tracking import RunTracker
+from prunebench.bench.trainer import DEVICE_COUNT, EVAL_BATCH_SIZE, Diverged, Trainer
+from prunebench.errors import UsageError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunResult:
+    """What :func:`train_run` returns: the MLflow run, its status and summary metrics."""
+
+    run_id: str | None
+    status: str
+    """FINISHED, FAILED, or RUNNING (stopped early by ``stop_after_epochs``; resumable)."""
+    failure_reason: str | None
+    metrics: dict[str, float]
+    history: list[dict[str, float]]
+    config_hash: str
+    checkpoint_path: Path
+
+
+def run_params(cfg: RunConfig, trainer: Trainer) -> dict[str, Any]:
+    """MLflow params of a run (contract names; pruner parameters as ``pruner.<key>``)."""
+    params: dict[str, Any] = {
+        **cfg.logged_params(),  # the config's own fields, from its schema
+        "target_prune_ratio": cfg.target_prune_ratio(),
+        "budget_kind": cfg.budget.kind,
+        "budget_amount": cfg.budget.amount,
+        "eval_batch_size": EVAL_BATCH_SIZE,
+        "optimizer": "sgd",
+        "device": str(trainer.device),  # the resolved device, not "auto"
+        "device_kind": device_kind(trainer.device),
+        "device_count": DEVICE_COUNT,
+        "train_size": trainer.n,
+        "pruner_epochs": trainer.pruner_epochs,
+        record.PARAM_VERSION: prunebench.__version__,
+        record.PARAM_CONFIG_HASH: cfg.config_hash(),
+        **schedule_params(),
+    }
+    pruner_values = {**cfg.pruner_kwargs(), **trainer.pruner.params}
+    params.update(
+        {f"{record.PARAM_PRUNER_PREFIX}{key}": value for key, value in pruner_values.items()}
+    )
+    return params
+
+
+def run_tags(cfg: RunConfig, extra: dict[str, str] | None) -> dict[str, str]:
+    """Tags of a new run: kind, cell, config hash, status, plus the caller's (which win)."""
+    tags = {
+        **record.new_run_tags(record.KIND_TRAIN),
+        record.TAG_CELL: cfg.cell(),
+        record.TAG_CONFIG_HASH: cfg.config_hash(),
+    }
+    tags.update(extra or {})
+    return tags
+
+
+def _log_artifacts(tracker: RunTracker, trainer: Trainer) -> None:
+    with tempfile.TemporaryDirectory(prefix="prunebench-") as folder:
+        directory = Path(folder)
+        counts = trainer.usage.cpu().numpy().astype(np.int64)
+        np.savez_compressed(directory / "usage.npz", counts=counts)
+        save_usage_histogram(counts, directory / "usage_histogram.png", trainer.cfg.run_name())
+        torch.save(trainer.pruner.state_dict(), directory / "scores.pt")
+        for name in ("usage.npz", "usage_histogram.png", "scores.pt"):
+            tracker.log_artifact(directory / name)
+
+
+def _loaders(trainer: Trainer) -> dict[str, Any]:
+    return {"train": trainer.train_loader, "test": trainer.test_loader}
+
+
+def _log_config(tracker: RunTracker, cfg: RunConfig) -> None:
+    with tempfile.TemporaryDirectory(prefix="prunebench-") as folder:
+        path = Path(folder) / "config.json"
+        path.write_text(json.dumps(cfg.to_dict(), indent=2, sort_keys=True, default=str))
+        tracker.log_artifact(path)
+
+
+def train_run(
+    cfg: RunConfig,
+    tracking_uri: str = record.DEFAULT_TRACKING_URI,
+    experiment: str = record.DEFAULT_EXPERIMENT,
+    checkpoint_dir: str | Path = "checkpoints",
+    resume: bool = False,
+    tags: dict[str, str] | None = None,
+    quiet: bool = True,
+    stop_after_epochs: int | None = None,
+    system_metrics_s: float | None = None,
+) -> RunResult:
+    """Train one run to its budget, tracked in MLflow and checkpointed every epoch.
+
+    Everything a user can get wrong (config, data, tracking store, checkpoint directory) is
+    checked before anything is written. With ``resume`` and a checkpoint of the same config, the
+    run continues in the same MLflow run. ``stop_after_epochs`` ends this call after that many
+    epochs, leaving the run RUNNING and resumable, as an interrupted process would.
+    ``system_metrics_s`` samples MLflow's system metrics (CPU, memory, GPU) at that interval.
+    """
+    cfg.validate()
+    device = resolve_device(cfg.device)
+    tracking_uri = record.resolve_tracking_uri(tracking_uri)
+    record.check_tracking_uri(tracking_uri)
+    check_checkpoint_dir(checkpoint_dir)
+    config_hash = cfg.config_hash()
+    path = checkpoint_path(checkpoint_dir, config_hash)
+    checkpoint = load_checkpoint(path, device) if resume and path.is_file() else None
+    if checkpoint is not None and checkpoint.get("config_hash") != config_hash:
+        raise UsageError(f"checkpoint {path} belongs to another config; delete it to start over")
+    if checkpoint is not None and checkpoint["origin"] != [tracking_uri, experiment]:
+        # The same config logged elsewhere: its checkpoint is not this run's to continue.
+        log.info("checkpoint %s was logged to %s; starting a new run", path, checkpoint["origin"])
+        checkpoint = None
+    trainer = Trainer(cfg, device)
+    if checkpoint is not None and checkpoint["finished"]:
+        log.info("run %s already finished; nothing to resume", checkpoint["run_id"])
+        trainer.load_state_dict(checkpoint["trainer"])
+        return _result(trainer, checkpoint["run_id"], "FINISHED", None, path)
+
+    if checkpoint is not None:
+        trainer.load_state_dict(checkpoint["trainer"])
+        tracker = RunTracker.attach(tracking_uri, experiment, checkpoint["run_id"])
+        log.info("resuming run %s at epoch %d", tracker.run_id, trainer.counters.epoch)
+    else:
+        tracker = RunTracker.start(tracking_uri, experiment, cfg.run_name(), run_tags(cfg, tags))
+        tracker.log_params(run_params(cfg, trainer))
+        log_data_inputs(tracker.client, tracker.run_id, _loaders(trainer))
+        _log_config(tracker, cfg)
+    try:
+        with system_metrics(tracking_uri, tracker.run_id, system_metrics_s, checkpoint is not None):
+            return _train(trainer, tracker, path, quiet, stop_after_epochs)
+    except KeyboardInterrupt:
+        _finish_quietly(tracker, "KILLED", None)
+        raise
+    except BaseException as error:
+        _finish_quietly(tracker, "FAILED", f"{type(error).__name__}: {error}")
+        raise
+
+
+def _train(
+    trainer: Trainer,
+    tracker: RunTracker,
+    path: Path,
+    quiet: bool,
+    stop_after_epochs: int | None,
+) -> RunResult:
+    counters, budget = trainer.counters, trainer.budget
+    show_progress = not quiet and sys.stderr.isatty()
+    epochs_this_call = 0
+    with _budget_bar(trainer, show_progress) as bar:
+        while not budget.exhausted(
+            counters.epoch, counters.samples_trained, counters.train_seconds
+        ):
+            before = _budget_used(trainer)
+            try:
+                entry = trainer.train_epoch(show_progress)
+            except Diverged as diverged:
+                reason = str(diverged)
+                log.info("run %s failed: %s", tracker.run_id, reason)
+                _log_final(tracker, trainer)
+                tracker.finish("FAILED", reason)
+                return _result(trainer, tracker.run_id, "FAILED", reason, path)
+            epoch = counters.epoch - 1
+            tracker.log_epoch(entry, epoch)
+            save_checkpoint(path, _checkpoint(trainer, tracker, finished=False))
+            _report_epoch(bar, entry, epoch, _budget_used(trainer) - before)
+            epochs_this_call += 1
+            stopping = stop_after_epochs is not None and epochs_this_call >= stop_after_epochs
+            if stopping and not budget.exhausted(
+                counters.epoch, counters.samples_trained, counters.train_seconds
+            ):
+                return _result(trainer, tracker.run_id, "RUNNING", None, path)
+    _log_final(tracker, trainer)
+    tracker.finish("FINISHED")
+    save_checkpoint(path, _checkpoint(trainer, tracker, finished=True))
+    return _result(trainer, tracker.run_id, "FINISHED", None, path)
+
+
+def _budget_used(trainer: Trainer) -> float:
+    counters, kind = trainer.counters, trainer.budget.kind
+    if kind == "epochs":
+        return counters.epoch
+    return counters.samples_trained if kind == "samples" else counters.train_seconds
+
+
+def _budget_bar(trainer: Trainer, enabled: bool) -> tqdm:
+    """A bar over the budget in its own unit (a no-op object when disabled)."""
+    budget = trainer.budget
+    return tqdm(
+        total=budget.amount,
+        initial=_budget_used(trainer),
+        unit={"epochs": "epoch", "samples": "sample", "time": "s"}[budget.kind],
+        desc=trainer.cfg.run_name(),
+        dynamic_ncols=True,
+        disable=not enabled,
+    )
+
+
+def _report_epoch(bar: tqdm, entry: dict[str, float], epoch: int, used: float) -> None:
+    if not bar.disable:
+        bar.update(min(used, bar.total - bar.n))
+        bar.set_postfix(acc=f"{entry['test_accuracy']:.4f}", refresh=False)
+        return
+    log.info(
+        "epoch %d: test_accuracy=%.4f train_loss=%.4f kept=%.3f train_seconds=%.1f",
+        epoch,
+        entry["test_accuracy"],
+        entry["train_loss"],
+        entry["kept_fraction"],
+        entry["train_seconds"],
+    )
+
+
+def _log_final(tracker: RunTracker, trainer: Trainer) -> None:
+    summary = trainer.summary()
+    if summary:
+        tracker.log_metrics(summary)
+    _log_artifacts(tracker, trainer)
+
+
+def _checkpoint(trainer: Trainer, tracker: RunTracker, finished: bool) -> dict[str, Any]:
+    return {
+        "config": trainer.cfg.to_dict(),
+        "config_hash": trainer.cfg.config_hash(),
+        "origin": [tracker.tracking_uri, tracker.experiment],
+        "run_id": tracker.run_id,
+        "finished": finished,
+        "trainer": trainer.state_dict(),
+    }
+
+
+def _result(
+    trainer: Trainer, run_id: str, status: str, reason: str | None, path: Path
+) -> RunResult:
+    return RunResult(
+        run_id=run_id,
+        status=status,
+        failure_reason=reason,
+        metrics=trainer.summary(),
+        history=list(trainer.counters.history),
+        config_hash=trainer.cfg.config_hash(),
+        checkpoint_path=path,
+    )
+
+
+def _finish_quietly(tracker: RunTracker, status: str, reason: str | None) -> None:
+    """Record how a run ended without masking the exception that ended it."""
+    try:
+        tracker.finish(status, reason)
+    except Exception:  # the store itself may be what failed
+        log.exception("could not record status %s for run %s", status, tracker.run_id)

@@ -1,0 +1,1 @@
+"""The one ``prunebench`` command: ``main`` plus one module per subcommand (run, suite, ...)."""

@@ -1,0 +1,389 @@
+"""The one MLflow record schema: what a prunebench run writes and how it is found again.
+
+Tag keys, run kinds, per-epoch and summary metric names, shared parameter names, the tracking URI
+rules and store checks, experiment get-or-create and paged run search live here, once. Training
+(``bench``), the suite layer (``suite``) and the reports read and write MLflow through these
+names and helpers. Every MLflow client is an explicit ``MlflowClient(tracking_uri)`` made by
+:func:`client`; the global MLflow state (``mlflow.set_tracking_uri``, active runs) is never used.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from prunebench.errors import UsageError
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+# ---------------------------------------------------------------------------- where
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+"""MLflow's embedded default: a SQLite file in the working directory."""
+DEFAULT_EXPERIMENT = "prunebench"
+
+# ---------------------------------------------------------------------------- tags
+TAG_KIND = "prunebench.kind"
+"""What the run is: one of the KIND_* values below."""
+TAG_STATUS = "prunebench.status"
+"""prunebench's own status (RUNNING until the run records its end; see :func:`end_tags`)."""
+TAG_FAILURE_REASON = "prunebench.failure_reason"
+TAG_CELL = "prunebench.cell"
+"""``<dataset>/<model>/<pruner_label>/<target ratio>``: the cell a training run belongs to."""
+TAG_CONFIG_HASH = "prunebench.config_hash"
+"""The run config's hash: a suite's record of which cell is done."""
+TAG_PRESET = "prunebench.preset"
+TAG_SUITE = "prunebench.suite"
+"""A suite generation (its work-queue root): group the runs table by it to compare one suite."""
+TAG_EXPECTED_SEEDS = "prunebench.expected_seeds"
+TAG_SEARCH = "prunebench.search"
+"""The Optuna study name of a search run and of its trials and their training runs."""
+TAG_PARENT_RUN = "mlflow.parentRunId"
+TAG_RUN_NAME = "mlflow.runName"
+TAG_TRIAL_NUMBER = "optuna.trial_number"
+TAG_BEST_PREFIX = "best."
+"""A search's best parameters, as tags ``best.<param>`` (a later trial may improve them)."""
+TAG_DATA_SOURCE = "prunebench.source"
+"""On a generated (synthetic) dataset input: the generator that made it."""
+
+# ---------------------------------------------------------------------------- experiment tags
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+"""MLflow 3's experiment kind; its UI shows training runs for TRAINING_KIND."""
+TRAINING_KIND = "custom_model_development"
+"""MLflow 3's experiment kind for model training (vs ``genai_development``)."""
+DESCRIPTION_TAG = "mlflow.note.content"
+"""The experiment description shown above its runs in the MLflow UI."""
+EXPERIMENT_DESCRIPTION = (
+    f"prunebench training runs. Compare a cell's seeds by grouping the runs table by the tag "
+    f"{TAG_CELL} (one suite generation: {TAG_SUITE}); nested runs under a search are its Optuna "
+    "trials."
+)
+NEW_EXPERIMENT_TAGS = {EXPERIMENT_KIND_TAG: TRAINING_KIND, DESCRIPTION_TAG: EXPERIMENT_DESCRIPTION}
+"""Tags of an experiment prunebench creates (an existing experiment's tags are never changed)."""
+
+# ---------------------------------------------------------------------------- run kinds
+KIND_TRAIN = "train"
+KIND_SEARCH = "search"
+KIND_TRIAL = "trial"
+KIND_SEARCH_TRAIN = "search_train"
+KIND_REPORT = "report"
+SEARCH_KINDS = (KIND_SEARCH, KIND_TRIAL)
+"""Kinds whose nested training runs are a search's, not the benchmark grid's."""
+
+# ---------------------------------------------------------------------------- metrics
+EPOCH_METRICS = (
+    "test_accuracy",
+    "test_loss",
+    "train_loss",
+    "lr",
+    "kept_fraction",
+    "train_seconds",
+    "eval_seconds",
+    "samples_trained",
+    "scoring_forward_passes",
+    "grad_norm",
+    "subset_jaccard",
+)
+"""Per-epoch metrics of a training run (step = epoch; ``subset_jaccard`` absent at epoch 0).
+
+The trainer logs exactly these (:func:`check_epoch_metrics`) and the report reads these
+histories: a new per-epoch metric is one name here and the trainer line that computes it."""
+SUMMARY_METRICS = (
+    "final_test_accuracy",
+    "best_test_accuracy",
+    "realized_prune_ratio",
+    "train_seconds_total",
+    "eval_seconds_total",
+    "train_device_hours",
+    "total_device_hours",
+    "samples_trained_total",
+    "scoring_forward_passes_total",
+    "epochs_run",
+    "zero_usage_samples",
+)
+"""Summary metrics logged once at the end of a training run (plus ``tta_*`` per target)."""
+
+
+def target_key(prefix: str, target: float) -> str:
+    """Metric name for an accuracy target, e.g. ``tta_seconds_0.90``."""
+    return f"{prefix}_{target:.2f}"
+
+
+def check_epoch_metrics(entry: dict[str, float]) -> dict[str, float]:
+    """``entry`` unchanged if every key is in EPOCH_METRICS; ValueError names the stray key."""
+    unknown = sorted(set(entry) - set(EPOCH_METRICS))
+    if unknown:
+        raise ValueError(f"per-epoch metric {unknown[0]!r} is not in record.EPOCH_METRICS")
+    return entry
+
+
+# ---------------------------------------------------------------------------- params
+PARAM_PRUNER_PREFIX = "pruner."
+"""A pruner's own parameters are logged as ``pruner.<name>``."""
+PARAM_CONFIG_HASH = "config_hash"
+PARAM_VERSION = "prunebench_version"
+
+
+# ---------------------------------------------------------------------------- tags per event
+def new_run_tags(kind: str, **extra: str) -> dict[str, str]:
+    """Tags of a run being created: its kind and RUNNING status, plus ``extra``."""
+    return {TAG_KIND: kind, TAG_STATUS: "RUNNING", **extra}
+
+
+def end_tags(status: str, failure_reason: str | None = None) -> dict[str, str]:
+    """Tags recording how a run ended (an interrupted run stays RUNNING, hence resumable)."""
+    tags = {TAG_STATUS: status if status != "KILLED" else "RUNNING"}
+    if failure_reason:
+        tags[TAG_FAILURE_REASON] = failure_reason
+    return tags
+
+
+def set_tags(store: MlflowClient, run_id: str, tags: dict[str, str]) -> None:
+    """Set (or overwrite) ``tags`` of run ``run_id`` in one call."""
+    from mlflow.entities import RunTag
+
+    store.log_batch(run_id, tags=[RunTag(key, str(value)) for key, value in tags.items()])
+
+
+def train_filter(config_hash: str | None = None, finished: bool = False) -> str:
+    """An MLflow filter string for training runs (of one config; FINISHED only)."""
+    parts = [f"tags.`{TAG_KIND}` = '{KIND_TRAIN}'"]
+    if config_hash is not None:
+        parts.append(f"tags.`{TAG_CONFIG_HASH}` = '{config_hash}'")
+    if finished:
+        parts.append("attributes.status = 'FINISHED'")
+    return " and ".join(parts)
+
+
+# ---------------------------------------------------------------------------- tracking URI
+def resolve_tracking_uri(uri: str | None = None) -> str:
+    """The given URI, else $MLFLOW_TRACKING_URI, else DEFAULT_TRACKING_URI; a relative SQLite
+    path made absolute against the current directory.
+
+    MLflow caches one store per URI string for the life of the process, so a relative path
+    would keep pointing at the directory of the first use.
+    """
+    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    if uri.startswith("sqlite:///"):
+        location = uri[len("sqlite:///") :]
+        if location and location != ":memory:" and not location.startswith("/"):
+            return f"sqlite:///{Path(location).resolve()}"
+    return uri
+
+
+_SQL_SCHEMES = ("postgresql", "mysql", "mssql")
+_DATABASE_PORTS = {"postgresql": 5432, "mysql": 3306, "mssql": 1433}
+
+
+def _check_writable_parent(path: Path, uri: str) -> None:
+    parent = path.resolve().parent
+    if not parent.is_dir():
+        raise UsageError(
+            f"tracking store {uri} is unreachable: directory {parent} does not exist; "
+            "create it or pass another --tracking-uri"
+        )
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UsageError(
+            f"tracking store {uri} is not writable; pass a --tracking-uri you can write to"
+        )
+
+
+def _check_http(uri: str, timeout_s: float) -> None:
+    """Fail fast on an unreachable server (MLflow's own client retries for minutes)."""
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout_s):
+            pass
+    except urllib.error.HTTPError:
+        return  # the server answered: reachable (it may lack /health behind a proxy)
+    except (OSError, ValueError) as error:
+        raise UsageError(
+            f"Cannot reach the MLflow tracking server ({error}): tracking server {uri} is "
+            "unreachable; start it or pass another --tracking-uri."
+        ) from None
+
+
+def _check_database_connects(uri: str, timeout_s: float) -> None:
+    parsed = urllib.parse.urlparse(uri)
+    import sqlalchemy
+
+    try:
+        engine = sqlalchemy.create_engine(uri, connect_args={"connect_timeout": int(timeout_s)})
+        with engine.connect():
+            pass
+        engine.dispose()
+    except ModuleNotFoundError as error:
+        raise UsageError(
+            f"tracking URI {parsed.scheme}://... needs a database driver that is not "
+            f"installed ({error}); install it or name an installed one (e.g. "
+            "postgresql+psycopg2://)"
+        ) from None
+    except Exception as error:  # driver errors differ by database
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise UsageError(
+            f"tracking database {parsed.scheme}://{parsed.hostname} is unreachable "
+            f"({first_line[:160]}); start it or pass another --tracking-uri"
+        ) from None
+
+
+def _check_database_answers(uri: str, timeout_s: float) -> None:
+    """Fail fast on a database server that does not answer (SQLAlchemy retries for minutes)."""
+    parsed = urllib.parse.urlparse(uri)
+    dialect = parsed.scheme.split("+")[0]
+    if not parsed.hostname or dialect not in _DATABASE_PORTS:
+        return  # a unix socket or an unknown dialect: let MLflow try
+    port = parsed.port or _DATABASE_PORTS[dialect]
+    try:
+        socket.create_connection((parsed.hostname, port), timeout=timeout_s).close()
+    except OSError as error:
+        raise UsageError(
+            f"Cannot reach the {dialect} server of the MLflow store at {parsed.hostname}:{port} "
+            f"({error}); start it or pass the right --tracking-uri."
+        ) from error
+
+
+def _check_sqlite_store(uri: str) -> None:
+    """Refuse a sqlite URI whose file is missing or not an MLflow store (MLflow would write it)."""
+    path = Path(uri[len("sqlite:///") :])
+    if not path.is_file():
+        raise UsageError(
+            f"No MLflow database at {path}; pass the store your runs were logged to "
+            f"with --tracking-uri (e.g. sqlite:///path/to/mlflow.db)."
+        )
+    try:
+        with sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True) as connection:
+            tables = {
+                row[0]
+                for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
+    except sqlite3.DatabaseError as error:
+        raise UsageError(f"{path} is not a readable sqlite database ({error}).") from error
+    if not {"experiments", "runs"} <= tables:
+        raise UsageError(
+            f"{path} is not an MLflow tracking database; pass the right --tracking-uri."
+        )
+
+
+def check_tracking_uri(uri: str, timeout_s: float = 5.0, *, existing: bool = False) -> None:
+    """Raise UsageError unless the store at ``uri`` is usable; creates and writes nothing.
+
+    To write (default): sqlite and file stores need an existing, writable directory; SQL
+    databases must accept a connection. To read (``existing``): the store must already exist
+    (a sqlite file with MLflow's tables, a file store's directory) and a database server must
+    answer. http(s), either way: the server must answer ``/health`` within ``timeout_s``.
+    """
+    parsed = urllib.parse.urlparse(uri)
+    scheme = parsed.scheme.split("+")[0]
+    if uri.startswith("sqlite:///"):
+        location = uri[len("sqlite:///") :]
+        if existing:
+            _check_sqlite_store(uri)
+        elif location and location != ":memory:":
+            _check_writable_parent(Path(location), uri)
+    elif scheme in ("", "file"):
+        path = Path(parsed.path if scheme == "file" else uri)
+        if not existing:
+            _check_writable_parent(path, uri)
+        elif not path.is_dir():
+            raise UsageError(
+                f"No MLflow store at {path}; pass the store your runs were logged to with "
+                f"--tracking-uri (e.g. sqlite:///mlflow.db)."
+            )
+    elif scheme in ("http", "https"):
+        _check_http(uri, timeout_s)
+    elif scheme in _SQL_SCHEMES:
+        if existing:
+            _check_database_answers(uri, timeout_s)
+        else:
+            _check_database_connects(uri, timeout_s)
+
+
+def store_exists(tracking_uri: str) -> bool:
+    """False for a local store not created yet (a dry run must not create it)."""
+    if tracking_uri.startswith("sqlite:///"):
+        return Path(tracking_uri.removeprefix("sqlite:///")).is_file()
+    if "://" not in tracking_uri or tracking_uri.startswith("file:"):
+        return Path(tracking_uri.removeprefix("file://")).exists()
+    return True
+
+
+# ---------------------------------------------------------------------------- client
+def client(tracking_uri: str) -> MlflowClient:
+    """An explicit MLflow client for ``tracking_uri`` (never the global MLflow state)."""
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri)
+
+
+def open_store(tracking_uri: str | None, timeout_s: float = 10.0) -> MlflowClient:
+    """A client of an existing store to read; an unreachable or missing store is a UsageError."""
+    from mlflow.exceptions import MlflowException
+    from sqlalchemy.exc import SQLAlchemyError
+
+    uri = resolve_tracking_uri(tracking_uri)
+    check_tracking_uri(uri, timeout_s, existing=True)
+    try:
+        store = client(uri)
+        store.search_experiments(max_results=1)
+    except (MlflowException, SQLAlchemyError, OSError, ImportError) as error:
+        first_line = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
+        raise UsageError(
+            f"Cannot read the MLflow store at {uri} ({first_line}); pass a reachable "
+            f"--tracking-uri."
+        ) from error
+    return store
+
+
+# ---------------------------------------------------------------------------- experiments
+def find_experiment_id(store: MlflowClient, name: str) -> str | None:
+    """The id of experiment ``name``, or None when the store has none of that name."""
+    found = store.get_experiment_by_name(name)
+    return found.experiment_id if found is not None else None
+
+
+def get_or_create_experiment(store: MlflowClient, name: str) -> str:
+    """The id of experiment ``name``, created if missing as a training experiment
+    (NEW_EXPERIMENT_TAGS); safe when workers race to create it."""
+    from mlflow.exceptions import MlflowException
+
+    found = find_experiment_id(store, name)
+    if found is not None:
+        return found
+    try:
+        return store.create_experiment(name, tags=NEW_EXPERIMENT_TAGS)
+    except MlflowException:
+        # Another worker created it between our lookup and create.
+        return store.get_experiment_by_name(name).experiment_id
+
+
+def prepare_experiment(tracking_uri: str, name: str) -> None:
+    """Create the store (schema migrations) and experiment once, before workers race to."""
+    for attempt in range(3):
+        try:
+            get_or_create_experiment(client(tracking_uri), name)
+            return
+        except Exception:  # another worker created the schema or experiment first
+            if attempt == 2:
+                raise
+            time.sleep(1.0 + attempt)
+
+
+# ---------------------------------------------------------------------------- search
+def search_all_runs(store: MlflowClient, experiment_id: str, filter_string: str = "") -> list:
+    """Every run of an experiment matching ``filter_string``, page by page."""
+    runs: list[Any] = []
+    token = None
+    while True:
+        page = store.search_runs(
+            [experiment_id], filter_string=filter_string, max_results=1000, page_token=token
+        )
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
