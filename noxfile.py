@@ -4,13 +4,17 @@ bench.
 Heavy sessions share one environment.
 
 torch alone is ~5.5 GB, so every session that imports prunebench uses the single environment
-.nox/prunebench-env, rebuilt only when pyproject.toml or the extras change. FFCV is included when
-its system libraries are installed (see .ci/run); without them its tests skip with the reason.
+.nox/prunebench-env, rebuilt only when pyproject.toml or the extras change. Before building it,
+tools/provision.py installs the missing system packages (FFCV's build libraries, Fashion-MNIST;
+PostgreSQL and Chromium for the tests) where apt and root allow, or prints the command to run;
+FFCV is included whenever its libraries are there, and the environment is rebuilt with it once
+they appear.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -27,6 +31,20 @@ SHARED_ENV = ROOT / ".nox" / "prunebench-env"
 FFCV_SYSTEM_LIBS = ("opencv4", "libturbojpeg")
 
 
+def _load_provision():
+    # tools/ is not a package on sys.path when nox imports this file: load the module by path.
+    spec = importlib.util.spec_from_file_location(
+        "prunebench_provision", ROOT / "tools/provision.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
+    spec.loader.exec_module(module)
+    return module
+
+
+provision = _load_provision()
+
+
 def ffcv_buildable() -> bool:
     """FFCV 1.0.2 builds from source against OpenCV 4 and libturbojpeg via pkg-config."""
     if shutil.which("pkg-config") is None:
@@ -37,15 +55,18 @@ def ffcv_buildable() -> bool:
     )
 
 
-def shared_env(session: nox.Session) -> Path:
-    """Create or update the shared environment, put it first on PATH and return its bin dir."""
+def shared_env(session: nox.Session, purpose: str = "run") -> Path:
+    """System packages of ``purpose``, then the shared environment (first on PATH); its bin dir."""
+    if provision.provision([purpose], say=session.log).action == "present":
+        session.log(f"system packages present: {' '.join(provision.packages_for([purpose]))}")
     extras = ["test", "postgres"]
     if ffcv_buildable():
         extras.append("ffcv")
     else:
         session.warn(
-            "FFCV's system libraries are missing, so FFCV is not installed and its tests skip; "
-            "install them with: apt-get install libopencv-dev libturbojpeg0-dev pkg-config"
+            "FFCV's system libraries are missing, so FFCV is not installed, its tests skip and "
+            "the tensor loader is used; install them with: "
+            + provision.manual_command(provision.FFCV)
         )
     key = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + ",".join(extras).encode())
     stamp = SHARED_ENV / ".prunebench-stamp"
@@ -67,7 +88,7 @@ def shared_env(session: nox.Session) -> Path:
 @nox.session(venv_backend="none")
 def tests(session: nox.Session) -> None:
     """The test suite: pruners, data (FFCV included), training, suites, search, reports."""
-    python = shared_env(session) / "python"
+    python = shared_env(session, "tests") / "python"
     session.run(str(python), "-m", "pytest", *session.posargs, external=True)
 
 

@@ -91,7 +91,8 @@ EPOCH_METRICS = (
     "grad_norm",
     "subset_jaccard",
 )
-"""Per-epoch metrics of a training run (step = epoch; ``subset_jaccard`` absent at epoch 0).
+"""Per-epoch metrics of a training run (step = epoch; ``subset_jaccard`` absent at epoch 0;
+``test_accuracy`` and ``test_loss`` only at the epochs that evaluated, see ``eval_points``).
 
 The trainer logs exactly these (:func:`check_epoch_metrics`) and the report reads these
 histories: a new per-epoch metric is one name here and the trainer line that computes it."""
@@ -106,9 +107,13 @@ SUMMARY_METRICS = (
     "samples_trained_total",
     "scoring_forward_passes_total",
     "epochs_run",
+    "evaluations",
     "zero_usage_samples",
 )
-"""Summary metrics logged once at the end of a training run (plus ``tta_*`` per target)."""
+"""Summary metrics logged once at the end of a training run (plus ``tta_*`` per target).
+
+``evaluations`` is the number of test evaluations the accuracies and ``tta_*`` rest on (param
+``eval_points`` says how they were scheduled): time-to-accuracy is known to that resolution."""
 
 
 def target_key(prefix: str, target: float) -> str:
@@ -129,6 +134,10 @@ PARAM_PRUNER_PREFIX = "pruner."
 """A pruner's own parameters are logged as ``pruner.<name>``."""
 PARAM_CONFIG_HASH = "config_hash"
 PARAM_VERSION = "prunebench_version"
+
+# ---------------------------------------------------------------------------- artifacts
+ARTIFACT_TRACEBACK = "traceback.txt"
+"""A failed run's traceback (the terminal gets one line per failed cell, the run keeps this)."""
 
 
 # ---------------------------------------------------------------------------- tags per event

@@ -34,7 +34,7 @@ TIMING_METRICS = {
 PARAMS = {
     "dataset", "model", "pruner", "pruner_label", "target_prune_ratio", "seed", "budget",
     "budget_kind", "budget_amount", "batch_size", "lr", "momentum", "weight_decay",
-    "label_smoothing", "loader", "device", "device_kind", "subset", "train_size",
+    "label_smoothing", "loader", "device", "device_kind", "subset", "train_size", "eval_points",
     "prunebench_version", "config_hash",
 }  # fmt: skip
 EPOCH_METRICS = {
@@ -44,7 +44,7 @@ EPOCH_METRICS = {
 SUMMARY_METRICS = {
     "final_test_accuracy", "best_test_accuracy", "realized_prune_ratio", "train_seconds_total",
     "eval_seconds_total", "train_device_hours", "total_device_hours", "samples_trained_total",
-    "epochs_run", "zero_usage_samples",
+    "epochs_run", "evaluations", "zero_usage_samples",
 }  # fmt: skip
 
 
@@ -201,6 +201,42 @@ def test_each_budget_stops_where_it_should(store, workdir, budget, pruner, param
     else:
         assert metrics["tta_seconds_0.15"] == first["train_seconds"]
         assert metrics["tta_samples_0.15"] == first["samples_trained"]
+
+
+def test_eval_points_evaluate_at_budget_progress_points_and_the_end(store, workdir):
+    cfg = make_config(
+        pruner="full",
+        pruner_params={},
+        budget=parse_budget("epochs:8"),
+        eval_points=4,
+        accuracy_targets=(0.01, 0.3),
+    )
+    result = run(store, cfg, workdir / "ckpt-eval-points")
+    assert result.status == "FINISHED"
+    client = MlflowClient(store)
+    # Points 0.25, 0.5, 0.75, 1.0 of 8 epochs: the ends of epochs 1, 3, 5 and 7 (the last).
+    for key in ("test_accuracy", "test_loss"):
+        assert [m.step for m in client.get_metric_history(result.run_id, key)] == [1, 3, 5, 7]
+    for key in ("train_loss", "lr", "train_seconds", "eval_seconds", "samples_trained"):
+        assert [m.step for m in client.get_metric_history(result.run_id, key)] == list(range(8))
+    evaluated = [entry for entry in result.history if "test_accuracy" in entry]
+    assert [entry["samples_trained"] for entry in evaluated] == [k * SUBSET for k in (2, 4, 6, 8)]
+    mlflow_run = client.get_run(result.run_id)
+    assert mlflow_run.data.params["eval_points"] == "4"
+    metrics = result.metrics
+    assert metrics["evaluations"] == 4
+    assert metrics["final_test_accuracy"] == evaluated[-1]["test_accuracy"]
+    # Evaluation time accrues only at evaluations, outside the training clock.
+    eval_seconds = [entry["eval_seconds"] for entry in result.history]
+    assert eval_seconds[0] == 0 and eval_seconds[1] > 0 and eval_seconds[2] == eval_seconds[1]
+    # Time to accuracy is read off the evaluations: 1% is met at the first one (epoch 1).
+    assert metrics["tta_samples_0.01"] == 2 * SUBSET
+    assert metrics["tta_seconds_0.01"] == result.history[1]["train_seconds"]
+    first = next((entry for entry in evaluated if entry["test_accuracy"] >= 0.3), None)
+    if first is None:
+        assert "tta_samples_0.30" not in metrics
+    else:
+        assert metrics["tta_samples_0.30"] == first["samples_trained"]
 
 
 def test_infobatch_realized_ratio_is_planned_not_nominal(store, workdir):

@@ -9,7 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from prunebench.bench.budgets import TIME_BUDGET_PRUNER_EPOCHS, Budget, parse_budget
+from prunebench.bench.budgets import (
+    TIME_BUDGET_PRUNER_EPOCHS,
+    Budget,
+    parse_budget,
+    points_passed,
+)
 from prunebench.bench.checkpoint import load_checkpoint, save_checkpoint
 from prunebench.bench.config import RunConfig, parse_param
 from prunebench.bench.metrics import jaccard, subset_mask, summarize, time_to_accuracy
@@ -87,6 +92,34 @@ def test_pruner_epochs_estimates():
     assert Budget("time", 60).pruner_epochs(1000, 0.5) == TIME_BUDGET_PRUNER_EPOCHS
 
 
+def evaluated_epochs(budget: Budget, epochs: int, points: int) -> list[int]:
+    """The epochs (0-based) whose end passes an eval point, the end of the budget included."""
+    ends = [budget.progress(epoch, 0.0, 0, 0.0) for epoch in range(epochs + 1)]
+    return [e for e in range(epochs) if points_passed(ends[e], ends[e + 1], points)]
+
+
+@pytest.mark.parametrize(
+    ("epochs", "points", "expected"),
+    [
+        (8, 4, [1, 3, 5, 7]),  # points 0.25 .. 1.0 hit exactly at epoch ends 2/8, 4/8, ...
+        (10, 3, [3, 6, 9]),  # 1/3 first reached at 4/10, 2/3 at 7/10, 1 at 10/10
+        (10, 10, list(range(10))),  # 3/10 * 10 is not exactly 3.0 in floats: still reached
+        (4, 6, [0, 1, 2, 3]),  # more points than epochs: every epoch end passes one
+        (5, 1, [4]),  # one point: the end
+    ],
+)
+def test_eval_points_by_progress(epochs, points, expected):
+    assert evaluated_epochs(Budget("epochs", epochs), epochs, points) == expected
+
+
+def test_eval_points_under_samples_budget():
+    samples = Budget("samples", 1000)
+    assert not points_passed(samples.progress(0, 0, 240, 0), samples.progress(0, 0, 249, 0), 4)
+    assert points_passed(samples.progress(0, 0, 240, 0), samples.progress(0, 0, 250, 0), 4)
+    assert points_passed(0.0, 1.0, 4) and not points_passed(0.3, 0.3, 4)
+    assert not points_passed(0.0, 1.0, 0)  # 0 points: the trainer evaluates every epoch
+
+
 # ---------------------------------------------------------------------------- LR schedule
 def test_one_cycle_endpoints_and_shape():
     max_lr = 0.2
@@ -148,6 +181,9 @@ def test_config_hash_identity():
     assert base.config_hash() != make_config(pruner_params={"prune_ratio": 0.3}).config_hash()
     # Where the data lives is not what is computed; 1 and 1.0 are the same value.
     assert base.config_hash() == make_config(data_dir="/elsewhere").config_hash()
+    # eval_points is hashed only when set: runs recorded before it existed keep their hash.
+    assert base.config_hash() == make_config(eval_points=0).config_hash()
+    assert base.config_hash() != make_config(eval_points=4).config_hash()
     assert (
         make_config(pruner="full", pruner_params={"prune_ratio": 0.0}).config_hash()
         == make_config(pruner="full", pruner_params={}).config_hash()
@@ -190,6 +226,8 @@ def test_target_ratio_cell_and_run_name():
         ({"subset": 0}, "subset"),
         ({"subset": 10**9}, "larger than"),
         ({"seed": -1}, "seed"),
+        ({"eval_points": -1}, "eval points must be an integer >= 0"),
+        ({"eval_points": 2.5}, "eval points must be an integer >= 0"),
         ({"loader": "dali"}, "unknown loader 'dali'"),
         ({"device": "tpu"}, "device"),
         ({"data_dir": "/no/such/prunebench/dir"}, "data directory /no/such/prunebench/dir"),
@@ -261,6 +299,28 @@ def test_summarize_realized_ratio_and_usage():
     assert summary["train_device_hours"] == pytest.approx(2.0 / 3600)
     assert summary["total_device_hours"] == pytest.approx(2.4 / 3600)
     assert summary["tta_seconds_0.50"] == 2.0
+    assert summary["evaluations"] == 2
+
+
+def test_summarize_reads_accuracy_from_the_evaluations_only():
+    def epoch(samples: int, accuracy: float | None = None) -> dict[str, float]:
+        entry = {
+            "train_seconds": samples / 100,
+            "eval_seconds": 0.0,
+            "samples_trained": samples,
+            "scoring_forward_passes": 0,
+        }
+        return entry | ({"test_accuracy": accuracy} if accuracy is not None else {})
+
+    # Evaluated at epochs 1 and 3 only: a target first met there is timed there.
+    history = [epoch(100), epoch(200, 0.55), epoch(300), epoch(400, 0.52)]
+    summary = summarize(history, torch.ones(100), 100, 4.0, (0.5, 0.6))
+    assert summary["evaluations"] == 2
+    assert summary["final_test_accuracy"] == 0.52 and summary["best_test_accuracy"] == 0.55
+    assert summary["tta_samples_0.50"] == 200.0 and summary["tta_seconds_0.50"] == 2.0
+    assert "tta_samples_0.60" not in summary
+    unevaluated = summarize(history[:1], torch.ones(100), 100, 1.0, (0.5,))
+    assert unevaluated["evaluations"] == 0 and "final_test_accuracy" not in unevaluated
 
 
 # ---------------------------------------------------------------------------- stores

@@ -82,6 +82,18 @@ class Budget:
         return TIME_BUDGET_PRUNER_EPOCHS
 
 
+def points_passed(before: float, after: float, points: int) -> bool:
+    """Whether progress moving from ``before`` to ``after`` reached one of ``points`` points.
+
+    The points are k / points for k = 1..points (evenly spread over budget progress, the end
+    included); a point counts as reached at the first progress value >= it (up to rounding).
+    """
+    if points <= 0:
+        return False
+    slack = 1e-9  # e.g. 3 / 10 * 10 need not be exactly 3.0
+    return math.floor(after * points + slack) > math.floor(before * points + slack)
+
+
 def parse_budget(text: str) -> Budget:
     """Parse ``epochs:N``, ``samples:N`` or ``time:SECONDS`` into a validated Budget."""
     kind, sep, value = str(text).strip().partition(":")

@@ -34,6 +34,9 @@ __all__ = ["LOADERS", "Budget", "RunConfig", "parse_budget", "parse_param"]
 DEFAULT_ACCURACY_TARGETS = (0.5, 0.7, 0.8, 0.9, 0.95)
 _HASH_EXCLUDED = ("data_dir",)
 """Fields that say where things are, not what is computed: left out of the config hash."""
+_HASH_WHEN_SET = {"eval_points": 0}
+"""Fields added after runs were recorded, hashed only when not at this default, so that the
+runs a store already holds keep their hash (and a suite does not train them again)."""
 
 
 def parse_param(text: str) -> tuple[str, Any]:
@@ -71,7 +74,7 @@ def _check_positive_int(name: str, value: Any) -> None:
         raise ConfigError(f"{name} must be a positive integer, got {value!r}")
 
 
-def _check_seed(name: str, value: Any) -> None:
+def _check_count(name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ConfigError(f"{name} must be an integer >= 0, got {value!r}")
 
@@ -170,7 +173,7 @@ class RunConfig:
         cli="what to train",
         flag="--label",
     )
-    seed: int = setting(0, help="the run's seed", check=_check_seed, cli="what to train")
+    seed: int = setting(0, help="the run's seed", check=_check_count, cli="what to train")
     batch_size: int = setting(
         128,
         help="training batch size",
@@ -240,6 +243,15 @@ class RunConfig:
         preset=(bool,),
         cli="optimization",
         flag="--no-augment",
+    )
+    eval_points: int = setting(
+        0,
+        help="evaluate at this many points spread evenly over budget progress, the end "
+        "included (0: after every epoch); time-to-accuracy has this resolution",
+        label="eval points",
+        check=_check_count,
+        preset=(int,),
+        cli="optimization",
     )
     accuracy_targets: tuple[float, ...] = setting(
         DEFAULT_ACCURACY_TARGETS,
@@ -318,6 +330,9 @@ class RunConfig:
         data = self.to_dict()
         for key in _HASH_EXCLUDED:
             data.pop(key)
+        for key, default in _HASH_WHEN_SET.items():
+            if data[key] == default:
+                data.pop(key)
         # Numbers hash by value, so prune_ratio=1 and prune_ratio=1.0 name the same run.
         data["pruner_params"] = {
             k: float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v

@@ -17,9 +17,9 @@ def time_to_accuracy(
     samples: Sequence[float],
     targets: Sequence[float],
 ) -> dict[str, float]:
-    """Cumulative training seconds and samples at the end of the first epoch reaching each target.
+    """Cumulative training seconds and samples at the first evaluation reaching each target.
 
-    A target never reached has no entry.
+    The sequences hold one value per evaluation (epoch end); a target never reached has no entry.
     """
     reached: dict[str, float] = {}
     accuracy = np.asarray(accuracies, dtype=np.float64)
@@ -58,6 +58,8 @@ def summarize(
 
     ``epochs_run`` counts a budget-truncated last epoch by the fraction of its plan trained, so
     the realized prune ratio 1 - samples / (epochs_run * n) is what the pruner's plans realized.
+    Accuracies and time-to-accuracy come from the epochs that evaluated (those with a
+    ``test_accuracy``); ``evaluations`` says how many, the resolution of time-to-accuracy.
     """
     if not history:
         return {}
@@ -65,10 +67,8 @@ def summarize(
     train_seconds = float(last["train_seconds"])
     eval_seconds = float(last["eval_seconds"])
     samples = float(last["samples_trained"])
-    accuracies = [entry["test_accuracy"] for entry in history]
+    evaluated = [entry for entry in history if "test_accuracy" in entry]
     summary = {
-        "final_test_accuracy": float(accuracies[-1]),
-        "best_test_accuracy": float(max(accuracies)),
         "realized_prune_ratio": 1.0 - samples / (epochs_run * train_size),
         "train_seconds_total": train_seconds,
         "eval_seconds_total": eval_seconds,
@@ -77,13 +77,19 @@ def summarize(
         "samples_trained_total": samples,
         "scoring_forward_passes_total": float(last["scoring_forward_passes"]),
         "epochs_run": float(epochs_run),
+        "evaluations": float(len(evaluated)),
         "zero_usage_samples": float((usage_counts == 0).sum().item()),
     }
+    if not evaluated:
+        return summary
+    accuracies = [entry["test_accuracy"] for entry in evaluated]
+    summary["final_test_accuracy"] = float(accuracies[-1])
+    summary["best_test_accuracy"] = float(max(accuracies))
     summary.update(
         time_to_accuracy(
             accuracies,
-            [entry["train_seconds"] for entry in history],
-            [entry["samples_trained"] for entry in history],
+            [entry["train_seconds"] for entry in evaluated],
+            [entry["samples_trained"] for entry in evaluated],
             accuracy_targets,
         )
     )

@@ -10,6 +10,7 @@ import json
 import logging
 import sys
 import tempfile
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -165,6 +166,7 @@ def train_run(
         _finish_quietly(tracker, "KILLED", None)
         raise
     except BaseException as error:
+        _log_traceback(tracker)
         _finish_quietly(tracker, "FAILED", f"{type(error).__name__}: {error}")
         raise
 
@@ -229,14 +231,16 @@ def _budget_bar(trainer: Trainer, enabled: bool) -> tqdm:
 
 
 def _report_epoch(bar: tqdm, entry: dict[str, float], epoch: int, used: float) -> None:
+    accuracy = f"{entry['test_accuracy']:.4f}" if "test_accuracy" in entry else "-"
     if not bar.disable:
         bar.update(min(used, bar.total - bar.n))
-        bar.set_postfix(acc=f"{entry['test_accuracy']:.4f}", refresh=False)
+        if "test_accuracy" in entry:  # the last evaluation's accuracy stays shown until the next
+            bar.set_postfix(acc=accuracy, refresh=False)
         return
     log.info(
-        "epoch %d: test_accuracy=%.4f train_loss=%.4f kept=%.3f train_seconds=%.1f",
+        "epoch %d: test_accuracy=%s train_loss=%.4f kept=%.3f train_seconds=%.1f",
         epoch,
-        entry["test_accuracy"],
+        accuracy,
         entry["train_loss"],
         entry["kept_fraction"],
         entry["train_seconds"],
@@ -273,6 +277,14 @@ def _result(
         config_hash=trainer.cfg.config_hash(),
         checkpoint_path=path,
     )
+
+
+def _log_traceback(tracker: RunTracker) -> None:
+    """Keep the failing traceback with the run: the terminal gets one line per failed cell."""
+    try:
+        tracker.log_text(traceback.format_exc(), record.ARTIFACT_TRACEBACK)
+    except Exception:  # the store itself may be what failed; the reason tag still says why
+        log.debug("could not log the traceback of run %s", tracker.run_id, exc_info=True)
 
 
 def _finish_quietly(tracker: RunTracker, status: str, reason: str | None) -> None:

@@ -80,6 +80,10 @@ class RunTracker:
         """Upload one local file to the run's artifact root."""
         self.client.log_artifact(self.run_id, str(path))
 
+    def log_text(self, text: str, name: str) -> None:
+        """Store ``text`` as the artifact file ``name`` of the run."""
+        self.client.log_text(self.run_id, text, name)
+
     def finish(self, status: str, failure_reason: str | None = None) -> None:
         """Set the prunebench status tags and MLflow's own run status (FINISHED/FAILED/KILLED)."""
         self.set_tags(record.end_tags(status, failure_reason))

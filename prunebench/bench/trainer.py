@@ -2,8 +2,9 @@
 
 Per epoch: ask the pruner for its plan (the epoch's visiting order and loss weights), hand the plan
 to the loader, train on it with per-sample cross-entropy times the plan's weights, and after each
-step give the pruner the detached per-sample losses. Then evaluate on the test split (outside the
-training clock). Inside the step nothing reads a value back to the host: loss sums, gradient norms
+step give the pruner the detached per-sample losses. Then, when due (every epoch, or at the
+``eval_points`` points of budget progress and at the end), evaluate on the test split, outside the
+training clock. Inside the step nothing reads a value back to the host: loss sums, gradient norms
 and usage counts accumulate on the device and are read once per epoch, when the clock stops (a NaN
 or inf loss shows there as a non-finite loss sum and fails the run). Budgets and the LR rule:
 budgets.py and schedule.py. The run lifecycle around it (MLflow, resume, checkpoints): run.py.
@@ -22,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from prunebench.bench.budgets import points_passed
 from prunebench.bench.config import RunConfig
 from prunebench.bench.metrics import jaccard, subset_mask, summarize
 from prunebench.bench.models import build_model
@@ -189,15 +191,17 @@ class Trainer:
         if not math.isfinite(grad_norm_total):
             raise Diverged(f"gradient norm became {_nonfinite(grad_norm_total)} at epoch {epoch}")
 
+        before = self._progress()
         counters.epoch += 1
         counters.epochs_run += trained / planned
         counters.samples_trained += trained
         counters.scoring_forward_passes += plan.scoring_forward_passes
-        accuracy, test_loss, eval_seconds = self.evaluate()
-        counters.eval_seconds += eval_seconds
-        entry = {
-            "test_accuracy": accuracy,
-            "test_loss": test_loss,
+        entry = {}
+        if self._evaluation_due(before):
+            accuracy, test_loss, eval_seconds = self.evaluate()
+            counters.eval_seconds += eval_seconds
+            entry = {"test_accuracy": accuracy, "test_loss": test_loss}
+        entry |= {
             "train_loss": loss_total / trained,
             "lr": lr,
             "kept_fraction": plan.kept_fraction,
@@ -211,6 +215,26 @@ class Trainer:
             entry["subset_jaccard"] = float(overlap)
         counters.history.append(entry)
         return entry
+
+    def _progress(self) -> float:
+        """Budget progress at the end of the epochs completed so far."""
+        counters = self.counters
+        return self.budget.progress(
+            counters.epoch, 0.0, counters.samples_trained, counters.train_seconds
+        )
+
+    def _evaluation_due(self, before: float) -> bool:
+        """Evaluate after every epoch (eval_points 0), else at the first epoch end at or past
+        each of the eval points (by budget progress; ``before``: at the previous epoch end), and
+        always after the last epoch."""
+        counters, points = self.counters, self.cfg.eval_points
+        return (
+            points == 0
+            or points_passed(before, self._progress(), points)
+            or self.budget.exhausted(
+                counters.epoch, counters.samples_trained, counters.train_seconds
+            )
+        )
 
     def _start_plan(self, plan: EpochPlan, epoch: int) -> torch.Tensor | None:
         """Hand the epoch's plan to the loader (cut to a samples budget); returns its weights."""

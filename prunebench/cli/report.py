@@ -57,11 +57,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         action="store_true",
         help="do not log the report as an MLflow run (for read-only stores)",
     )
+    from prunebench.suite.preset_overrides import add_override_options
+
+    add_override_options(parser)  # with --preset: the cut-down grid a suite ran with them
     parser.set_defaults(execute=execute)
     return parser
 
 
-def read_preset(value: str) -> tuple[str, list[int], pd.DataFrame]:
+def read_preset(value: str, **overrides) -> tuple[str, list[int], pd.DataFrame]:
     """(experiment name, seeds, planned cells) of a suite preset, read by the suite's own parser.
 
     The cells frame has the leaderboard's cell columns plus ``pruner``: one row per planned
@@ -71,7 +74,7 @@ def read_preset(value: str) -> tuple[str, list[int], pd.DataFrame]:
 
     from prunebench.suite.presets import load_preset
 
-    preset = load_preset(value)
+    preset = load_preset(value, **overrides)
     cells = pd.DataFrame(
         [
             {
@@ -99,9 +102,14 @@ def execute(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"--min-tolerance must be an accuracy fraction in [0, 1), got {args.min_tolerance:g}."
         )
+    from prunebench.suite.preflight import preflight_report
+    from prunebench.suite.preset_overrides import overrides_from_args
+
     experiment, expected_seeds, expected_cells = args.experiment, None, None
     if args.preset is not None:
-        experiment, expected_seeds, expected_cells = read_preset(args.preset)
+        overrides = overrides_from_args(args)
+        experiment, expected_seeds, expected_cells = read_preset(args.preset, **overrides)
+    preflight_report(args.out)
     out, run_id = build(
         experiment,
         args.out,

@@ -7,6 +7,8 @@ import argparse
 from prunebench.errors import ConfigError
 from prunebench.pruners import searchable_pruners
 from prunebench.record import DEFAULT_TRACKING_URI
+from prunebench.suite.preflight import preflight_suite
+from prunebench.suite.preset_overrides import add_override_options, overrides_from_args
 from prunebench.suite.presets import load_preset
 from prunebench.suite.runner import DEFAULT_STORAGE
 from prunebench.suite.search import run_search
@@ -42,11 +44,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--checkpoint-dir", default="checkpoints")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--sampler-seed", type=int, default=0)
+    add_override_options(parser, ("budget", "subset"))  # --seeds here counts seeds per trial
 
 
 def execute(args: argparse.Namespace) -> int:
     """Run the search for each pruner and print its answer and explored frontier."""
-    preset = load_preset(args.preset, data_dir=args.data_dir)
+    preset = load_preset(args.preset, **overrides_from_args(args))
     settings = preset.search
     pruners = args.pruner or settings.pruners
     unknown = sorted(set(pruners) - set(searchable_pruners()))
@@ -54,6 +57,13 @@ def execute(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"cannot search pruner {unknown[0]!r}; choose one of: {', '.join(searchable_pruners())}"
         )
+    preflight_suite(
+        preset,
+        tracking_uri=args.tracking_uri,
+        storage_url=args.storage,
+        checkpoint_dir=args.checkpoint_dir,
+        datasets=[settings.dataset or preset.datasets[0]],
+    )
     for pruner in pruners:
         result = run_search(
             preset,

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from collections import Counter
 
 from prunebench.bench.system_metrics import SUITE_SYSTEM_METRICS_INTERVAL_S
+from prunebench.cli.main import configure_logging
 from prunebench.errors import ConfigError
 from prunebench.record import DEFAULT_TRACKING_URI
-from prunebench.suite.presets import load_preset
+from prunebench.suite.preflight import preflight_suite
+from prunebench.suite.preset_overrides import add_override_options, overrides_from_args
+from prunebench.suite.presets import Preset, load_preset
 from prunebench.suite.runner import DEFAULT_STORAGE, CellState, plan, run_suite
 
 ACTIONS = {
@@ -47,6 +51,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="sample MLflow system metrics (CPU, memory, GPU) every SECONDS (0: off; default "
         "%(default)g)",
     )
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="print a failed cell's traceback (always logged as its run's traceback.txt)",
+    )
+    add_override_options(parser)
+
+
+def loader_line(preset: Preset) -> str:
+    """Which loader the suite's cells use, and why when the preset left it to ``auto``."""
+    loader = preset.run_settings["loader"]
+    if preset.requested_loader != "auto":
+        return f"suite {preset.name}: loader {loader}"
+    why = "FFCV is installed" if loader == "ffcv" else "FFCV is not installed here"
+    return f"suite {preset.name}: loader {loader} (auto: {why})"
 
 
 def _print_states(title: str, states: list[CellState]) -> None:
@@ -65,8 +84,20 @@ def execute(args: argparse.Namespace) -> int:
         raise ConfigError(f"--workers must be at least 1, got {args.workers}")
     if not args.system_metrics >= 0:
         raise ConfigError(f"--system-metrics must be >= 0 seconds, got {args.system_metrics}")
-    overrides = {"data_dir": args.data_dir}
+    overrides = overrides_from_args(args)
     preset = load_preset(args.preset, **overrides)
+    # Everything the cells need, before the first one: one line and exit 2 if anything is missing.
+    preflight_suite(
+        preset,
+        tracking_uri=args.tracking_uri,
+        storage_url=args.storage,
+        checkpoint_dir=args.checkpoint_dir,
+        data=not args.dry_run,
+    )
+    print(loader_line(preset), flush=True)
+    if args.verbose:  # tracebacks of failed cells (logged at DEBUG) on stderr
+        configure_logging(quiet=False)
+        logging.getLogger(run_suite.__module__).setLevel(logging.DEBUG)
     states = plan(preset, args.tracking_uri, args.checkpoint_dir)
     _print_states(f"suite {preset.name}", states)
     if args.dry_run:

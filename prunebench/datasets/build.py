@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 
 import torch
@@ -16,11 +17,30 @@ from prunebench.datasets.tensor_loader import TensorLoader
 from prunebench.errors import ConfigError
 
 BACKENDS = ("tensor", "ffcv")
+AUTO = "auto"
+"""Preset and config value: the ffcv loader where FFCV imports, the tensor loader otherwise."""
 
 
 def available_backends() -> list[str]:
     """Loader backends accepted by build_loader."""
     return list(BACKENDS)
+
+
+@functools.cache
+def ffcv_import_error() -> str | None:
+    """Why FFCV cannot be imported here (once per process), or None when it can."""
+    try:
+        import prunebench.datasets.ffcv_loader  # noqa: F401
+    except (ImportError, OSError) as error:  # not installed, or its system libraries are gone
+        return str(error) or type(error).__name__
+    return None
+
+
+def resolve_loader(loader: str) -> str:
+    """``auto`` -> ``ffcv`` where FFCV imports, else ``tensor``; any other name unchanged."""
+    if loader != AUTO:
+        return loader
+    return "ffcv" if ffcv_import_error() is None else "tensor"
 
 
 def _resolve_spec(

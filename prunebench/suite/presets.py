@@ -38,8 +38,10 @@ from pathlib import Path
 from typing import Any
 
 from prunebench.bench.config import DEFAULT_ACCURACY_TARGETS, RunConfig, parse_budget
+from prunebench.datasets.build import resolve_loader
 from prunebench.errors import ConfigError
 from prunebench.pruners import pruner_class, reference_pruner
+from prunebench.suite.preset_overrides import apply_overrides
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -94,6 +96,7 @@ class Preset:
     accuracy_targets: tuple[float, ...]
     run_settings: dict[str, Any] = field(default_factory=dict)
     search: SearchSettings = SearchSettings()
+    requested_loader: str = "tensor"  # as written in the preset; run_settings has the resolved one
 
     def base_config(self, dataset: str, model: str, seed: int) -> RunConfig:
         """A RunConfig with the preset's shared settings and the full-data reference pruner."""
@@ -176,6 +179,10 @@ def parse_preset(data: dict[str, Any], where: str, path: Path | None = None) -> 
         ):
             raise _fail(where, f"{key!r} has the wrong type: {value!r}")
         run_settings[key] = float(value) if float in kind and value is not None else value
+    # "auto" is a preset-only loader value, resolved here so the cells' configs (and hashes)
+    # name the loader they actually use.
+    requested_loader = run_settings["loader"]
+    run_settings["loader"] = resolve_loader(requested_loader)
     ratios = _list(where, data, "prune_ratios", (int, float), [0.5])
     pruners_data = data.get("pruners")
     if not isinstance(pruners_data, list) or not pruners_data:
@@ -219,6 +226,7 @@ def parse_preset(data: dict[str, Any], where: str, path: Path | None = None) -> 
         ),
         run_settings=run_settings,
         search=search,
+        requested_loader=requested_loader,
     )
     for cfg in preset.cells():
         try:
@@ -249,6 +257,11 @@ def _parse_search(where: str, table: Any) -> SearchSettings:
     )
 
 
+def named_presets() -> list[str]:
+    """The names of the presets shipped with the package, sorted."""
+    return sorted(path.stem for path in CONFIG_DIR.glob("*.toml"))
+
+
 def resolve_preset_path(name_or_path: str) -> Path:
     """A path to a TOML file, or the name of a named preset (with or without .toml)."""
     path = Path(name_or_path)
@@ -257,18 +270,18 @@ def resolve_preset_path(name_or_path: str) -> Path:
     candidate = CONFIG_DIR / f"{path.stem if path.suffix == '.toml' else name_or_path}.toml"
     if candidate.is_file():
         return candidate
-    known = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.toml"))) or "none"
+    known = ", ".join(named_presets()) or "none"
     raise ConfigError(
         f"no preset {name_or_path!r}: pass a TOML file or one of the named presets ({known})"
     )
 
 
 def load_preset(name_or_path: str, **overrides: Any) -> Preset:
-    """Read, override (e.g. ``data_dir``) and validate a preset file."""
+    """Read, override (``data_dir``, or see preset_overrides) and validate a preset file."""
     path = resolve_preset_path(name_or_path)
     try:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML ({error}); fix the file") from None
-    data.update({k: v for k, v in overrides.items() if v is not None})
+    data = apply_overrides(data, overrides)
     return parse_preset(data, str(path), path)

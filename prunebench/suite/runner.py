@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,12 +108,22 @@ def run_worker(
                     system_metrics_s=system_metrics_s,
                 )
                 status = result.status
+                reason = result.failure_reason
             except Exception as error:  # a broken cell must not stop the suite: record it
-                log.exception("cell %s seed %d crashed", cfg.cell(), cfg.seed)
-                status = f"FAILED ({type(error).__name__}: {error})"
+                log.debug("cell %s seed %d crashed", cfg.cell(), cfg.seed, exc_info=True)
+                reason = f"{type(error).__name__}: {error}"
+                status = f"FAILED ({reason})"
+            if status != "FINISHED":  # one line per failed cell; the traceback is in its run
+                print(failed_cell_line(cfg, reason), file=sys.stderr, flush=True)
             queue.finish(claim, "FINISHED" if status == "FINISHED" else "FAILED")
             done.append((claim.cell, status))
     return done
+
+
+def failed_cell_line(cfg: RunConfig, reason: str | None) -> str:
+    """The one terminal line of a failed cell (its first line of reason, at most 200 characters)."""
+    first = (reason or "unknown reason").strip().splitlines()
+    return f"cell {cfg.cell()} seed {cfg.seed} FAILED: {(first[0] if first else '')[:200]}"
 
 
 def _worker_process(preset_path: str, overrides: dict, kwargs: dict, threads: int) -> None:

@@ -1,0 +1,132 @@
+"""Everything a suite, search or report needs, checked before the first cell and writing nothing.
+
+A suite that cannot start (dataset missing and not obtainable, store unreachable, checkpoint
+folder not writable, loader not installed) must stop with one sentence and exit 2, not fail
+every cell in turn. These checks create no MLflow run or experiment, no Optuna study and no
+store file: stores are probed by connecting (SQL) or by a write probe in their folder (SQLite).
+Datasets are located, or fetched where the dataset can be downloaded, so a download happens
+once, before any cell starts.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from prunebench import record
+from prunebench.errors import ConfigError, UsageError
+from prunebench.suite.presets import Preset
+
+
+def probe_writable(folder: str | Path, what: str, option: str) -> None:
+    """UsageError unless a file can be created in ``folder`` (or its nearest existing parent).
+
+    A write probe, not permission bits: root ignores the bits, read-only mounts do not.
+    """
+    path = Path(folder).resolve()
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"{what} {folder} cannot be created: {existing} is a file; pass {option}")
+    try:
+        with tempfile.TemporaryFile(dir=existing, prefix=".prunebench-probe-"):
+            pass
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise UsageError(f"{what} {folder} cannot be written ({reason}); pass {option}") from None
+
+
+def check_tracking_store(tracking_uri: str) -> None:
+    """The MLflow store answers (server, database) or its SQLite folder takes a file."""
+    uri = record.resolve_tracking_uri(tracking_uri)
+    record.check_tracking_uri(uri)
+    if uri.startswith("sqlite:///") and uri != "sqlite:///:memory:":
+        location = Path(uri.removeprefix("sqlite:///"))
+        probe_writable(location.parent, "the tracking store's folder", "a writable --tracking-uri")
+
+
+def check_storage(storage_url: str, timeout_s: float = 5.0) -> None:
+    """The Optuna storage's database answers, or its SQLite folder takes a file; creates nothing."""
+    if storage_url.startswith("sqlite:///"):
+        location = storage_url.removeprefix("sqlite:///")
+        if location and location != ":memory:":
+            probe_writable(
+                Path(location).parent, "the Optuna storage's folder", "another --storage"
+            )
+        return
+    import sqlalchemy
+
+    try:
+        scheme = storage_url.split(":", 1)[0].split("+")[0]
+        connect_args = (
+            {"connect_timeout": int(timeout_s)} if scheme in ("postgresql", "mysql") else {}
+        )
+        engine = sqlalchemy.create_engine(storage_url, connect_args=connect_args)
+        try:
+            with engine.connect():
+                pass
+        finally:
+            engine.dispose()
+    except Exception as error:  # driver errors differ by database; all mean "cannot use it"
+        lines = str(error).strip().splitlines()
+        reason = lines[0][:160] if lines else type(error).__name__
+        raise UsageError(
+            f"the Optuna storage {storage_url.split('@')[-1]} is unreachable ({reason}); start it "
+            "or pass a reachable --storage URL"
+        ) from None
+
+
+def locate_datasets(datasets: Iterable[str], data_dir: str | None) -> None:
+    """Find (or download) every split of ``datasets``; DataError with the fix if one is missing."""
+    from prunebench.datasets import get_spec, locate_source
+
+    for name in dict.fromkeys(datasets):
+        spec = get_spec(name)
+        for split in ("train", "test"):
+            locate_source(spec, split, data_dir)
+
+
+def check_loader(loader: str) -> None:
+    """The ffcv loader needs FFCV importable here (the tensor loader always works)."""
+    if loader != "ffcv":
+        return
+    from prunebench.datasets.build import ffcv_import_error
+
+    error = ffcv_import_error()
+    if error is not None:
+        raise ConfigError(
+            f"the preset asks for the ffcv loader but FFCV cannot be imported ({error}); "
+            "run `python3 tools/provision.py --for ffcv` and rebuild the environment, or set "
+            'loader = "auto" (or "tensor") in the preset'
+        )
+
+
+def preflight_suite(
+    preset: Preset,
+    *,
+    tracking_uri: str,
+    storage_url: str,
+    checkpoint_dir: str | Path,
+    datasets: Iterable[str] | None = None,
+    data: bool = True,
+) -> None:
+    """Check a suite or search can start; UsageError (one sentence, nothing written) if not.
+
+    ``datasets`` defaults to the preset's; ``data=False`` skips locating them (a dry run).
+    """
+    check_tracking_store(tracking_uri)
+    check_storage(storage_url)
+    probe_writable(checkpoint_dir, "checkpoint folder", "a writable --checkpoint-dir")
+    check_loader(preset.run_settings.get("loader", "tensor"))
+    if data:
+        locate_datasets(
+            preset.datasets if datasets is None else datasets,
+            preset.run_settings.get("data_dir"),
+        )
+
+
+def preflight_report(out: str | Path) -> None:
+    """Check a report's folder takes a file (reports.runs.open_store checks its store)."""
+    probe_writable(out, "report folder", "a writable --out")

@@ -1,0 +1,95 @@
+"""Every named preset (package data) end to end on the CPU: suite, then report, on a tiny fixture.
+
+Each preset runs through its own code path (its loader, model, augmentations, optimizer), cut
+down only by the documented suite options: --data-dir (a tiny copy of its dataset in the
+dataset's own on-disk format), --seeds 0, --budget epochs:1, --pruners full,orderdp and
+--prune-ratios 0.5. The report is then built from MLflow with the same overrides.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from datasets_fixtures import random_images, require_ffcv, write_cifar10, write_cifar100, write_idx
+
+from prunebench import record
+from prunebench.cli.main import main
+from prunebench.suite.presets import CONFIG_DIR, load_preset, named_presets
+
+pytestmark = pytest.mark.slow
+
+PRESETS = named_presets()
+TRAIN, TEST = 64, 32  # samples: enough for every class of CIFAR-10 / Fashion-MNIST to appear
+OVERRIDES = ["--seeds", "0", "--budget", "epochs:1", "--pruners", "full,orderdp",
+             "--prune-ratios", "0.5"]  # fmt: skip
+
+
+def write_fashion_mnist(root: Path) -> None:
+    """The four IDX files (gzipped, the standard names) with TRAIN and TEST random samples."""
+    rng = np.random.default_rng(0)
+    for prefix, count in (("train", TRAIN), ("t10k", TEST)):
+        images = random_images(count, 28, 28, 1, int(rng.integers(1 << 30)))[..., 0]
+        labels = np.arange(count) % 10
+        write_idx(root / f"{prefix}-images-idx3-ubyte.gz", images)
+        write_idx(root / f"{prefix}-labels-idx1-ubyte.gz", labels)
+
+
+FIXTURES = {
+    "fashion_mnist": write_fashion_mnist,
+    "cifar10": lambda root: write_cifar10(root, per_batch=TRAIN // 5 + 1, test=TEST),
+    "cifar100": lambda root: write_cifar100(root, train=TRAIN, test=TEST),
+}
+
+
+def test_every_preset_is_covered():
+    assert PRESETS, f"no presets found in {CONFIG_DIR}"
+    datasets = {name for preset in PRESETS for name in load_preset(preset).datasets}
+    assert datasets <= set(FIXTURES), f"no tiny fixture for {sorted(datasets - set(FIXTURES))}"
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_preset_runs_end_to_end_on_a_tiny_fixture(name, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    data = tmp_path / "data"
+    data.mkdir()
+    preset = load_preset(name)
+    if preset.run_settings["loader"] == "ffcv":
+        require_ffcv()
+    for dataset in preset.datasets:
+        FIXTURES[dataset](data)
+    extra = OVERRIDES + (["--subset", str(TRAIN)] if preset.run_settings["subset"] else [])
+    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    code = main(
+        ["suite", name, "--tracking-uri", tracking, "--storage", f"sqlite:///{tmp_path / 'o.db'}",
+         "--checkpoint-dir", str(tmp_path / "checkpoints"), "--data-dir", str(data), "--quiet",
+         *extra]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert out.splitlines()[0].startswith(
+        f"suite {preset.name}: loader {preset.run_settings['loader']}"
+    )
+    assert f"all {2 * len(preset.datasets) * len(preset.models)} cells finished" in out
+
+    client = record.client(tracking)
+    experiment_id = record.find_experiment_id(client, preset.name)
+    runs = record.search_all_runs(client, experiment_id, record.train_filter())
+    assert sorted(run.data.params["pruner"] for run in runs) == ["full", "orderdp"]
+    for run in runs:
+        assert run.info.status == "FINISHED"
+        # The preset's own code path: its loader and model, on the fixture's samples.
+        assert run.data.params["loader"] == preset.run_settings["loader"]
+        assert run.data.params["model"] == preset.models[0]
+        assert run.data.params["augment"] == "True"
+        assert run.data.metrics["epochs_run"] == 1
+        assert int(run.data.params["train_size"]) in (TRAIN, TRAIN // 5 * 5 + 5)  # CIFAR-10: 5 x 13
+        assert 0.0 <= run.data.metrics["test_accuracy"] <= 1.0
+
+    report = tmp_path / "report"
+    code = main(
+        ["report", "--preset", name, "--out", str(report), "--tracking-uri", tracking, *extra]
+    )
+    assert code == 0, capsys.readouterr().err
+    assert (report / "index.html").is_file() and (report / "leaderboard.csv").is_file()
