@@ -45,6 +45,8 @@ TAG_SUITE = "prunebench.suite"
 TAG_EXPECTED_SEEDS = "prunebench.expected_seeds"
 TAG_SEARCH = "prunebench.search"
 """The Optuna study name of a search run and of its trials and their training runs."""
+TAG_VARIANT = "prunebench.variant"
+"""The preset label of the pruner variant a search (and its trials and training runs) explores."""
 TAG_PARENT_RUN = "mlflow.parentRunId"
 TAG_RUN_NAME = "mlflow.runName"
 TAG_TRIAL_NUMBER = "optuna.trial_number"
@@ -114,6 +116,9 @@ SUMMARY_METRICS = (
 
 ``evaluations`` is the number of test evaluations the accuracies and ``tta_*`` rest on (param
 ``eval_points`` says how they were scheduled): time-to-accuracy is known to that resolution."""
+METRIC_PRUNER_PREFIX = "pruner."
+"""A pruner's own end-of-run summary (:attr:`Pruner.run_summary`) is logged as ``pruner.<name>``
+metrics (e.g. InfoBatch's realized-ratio shortfall)."""
 
 
 def target_key(prefix: str, target: float) -> str:

@@ -193,3 +193,16 @@ def test_observe_never_synchronizes_the_host_on_cuda(name):
     finally:
         torch.cuda.set_sync_debug_mode("default")
     assert pruner.plan_epoch(1).indices.device.type == "cuda"
+
+
+@pytest.mark.parametrize("name", sorted(PARAMS))
+def test_progress_e_over_epochs_is_the_default(name):
+    # Every pruner takes the budget progress at plan time; e / epochs is what None stands for.
+    with_progress = make(name, 4)
+    plans = []
+    for epoch in range(EPOCHS):
+        plan = with_progress.plan_epoch(epoch, progress=epoch / EPOCHS)
+        plans.append(plan)
+        for batch in plan.indices.split(64):
+            with_progress.observe(batch, losses_for(batch, epoch))
+    assert same(plans, run(make(name, 4), range(EPOCHS)))

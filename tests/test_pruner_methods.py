@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from prunebench.errors import ConfigError
 from prunebench.pruners import create_pruner
 from prunebench.pruners.theory import orderdp_inclusion
 
@@ -120,15 +121,18 @@ def test_infobatch_keep_fraction_is_clamped_to_a_tenth():
 
 
 def test_infobatch_first_epoch_full_and_annealing():
-    # epochs = 8, delta = 0.875: epochs 1..6 prune, epoch 7 (>= floor(7.0)) anneals to full data.
+    # epochs = 8, delta = 0.875: epochs 1..6 prune, epoch 7 (progress 7/8 >= delta) is full data.
     annealed = infobatch(prune_ratio=0.5, anneal=True)
     sizes = [annealed.plan_epoch(e).num_samples for e in range(8)]
     assert sizes == [10, 7, 7, 7, 7, 7, 7, 10]
     assert annealed.plan_epoch(7).weights is None and annealed.plan_epoch(0).weights is None
     plain = infobatch(prune_ratio=0.5, anneal=False)
     assert [plain.plan_epoch(e).num_samples for e in range(8)] == [10] + [7] * 7
+    # Annealing starts at the first epoch whose start progress e / epochs reaches delta:
+    # epochs = 10, delta = 0.875 -> epoch 9 (0.9); epoch 8 (0.8) still prunes.
     odd = create_pruner("infobatch", n=10, epochs=10, seed=0, prune_ratio=0.5, delta=0.875)
-    assert odd.anneal_epoch == 8  # floor(8.75): epochs 8 and 9 are full
+    set_losses(odd, LOSSES)
+    assert [odd.is_pruning_epoch(e) for e in range(10)] == [False] + [True] * 8 + [False]
 
 
 def test_infobatch_realized_ratio_is_below_nominal_at_high_ratios():
@@ -211,3 +215,151 @@ def test_bandits_reselect_every_period_epochs(name):
         )
     assert sets[0] == sets[1] == sets[2] and sets[3] == sets[4] == sets[5]
     assert sets[2] != sets[3] and sets[5] != sets[6]
+
+
+# ------------------------------------------------- InfoBatch at a target realized ratio
+# Fixed skewed scores: lognormal losses (sigma 2.5, torch seed 0), so about 94% of the samples
+# are below the mean; every epoch observes the same per-sample losses.
+SKEW_N, SKEW_EPOCHS = 2000, 40
+
+
+def skewed_losses(n: int = SKEW_N) -> torch.Tensor:
+    return torch.exp(2.5 * torch.randn(n, generator=torch.Generator().manual_seed(0)))
+
+
+def simulate(pruner, losses: torch.Tensor, progress=None) -> tuple[list, list[float]]:
+    """Plan and observe every epoch; returns the plans and the r_e the pruner used each epoch."""
+    plans, rates = [], []
+    for epoch in range(pruner.epochs):
+        plan = pruner.plan_epoch(epoch, None if progress is None else progress(epoch))
+        plans.append(plan)
+        rates.append(pruner.last_rate)
+        for batch in plan.indices.split(256):
+            pruner.observe(batch, losses[batch])
+    return plans, rates
+
+
+@pytest.mark.parametrize("anneal", [False, True])
+@pytest.mark.parametrize("target", [0.3, 0.5, 0.7])
+def test_infobatch_meets_a_target_realized_ratio(target, anneal):
+    losses = skewed_losses()
+    pruner = create_pruner(
+        "infobatch", n=SKEW_N, epochs=SKEW_EPOCHS, seed=0, prune_ratio=target, anneal=anneal,
+        ratio_mode="realized",
+    )  # fmt: skip
+    plans, rates = simulate(pruner, losses)
+    trained = sum(plan.num_samples for plan in plans)
+    realized = 1 - trained / (SKEW_EPOCHS * SKEW_N)
+    assert abs(realized - target) <= 0.005
+    assert pruner.run_summary["ratio_shortfall"] == pytest.approx(max(0.0, target - realized))
+    assert pruner.run_summary["infeasible_epochs"] == 0
+    below = losses < losses.mean()  # scores never change: the same below-mean set every epoch
+    for epoch, (plan, rate) in enumerate(zip(plans, rates, strict=True)):
+        full_epoch = epoch == 0 or (anneal and epoch >= 35)  # ceil(0.875 * 40) = 35
+        if full_epoch:
+            assert plan.num_samples == SKEW_N and plan.weights is None and rate == 0.0
+            continue
+        kept_below = below[plan.indices]
+        count = int(below.sum())
+        assert int(kept_below.sum()) == count - round(rate * count)  # r_e = pruned / count
+        assert torch.all(plan.weights[~kept_below] == 1.0)
+        expected = torch.tensor(1.0 / (1.0 - rate), dtype=torch.float32)
+        assert torch.allclose(plan.weights[kept_below], expected, rtol=1e-6, atol=0)
+
+
+def test_infobatch_nominal_mode_is_the_default_and_labelled():
+    pruner = create_pruner("infobatch", n=10, epochs=8, seed=0, prune_ratio=0.5)
+    assert pruner.params["ratio_mode"] == "nominal" and "ratio_shortfall" not in pruner.run_summary
+    with pytest.raises(ConfigError, match="ratio_mode must be one of nominal, realized"):
+        create_pruner("infobatch", n=10, epochs=8, seed=0, ratio_mode="real")
+
+
+def test_infobatch_infeasible_target_prunes_every_below_mean_sample_and_records_shortfall():
+    # 50 of 100 samples below the mean; target 0.8 over 10 epochs with epoch 0 full would need
+    # 800 pruned in epochs 1..9 (89 a epoch): at most 50 a epoch exist, so 450 is the most.
+    pruner = create_pruner(
+        "infobatch", n=100, epochs=10, seed=0, prune_ratio=0.8, anneal=False, ratio_mode="realized"
+    )
+    losses = torch.tensor([0.0] * 50 + [1.0] * 50)
+    plans, rates = simulate(pruner, losses)
+    assert [plan.num_samples for plan in plans] == [100] + [50] * 9
+    assert rates == [0.0] + [1.0] * 9
+    assert all(torch.all(plan.weights == 1.0) for plan in plans[1:])  # no below-mean sample kept
+    summary = pruner.run_summary
+    assert summary["planned_prune_ratio"] == pytest.approx(0.45)
+    assert summary["ratio_shortfall"] == pytest.approx(0.35)
+    assert summary["infeasible_epochs"] == 9
+
+
+@pytest.mark.parametrize("kind", ["epochs", "samples", "time"])
+@pytest.mark.parametrize("mode", ["nominal", "realized"])
+def test_infobatch_anneals_at_delta_of_budget_progress(kind, mode):
+    # Progress handed in as the trainer does. Under "samples"/"time" it is not e / epochs: here
+    # it runs ahead (1.5 e / epochs), so epoch-based annealing would come too late.
+    epochs, delta = 20, 0.5
+    pruner = create_pruner(
+        "infobatch", n=200, epochs=epochs, seed=0, prune_ratio=0.3, delta=delta, ratio_mode=mode
+    )
+    pruner.follow_budget(kind)
+    losses = skewed_losses(200)
+    pace = 1.0 if kind == "epochs" else 1.5
+    plans, _ = simulate(pruner, losses, progress=lambda e: min(1.0, pace * e / epochs))
+    first_full = next(e for e in range(1, epochs) if pace * e / epochs >= delta)
+    assert first_full == (10 if kind == "epochs" else 7)
+    for epoch, plan in enumerate(plans):
+        assert (plan.weights is None) == (epoch == 0 or epoch >= first_full), epoch
+
+
+@pytest.mark.parametrize("target", [0.3, 0.5, 0.7])
+def test_infobatch_realized_under_a_samples_budget_anneals_at_delta(target):
+    # A samples budget of N = 40 * (1 - target) * n passes, simulated as the trainer runs it
+    # (progress = samples / N, the last plan cut). Annealing starts exactly at progress 0.875;
+    # whole pruning epochs shift the epoch count by up to half an epoch, so the ratio by up to
+    # (1 - target) * 0.5 / (40 - 0.5).
+    n, losses = SKEW_N, skewed_losses()
+    budget = round(SKEW_EPOCHS * (1 - target) * n)
+    pruner = create_pruner(
+        "infobatch", n=n, epochs=math.ceil(budget / round((1 - target) * n)), seed=0,
+        prune_ratio=target, ratio_mode="realized",
+    )  # fmt: skip
+    pruner.follow_budget("samples")
+    samples, epochs_run, epoch, annealed_at = 0, 0.0, 0, None
+    while samples < budget:
+        plan = pruner.plan_epoch(epoch, samples / budget)
+        if epoch > 0 and plan.weights is None and annealed_at is None:
+            annealed_at = samples / budget
+        if annealed_at is None and epoch > 0:
+            assert plan.weights is not None  # pruning until the anneal, never in between
+        trained = min(plan.num_samples, budget - samples)
+        epochs_run += trained / plan.num_samples
+        samples += trained
+        pruner.observe(plan.indices, losses[plan.indices])
+        epoch += 1
+    assert annealed_at == pytest.approx(0.875, abs=1 / budget)
+    realized = 1 - budget / (epochs_run * n)
+    assert abs(realized - target) <= (1 - target) / (2 * SKEW_EPOCHS - 1) + 1e-9
+    assert pruner.run_summary["infeasible_epochs"] == 0
+
+
+def test_infobatch_realized_mode_resumes_exactly():
+    # The controller's counts are part of the state: stop after epoch 4, restore, continue.
+    def make():
+        return create_pruner(
+            "infobatch", n=300, epochs=12, seed=5, prune_ratio=0.5, ratio_mode="realized"
+        )
+
+    losses = skewed_losses(300)
+    whole, _ = simulate(make(), losses)
+    first = make()
+    for epoch in range(5):
+        plan = first.plan_epoch(epoch)
+        first.observe(plan.indices, losses[plan.indices])
+    second = make()
+    second.load_state_dict(first.state_dict())
+    for epoch in range(5, 12):
+        plan = second.plan_epoch(epoch)
+        assert torch.equal(plan.indices, whole[epoch].indices)
+        expected = whole[epoch].weights
+        assert (plan.weights is None) == (expected is None)  # epoch 11 = ceil(0.875 * 12) anneals
+        assert expected is None or torch.equal(plan.weights, expected)
+        second.observe(plan.indices, losses[plan.indices])

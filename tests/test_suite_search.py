@@ -13,9 +13,11 @@ from postgres_server import postgres_bin, postgres_server
 
 from prunebench.bench.run import train_run
 from prunebench.cli.main import main
+from prunebench.errors import ConfigError
+from prunebench.stats.lossless import is_lossless
 from prunebench.suite.presets import load_preset
 from prunebench.suite.runner import plan, run_suite
-from prunebench.suite.search import run_search
+from prunebench.suite.search import run_search, search_variants
 
 TINY = """
 name = "tiny"
@@ -205,11 +207,18 @@ def test_search_finds_the_planted_lossless_boundary(stores, pruner):
     assert BOUNDARY - 0.08 <= result.best["prune_ratio"] <= BOUNDARY
     assert result.tolerance == pytest.approx(0.001)  # seed std 0.00014 < 0.1 points
     assert all(row["lossless"] == (row["prune_ratio"] <= BOUNDARY) for row in result.frontier)
+    # The report's rule gives the same verdict on the same seed accuracies.
+    full = [planted("full", {}, seed, {})[0] for seed in (0, 1)]
+    for row in result.frontier:
+        accuracies = [planted(pruner, row["params"], seed, {})[0] for seed in (0, 1)]
+        assert is_lossless(accuracies, full) == row["lossless"]
     (search_run,) = runs_of(stores["tracking_uri"], "tiny", kind="search")
     assert search_run.data.metrics["largest_lossless_ratio"] == result.best["prune_ratio"]
     trials = runs_of(stores["tracking_uri"], "tiny", kind="trial")
     assert len(trials) == 30 == len(result.frontier)
     assert {t.data.tags["mlflow.parentRunId"] for t in trials} == {search_run.info.run_id}
+    assert search_run.data.params["search_variant"] == pruner == result.variant
+    assert {t.data.tags["prunebench.variant"] for t in trials} == {pruner}
     again = run_search(
         preset, pruner, trials=30, seeds=2, tracking_uri=stores["tracking_uri"],
         storage_url=stores["storage_url"], evaluate=planted,
@@ -250,3 +259,58 @@ def test_two_search_workers_sharing_postgresql_run_each_trial_once(stores):
         numbers = sorted(int(r.data.tags["optuna.trial_number"]) for r in trial_runs)
         assert numbers == sorted(t.number for t in complete)
         assert len(runs_of(urls["mlflow"], "tiny", kind="search")) == 1
+
+
+VARIANTS = (
+    TINY
+    + """
+[[pruners]]
+name = "infobatch"
+params = { anneal = false }
+
+[[pruners]]
+name = "infobatch"
+label = "infobatch-anneal"
+params = { anneal = true }
+"""
+)
+
+
+def test_search_runs_each_labelled_variant_and_records_it(stores):
+    stores["preset"].write_text(VARIANTS)
+    preset = load_preset(str(stores["preset"]))
+    assert search_variants(preset, "infobatch") == {
+        "infobatch": {"anneal": False},
+        "infobatch-anneal": {"anneal": True},
+    }
+    with pytest.raises(ConfigError, match="has variants infobatch, infobatch-anneal"):
+        run_search(
+            preset, "infobatch", trials=2, seeds=2, tracking_uri=stores["tracking_uri"],
+            storage_url=stores["storage_url"], evaluate=planted,
+        )  # fmt: skip
+    seen = []
+
+    def recording(pruner, params, seed, tags):
+        if pruner == "infobatch":  # not the full-data reference
+            seen.append((tags["prunebench.variant"], params["anneal"]))
+        return planted(pruner, params, seed, tags)
+
+    for label in ("infobatch", "infobatch-anneal"):
+        result = run_search(
+            preset, "infobatch", trials=2, seeds=2, tracking_uri=stores["tracking_uri"],
+            storage_url=stores["storage_url"], evaluate=recording, variant=label,
+        )  # fmt: skip
+        assert result.variant == label and f"/infobatch/{label}/" in result.study_name
+        study = optuna.load_study(study_name=result.study_name, storage=stores["storage_url"])
+        assert study.user_attrs["variant"] == label
+    assert sorted(set(seen)) == [("infobatch", False), ("infobatch-anneal", True)]
+    searches = runs_of(stores["tracking_uri"], "tiny", kind="search")
+    assert sorted(run.data.params["search_variant"] for run in searches) == [
+        "infobatch",
+        "infobatch-anneal",
+    ]
+    trials = runs_of(stores["tracking_uri"], "tiny", kind="trial")
+    assert (
+        sorted(t.data.params["pruner_label"] for t in trials)
+        == ["infobatch"] * 2 + ["infobatch-anneal"] * 2
+    )

@@ -342,3 +342,43 @@ def test_fashion_mnist_subset_learns(store, workdir):
     assert result.metrics["tta_seconds_0.50"] <= result.metrics["train_seconds_total"]
     params = MlflowClient(store).get_run(result.run_id).data.params
     assert params["train_size"] == "2000" and params["dataset"] == "fashion_mnist"
+
+
+@pytest.mark.parametrize("budget", ["epochs:4", "samples:1800", "time:2"])
+def test_infobatch_anneals_at_delta_of_budget_progress(store, workdir, budget):
+    # delta = 0.5: every epoch that starts at budget progress >= 0.5 trains on all the data
+    # (weights 1), every other epoch but the first prunes (nominal r = 0.5 always drops some).
+    cfg = make_config(
+        pruner="infobatch",
+        pruner_params={"prune_ratio": 0.5, "anneal": True, "delta": 0.5},
+        budget=parse_budget(budget),
+    )
+    result = run(store, cfg, workdir / "ckpt-anneal")
+    assert result.status == "FINISHED"
+    history, amount = result.history, cfg.budget.amount
+    clock = {"epochs": None, "samples": "samples_trained", "time": "train_seconds"}
+    starts = [0.0]
+    for epoch, entry in enumerate(history[:-1], start=1):
+        used = epoch if cfg.budget.kind == "epochs" else entry[clock[cfg.budget.kind]]
+        starts.append(used / amount)
+    kept = [entry["kept_fraction"] for entry in history]
+    assert kept[0] == 1.0
+    for epoch in range(1, len(history)):
+        assert (kept[epoch] == 1.0) == (starts[epoch] >= 0.5), (epoch, starts[epoch], kept)
+    if cfg.budget.kind != "time":  # deterministic: both phases happen
+        assert 1.0 in kept[1:] and min(kept) < 1.0
+
+
+def test_infobatch_realized_ratio_run_meets_its_target(store, workdir):
+    cfg = make_config(
+        pruner="infobatch",
+        pruner_params={"prune_ratio": 0.3, "anneal": False, "ratio_mode": "realized"},
+        budget=parse_budget("epochs:6"),
+    )
+    result = run(store, cfg, workdir / "ckpt-realized")
+    # round(0.3 * 6 * 600) = 1080 samples pruned over epochs 1-5: exactly the target.
+    assert result.metrics["realized_prune_ratio"] == pytest.approx(0.3, abs=1e-12)
+    logged = MlflowClient(store).get_run(result.run_id).data
+    assert logged.params["pruner.ratio_mode"] == "realized"
+    assert logged.metrics["pruner.ratio_shortfall"] == 0.0
+    assert logged.metrics["pruner.planned_prune_ratio"] == pytest.approx(0.3)

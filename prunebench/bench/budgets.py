@@ -20,9 +20,9 @@ from prunebench.errors import ConfigError
 BUDGET_KINDS = ("epochs", "samples", "time")
 
 TIME_BUDGET_PRUNER_EPOCHS = 1_000_000
-"""Epoch count handed to pruners under a time budget, where no count is known ahead: large
-enough never to be reached, so epoch-scheduled pruner features (InfoBatch's annealing at
-delta * epochs) do not trigger under a time budget."""
+"""Epoch count handed to pruners under a time budget, where no count is known ahead. Pruner
+schedules do not rely on it: the trainer passes budget progress at plan time, and InfoBatch
+anneals at progress delta under every budget kind."""
 
 
 @dataclass(frozen=True)
@@ -71,8 +71,9 @@ class Budget:
     def pruner_epochs(self, n: int, target_prune_ratio: float) -> int:
         """The ``epochs`` handed to a pruner: exact for epochs, an estimate otherwise.
 
-        Samples: ceil(N / round((1 - p) * n)), the epochs a pruner keeping its target share
-        needs. Time: TIME_BUDGET_PRUNER_EPOCHS (unknown ahead).
+        Samples: ceil(N / round((1 - p) * n)), the epochs a pruner realizing the target ratio
+        p needs (the caller passes the targeted realized ratio; pruners that steer to it meet
+        it). Time: TIME_BUDGET_PRUNER_EPOCHS (unknown ahead).
         """
         if self.kind == "epochs":
             return int(self.amount)

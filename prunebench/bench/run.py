@@ -249,6 +249,8 @@ def _report_epoch(bar: tqdm, entry: dict[str, float], epoch: int, used: float) -
 
 def _log_final(tracker: RunTracker, trainer: Trainer) -> None:
     summary = trainer.summary()
+    pruner_summary = trainer.pruner.run_summary.items()
+    summary.update({f"{record.METRIC_PRUNER_PREFIX}{k}": v for k, v in pruner_summary})
     if summary:
         tracker.log_metrics(summary)
     _log_artifacts(tracker, trainer)

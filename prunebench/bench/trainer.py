@@ -98,6 +98,7 @@ class Trainer:
             device=device,
             **cfg.pruner_kwargs(),
         )
+        self.pruner.follow_budget(self.budget.kind)  # progress-driven schedules (annealing)
         model = build_model(cfg.model, self.train_loader.spec, derive_seed(cfg.seed, "model"))
         self.on_cuda = device.type == "cuda"
         self.memory_format = torch.channels_last if self.on_cuda else torch.contiguous_format
@@ -141,7 +142,8 @@ class Trainer:
         counters, budget, device = self.counters, self.budget, self.device
         epoch = counters.epoch
         clock_start = time.perf_counter()  # planning is training time (selection cost counts)
-        plan = self.pruner.plan_epoch(epoch)
+        start = budget.progress(epoch, 0.0, counters.samples_trained, counters.train_seconds)
+        plan = self.pruner.plan_epoch(epoch, progress=start)
         planned = plan.num_samples
         weights = self._start_plan(plan, epoch)
         current_subset = subset_mask(plan.indices.to(device), self.n)

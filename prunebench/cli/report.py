@@ -43,7 +43,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         type=float,
         default=DEFAULT_MIN_TOLERANCE,
         metavar="FRACTION",
-        help="floor of the lossless tolerance in accuracy (fraction; default 0.001 = 0.1 points)",
+        help="non-inferiority margin of the lossless test (fraction; default 0.001 = 0.1 points)",
     )
     parser.add_argument(
         "--ui-url",

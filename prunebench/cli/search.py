@@ -11,7 +11,7 @@ from prunebench.suite.preflight import preflight_suite
 from prunebench.suite.preset_overrides import add_override_options, overrides_from_args
 from prunebench.suite.presets import load_preset
 from prunebench.suite.runner import DEFAULT_STORAGE
-from prunebench.suite.search import run_search
+from prunebench.suite.search import run_search, search_variants
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -19,8 +19,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "search",
         help="find a pruner's largest lossless prune ratio (Optuna)",
-        description="Maximize the prune ratio subject to mean accuracy over --seeds seeds "
-        "staying within tolerance of full data. Workers sharing --storage share the study.",
+        description="Maximize the prune ratio subject to the accuracies over --seeds seeds being "
+        "non-inferior to full data (one-sided Welch test at a margin). Each labelled variant of a "
+        "pruner in the preset is searched on its own. Workers sharing --storage share the study.",
     )
     parser.set_defaults(execute=execute)
     parser.add_argument("preset", help="a named preset (e.g. demo-fmnist) or a TOML file")
@@ -37,7 +38,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--tolerance",
         type=float,
         default=None,
-        help="accuracy drop still lossless (default max(0.001, full-data std))",
+        help="non-inferiority margin of the lossless test (fraction; default 0.001 = 0.1 points)",
     )
     parser.add_argument("--storage", default=DEFAULT_STORAGE, help="Optuna RDB storage URL")
     parser.add_argument("--tracking-uri", default=DEFAULT_TRACKING_URI)
@@ -64,7 +65,10 @@ def execute(args: argparse.Namespace) -> int:
         checkpoint_dir=args.checkpoint_dir,
         datasets=[settings.dataset or preset.datasets[0]],
     )
-    for pruner in pruners:
+    searches = [
+        (pruner, variant) for pruner in pruners for variant in search_variants(preset, pruner)
+    ]
+    for pruner, variant in searches:
         result = run_search(
             preset,
             pruner,
@@ -77,10 +81,12 @@ def execute(args: argparse.Namespace) -> int:
             tolerance=args.tolerance if args.tolerance is not None else settings.tolerance,
             checkpoint_dir=args.checkpoint_dir,
             sampler_seed=args.sampler_seed,
+            variant=variant,
         )
         print(
-            f"search {pruner} on {preset.name}: full data {result.full_accuracy_mean:.4f} "
-            f"+- {result.full_accuracy_std:.4f}, tolerance {result.tolerance:.4f}"
+            f"search {variant} ({pruner}) on {preset.name}: full data "
+            f"{result.full_accuracy_mean:.4f} +- {result.full_accuracy_std:.4f}, "
+            f"margin {result.tolerance:.4f}"
         )
         print(f"  {'trial':>5} {'ratio':>7} {'accuracy':>17}  lossless  parameters")
         for row in result.frontier:

@@ -96,6 +96,11 @@ class Pruner(ABC):
     ratio_params: ClassVar[tuple[str, ...]] = ("prune_ratio",)
     """Parameters that set the target prune ratio (a preset varies prune_ratio otherwise)."""
 
+    progress_pace: str = "epochs"
+    """What budget progress grows with: "epochs" (an epochs budget, or no budget given) or
+    "samples" (samples and time budgets: time is taken to grow with samples trained). Set by the
+    trainer through :meth:`follow_budget`; pruners whose schedule depends on progress read it."""
+
     # ----------------------------------------------------------------- facts about the class
     @classmethod
     def params_from_search(cls, values: dict[str, float]) -> dict[str, Any]:
@@ -128,9 +133,28 @@ class Pruner(ABC):
         """The pruner's own parameters (for logging), as passed or resolved."""
         return {}
 
+    @property
+    def run_summary(self) -> dict[str, float]:
+        """Numbers the pruner reports about its run so far (logged as metrics at the end)."""
+        return {}
+
+    def follow_budget(self, kind: str) -> None:
+        """Say which budget kind drives progress: "epochs", "samples" or "time"."""
+        if kind not in ("epochs", "samples", "time"):
+            raise ValueError(f"unknown budget kind {kind!r}")
+        self.progress_pace = "epochs" if kind == "epochs" else "samples"
+
+    def epoch_progress(self, epoch: int, progress: float | None) -> float:
+        """Budget progress at the start of ``epoch``: as given, else epoch / epochs."""
+        return epoch / self.epochs if progress is None else float(progress)
+
     @abstractmethod
-    def plan_epoch(self, epoch: int) -> EpochPlan:
-        """Return the plan for ``epoch``; deterministic for a given state."""
+    def plan_epoch(self, epoch: int, progress: float | None = None) -> EpochPlan:
+        """Return the plan for ``epoch``; deterministic for a given state.
+
+        ``progress`` is the run's budget progress in [0, 1] when the epoch starts (the same
+        progress the LR schedule follows); None means epoch / epochs (an epochs budget).
+        """
 
     def observe(self, indices: torch.Tensor, losses: torch.Tensor) -> None:  # noqa: B027
         """Record detached per-sample training losses of one batch (no host synchronization)."""

@@ -33,6 +33,6 @@ class DynamicRandom(Pruner):
     def params(self) -> dict[str, Any]:
         return {"prune_ratio": self.prune_ratio}
 
-    def plan_epoch(self, epoch: int) -> EpochPlan:
+    def plan_epoch(self, epoch: int, progress: float | None = None) -> EpochPlan:
         # The first `kept` entries of a uniform permutation are a uniform subset in random order.
         return EpochPlan(indices=self._randperm(self.n)[: self.kept], n=self.n)

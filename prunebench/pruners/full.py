@@ -19,5 +19,5 @@ class FullData(Pruner):
     def __init__(self, n: int, epochs: int, seed: int, device: torch.device | str | None = None):
         super().__init__(n, epochs, seed, device)
 
-    def plan_epoch(self, epoch: int) -> EpochPlan:
+    def plan_epoch(self, epoch: int, progress: float | None = None) -> EpochPlan:
         return EpochPlan(indices=self._randperm(self.n), n=self.n)

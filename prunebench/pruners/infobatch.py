@@ -1,12 +1,34 @@
-"""InfoBatch (ICLR 2024): prune a fixed share of below-mean-loss samples and rescale the rest.
+"""InfoBatch (ICLR 2024): prune a share of below-mean-loss samples and rescale the rest.
 
 Each pruning epoch, samples whose stored score (last training loss, 3.0 before the first) is at
-least the mean of all scores are kept; of the ``m`` below-mean samples, floor(k * m) are kept,
-drawn uniformly without replacement, with k = 1 - r clamped to [0.1, 1] as in the public code,
-and weighted 1 / k in the loss. Epoch 0 trains on the full data (scores carry no information yet).
-With ``anneal`` on, epochs from floor(delta * epochs) onward train on the full data, weight 1;
-the OrderDP paper compares against InfoBatch with annealing off. The realized prune ratio is data
-dependent and below r: read it from each plan, never from r.
+least the mean of all scores are kept; of the ``m`` below-mean samples a fixed count is kept,
+drawn uniformly without replacement, and weighted 1 / (1 - r) in the loss, r being the share of
+them pruned that epoch. Epoch 0 trains on the full data (scores carry no information yet). With
+``anneal`` on, epochs that start at budget progress >= delta train on the full data, weight 1
+(progress is the budget's, so annealing happens under epochs, samples and time budgets alike);
+the OrderDP paper compares against InfoBatch with annealing off.
+
+Two meanings of ``prune_ratio``:
+
+- ``ratio_mode="nominal"`` (default, the public code's semantics): r = prune_ratio every pruning
+  epoch, keeping floor((1 - r) * m) with 1 - r clamped to [0.1, 1]. The realized prune ratio is
+  data dependent and well below r: read it from each plan, never from r.
+- ``ratio_mode="realized"``: prune_ratio is the run's target REALIZED ratio, full epochs (epoch 0
+  and the annealed tail) included. Each pruning epoch a controller chooses how many below-mean
+  samples c to prune so that the cumulative pruned count meets target * epochs * n by the last
+  pruning epoch: c = (target * E * n - pruned so far) / (pruning epochs left), rounded; then
+  r_e = c / m exactly, so the 1 / (1 - r_e) rescaling is exact for the r_e used. With too few
+  below-mean samples it prunes them all (r_e = 1) and records the shortfall; later epochs make
+  it up when they can. Under an epochs budget E = epochs and the tail starts at epoch
+  ceil(delta * E): the run's ratio meets the target up to rounding. Under samples and time
+  budgets the epoch count is not known ahead; the controller reads it off progress: the pace
+  so far (samples trained per unit of progress) extrapolates the run's total samples S (exact
+  under a samples budget; under a time budget it assumes seconds grow with samples), so the run
+  spans E = S / ((1 - target) * n) epochs of which (1 - delta) * S / n are the annealed tail.
+  The kept samples of the round(E - tail - epoch) pruning epochs left are set so that training
+  reaches delta * S (S without annealing) when they run out; if the plan has under half a
+  pruning epoch left, the epoch is already annealed. Whole pruning epochs quantize the ratio by
+  up to about (1 - target) / (2 * E) under these budgets.
 """
 
 from __future__ import annotations
@@ -23,6 +45,8 @@ from prunebench.pruners.registry import register_pruner
 
 MIN_KEEP_FRACTION = 0.1
 INITIAL_SCORE = 3.0
+RATIO_MODES = ("nominal", "realized")
+_EPS = 1e-9  # float slack when comparing progress with delta (7 / 8 must reach 0.875)
 
 
 @register_pruner
@@ -41,6 +65,7 @@ class InfoBatch(LastLossPruner):
         prune_ratio: float = 0.5,
         anneal: bool = True,
         delta: float = 0.875,
+        ratio_mode: str = "nominal",
     ):
         super().__init__(n, epochs, seed, device, INITIAL_SCORE)
         self.prune_ratio = check_range("prune_ratio", prune_ratio, 0.0, 1.0, high_open=True)
@@ -48,38 +73,125 @@ class InfoBatch(LastLossPruner):
             raise ConfigError(f"anneal must be true or false, got {anneal!r}")
         self.anneal = anneal
         self.delta = check_range("delta", delta, 0.0, 1.0)
+        if ratio_mode not in RATIO_MODES:
+            raise ConfigError(
+                f"ratio_mode must be one of {', '.join(RATIO_MODES)}, got {ratio_mode!r}"
+            )
+        self.ratio_mode = ratio_mode
         self.keep_fraction = max(1.0 - self.prune_ratio, MIN_KEEP_FRACTION)
-        self.anneal_epoch = math.floor(self.delta * epochs) if anneal else epochs
+        # Controller state (realized mode), part of the checkpoint: see _extra_state.
+        self.epochs_planned = 0
+        self.pruned_total = 0
+        self.infeasible_epochs = 0
+        self.last_rate = 0.0
+        self._last_plan: tuple[int, int, int] | None = None
 
     @property
     def params(self) -> dict[str, Any]:
         return {
             "prune_ratio": self.prune_ratio,
+            "ratio_mode": self.ratio_mode,
             "anneal": self.anneal,
             "delta": self.delta,
-            "anneal_epoch": self.anneal_epoch,
         }
 
-    def is_pruning_epoch(self, epoch: int) -> bool:
-        """Whether ``epoch`` prunes: not the first epoch and, with annealing, before delta."""
-        return 0 < epoch < self.anneal_epoch
+    @property
+    def run_summary(self) -> dict[str, float]:
+        """Prune ratio planned so far; in realized mode also its shortfall against the target
+        (final once the run has ended) and the epochs that pruned every below-mean sample and
+        still fell short of the controller's count."""
+        planned = self.pruned_total / (self.epochs_planned * self.n) if self.epochs_planned else 0.0
+        summary = {"planned_prune_ratio": planned}
+        if self.ratio_mode == "realized":
+            summary["ratio_shortfall"] = max(0.0, self.prune_ratio - planned)
+            summary["infeasible_epochs"] = float(self.infeasible_epochs)
+        return summary
 
-    def plan_epoch(self, epoch: int) -> EpochPlan:
-        if not self.is_pruning_epoch(epoch):
+    def _extra_state(self) -> dict[str, Any]:
+        return {
+            "epochs_planned": self.epochs_planned,
+            "pruned_total": self.pruned_total,
+            "infeasible_epochs": self.infeasible_epochs,
+            "last_rate": self.last_rate,
+            "_last_plan": self._last_plan,
+        }
+
+    def is_pruning_epoch(self, epoch: int, progress: float | None = None) -> bool:
+        """Whether ``epoch`` prunes: not the first epoch and, with annealing, progress < delta."""
+        if epoch == 0:
+            return False
+        return not self.anneal or self.epoch_progress(epoch, progress) < self.delta - _EPS
+
+    def wanted_prune(self, epoch: int, progress: float | None) -> int | None:
+        """How many samples the realized-ratio controller wants pruned in pruning epoch ``epoch``.
+
+        None when, under a samples or time budget, its own plan has no pruning epoch left before
+        the annealed tail (the epoch then trains on the full data). The rule is in the module
+        docstring; under samples and time budgets the kept samples are steered so that the
+        samples trained reach delta * S exactly when the planned pruning epochs run out.
+        """
+        progress = self.epoch_progress(epoch, progress)
+        trained = self.epochs_planned * self.n - self.pruned_total  # samples of earlier epochs
+        target = self.prune_ratio
+        if self.progress_pace == "samples" and progress > 0:
+            total = trained / progress  # the budget's samples, at the pace so far
+            total_epochs = total / ((1.0 - target) * self.n)
+            tail = (1.0 - self.delta) * total / self.n if self.anneal else 0.0
+            left = total_epochs - tail - epoch  # pruning epochs left, this one included
+            if self.anneal and left < 0.5:
+                return None
+            kept_left = (self.delta if self.anneal else 1.0) * total - trained
+            # ceil: the last pruning epoch lands at (not just below) progress delta.
+            kept = math.ceil(kept_left / max(1, round(left)) - _EPS)
+            return min(self.n, max(0, self.n - kept))
+        first_full = math.ceil(self.delta * self.epochs - _EPS) if self.anneal else self.epochs
+        left = max(1, first_full - epoch)
+        return max(0, round((target * self.epochs * self.n - self.pruned_total) / left))
+
+    def plan_epoch(self, epoch: int, progress: float | None = None) -> EpochPlan:
+        if self._last_plan is not None and self._last_plan[0] == epoch:
+            # Planning the same epoch again replaces its earlier plan in the controller's count.
+            _, pruned, infeasible = self._last_plan
+            self.epochs_planned -= 1
+            self.pruned_total -= pruned
+            self.infeasible_epochs -= infeasible
+        pruning = self.is_pruning_epoch(epoch, progress)
+        realized = self.ratio_mode == "realized"
+        wanted = self.wanted_prune(epoch, progress) if pruning and realized else None
+        if not pruning or (realized and wanted is None):
+            self.last_rate = 0.0
+            self._record(epoch, 0, False)
             return EpochPlan(indices=self._randperm(self.n), n=self.n)
         well_learned = self.scores < self.scores.mean()
         below = torch.nonzero(well_learned).squeeze(1)
         above = torch.nonzero(~well_learned).squeeze(1)
-        keep_below = math.floor(self.keep_fraction * below.numel())
-        kept_below = below[self._randperm(below.numel())[:keep_below]]
+        count = below.numel()
+        if wanted is None:  # nominal: the public code's fixed share
+            keep_below = math.floor(self.keep_fraction * count)
+            weight = 1.0 / self.keep_fraction
+            self.last_rate = 1.0 - self.keep_fraction
+            self._record(epoch, count - keep_below, False)
+        else:
+            pruned = min(wanted, count)
+            keep_below = count - pruned
+            self.last_rate = pruned / count if count else 0.0
+            # 1 / (1 - r_e) with r_e = pruned / count, exactly; unused when nothing is kept.
+            weight = count / keep_below if keep_below else 1.0
+            self._record(epoch, pruned, wanted > count)
+        kept_below = below[self._randperm(count)[:keep_below]]
         indices = torch.cat([above, kept_below])
         weights = torch.cat(
             [
                 torch.ones(above.numel(), dtype=torch.float32, device=self.device),
-                torch.full(
-                    (keep_below,), 1.0 / self.keep_fraction, dtype=torch.float32, device=self.device
-                ),
+                torch.full((keep_below,), weight, dtype=torch.float32, device=self.device),
             ]
         )
         order = self._randperm(indices.numel())
         return EpochPlan(indices=indices[order], weights=weights[order], n=self.n)
+
+    def _record(self, epoch: int, pruned: int, infeasible: bool) -> None:
+        """Count one planned epoch; ``infeasible``: it wanted more than every below-mean sample."""
+        self.epochs_planned += 1
+        self.pruned_total += pruned
+        self.infeasible_epochs += int(infeasible)
+        self._last_plan = (epoch, pruned, int(infeasible))

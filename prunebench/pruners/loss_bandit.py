@@ -56,7 +56,7 @@ class LossBanditPruner(Pruner):
     def select(self) -> torch.Tensor:
         """Indices of the ``self.kept`` samples to train on until the next re-selection."""
 
-    def plan_epoch(self, epoch: int) -> EpochPlan:
+    def plan_epoch(self, epoch: int, progress: float | None = None) -> EpochPlan:
         if epoch % self.period == 0 or self.selected.numel() == 0:
             self.selected = self.select()
         return EpochPlan(indices=self._shuffled(self.selected), n=self.n)

@@ -109,7 +109,7 @@ class OrderDP(LastLossPruner):
         """1 - q / n, the prune ratio every epoch realizes exactly."""
         return 1.0 - self.keep_size / self.n
 
-    def plan_epoch(self, epoch: int) -> EpochPlan:
+    def plan_epoch(self, epoch: int, progress: float | None = None) -> EpochPlan:
         pool = self._randperm(self.n)[: self.pool_size]
         # The pool is in random order, so ties (e.g. equal initial scores) fall to random members.
         top = torch.topk(self.scores[pool], self.keep_size, sorted=False).indices

@@ -47,7 +47,7 @@ class RS2(Pruner):
     def _extra_state(self) -> dict[str, Any]:
         return {"cursor": self.cursor}
 
-    def plan_epoch(self, epoch: int) -> EpochPlan:
+    def plan_epoch(self, epoch: int, progress: float | None = None) -> EpochPlan:
         remaining = self.n - self.cursor
         if remaining >= self.kept:
             chunk = self.order[self.cursor : self.cursor + self.kept]

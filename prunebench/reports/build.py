@@ -359,12 +359,14 @@ def _grid_lossless_display(grid: pd.DataFrame) -> pd.DataFrame:
 
 
 RULES = (
-    "Lossless: mean final accuracy over seeds >= full-data mean − tolerance, tolerance = "
-    "max({floor:g}, sample std of the full-data seeds). Accuracy: final test accuracy, mean ± "
-    "sample std over seeds. Realized ratio: 1 − samples trained / (epochs × train size). Saved: "
-    "1 − train device-hours / full-data train device-hours (same dataset, model and budget). "
-    "Time to target: training seconds to the first logged accuracy target, mean over the seeds "
-    "that reached it. A cell is flagged when it has fewer finished seeds than its preset asks for."
+    "Lossless: a one-sided Welch non-inferiority test of the cell's final accuracies against "
+    "full data's at margin {floor:g} and level 0.05 (undecided with under 2 seeds a side, or "
+    "when neither non-inferiority nor a loss beyond the margin is significant). Accuracy: "
+    "final test accuracy, mean ± sample std over seeds. Realized ratio: 1 − samples trained /"
+    " (epochs × train size). Saved: 1 − train device-hours / full-data train device-hours "
+    "(same dataset, model and budget). Time to target: training seconds to the first logged "
+    "accuracy target, mean over the seeds that reached it. A cell is flagged when it has "
+    "fewer finished seeds than its preset asks for."
 )
 
 

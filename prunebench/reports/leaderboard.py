@@ -8,7 +8,11 @@ import numpy as np
 import pandas as pd
 
 from prunebench.pruners import reference_pruner
-from prunebench.stats.lossless import DEFAULT_MIN_TOLERANCE, is_lossless, lossless_tolerance
+from prunebench.stats.lossless import (
+    DEFAULT_MIN_TOLERANCE,
+    lossless_tolerance,
+    lossless_verdict,
+)
 
 SECTION = ["dataset", "model", "budget"]
 """Runs are compared only within a section: same data, model and budget."""
@@ -146,11 +150,14 @@ def leaderboard(
             row["full_accuracy_mean"] = full_acc.mean() if full_acc.size else np.nan
             row["delta_to_full"] = row["accuracy_mean"] - row["full_accuracy_mean"]
             row["tolerance"] = tolerance
-            row["lossless"] = (
-                is_lossless(acc, full_acc, min_tolerance=min_tolerance)
+            verdict = (
+                lossless_verdict(acc, full_acc, min_tolerance=min_tolerance)
                 if acc.size and full_acc.size
-                else pd.NA
+                else None
             )
+            row["lossless"] = verdict.lossless if verdict is not None else pd.NA
+            row["lossless_verdict"] = verdict.verdict if verdict is not None else pd.NA
+            row["lossless_p_value"] = verdict.p_value if verdict is not None else np.nan
             row["tta_target"] = targets[0] if targets else np.nan
             for target in all_targets:
                 key = _target_key(target)

@@ -1,4 +1,9 @@
-"""The "lossless" rule shared by the report and the search: within seed noise of full data."""
+"""The "lossless" rule shared by the report and the search (defined in ``prunebench.stats``).
+
+A pruned cell is lossless when a one-sided Welch non-inferiority test of its seed accuracies
+against full data's, at a margin (default 0.1 accuracy points) and level (default 0.05), says so;
+see :func:`prunebench.stats.lossless_test` for the verdicts and the rules for too few seeds.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +11,42 @@ from collections.abc import Sequence
 
 import numpy as np
 
-DEFAULT_MIN_TOLERANCE = 0.001
-"""0.1 accuracy points (accuracies are fractions): the paper's "typically within 0.1%"."""
+from prunebench.stats.inference import (
+    DEFAULT_LEVEL,
+    DEFAULT_MARGIN,
+    NonInferiority,
+    lossless_test,
+)
+
+DEFAULT_MIN_TOLERANCE = DEFAULT_MARGIN
+"""The default non-inferiority margin, 0.1 accuracy points (the report's ``--min-tolerance``)."""
 
 
 def lossless_tolerance(
     full_accuracies: Sequence[float] | np.ndarray, min_tolerance: float = DEFAULT_MIN_TOLERANCE
 ) -> float:
-    """max(min_tolerance, sample std (ddof=1) of the full-data seeds; 0 with a single seed)."""
+    """The margin the lossless test uses: ``min_tolerance`` itself, whatever the full-data seeds.
+
+    (It was once the full-data seeds' spread; the test now accounts for the spread itself.)
+    """
+    if np.asarray(full_accuracies).size == 0:
+        raise ValueError("the lossless rule needs at least one full-data accuracy")
+    return float(min_tolerance)
+
+
+def lossless_verdict(
+    accuracies: Sequence[float] | np.ndarray,
+    full_accuracies: Sequence[float] | np.ndarray,
+    *,
+    min_tolerance: float = DEFAULT_MIN_TOLERANCE,
+    level: float = DEFAULT_LEVEL,
+) -> NonInferiority:
+    """The full verdict ("lossless", "lossy" or "undecided") with its p-value and sentence."""
+    acc = np.asarray(accuracies, dtype=np.float64)
     full = np.asarray(full_accuracies, dtype=np.float64)
-    if full.size == 0:
-        raise ValueError("the lossless tolerance needs at least one full-data accuracy")
-    spread = float(np.std(full, ddof=1)) if full.size > 1 else 0.0
-    return max(float(min_tolerance), spread)
+    if acc.size == 0 or full.size == 0:
+        raise ValueError("the lossless rule needs at least one accuracy on each side")
+    return lossless_test(acc, full, margin=min_tolerance, level=level)
 
 
 def is_lossless(
@@ -26,14 +54,10 @@ def is_lossless(
     full_accuracies: Sequence[float] | np.ndarray,
     *,
     min_tolerance: float = DEFAULT_MIN_TOLERANCE,
-    tolerance: float | None = None,
+    level: float = DEFAULT_LEVEL,
 ) -> bool:
-    """True iff mean(accuracies) >= mean(full_accuracies) - tolerance (default: the rule above)."""
-    acc = np.asarray(accuracies, dtype=np.float64)
-    full = np.asarray(full_accuracies, dtype=np.float64)
-    if acc.size == 0 or full.size == 0:
-        raise ValueError("the lossless rule needs at least one accuracy on each side")
-    if tolerance is None:
-        tolerance = lossless_tolerance(full, min_tolerance)
-    # A mean that equals the bound up to float rounding (e.g. 0.902 vs 0.91 - 0.008) is lossless.
-    return bool(acc.mean() >= full.mean() - tolerance - 1e-12)
+    """True iff the non-inferiority verdict is "lossless" (undecided counts as not lossless)."""
+    verdict = lossless_verdict(
+        accuracies, full_accuracies, min_tolerance=min_tolerance, level=level
+    )
+    return verdict.lossless

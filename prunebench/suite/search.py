@@ -1,13 +1,16 @@
 """Optuna search for a pruner's largest lossless prune ratio.
 
-The objective is the realized prune ratio, maximized subject to Optuna's constraint
-``(full mean - tolerance) - pruner mean <= 0`` (the lossless rule of ``prunebench.stats``):
-mean test accuracy over K seeds within tolerance of full data's. The sampler explores the
-pruner class's own ``search_space`` (e.g. for OrderDP the prune ratio p and how 1 - p splits into
-exploration and exploitation; for single-knob pruners only p). Every trial is an MLflow run
-nested under the study's run, and each seed it trains is a run nested under the trial. The study
-lives in an Optuna RDB storage, so workers on many machines can share it; ``trials`` counts
-trials over all workers.
+The objective is the realized prune ratio, maximized subject to the lossless rule of
+``prunebench.stats`` (the report's too): a one-sided Welch non-inferiority test of the trial's K
+seed accuracies against full data's at a margin (``tolerance``, default 0.1 points) and level
+0.05; Optuna's constraint is p - level (feasible iff the verdict is "lossless"). Each labelled
+variant of the pruner in the preset (e.g. InfoBatch with and without annealing) is its own study,
+its fixed parameters applied to every trial and its label recorded on the study and its runs.
+The sampler explores the pruner class's own ``search_space`` (e.g. for OrderDP the prune ratio p
+and how 1 - p splits into exploration and exploitation; for single-knob pruners only p). Every
+trial is an MLflow run nested under the study's run, and each seed it trains is a run nested
+under the trial. The study lives in an Optuna RDB storage, so workers on many machines can share
+it; ``trials`` counts trials over all workers.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from optuna.trial import TrialState
 from prunebench import record
 from prunebench.errors import ConfigError
 from prunebench.pruners import pruner_class, reference_pruner, searchable_pruners
-from prunebench.stats.lossless import lossless_tolerance
+from prunebench.stats import DEFAULT_LEVEL, DEFAULT_MARGIN, lossless_test
 from prunebench.suite.presets import Preset
 from prunebench.suite.workqueue import open_storage
 
@@ -51,6 +54,7 @@ class SearchResult:
     tolerance: float
     best: dict[str, Any] | None  # params, prune_ratio, accuracy_mean of the largest lossless
     frontier: list[dict[str, Any]]  # every finished trial, by prune ratio
+    variant: str = ""  # the preset label of the pruner variant searched
 
 
 def suggest(trial: optuna.Trial, pruner: str) -> dict[str, Any]:
@@ -60,6 +64,21 @@ def suggest(trial: optuna.Trial, pruner: str) -> dict[str, Any]:
         key: trial.suggest_float(key, low, high) for key, (low, high) in cls.search_space.items()
     }
     return cls.params_from_search(values)
+
+
+def search_variants(preset: Preset, pruner: str) -> dict[str, dict[str, Any]]:
+    """Label -> fixed parameters of each variant of ``pruner`` in the preset (ratios left out).
+
+    A pruner the preset does not list has one variant, its own name with no fixed parameters.
+    """
+    variants = {
+        entry.label: {
+            k: v for k, v in entry.params.items() if k not in pruner_class(pruner).ratio_params
+        }
+        for entry in preset.pruners
+        if entry.name == pruner
+    }
+    return variants or {pruner: {}}
 
 
 def training_evaluator(
@@ -129,8 +148,13 @@ def run_search(
     checkpoint_dir: str | Path = "checkpoints",
     evaluate: Evaluate | None = None,
     sampler_seed: int = 0,
+    variant: str | None = None,
 ) -> SearchResult:
-    """Search ``pruner``'s largest lossless prune ratio on the preset's first dataset and model."""
+    """Search ``pruner``'s largest lossless prune ratio on the preset's first dataset and model.
+
+    ``variant`` is the preset label of the variant to search (see :func:`search_variants`); it
+    may be left out when the pruner has one. ``tolerance`` is the non-inferiority margin.
+    """
     if pruner not in searchable_pruners():
         raise ConfigError(
             f"cannot search pruner {pruner!r}; choose one of: {', '.join(searchable_pruners())}"
@@ -139,6 +163,15 @@ def run_search(
         raise ConfigError(f"--trials and --seeds must be at least 1, got {trials} and {seeds}")
     if tolerance is not None and tolerance < 0:
         raise ConfigError(f"--tolerance must be >= 0, got {tolerance}")
+    variants = search_variants(preset, pruner)
+    if variant is None and len(variants) == 1:
+        variant = next(iter(variants))
+    if variant not in variants:
+        raise ConfigError(
+            f"pruner {pruner!r} has variants {', '.join(variants)} in preset {preset.name!r}; "
+            "name one of them"
+        )
+    fixed = variants[variant]
     dataset = dataset or preset.datasets[0]
     model = model or preset.models[0]
     record.check_tracking_uri(tracking_uri)
@@ -150,14 +183,13 @@ def run_search(
     full = full_reference(preset, dataset, model, seed_list, tracking_uri, evaluate)
     full_mean = statistics.fmean(full)
     full_std = statistics.stdev(full) if len(full) > 1 else 0.0
-    bound_tolerance = lossless_tolerance(full) if tolerance is None else tolerance
-    bound = full_mean - bound_tolerance
+    margin = DEFAULT_MARGIN if tolerance is None else tolerance
+    level = DEFAULT_LEVEL
 
-    # Trials are comparable only under the same cells, seed count and lossless rule.
-    rule = "auto" if tolerance is None else f"{tolerance:g}"
+    # Trials are comparable only under the same cells, variant, seed count and lossless rule.
     study_name = (
-        f"prunebench-search/{preset.name}/{dataset}/{model}/{pruner}/{preset.digest()}"
-        f"/seeds{seeds}/tolerance-{rule}"
+        f"prunebench-search/{preset.name}/{dataset}/{model}/{pruner}/{variant}/{preset.digest()}"
+        f"/seeds{seeds}/margin-{margin:g}-level-{level:g}"
     )
     sampler = optuna.samplers.TPESampler(
         seed=sampler_seed,
@@ -171,8 +203,9 @@ def run_search(
         load_if_exists=True,
     )
     client = record.client(tracking_uri)
+    study.set_user_attr("variant", variant)
     search_run_id = _search_run(
-        client, storage, preset, study, pruner, dataset, model, seeds, bound_tolerance
+        client, storage, preset, study, pruner, variant, dataset, model, seeds, margin
     )
     client.log_batch(
         search_run_id,
@@ -183,7 +216,7 @@ def run_search(
     )
 
     def objective(trial: optuna.Trial) -> float:
-        params = suggest(trial, pruner)
+        params = {**fixed, **suggest(trial, pruner)}
         trial_run = client.create_run(
             record.get_or_create_experiment(client, preset.name),
             run_name=f"{pruner}-trial{trial.number}",
@@ -192,19 +225,21 @@ def run_search(
                 record.TAG_PARENT_RUN: search_run_id,
                 record.TAG_SEARCH: study_name,
                 record.TAG_TRIAL_NUMBER: str(trial.number),
+                record.TAG_VARIANT: variant,
             },
         )
         trial_run_id = trial_run.info.run_id
         client.log_batch(
             trial_run_id,
             params=[_param(f"{record.PARAM_PRUNER_PREFIX}{k}", v) for k, v in params.items()]
-            + [_param("pruner", pruner)],
+            + [_param("pruner", pruner), _param("pruner_label", variant)],
         )
         tags = {
             record.TAG_KIND: record.KIND_SEARCH_TRAIN,
             record.TAG_PARENT_RUN: trial_run_id,
             record.TAG_SEARCH: study_name,
             record.TAG_PRESET: preset.name,
+            record.TAG_VARIANT: variant,
         }
         outcomes = [evaluate(pruner, params, seed, tags) for seed in seed_list]
         accuracies = [acc for acc, _ in outcomes]
@@ -216,9 +251,16 @@ def run_search(
         accuracy_mean = statistics.fmean(accuracies)
         accuracy_std = statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0
         ratio = statistics.fmean(ratios)
-        lossless = accuracy_mean >= bound - 1e-12
-        trial.set_constraint("lossless", bound - accuracy_mean)  # feasible iff <= 0
+        verdict = lossless_test(accuracies, full, margin=margin, level=level)
+        lossless = verdict.lossless
+        # Feasible (<= 0) iff lossless; an untestable trial (NaN p) is infeasible.
+        p_value = verdict.p_value if verdict.p_value == verdict.p_value else 1.0
+        trial.set_constraint(
+            "lossless", p_value - level if lossless else max(p_value - level, 1e-9)
+        )
         trial.set_user_attr("lossless", lossless)
+        trial.set_user_attr("verdict", verdict.verdict)
+        trial.set_user_attr("verdict_sentence", verdict.sentence)
         trial.set_user_attr("accuracy_mean", accuracy_mean)
         trial.set_user_attr("accuracy_std", accuracy_std)
         trial.set_user_attr("params", params)
@@ -229,6 +271,7 @@ def run_search(
                 _metric("accuracy_mean", accuracy_mean),
                 _metric("accuracy_std", accuracy_std),
                 _metric("lossless", float(lossless)),
+                _metric("lossless_p_value", p_value),
             ],
         )
         client.set_terminated(trial_run_id, "FINISHED")
@@ -244,12 +287,14 @@ def run_search(
             callbacks=[optuna.study.MaxTrialsCallback(trials, states=None)],
             catch=(),
         )
-    result = _summarize(study, study_name, search_run_id, full_mean, full_std, bound_tolerance)
+    result = _summarize(study, study_name, search_run_id, full_mean, full_std, margin, variant)
     _log_result(client, search_run_id, result)
     return result
 
 
-def _search_run(client, storage, preset, study, pruner, dataset, model, seeds, tolerance) -> str:
+def _search_run(
+    client, storage, preset, study, pruner, variant, dataset, model, seeds, margin
+) -> str:
     """The study's MLflow run: created once, shared by every worker through a study attr."""
     run_id = study.user_attrs.get("mlflow_run_id")
     if run_id:
@@ -261,16 +306,22 @@ def _search_run(client, storage, preset, study, pruner, dataset, model, seeds, t
             record.TAG_KIND: record.KIND_SEARCH,
             record.TAG_SEARCH: study.study_name,
             record.TAG_PRESET: preset.name,
+            record.TAG_VARIANT: variant,
         },
     )
     client.log_batch(
         run.info.run_id,
         params=[
             _param("search_pruner", pruner),
+            _param("search_variant", variant),
             _param("search_dataset", dataset),
             _param("search_model", model),
             _param("search_seeds", seeds),
-            _param("tolerance", tolerance),
+            _param("tolerance", margin),
+            _param(
+                "lossless_rule",
+                f"welch non-inferiority, margin {margin:g}, level {DEFAULT_LEVEL:g}",
+            ),
             _param("budget", preset.budget),
         ],
     )
@@ -282,7 +333,7 @@ def _search_run(client, storage, preset, study, pruner, dataset, model, seeds, t
     return kept["mlflow_run_id"]
 
 
-def _summarize(study, study_name, run_id, full_mean, full_std, tolerance) -> SearchResult:
+def _summarize(study, study_name, run_id, full_mean, full_std, margin, variant) -> SearchResult:
     frontier = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         frontier.append(
@@ -298,7 +349,7 @@ def _summarize(study, study_name, run_id, full_mean, full_std, tolerance) -> Sea
     frontier.sort(key=lambda row: row["prune_ratio"])
     lossless = [row for row in frontier if row["lossless"]]
     best = max(lossless, key=lambda row: row["prune_ratio"]) if lossless else None
-    return SearchResult(study_name, run_id, full_mean, full_std, tolerance, best, frontier)
+    return SearchResult(study_name, run_id, full_mean, full_std, margin, best, frontier, variant)
 
 
 def _log_result(client, run_id: str, result: SearchResult) -> None:
