@@ -43,6 +43,8 @@ TAG_PRESET = "prunebench.preset"
 TAG_SUITE = "prunebench.suite"
 """A suite generation (its work-queue root): group the runs table by it to compare one suite."""
 TAG_EXPECTED_SEEDS = "prunebench.expected_seeds"
+TAG_COMPARISON = "prunebench.comparison"
+"""Which comparison a suite's training run serves: one of the COMPARISON_* values below."""
 TAG_SEARCH = "prunebench.search"
 """The Optuna study name of a search run and of its trials and their training runs."""
 TAG_VARIANT = "prunebench.variant"
@@ -78,6 +80,15 @@ KIND_SEARCH_TRAIN = "search_train"
 KIND_REPORT = "report"
 SEARCH_KINDS = (KIND_SEARCH, KIND_TRIAL)
 """Kinds whose nested training runs are a search's, not the benchmark grid's."""
+
+# ---------------------------------------------------------------------------- comparisons
+COMPARISON_MAIN = "main"
+"""The preset's ordinary cells (full data on the full budget included); untagged runs too."""
+COMPARISON_SAME_COMPUTE = "same_compute"
+"""Full data given the sample passes of the pruned runs at one prune ratio."""
+COMPARISON_EQUAL_TIME = "equal_time"
+"""Every pruner given the same wall-clock training seconds."""
+COMPARISONS = (COMPARISON_MAIN, COMPARISON_SAME_COMPUTE, COMPARISON_EQUAL_TIME)
 
 # ---------------------------------------------------------------------------- metrics
 EPOCH_METRICS = (
@@ -139,6 +150,12 @@ PARAM_PRUNER_PREFIX = "pruner."
 """A pruner's own parameters are logged as ``pruner.<name>``."""
 PARAM_CONFIG_HASH = "config_hash"
 PARAM_VERSION = "prunebench_version"
+PARAM_TARGET_PRUNE_RATIO = "target_prune_ratio"
+PARAM_MATCHED_PRUNE_RATIO = "matched_prune_ratio"
+"""Of a same-compute full run: the target realized prune ratio whose sample passes it matches."""
+PARAM_TIME_BUDGET_FRACTION = "time_budget_fraction"
+"""Of an equal-time run: its training seconds as a fraction of the full-data run's."""
+PARAM_TIME_BUDGET_SECONDS = "time_budget_seconds"
 
 # ---------------------------------------------------------------------------- artifacts
 ARTIFACT_TRACEBACK = "traceback.txt"
