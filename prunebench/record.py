@@ -42,6 +42,8 @@ TAG_CELL = "prunebench.cell"
 TAG_CONFIG_HASH = "prunebench.config_hash"
 """The run config's hash: a suite's record of which cell is done."""
 TAG_PRESET = "prunebench.preset"
+TAG_SUITE = "prunebench.suite"
+"""A suite generation (its work-queue root): group the runs table by it to compare one suite."""
 TAG_EXPECTED_SEEDS = "prunebench.expected_seeds"
 TAG_COMPARISON = "prunebench.comparison"
 """Which comparison a suite's training run serves: one of the COMPARISON_* values below."""
@@ -54,6 +56,23 @@ TAG_RUN_NAME = "mlflow.runName"
 TAG_TRIAL_NUMBER = "optuna.trial_number"
 TAG_BEST_PREFIX = "best."
 """A search's best parameters, as tags ``best.<param>`` (a later trial may improve them)."""
+TAG_DATA_SOURCE = "prunebench.source"
+"""On a generated (synthetic) dataset input: the generator that made it."""
+
+# ---------------------------------------------------------------------------- experiment tags
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+"""MLflow 3's experiment kind; its UI shows training runs for TRAINING_KIND."""
+TRAINING_KIND = "custom_model_development"
+"""MLflow 3's experiment kind for model training (vs ``genai_development``)."""
+DESCRIPTION_TAG = "mlflow.note.content"
+"""The experiment description shown above its runs in the MLflow UI."""
+EXPERIMENT_DESCRIPTION = (
+    f"prunebench training runs. Compare a cell's seeds by grouping the runs table by the tag "
+    f"{TAG_CELL} (one suite generation: {TAG_SUITE}); nested runs under a search are its Optuna "
+    "trials."
+)
+NEW_EXPERIMENT_TAGS = {EXPERIMENT_KIND_TAG: TRAINING_KIND, DESCRIPTION_TAG: EXPERIMENT_DESCRIPTION}
+"""Tags of an experiment prunebench creates (an existing experiment's tags are never changed)."""
 
 # ---------------------------------------------------------------------------- run kinds
 KIND_TRAIN = "train"
@@ -74,21 +93,41 @@ COMPARISON_EQUAL_TIME = "equal_time"
 COMPARISONS = (COMPARISON_MAIN, COMPARISON_SAME_COMPUTE, COMPARISON_EQUAL_TIME)
 
 # ---------------------------------------------------------------------------- metrics
+PROGRESS_CHECKPOINTS = (0.2, 0.4, 0.6, 0.8, 1.0)
+"""Training-progress checkpoints of the paper's Tables 8 and 11: where gradient alignment is
+measured by default and where the report reads coreset Jaccard and ``grad_cosine``."""
+ALIGNMENT_METRICS = (
+    "grad_cosine",
+    "grad_norm_full",
+    "grad_norm_plan",
+    "grad_alignment_progress",
+    "diagnostics_seconds",
+)
+"""Per-epoch metrics of runs with ``grad_alignment`` on (bench/diagnostics.py): the first four at
+the epochs that reached a progress checkpoint, ``diagnostics_seconds`` (cumulative) every epoch."""
 EPOCH_METRICS = (
     "test_accuracy",
     "test_loss",
     "train_loss",
     "lr",
+    "momentum",
     "kept_fraction",
     "train_seconds",
     "eval_seconds",
     "samples_trained",
     "scoring_forward_passes",
+    "train_steps",
     "grad_norm",
+    "grad_norm_std",
     "subset_jaccard",
+    *ALIGNMENT_METRICS,
 )
 """Per-epoch metrics of a training run (step = epoch; ``subset_jaccard`` absent at epoch 0;
 ``test_accuracy`` and ``test_loss`` only at the epochs that evaluated, see ``eval_points``).
+
+``grad_norm`` and ``grad_norm_std`` are the mean and population std (ddof=0) of the epoch's
+per-step gradient norms over its ``train_steps`` optimizer steps, so the epochs of a training
+phase pool exactly into the phase's mean and std (Table 9's within-run fluctuation).
 
 The trainer logs exactly these (:func:`check_epoch_metrics`) and the report reads these
 histories: a new per-epoch metric is one name here and the trainer line that computes it."""
@@ -109,7 +148,10 @@ SUMMARY_METRICS = (
 """Summary metrics logged once at the end of a training run (plus ``tta_*`` per target).
 
 ``evaluations`` is the number of test evaluations the accuracies and ``tta_*`` rest on (param
-``eval_points`` says how they were scheduled): time-to-accuracy is known to that resolution."""
+``eval_points`` says how they were scheduled): time-to-accuracy is known to that resolution.
+``diagnostics_seconds_total`` is logged as well when gradient alignment was measured."""
+DIAGNOSTICS_SECONDS_TOTAL = "diagnostics_seconds_total"
+"""Gradient-alignment measurement seconds of a run: outside the training and evaluation clocks."""
 METRIC_PRUNER_PREFIX = "pruner."
 """A pruner's own end-of-run summary (:attr:`Pruner.run_summary`) is logged as ``pruner.<name>``
 metrics (e.g. InfoBatch's realized-ratio shortfall)."""
@@ -397,7 +439,8 @@ def find_experiment_id(store: MlflowClient, name: str) -> str | None:
 
 
 def get_or_create_experiment(store: MlflowClient, name: str) -> str:
-    """The id of experiment ``name``, created if missing (safe when workers race to create it)."""
+    """The id of experiment ``name``, created if missing as a training experiment
+    (NEW_EXPERIMENT_TAGS); safe when workers race to create it."""
     from mlflow.exceptions import MlflowException
 
     found = find_experiment_id(store, name)
@@ -408,7 +451,7 @@ def get_or_create_experiment(store: MlflowClient, name: str) -> str:
         if found is not None:
             return found
         try:
-            return store.create_experiment(name)
+            return store.create_experiment(name, tags=NEW_EXPERIMENT_TAGS)
         except MlflowException:
             # Another machine's worker created it between our lookup and create.
             return store.get_experiment_by_name(name).experiment_id

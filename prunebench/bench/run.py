@@ -28,10 +28,18 @@ from prunebench.bench.checkpoint import (
     save_checkpoint,
 )
 from prunebench.bench.config import RunConfig, device_kind, resolve_device
+from prunebench.bench.datasets_record import log_data_inputs
 from prunebench.bench.metrics import save_usage_histogram
 from prunebench.bench.schedule import schedule_params
+from prunebench.bench.system_metrics import system_metrics
 from prunebench.bench.tracking import RunTracker
-from prunebench.bench.trainer import DEVICE_COUNT, EVAL_BATCH_SIZE, Diverged, Trainer
+from prunebench.bench.trainer import (
+    DEVICE_COUNT,
+    EVAL_BATCH_SIZE,
+    Diverged,
+    Trainer,
+    autocast_dtype,
+)
 from prunebench.datasets import locate_dataset
 from prunebench.errors import UsageError
 from prunebench.stores import store_fingerprint
@@ -55,7 +63,7 @@ class RunResult:
 
 def config_params(cfg: RunConfig, device: torch.device) -> dict[str, Any]:
     """The MLflow params known before the run's data and model are built (logged at its start)."""
-    return {
+    params = {
         **cfg.logged_params(),  # the config's own fields, from its schema
         "target_prune_ratio": cfg.target_prune_ratio(),
         "budget_kind": cfg.budget.kind,
@@ -68,13 +76,21 @@ def config_params(cfg: RunConfig, device: torch.device) -> dict[str, Any]:
         "num_threads": torch.get_num_threads(),  # as pinned for this run
         record.PARAM_VERSION: prunebench.__version__,
         record.PARAM_CONFIG_HASH: cfg.config_hash(),
+        "autocast_dtype": str(autocast_dtype(device)).removeprefix("torch.").lower(),
         **schedule_params(),
     }
+    # Logged with the trainer's params, resolved (the config's None means every sample).
+    params.pop("grad_alignment_probe")
+    return params
 
 
 def trainer_params(trainer: Trainer) -> dict[str, Any]:
     """The MLflow params the built trainer determines: sizes and the pruner's own parameters."""
-    params: dict[str, Any] = {"train_size": trainer.n, "pruner_epochs": trainer.pruner_epochs}
+    params: dict[str, Any] = {
+        "train_size": trainer.n,
+        "pruner_epochs": trainer.pruner_epochs,
+        "grad_alignment_probe": len(trainer.alignment.probe) if trainer.alignment else None,
+    }
     pruner_values = {**trainer.cfg.pruner_kwargs(), **trainer.pruner.params}
     params.update(
         {f"{record.PARAM_PRUNER_PREFIX}{key}": value for key, value in pruner_values.items()}
@@ -109,6 +125,10 @@ def _log_artifacts(tracker: RunTracker, trainer: Trainer) -> None:
             tracker.log_artifact(directory / name)
 
 
+def _loaders(trainer: Trainer) -> dict[str, Any]:
+    return {"train": trainer.train_loader, "test": trainer.test_loader}
+
+
 def _log_config(tracker: RunTracker, cfg: RunConfig) -> None:
     with tempfile.TemporaryDirectory(prefix="prunebench-") as folder:
         path = Path(folder) / "config.json"
@@ -125,6 +145,7 @@ def train_run(
     tags: dict[str, str] | None = None,
     quiet: bool = True,
     stop_after_epochs: int | None = None,
+    system_metrics_s: float | None = None,
 ) -> RunResult:
     """Train one run to its budget, tracked in MLflow and checkpointed every epoch.
 
@@ -133,7 +154,8 @@ def train_run(
     crash in training) is recorded as the run's FAILED status, reason and ``traceback.txt``.
     With ``resume`` and a checkpoint of the same config, the run continues in the same MLflow
     run. ``stop_after_epochs`` ends this call after that many epochs, leaving the run RUNNING
-    and resumable, as an interrupted process would.
+    and resumable, as an interrupted process would. ``system_metrics_s`` samples MLflow's system
+    metrics (CPU, memory, GPU) at that interval.
     """
     cfg.validate()
     device = resolve_device(cfg.device)
@@ -178,7 +200,9 @@ def train_run(
             tracker.log_history(trainer.counters.history)
         else:
             tracker.log_params(trainer_params(trainer))
-        return _train(trainer, tracker, path, show_progress, stop_after_epochs)
+            log_data_inputs(tracker.client, tracker.run_id, _loaders(trainer))
+        with system_metrics(tracking_uri, tracker.run_id, system_metrics_s, checkpoint is not None):
+            return _train(trainer, tracker, path, show_progress, stop_after_epochs)
     except KeyboardInterrupt:
         _finish_quietly(tracker, "KILLED", None)
         raise
