@@ -56,8 +56,8 @@ def run_params(cfg: RunConfig, trainer: Trainer) -> dict[str, Any]:
     params: dict[str, Any] = {
         **cfg.logged_params(),  # the config's own fields, from its schema
         "target_prune_ratio": cfg.target_prune_ratio(),
-        "budget_kind": cfg.budget.kind,
-        "budget_amount": cfg.budget.amount,
+        "budget_kind": trainer.budget.kind,  # what was trained (time-fraction resolved)
+        "budget_amount": trainer.budget.amount,
         "eval_batch_size": EVAL_BATCH_SIZE,
         "optimizer": "sgd",
         "device": str(trainer.device),  # the resolved device, not "auto"
@@ -69,6 +69,11 @@ def run_params(cfg: RunConfig, trainer: Trainer) -> dict[str, Any]:
         record.PARAM_CONFIG_HASH: cfg.config_hash(),
         **schedule_params(),
     }
+    if cfg.matched_prune_ratio is not None:
+        params[record.PARAM_MATCHED_PRUNE_RATIO] = cfg.matched_prune_ratio
+    if cfg.budget.is_symbolic:
+        params[record.PARAM_TIME_BUDGET_FRACTION] = cfg.budget.amount
+        params[record.PARAM_TIME_BUDGET_SECONDS] = trainer.budget.amount
     pruner_values = {**cfg.pruner_kwargs(), **trainer.pruner.params}
     params.update(
         {f"{record.PARAM_PRUNER_PREFIX}{key}": value for key, value in pruner_values.items()}
@@ -82,6 +87,7 @@ def run_tags(cfg: RunConfig, extra: dict[str, str] | None) -> dict[str, str]:
         **record.new_run_tags(record.KIND_TRAIN),
         record.TAG_CELL: cfg.cell(),
         record.TAG_CONFIG_HASH: cfg.config_hash(),
+        record.TAG_COMPARISON: cfg.comparison(),
     }
     tags.update(extra or {})
     return tags
@@ -123,6 +129,7 @@ def train_run(
     epochs, leaving the run RUNNING and resumable, as an interrupted process would.
     """
     cfg.validate()
+    cfg.training_budget()  # an unresolved time-fraction budget cannot train: say so first
     device = resolve_device(cfg.device)
     tracking_uri = record.resolve_tracking_uri(tracking_uri)
     record.check_tracking_uri(tracking_uri)

@@ -66,7 +66,7 @@ class Trainer:
     def __init__(self, cfg: RunConfig, device: torch.device):
         self.cfg = cfg
         self.device = device
-        self.budget = cfg.budget
+        self.budget = cfg.training_budget()  # a time-fraction cell trains its resolved seconds
         loader_options = {"backend": cfg.loader, "device": device, "data_dir": cfg.data_dir}
         self.train_loader = build_loader(
             cfg.dataset,
