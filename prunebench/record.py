@@ -41,10 +41,10 @@ TAG_CONFIG_HASH = "prunebench.config_hash"
 """The run config's hash: a suite's record of which cell is done."""
 TAG_PRESET = "prunebench.preset"
 TAG_EXPECTED_SEEDS = "prunebench.expected_seeds"
+TAG_COMPARISON = "prunebench.comparison"
+"""Which comparison a suite's training run serves: one of the COMPARISON_* values below."""
 TAG_SEARCH = "prunebench.search"
 """The Optuna study name of a search run and of its trials and their training runs."""
-TAG_COMPARISON = "prunebench.comparison"
-"""Which comparison a training run belongs to: one of COMPARISONS (see :func:`comparison_of`)."""
 TAG_VARIANT = "prunebench.variant"
 """The preset label of the pruner variant a search (and its trials and training runs) explores."""
 TAG_PARENT_RUN = "mlflow.parentRunId"
@@ -52,17 +52,6 @@ TAG_RUN_NAME = "mlflow.runName"
 TAG_TRIAL_NUMBER = "optuna.trial_number"
 TAG_BEST_PREFIX = "best."
 """A search's best parameters, as tags ``best.<param>`` (a later trial may improve them)."""
-
-# ---------------------------------------------------------------------------- comparisons
-COMPARISON_MAIN = "main"
-"""A preset's ordinary cells (full data on the full budget included)."""
-COMPARISON_SAME_COMPUTE = "same_compute"
-"""Full data given the sample passes of the pruned runs at one prune ratio (param
-``matched_prune_ratio``), its LR schedule compressed to them."""
-COMPARISON_EQUAL_TIME = "equal_time"
-"""Every pruner given the same wall-clock training seconds (params ``time_budget_fraction`` and
-``time_budget_seconds``)."""
-COMPARISONS = (COMPARISON_MAIN, COMPARISON_SAME_COMPUTE, COMPARISON_EQUAL_TIME)
 
 # ---------------------------------------------------------------------------- run kinds
 KIND_TRAIN = "train"
@@ -72,6 +61,15 @@ KIND_SEARCH_TRAIN = "search_train"
 KIND_REPORT = "report"
 SEARCH_KINDS = (KIND_SEARCH, KIND_TRIAL)
 """Kinds whose nested training runs are a search's, not the benchmark grid's."""
+
+# ---------------------------------------------------------------------------- comparisons
+COMPARISON_MAIN = "main"
+"""The preset's ordinary cells (full data on the full budget included); untagged runs too."""
+COMPARISON_SAME_COMPUTE = "same_compute"
+"""Full data given the sample passes of the pruned runs at one prune ratio."""
+COMPARISON_EQUAL_TIME = "equal_time"
+"""Every pruner given the same wall-clock training seconds."""
+COMPARISONS = (COMPARISON_MAIN, COMPARISON_SAME_COMPUTE, COMPARISON_EQUAL_TIME)
 
 # ---------------------------------------------------------------------------- metrics
 EPOCH_METRICS = (
@@ -133,12 +131,12 @@ PARAM_PRUNER_PREFIX = "pruner."
 """A pruner's own parameters are logged as ``pruner.<name>``."""
 PARAM_CONFIG_HASH = "config_hash"
 PARAM_VERSION = "prunebench_version"
+PARAM_TARGET_PRUNE_RATIO = "target_prune_ratio"
 PARAM_MATCHED_PRUNE_RATIO = "matched_prune_ratio"
-"""Of a same-compute full-data run: the target realized prune ratio whose passes it trains."""
+"""Of a same-compute full run: the target realized prune ratio whose sample passes it matches."""
 PARAM_TIME_BUDGET_FRACTION = "time_budget_fraction"
-"""Of an equal-time run: its budget as a fraction of the suite's full-data training seconds."""
+"""Of an equal-time run: its training seconds as a fraction of the full-data run's."""
 PARAM_TIME_BUDGET_SECONDS = "time_budget_seconds"
-"""Of an equal-time run: the training seconds that fraction resolved to."""
 
 # ---------------------------------------------------------------------------- artifacts
 ARTIFACT_TRACEBACK = "traceback.txt"

@@ -277,6 +277,17 @@ def test_user_errors_name_the_fix(data_dir):
         build_loader("imagenet", "train", backend="ffcv", max_resolution=4)
 
 
+@pytest.mark.parametrize("progress", [False, True])
+def test_ffcv_shows_its_cache_writing_bar_only_when_asked(tmp_path, capfd, progress):
+    require_ffcv()
+    build_loader(
+        GREY, "test", backend="ffcv", batch_size=BATCH, data_dir=tmp_path, progress=progress
+    )
+    assert list(tmp_path.rglob("*.beton")), "the cache file was written"
+    bar = f"{GREY.test_size}/{GREY.test_size}"  # tqdm's final "11/11" count
+    assert (bar in capfd.readouterr().err) == progress
+
+
 def test_registry_lists_every_dataset_with_its_facts():
     assert available_datasets() == ["cifar10", "cifar100", "fashion_mnist", "imagenet", "synthetic"]
     facts = {

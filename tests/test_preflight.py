@@ -6,9 +6,12 @@ SQLite storage path (which must not appear), or a PostgreSQL URL nobody listens 
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
+import numpy as np
 import pytest
+from datasets_fixtures import random_images, write_idx
 
 from prunebench import record
 from prunebench.cli.main import main
@@ -36,6 +39,9 @@ name = "orderdp"
 
 # ImageNet is never downloaded: an empty --data-dir is a dataset that is missing for good.
 MISSING_DATA = TINY.replace('["synthetic"]', '["imagenet"]').replace("subset = 200\n", "")
+
+# Present (so the preflight finds it) but unreadable: found only when a cell reads it.
+CORRUPT_DATA = TINY.replace('["synthetic"]', '["fashion_mnist"]').replace("subset = 200\n", "")
 
 UNREACHABLE = "postgresql+psycopg2://nobody@127.0.0.1:1/prunebench"  # port 1: nothing listens
 
@@ -203,3 +209,47 @@ def test_overrides_cut_the_grid_without_editing_the_preset(work):
     assert [(c.pruner, c.seed, str(c.budget), c.target_prune_ratio()) for c in cells] == [
         ("orderdp", 1, "epochs:3", 0.3)
     ]
+
+
+def write_cut_short_fashion_mnist(root: Path) -> None:
+    """The four Fashion-MNIST files, the train images cut 100 bytes short (as by a broken copy)."""
+    images = random_images(20, 28, 28, 1, seed=0)[..., 0]
+    labels = np.arange(20) % 10
+    for prefix in ("train", "t10k"):
+        write_idx(root / f"{prefix}-images-idx3-ubyte.gz", images)
+        write_idx(root / f"{prefix}-labels-idx1-ubyte.gz", labels)
+    path = root / "train-images-idx3-ubyte.gz"
+    path.write_bytes(gzip.compress(gzip.decompress(path.read_bytes())[:-100]))
+
+
+def test_a_cell_whose_data_cannot_be_read_is_failed_with_its_traceback(work, capsys):
+    work["preset"].write_text(CORRUPT_DATA)
+    write_cut_short_fashion_mnist(work["root"] / "data")
+    assert main(suite_args(work, "--quiet")) == 1  # the preflight passed; both cells failed
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 2, captured.err  # one line per failed cell, no traceback
+    assert all("FAILED: DataError: " in line and "header promises" in line for line in lines)
+
+    client = record.client(work["tracking"])
+    experiment_id = record.find_experiment_id(client, "tiny")
+    runs = record.search_all_runs(client, experiment_id, record.train_filter())
+    assert sorted(run.data.params["pruner"] for run in runs) == ["full", "orderdp"]
+    for run in runs:  # created before the data was read, so the failure is on record
+        assert run.info.status == "FAILED"
+        assert run.data.tags[record.TAG_STATUS] == "FAILED"
+        reason = run.data.tags[record.TAG_FAILURE_REASON]
+        assert reason.startswith("DataError: ") and "replace it with an intact copy" in reason
+        assert run.data.params["dataset"] == "fashion_mnist"
+        folder = work["root"] / "artifacts" / run.info.run_id
+        folder.mkdir(parents=True)
+        local = client.download_artifacts(run.info.run_id, record.ARTIFACT_TRACEBACK, str(folder))
+        text = Path(local).read_text()
+        assert text.startswith("Traceback (most recent call last)")
+        assert "read_idx" in text and text.rstrip().endswith(reason)
+
+    # Run again with --verbose: the cells are retried, fail alike, and print their tracebacks.
+    assert main(suite_args(work, "--quiet", "--verbose")) == 1
+    err = capsys.readouterr().err
+    assert err.count("Traceback (most recent call last)") == 2, err
+    assert err.count("FAILED: DataError: ") == 2

@@ -32,6 +32,7 @@ from prunebench.bench.metrics import save_usage_histogram
 from prunebench.bench.schedule import schedule_params
 from prunebench.bench.tracking import RunTracker
 from prunebench.bench.trainer import DEVICE_COUNT, EVAL_BATCH_SIZE, Diverged, Trainer
+from prunebench.datasets import locate_dataset
 from prunebench.errors import UsageError
 
 log = logging.getLogger(__name__)
@@ -51,20 +52,19 @@ class RunResult:
     checkpoint_path: Path
 
 
-def run_params(cfg: RunConfig, trainer: Trainer) -> dict[str, Any]:
-    """MLflow params of a run (contract names; pruner parameters as ``pruner.<key>``)."""
-    params: dict[str, Any] = {
+def config_params(cfg: RunConfig, device: torch.device) -> dict[str, Any]:
+    """The MLflow params known before the run's data and model are built (logged at its start)."""
+    budget = cfg.training_budget()  # what is trained (a time-fraction resolved)
+    params = {
         **cfg.logged_params(),  # the config's own fields, from its schema
         "target_prune_ratio": cfg.target_prune_ratio(),
-        "budget_kind": trainer.budget.kind,  # what was trained (time-fraction resolved)
-        "budget_amount": trainer.budget.amount,
+        "budget_kind": budget.kind,
+        "budget_amount": budget.amount,
         "eval_batch_size": EVAL_BATCH_SIZE,
         "optimizer": "sgd",
-        "device": str(trainer.device),  # the resolved device, not "auto"
-        "device_kind": device_kind(trainer.device),
+        "device": str(device),  # the resolved device, not "auto"
+        "device_kind": device_kind(device),
         "device_count": DEVICE_COUNT,
-        "train_size": trainer.n,
-        "pruner_epochs": trainer.pruner_epochs,
         record.PARAM_VERSION: prunebench.__version__,
         record.PARAM_CONFIG_HASH: cfg.config_hash(),
         **schedule_params(),
@@ -73,12 +73,23 @@ def run_params(cfg: RunConfig, trainer: Trainer) -> dict[str, Any]:
         params[record.PARAM_MATCHED_PRUNE_RATIO] = cfg.matched_prune_ratio
     if cfg.budget.is_symbolic:
         params[record.PARAM_TIME_BUDGET_FRACTION] = cfg.budget.amount
-        params[record.PARAM_TIME_BUDGET_SECONDS] = trainer.budget.amount
-    pruner_values = {**cfg.pruner_kwargs(), **trainer.pruner.params}
+        params[record.PARAM_TIME_BUDGET_SECONDS] = cfg.training_budget().amount
+    return params
+
+
+def trainer_params(trainer: Trainer) -> dict[str, Any]:
+    """The MLflow params the built trainer determines: sizes and the pruner's own parameters."""
+    params: dict[str, Any] = {"train_size": trainer.n, "pruner_epochs": trainer.pruner_epochs}
+    pruner_values = {**trainer.cfg.pruner_kwargs(), **trainer.pruner.params}
     params.update(
         {f"{record.PARAM_PRUNER_PREFIX}{key}": value for key, value in pruner_values.items()}
     )
     return params
+
+
+def run_params(cfg: RunConfig, trainer: Trainer) -> dict[str, Any]:
+    """MLflow params of a run (contract names; pruner parameters as ``pruner.<key>``)."""
+    return {**config_params(cfg, trainer.device), **trainer_params(trainer)}
 
 
 def run_tags(cfg: RunConfig, extra: dict[str, str] | None) -> dict[str, str]:
@@ -123,10 +134,12 @@ def train_run(
 ) -> RunResult:
     """Train one run to its budget, tracked in MLflow and checkpointed every epoch.
 
-    Everything a user can get wrong (config, data, tracking store, checkpoint directory) is
-    checked before anything is written. With ``resume`` and a checkpoint of the same config, the
-    run continues in the same MLflow run. ``stop_after_epochs`` ends this call after that many
-    epochs, leaving the run RUNNING and resumable, as an interrupted process would.
+    Everything a user can get wrong (config, data missing, tracking store, checkpoint directory)
+    is checked before anything is written; a failure after that (data that cannot be read, a
+    crash in training) is recorded as the run's FAILED status, reason and ``traceback.txt``.
+    With ``resume`` and a checkpoint of the same config, the run continues in the same MLflow
+    run. ``stop_after_epochs`` ends this call after that many epochs, leaving the run RUNNING
+    and resumable, as an interrupted process would.
     """
     cfg.validate()
     cfg.training_budget()  # an unresolved time-fraction budget cannot train: say so first
@@ -143,22 +156,32 @@ def train_run(
         # The same config logged elsewhere: its checkpoint is not this run's to continue.
         log.info("checkpoint %s was logged to %s; starting a new run", path, checkpoint["origin"])
         checkpoint = None
-    trainer = Trainer(cfg, device)
+    show_progress = not quiet and sys.stderr.isatty()
     if checkpoint is not None and checkpoint["finished"]:
         log.info("run %s already finished; nothing to resume", checkpoint["run_id"])
+        trainer = Trainer(cfg, device, progress=show_progress)
         trainer.load_state_dict(checkpoint["trainer"])
         return _result(trainer, checkpoint["run_id"], "FINISHED", None, path)
+    # Missing data is the user's to fix before anything is written; data that is present but
+    # unreadable, like any later failure, fails the run below (recorded, with its traceback).
+    locate_dataset(cfg.dataset, cfg.data_dir)
 
+    # The run exists before its loaders and model are built, so a failure there is recorded too.
     if checkpoint is not None:
-        trainer.load_state_dict(checkpoint["trainer"])
         tracker = RunTracker.attach(tracking_uri, experiment, checkpoint["run_id"])
-        log.info("resuming run %s at epoch %d", tracker.run_id, trainer.counters.epoch)
     else:
         tracker = RunTracker.start(tracking_uri, experiment, cfg.run_name(), run_tags(cfg, tags))
-        tracker.log_params(run_params(cfg, trainer))
-        _log_config(tracker, cfg)
     try:
-        return _train(trainer, tracker, path, quiet, stop_after_epochs)
+        if checkpoint is None:
+            tracker.log_params(config_params(cfg, device))
+            _log_config(tracker, cfg)
+        trainer = Trainer(cfg, device, progress=show_progress)
+        if checkpoint is not None:
+            trainer.load_state_dict(checkpoint["trainer"])
+            log.info("resuming run %s at epoch %d", tracker.run_id, trainer.counters.epoch)
+        else:
+            tracker.log_params(trainer_params(trainer))
+        return _train(trainer, tracker, path, show_progress, stop_after_epochs)
     except KeyboardInterrupt:
         _finish_quietly(tracker, "KILLED", None)
         raise
@@ -172,11 +195,10 @@ def _train(
     trainer: Trainer,
     tracker: RunTracker,
     path: Path,
-    quiet: bool,
+    show_progress: bool,
     stop_after_epochs: int | None,
 ) -> RunResult:
     counters, budget = trainer.counters, trainer.budget
-    show_progress = not quiet and sys.stderr.isatty()
     epochs_this_call = 0
     with _budget_bar(trainer, show_progress) as bar:
         while not budget.exhausted(

@@ -63,11 +63,17 @@ class Diverged(Exception):
 class Trainer:
     """The objects of one run (loaders, pruner, model, optimizer) and its epoch loop."""
 
-    def __init__(self, cfg: RunConfig, device: torch.device):
+    def __init__(self, cfg: RunConfig, device: torch.device, *, progress: bool = False):
+        """Build loaders, pruner, model, optimizer (``progress``: a bar while FFCV caches data)."""
         self.cfg = cfg
         self.device = device
         self.budget = cfg.training_budget()  # a time-fraction cell trains its resolved seconds
-        loader_options = {"backend": cfg.loader, "device": device, "data_dir": cfg.data_dir}
+        loader_options = {
+            "backend": cfg.loader,
+            "device": device,
+            "data_dir": cfg.data_dir,
+            "progress": progress,
+        }
         self.train_loader = build_loader(
             cfg.dataset,
             "train",

@@ -11,6 +11,7 @@ from prunebench.datasets.loader import PlanLoader
 from prunebench.datasets.registry import (
     available_datasets,
     get_spec,
+    locate_dataset,
     locate_source,
     register_dataset,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "build_loader",
     "generate_synthetic",
     "get_spec",
+    "locate_dataset",
     "locate_source",
     "register_dataset",
     "stratified_subset",

@@ -81,6 +81,7 @@ def build_loader(
     image_size: int | None = None,
     max_resolution: int | None = None,
     num_workers: int | None = None,
+    progress: bool = False,
 ) -> PlanLoader:
     """A plan-following loader of `split` ("train"/"test") of `dataset` (a name or a DatasetSpec).
 
@@ -90,7 +91,8 @@ def build_loader(
     FFCV only), `max_resolution` caps the longer side of the images written to the cache and
     `image_size` is the decoded resolution (random-resized crop when augmenting, centre crop
     otherwise; FFCV draws those crops from its own unseeded RNG, so only flips are reproducible).
-    `num_workers` sets FFCV's decoding threads (default: torch's thread count).
+    `num_workers` sets FFCV's decoding threads (default: torch's thread count). `progress` shows
+    FFCV's bar while it writes a split's cache file (the first time only).
     """
     spec = _resolve_spec(dataset, image_size, max_resolution)
     try:
@@ -126,6 +128,7 @@ def build_loader(
             subset=subset,
             subset_seed=subset_seed,
             num_workers=num_workers,
+            progress=progress,
             **options,
         )
 

@@ -6,7 +6,9 @@ and `index` (the sample's position in the split, so batches can report which sam
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import os
 from dataclasses import dataclass
@@ -60,8 +62,13 @@ class _ArraySamples:
         return self.arrays.images[index], int(self.arrays.labels[index]), index
 
 
-def write_beton(spec: DatasetSpec, source: Source, path: Path, num_workers: int) -> None:
-    """Write `source` to `path` via a temporary file renamed on success (never a half file)."""
+def write_beton(
+    spec: DatasetSpec, source: Source, path: Path, num_workers: int, *, progress: bool = False
+) -> None:
+    """Write `source` to `path` via a temporary file renamed on success (never a half file).
+
+    `progress`: FFCV's own progress bar on stderr while it writes.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.partial")
     error_log = temporary.with_suffix(".errors")
@@ -82,7 +89,12 @@ def write_beton(spec: DatasetSpec, source: Source, path: Path, num_workers: int)
     fields = dict(zip(FIELD_NAMES, (image_field, IntField(), IntField()), strict=True))
     try:
         writer = DatasetWriter(str(temporary), fields, num_workers=num_workers)
-        writer.from_indexed_dataset(samples, chunksize=256)
+        # FFCV's writer always draws a tqdm bar on sys.stderr (it has no option to turn it off),
+        # so a quiet write sends that stream to a discarded buffer for the write's duration.
+        # Unreadable samples are reported through the error log, not stderr.
+        bar = contextlib.nullcontext() if progress else contextlib.redirect_stderr(io.StringIO())
+        with bar:
+            writer.from_indexed_dataset(samples, chunksize=256)
         if image_samples is not None:
             image_samples.raise_errors()
         check_beton(temporary, spec)
@@ -149,10 +161,16 @@ def check_beton(path: Path, spec: DatasetSpec) -> BetonInfo:
 
 
 def ensure_beton(
-    spec: DatasetSpec, split: str, source: Source, data_dir: Path | str | None, num_workers: int
+    spec: DatasetSpec,
+    split: str,
+    source: Source,
+    data_dir: Path | str | None,
+    num_workers: int,
+    *,
+    progress: bool = False,
 ) -> tuple[Path, BetonInfo]:
     """The validated cache file of this split, written first if it does not exist yet."""
     path = beton_path(spec, split, source, data_dir)
     if not path.exists():
-        write_beton(spec, source, path, num_workers)
+        write_beton(spec, source, path, num_workers, progress=progress)
     return path, check_beton(path, spec)

@@ -175,12 +175,13 @@ def build_ffcv_loader(
     seed: int,
     drop_last: bool,
     num_workers: int | None,
+    progress: bool = False,
 ) -> FFCVLoader:
     """Write (once) and open the split's .beton, then wrap it in a plan-following FFCVLoader."""
     # Default: the torch thread count, because FFCV sets torch's thread count to its own.
     workers = int(num_workers or torch.get_num_threads() or os.cpu_count() or 1)
     source = locate_source(spec, split, data_dir)
-    path, info = ensure_beton(spec, split, source, data_dir, workers)
+    path, info = ensure_beton(spec, split, source, data_dir, workers, progress=progress)
     subset_ids = None if subset is None else stratified_subset(info.labels, subset, subset_seed)
     return FFCVLoader(
         spec,

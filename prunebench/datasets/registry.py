@@ -59,6 +59,16 @@ def locate_source(spec: DatasetSpec, split: str, data_dir: Path | str | None) ->
     return _entry(spec.name).locate(spec, split, data_dir)
 
 
+def locate_dataset(name: str, data_dir: Path | str | None) -> None:
+    """Find (or download) both splits of dataset ``name``; DataError with the fix if one is missing.
+
+    Locating reads no samples, so a file that is present but corrupt is found only when read.
+    """
+    spec = get_spec(name)
+    for split in ("train", "test"):
+        locate_source(spec, split, data_dir)
+
+
 def _locate_synthetic(spec: DatasetSpec, split: str, data_dir: Path | str | None) -> ArraySource:
     # The spec (its seed included) fully determines the data, so its fingerprint is the stamp.
     del data_dir

@@ -23,6 +23,12 @@ from mlflow.entities import Param
 from prunebench import __version__, record
 from prunebench.errors import UsageError
 from prunebench.reports import figures as fig
+from prunebench.reports.comparisons import (
+    assign_sections,
+    equal_time_table,
+    of_comparison,
+    same_compute_cells,
+)
 from prunebench.reports.html import HtmlReport, markdown_table
 from prunebench.reports.leaderboard import (
     CELL,
@@ -35,6 +41,7 @@ from prunebench.reports.leaderboard import (
     section_slug,
     section_title,
     usable_runs,
+    verdict_text,
 )
 from prunebench.reports.pareto import PARETO_AXES, pareto_front
 from prunebench.reports.runs import (
@@ -45,6 +52,7 @@ from prunebench.reports.runs import (
 from prunebench.reports.searches import lossless_table, search_results
 from prunebench.reports.stability import format_phase_table, phase_table, tta_curves
 from prunebench.reports.theory_figures import theory_figures
+from prunebench.stats import DEFAULT_LEVEL, MIN_SEEDS
 from prunebench.stats.lossless import DEFAULT_MIN_TOLERANCE
 
 
@@ -77,6 +85,8 @@ class ReportContent:
     theory: list[fig.ReportFigure]
     min_tolerance: float
     generated: str
+    equal_time: pd.DataFrame = field(default_factory=pd.DataFrame)
+    level: float = DEFAULT_LEVEL
 
 
 def usage_table(usable: pd.DataFrame, usage: dict[str, np.ndarray]) -> pd.DataFrame:
@@ -112,15 +122,25 @@ def compute(
     expected_seeds: int | Sequence[int] | None = None,
     expected_cells: pd.DataFrame | None = None,
     min_tolerance: float = DEFAULT_MIN_TOLERANCE,
+    level: float = DEFAULT_LEVEL,
 ) -> ReportContent:
     """Every table and figure of the report from one experiment's MLflow data."""
-    train = training_runs(data.runs)
+    everything = training_runs(data.runs)
+    # The per-section tables and figures show the preset's ordinary cells; same-compute full
+    # runs join the leaderboard at their matched ratio, equal-time runs have a table of their own.
+    train = of_comparison(everything, record.COMPARISON_MAIN)
     usable = usable_runs(train)
+    same = same_compute_cells(
+        assign_sections(of_comparison(everything, record.COMPARISON_SAME_COMPUTE), train)
+    )
+    equal = assign_sections(of_comparison(everything, record.COMPARISON_EQUAL_TIME), train)
     board = leaderboard(
-        train,
+        pd.concat([train, same], ignore_index=True) if not same.empty else train,
         expected_seeds=expected_seeds,
         expected_cells=expected_cells,
         min_tolerance=min_tolerance,
+        level=level,
+        histories=data.histories,
     )
     palette = fig.pruner_palette(board["pruner_label"].tolist())
     accuracy = phase_table(data.histories, usable, "test_accuracy")
@@ -144,13 +164,13 @@ def compute(
             content, section_usable, _in_section(curves, section), data, palette
         )
         sections.append(content)
-    searches = search_results(data.runs)
+    searches = search_results(data.runs, margin=min_tolerance, level=level)
     counts = data.runs.assign(kind=data.runs["kind"].replace("", "(untagged)"))
     status_counts = counts.groupby(["kind", "status"]).size().rename("runs").reset_index()
     return ReportContent(
         data=data,
         board=board,
-        problems=problem_runs(train),
+        problems=problem_runs(everything),
         status_counts=status_counts,
         sections=sections,
         searches=searches,
@@ -159,6 +179,8 @@ def compute(
         theory=theory_figures(usable),
         min_tolerance=min_tolerance,
         generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        equal_time=equal_time_table(equal, margin=min_tolerance, level=level),
+        level=level,
     )
 
 
@@ -248,11 +270,10 @@ def _section_figures(
 
 
 def _row_classes(board: pd.DataFrame) -> list[str]:
+    flagged = board["seeds_flag"] | board["ratio_flag"]
     return [
-        "failed" if (n == 0 or problems > 0) else ("flag" if flagged else "")
-        for n, problems, flagged in zip(
-            board["n_seeds"], board["problem_runs"], board["seeds_flag"], strict=True
-        )
+        "failed" if (n == 0 or problems > 0) else ("flag" if flag else "")
+        for n, problems, flag in zip(board["n_seeds"], board["problem_runs"], flagged, strict=True)
     ]
 
 
@@ -327,11 +348,27 @@ def _search_display(searches: pd.DataFrame) -> pd.DataFrame:
                     searches["full_accuracy_mean"], searches["full_accuracy_std"], strict=True
                 )
             ],
-            "Tolerance": searches["tolerance"].map(lambda v: "—" if pd.isna(v) else f"{v:g}"),
+            "Margin": searches["tolerance"].map(lambda v: "—" if pd.isna(v) else f"{v:g}"),
             "Seeds": searches["seeds"],
             "Trials (lossless)": [
                 f"{t} ({k})"
                 for t, k in zip(searches["trials"], searches["lossless_trials"], strict=True)
+            ],
+            "Report's verdict: largest lossless (%)": [
+                "—" if n == 0 else ("none" if pd.isna(v) else f"{100 * v:.1f}")
+                for n, v in zip(
+                    searches["report_decided_trials"],
+                    searches["report_largest_lossless_ratio"],
+                    strict=True,
+                )
+            ],
+            "Verdicts agree": [
+                "—" if n == 0 else ("yes" if d == 0 else f"no ({d} of {n} trials differ)")
+                for n, d in zip(
+                    searches["report_decided_trials"],
+                    searches["verdict_disagreements"],
+                    strict=True,
+                )
             ],
             "Best parameters": searches["best_params"],
             "Reason": searches["failure_reason"],
@@ -350,21 +387,54 @@ def _grid_lossless_display(grid: pd.DataFrame) -> pd.DataFrame:
 
 
 RULES = (
-    "Lossless: a one-sided Welch non-inferiority test of the cell's final accuracies against "
-    "full data's at margin {floor:g} and level 0.05 (undecided with under 2 seeds a side, or "
-    "when neither non-inferiority nor a loss beyond the margin is significant). Accuracy: "
-    "final test accuracy, mean ± sample std over seeds. Realized ratio: 1 − samples trained /"
-    " (epochs × train size). Saved: 1 − train device-hours / full-data train device-hours "
-    "(same dataset, model and budget). Time to target: training seconds to the first logged "
-    "accuracy target, mean over the seeds that reached it. A cell is flagged when it has "
-    "fewer finished seeds than its preset asks for."
+    "Rows are keyed by the realized prune ratio: the target when the seeds' mean meets it within "
+    "0.01, else the realized mean rounded to 2 decimals; a run whose realized ratio misses its "
+    "target by more than 0.01 is flagged (!). Accuracy: final test accuracy, mean ± half the "
+    "95% Student-t confidence interval over seeds. Lossless: a one-sided Welch non-inferiority "
+    "test of the seeds' accuracies against the reference's (full data on the full budget; full "
+    "data given the same sample passes; full data given the same seconds) at margin {margin:g} "
+    "accuracy points and level {level:g}: lossless when the pruned mean is significantly above "
+    "the reference mean minus the margin, lossy when significantly below it, undecided "
+    "otherwise; each verdict names the seeds it rests on (pruned vs reference), and with fewer "
+    "than {min_seeds} seeds a side it is undecided: too few seeds to decide. Rank at ratio: by "
+    "mean accuracy among the pruners at the same realized ratio; a pruner not significantly "
+    "different (two-sided Welch, level {level:g}) from its group's best shares its rank (with "
+    "fewer than {min_seeds} seeds nothing is significant). Time to target (MLPerf): training "
+    "seconds to the first evaluation at or above the target; the median over seeds below 5 "
+    "seeds, from 5 the mean without the fastest and slowest, a seed that never reached it "
+    "counting as infinitely slow; it is only as fine as the evaluation points. Saved: 1 − train "
+    "device-hours / full-data train device-hours (same dataset, model and budget). A cell is "
+    "flagged when it has fewer finished seeds than its preset asks for."
 )
 
 
+def rules(content: ReportContent) -> str:
+    """The rules the report's numbers follow, with this report's margin and level."""
+    return RULES.format(
+        margin=100 * content.min_tolerance, level=content.level, min_seeds=MIN_SEEDS
+    )
+
+
 def _html_summary(page: HtmlReport, content: ReportContent) -> None:
-    page.text(RULES.format(floor=content.min_tolerance))
+    page.text(rules(content))
     page.table(
         content.status_counts.rename(columns={"kind": "Kind", "status": "Status", "runs": "Runs"})
+    )
+
+
+def tta_note(board: pd.DataFrame) -> str:
+    """How fine the section's time to accuracy is: evaluation points and seconds between them."""
+    points, interval = board["eval_points"].dropna(), board["eval_interval_seconds"].dropna()
+    if points.empty:
+        return "Time to accuracy: no per-evaluation history was logged, its resolution is unknown."
+
+    def span(low: float, high: float, fmt: str) -> str:
+        return format(low, fmt) if low == high else f"{low:{fmt}}–{high:{fmt}}"
+
+    return (
+        f"Time to accuracy resolution: {span(points.min(), points.max(), 'g')} evaluation points "
+        f"per run, one every {span(interval.min(), interval.max(), '.3g')} s of training on "
+        "average; a time to accuracy can overstate the true one by up to one interval."
     )
 
 
@@ -372,6 +442,7 @@ def _html_leaderboard(page: HtmlReport, content: ReportContent) -> None:
     for section in content.sections:
         page.heading(section_title(section.key), 3)
         page.table(format_leaderboard(section.board), _row_classes(section.board))
+        page.text(tta_note(section.board))
 
 
 def _markdown_leaderboard(content: ReportContent) -> list[str]:
@@ -381,7 +452,93 @@ def _markdown_leaderboard(content: ReportContent) -> list[str]:
             f"## {section_title(section.key)}",
             "",
             markdown_table(format_leaderboard(section.board)),
+            tta_note(section.board),
+            "",
         ]
+    return lines
+
+
+def _equal_time_display(table: pd.DataFrame) -> pd.DataFrame:
+    """One equal-time comparison's rows for a human: ranked, with CI and verdict."""
+    return pd.DataFrame(
+        {
+            "Rank": [
+                "—" if pd.isna(r) else (f"{int(r)} (tied: {t})" if t else f"{int(r)}")
+                for r, t in zip(table["rank"], table["tied_with"], strict=True)
+            ],
+            "Pruner": table["pruner_label"],
+            "Target ratio (%)": (100 * table["target_prune_ratio"]).map("{:.1f}".format),
+            "Realized ratio (%)": table["realized_prune_ratio_mean"].map(
+                lambda v: "—" if pd.isna(v) else f"{100 * v:.1f}"
+            ),
+            "Accuracy (%, 95% CI)": [
+                f"{100 * m:.2f}" if pd.isna(lo) else f"{100 * m:.2f} ± {100 * (hi - lo) / 2:.2f}"
+                for m, lo, hi in zip(
+                    table["accuracy_mean"],
+                    table["accuracy_ci_low"],
+                    table["accuracy_ci_high"],
+                    strict=True,
+                )
+            ],
+            "Seeds": table["n_seeds"],
+            "Trained (s)": table["train_seconds_mean"].map(
+                lambda v: "—" if pd.isna(v) else f"{v:.3g}"
+            ),
+            "Δ full, same time (pts)": table["delta_to_full"].map(
+                lambda v: "—" if pd.isna(v) else f"{100 * v:+.2f}"
+            ),
+            "vs full, same time": [
+                verdict_text(v, p, n, m)
+                for v, p, n, m in zip(
+                    table["lossless_verdict"],
+                    table["lossless_p_value"],
+                    table["n_seeds"],
+                    table["full_n_seeds"],
+                    strict=True,
+                )
+            ],
+        }
+    )
+
+
+def _equal_time_groups(content: ReportContent):
+    """(heading, rows) of each section and time fraction of the equal-time table."""
+    table = content.equal_time
+    if table.empty:
+        return
+    for key, rows in table.groupby([*SECTION, "time_budget_fraction"], sort=True, dropna=False):
+        fraction = key[-1]
+        seconds = rows["time_budget_seconds"].mean()
+        yield (
+            f"{section_title(key[:-1])}: {100 * fraction:g}% of full data's training time "
+            f"({seconds:.3g} s)",
+            rows,
+        )
+
+
+_EQUAL_TIME_INTRO = (
+    "Every pruner, full data included, trained for the same wall-clock seconds: a fraction of "
+    "the full-data run's measured training time in the same suite. Verdicts are against full "
+    "data given the same seconds; rank ties as in the leaderboard."
+)
+
+
+def _html_equal_time(page: HtmlReport, content: ReportContent) -> None:
+    if content.equal_time.empty:
+        page.text("No equal-time runs in this experiment (a preset's `equal_time` adds them).")
+        return
+    page.text(_EQUAL_TIME_INTRO)
+    for heading, rows in _equal_time_groups(content):
+        page.heading(heading, 3)
+        page.table(_equal_time_display(rows))
+
+
+def _markdown_equal_time(content: ReportContent) -> list[str]:
+    if content.equal_time.empty:
+        return []
+    lines = ["## Equal time", "", _EQUAL_TIME_INTRO, ""]
+    for heading, rows in _equal_time_groups(content):
+        lines += [f"### {heading}", "", markdown_table(_equal_time_display(rows))]
     return lines
 
 
@@ -473,7 +630,13 @@ def _html_lossless(page: HtmlReport, content: ReportContent) -> None:
     if content.searches.empty:
         page.text("No search runs in this experiment (run `prunebench search` to add them).")
     else:
-        page.text("From Optuna searches (%; the latest finished search per pruner):")
+        page.text(
+            "From Optuna searches (%; the latest finished search per pruner). A trial is "
+            "lossless by the leaderboard's rule (one-sided Welch non-inferiority at margin "
+            f"{100 * content.min_tolerance:g} points, level {content.level:g}); the report "
+            "re-decides every trial from its seeds' runs and the full-data runs of the same "
+            "seeds, and says whether its verdicts agree with the search's."
+        )
         page.table(content.search_table)
         page.table(
             _search_display(content.searches),
@@ -518,6 +681,13 @@ class ReportSection:
 SECTIONS: list[ReportSection] = [
     ReportSection("summary", "Summary", _html_summary),
     ReportSection("leaderboard", "Leaderboard", _html_leaderboard, markdown=_markdown_leaderboard),
+    ReportSection(
+        "equal_time",
+        "Equal time budget",
+        _html_equal_time,
+        markdown=_markdown_equal_time,
+        csv={"equal_time": lambda content: content.equal_time},
+    ),
     ReportSection(
         "problems",
         "Failed, incomplete and missing runs",
@@ -575,7 +745,7 @@ def render_markdown(content: ReportContent) -> str:
         f"Store `{content.data.tracking_uri}`, generated {content.generated}, "
         f"prunebench {__version__}.",
         "",
-        RULES.format(floor=content.min_tolerance),
+        rules(content),
         "",
     ]
     for part in SECTIONS:
@@ -669,6 +839,7 @@ def _log_report_run(client: MlflowClient, content: ReportContent, directory: Pat
                 ),
                 Param("report.problem_runs", str(len(content.problems))),
                 Param("report.min_tolerance", f"{content.min_tolerance:g}"),
+                Param("report.level", f"{content.level:g}"),
                 Param(record.PARAM_VERSION, __version__),
             ],
         )

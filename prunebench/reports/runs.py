@@ -97,6 +97,11 @@ def _run_row(run) -> dict:
         "budget": params.get("budget", ""),
         "train_size": _float(params.get("train_size")),
         "expected_seeds": _float(tags.get(record.TAG_EXPECTED_SEEDS)),
+        # Untagged runs (written before comparisons existed) are the preset's ordinary cells.
+        "comparison": tags.get(record.TAG_COMPARISON) or record.COMPARISON_MAIN,
+        "matched_prune_ratio": _float(params.get(record.PARAM_MATCHED_PRUNE_RATIO)),
+        "time_budget_fraction": _float(params.get(record.PARAM_TIME_BUDGET_FRACTION)),
+        "time_budget_seconds": _float(params.get(record.PARAM_TIME_BUDGET_SECONDS)),
     }
     row.update({f"params.{k}": v for k, v in params.items()})
     row.update({f"tags.{k}": v for k, v in tags.items()})

@@ -80,12 +80,10 @@ def check_storage(storage_url: str, timeout_s: float = 5.0) -> None:
 
 def locate_datasets(datasets: Iterable[str], data_dir: str | None) -> None:
     """Find (or download) every split of ``datasets``; DataError with the fix if one is missing."""
-    from prunebench.datasets import get_spec, locate_source
+    from prunebench.datasets import locate_dataset
 
     for name in dict.fromkeys(datasets):
-        spec = get_spec(name)
-        for split in ("train", "test"):
-            locate_source(spec, split, data_dir)
+        locate_dataset(name, data_dir)
 
 
 def check_loader(loader: str) -> None:
