@@ -40,6 +40,8 @@ TAG_CELL = "prunebench.cell"
 TAG_CONFIG_HASH = "prunebench.config_hash"
 """The run config's hash: a suite's record of which cell is done."""
 TAG_PRESET = "prunebench.preset"
+TAG_SUITE = "prunebench.suite"
+"""A suite generation (its work-queue root): group the runs table by it to compare one suite."""
 TAG_EXPECTED_SEEDS = "prunebench.expected_seeds"
 TAG_COMPARISON = "prunebench.comparison"
 """Which comparison a suite's training run serves: one of the COMPARISON_* values below."""
@@ -52,6 +54,23 @@ TAG_RUN_NAME = "mlflow.runName"
 TAG_TRIAL_NUMBER = "optuna.trial_number"
 TAG_BEST_PREFIX = "best."
 """A search's best parameters, as tags ``best.<param>`` (a later trial may improve them)."""
+TAG_DATA_SOURCE = "prunebench.source"
+"""On a generated (synthetic) dataset input: the generator that made it."""
+
+# ---------------------------------------------------------------------------- experiment tags
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+"""MLflow 3's experiment kind; its UI shows training runs for TRAINING_KIND."""
+TRAINING_KIND = "custom_model_development"
+"""MLflow 3's experiment kind for model training (vs ``genai_development``)."""
+DESCRIPTION_TAG = "mlflow.note.content"
+"""The experiment description shown above its runs in the MLflow UI."""
+EXPERIMENT_DESCRIPTION = (
+    f"prunebench training runs. Compare a cell's seeds by grouping the runs table by the tag "
+    f"{TAG_CELL} (one suite generation: {TAG_SUITE}); nested runs under a search are its Optuna "
+    "trials."
+)
+NEW_EXPERIMENT_TAGS = {EXPERIMENT_KIND_TAG: TRAINING_KIND, DESCRIPTION_TAG: EXPERIMENT_DESCRIPTION}
+"""Tags of an experiment prunebench creates (an existing experiment's tags are never changed)."""
 
 # ---------------------------------------------------------------------------- run kinds
 KIND_TRAIN = "train"
@@ -360,14 +379,15 @@ def find_experiment_id(store: MlflowClient, name: str) -> str | None:
 
 
 def get_or_create_experiment(store: MlflowClient, name: str) -> str:
-    """The id of experiment ``name``, created if missing (safe when workers race to create it)."""
+    """The id of experiment ``name``, created if missing as a training experiment
+    (NEW_EXPERIMENT_TAGS); safe when workers race to create it."""
     from mlflow.exceptions import MlflowException
 
     found = find_experiment_id(store, name)
     if found is not None:
         return found
     try:
-        return store.create_experiment(name)
+        return store.create_experiment(name, tags=NEW_EXPERIMENT_TAGS)
     except MlflowException:
         # Another worker created it between our lookup and create.
         return store.get_experiment_by_name(name).experiment_id

@@ -28,8 +28,10 @@ from prunebench.bench.checkpoint import (
     save_checkpoint,
 )
 from prunebench.bench.config import RunConfig, device_kind, resolve_device
+from prunebench.bench.datasets_record import log_data_inputs
 from prunebench.bench.metrics import save_usage_histogram
 from prunebench.bench.schedule import schedule_params
+from prunebench.bench.system_metrics import system_metrics
 from prunebench.bench.tracking import RunTracker
 from prunebench.bench.trainer import DEVICE_COUNT, EVAL_BATCH_SIZE, Diverged, Trainer
 from prunebench.datasets import locate_dataset
@@ -115,6 +117,10 @@ def _log_artifacts(tracker: RunTracker, trainer: Trainer) -> None:
             tracker.log_artifact(directory / name)
 
 
+def _loaders(trainer: Trainer) -> dict[str, Any]:
+    return {"train": trainer.train_loader, "test": trainer.test_loader}
+
+
 def _log_config(tracker: RunTracker, cfg: RunConfig) -> None:
     with tempfile.TemporaryDirectory(prefix="prunebench-") as folder:
         path = Path(folder) / "config.json"
@@ -131,6 +137,7 @@ def train_run(
     tags: dict[str, str] | None = None,
     quiet: bool = True,
     stop_after_epochs: int | None = None,
+    system_metrics_s: float | None = None,
 ) -> RunResult:
     """Train one run to its budget, tracked in MLflow and checkpointed every epoch.
 
@@ -139,7 +146,8 @@ def train_run(
     crash in training) is recorded as the run's FAILED status, reason and ``traceback.txt``.
     With ``resume`` and a checkpoint of the same config, the run continues in the same MLflow
     run. ``stop_after_epochs`` ends this call after that many epochs, leaving the run RUNNING
-    and resumable, as an interrupted process would.
+    and resumable, as an interrupted process would. ``system_metrics_s`` samples MLflow's system
+    metrics (CPU, memory, GPU) at that interval.
     """
     cfg.validate()
     cfg.training_budget()  # an unresolved time-fraction budget cannot train: say so first
@@ -181,7 +189,9 @@ def train_run(
             log.info("resuming run %s at epoch %d", tracker.run_id, trainer.counters.epoch)
         else:
             tracker.log_params(trainer_params(trainer))
-        return _train(trainer, tracker, path, show_progress, stop_after_epochs)
+            log_data_inputs(tracker.client, tracker.run_id, _loaders(trainer))
+        with system_metrics(tracking_uri, tracker.run_id, system_metrics_s, checkpoint is not None):
+            return _train(trainer, tracker, path, show_progress, stop_after_epochs)
     except KeyboardInterrupt:
         _finish_quietly(tracker, "KILLED", None)
         raise

@@ -6,6 +6,7 @@ import argparse
 import logging
 from collections import Counter
 
+from prunebench.bench.system_metrics import SUITE_SYSTEM_METRICS_INTERVAL_S
 from prunebench.cli.main import configure_logging
 from prunebench.errors import ConfigError
 from prunebench.record import DEFAULT_TRACKING_URI
@@ -43,6 +44,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--data-dir", default=None, help="where the datasets are (or go)")
     parser.add_argument("--quiet", action="store_true", help="no per-run progress bars")
     parser.add_argument(
+        "--system-metrics",
+        type=float,
+        default=SUITE_SYSTEM_METRICS_INTERVAL_S,
+        metavar="SECONDS",
+        help="sample MLflow system metrics (CPU, memory, GPU) every SECONDS (0: off; default "
+        "%(default)g)",
+    )
+    parser.add_argument(
         "--verbose",
         action="store_true",
         help="print a failed cell's traceback (always logged as its run's traceback.txt)",
@@ -75,6 +84,8 @@ def execute(args: argparse.Namespace) -> int:
     """Plan, run and summarize; exit 1 if any cell ends failed."""
     if args.workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {args.workers}")
+    if not args.system_metrics >= 0:
+        raise ConfigError(f"--system-metrics must be >= 0 seconds, got {args.system_metrics}")
     overrides = overrides_from_args(args)
     preset = load_preset(args.preset, **overrides)
     # Everything the cells need, before the first one: one line and exit 2 if anything is missing.
@@ -101,6 +112,7 @@ def execute(args: argparse.Namespace) -> int:
         workers=args.workers,
         quiet=args.quiet,
         overrides=overrides,
+        system_metrics_s=args.system_metrics,
     )
     unfinished = [s for s in final if s.action != "done"]
     if not unfinished:

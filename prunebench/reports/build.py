@@ -43,6 +43,12 @@ from prunebench.reports.leaderboard import (
     usable_runs,
     verdict_text,
 )
+from prunebench.reports.mlflow_ui import (
+    cell_run_links,
+    format_utilization,
+    links,
+    utilization_table,
+)
 from prunebench.reports.pareto import PARETO_AXES, pareto_front
 from prunebench.reports.runs import (
     ExperimentData,
@@ -52,6 +58,7 @@ from prunebench.reports.runs import (
 from prunebench.reports.searches import lossless_table, search_results
 from prunebench.reports.stability import format_phase_table, phase_table, tta_curves
 from prunebench.reports.theory_figures import theory_figures
+from prunebench.reports.ui_links import DEFAULT_UI_URL, redact_url
 from prunebench.stats import DEFAULT_LEVEL, MIN_SEEDS
 from prunebench.stats.lossless import DEFAULT_MIN_TOLERANCE
 
@@ -87,6 +94,8 @@ class ReportContent:
     generated: str
     equal_time: pd.DataFrame = field(default_factory=pd.DataFrame)
     level: float = DEFAULT_LEVEL
+    ui_url: str = ""
+    """The MLflow UI that run links point to ("": no links)."""
 
 
 def usage_table(usable: pd.DataFrame, usage: dict[str, np.ndarray]) -> pd.DataFrame:
@@ -439,10 +448,26 @@ def tta_note(board: pd.DataFrame) -> str:
 
 
 def _html_leaderboard(page: HtmlReport, content: ReportContent) -> None:
+    if content.ui_url:
+        page.text(f"Run links open the MLflow UI at {content.ui_url} (start it with nox -s ui).")
+    usable = usable_runs(training_runs(content.data.runs))
     for section in content.sections:
         page.heading(section_title(section.key), 3)
-        page.table(format_leaderboard(section.board), _row_classes(section.board))
+        runs = cell_run_links(section.board, usable, content.ui_url, content.data.experiment_id)
+        page.table(format_leaderboard(section.board).assign(Runs=runs), _row_classes(section.board))
         page.text(tta_note(section.board))
+
+
+def _html_utilization(page: HtmlReport, content: ReportContent) -> None:
+    page.text(
+        "Mean device utilization over each run's MLflow system metrics, mean over the seeds that "
+        "sampled them, next to train device-hours:"
+    )
+    usable = usable_runs(training_runs(content.data.runs))
+    for section in content.sections:
+        page.heading(section_title(section.key), 3)
+        utilization = utilization_table(section.board, usable, content.data.utilization)
+        page.table(format_utilization(utilization))
 
 
 def _markdown_leaderboard(content: ReportContent) -> list[str]:
@@ -546,9 +571,14 @@ def _html_problems(page: HtmlReport, content: ReportContent) -> None:
     if content.problems.empty:
         page.text("Every training run finished.")
     else:
+        problems = content.problems
+        run_links = [
+            links(content.ui_url, content.data.experiment_id, [run_id], [name])
+            for run_id, name in zip(problems["run_id"], problems["run_name"], strict=True)
+        ]
         page.table(
-            _problems_display(content.problems),
-            ["" if s else "failed" for s in content.problems["superseded"]],
+            _problems_display(problems).assign(Run=run_links),
+            ["" if s else "failed" for s in problems["superseded"]],
         )
     flagged = content.board[content.board["seeds_flag"]]
     if flagged.empty:
@@ -682,6 +712,12 @@ SECTIONS: list[ReportSection] = [
     ReportSection("summary", "Summary", _html_summary),
     ReportSection("leaderboard", "Leaderboard", _html_leaderboard, markdown=_markdown_leaderboard),
     ReportSection(
+        "utilization",
+        "Device utilization",
+        _html_utilization,
+        csv={"utilization": lambda content: content.data.utilization},
+    ),
+    ReportSection(
         "equal_time",
         "Equal time budget",
         _html_equal_time,
@@ -742,7 +778,7 @@ def render_markdown(content: ReportContent) -> str:
     lines = [
         f"# prunebench leaderboard: {content.data.name}",
         "",
-        f"Store `{content.data.tracking_uri}`, generated {content.generated}, "
+        f"Store `{redact_url(content.data.tracking_uri)}`, generated {content.generated}, "
         f"prunebench {__version__}.",
         "",
         rules(content),
@@ -761,7 +797,8 @@ def render_html(content: ReportContent) -> str:
         page.heading(part.heading)
         part.html(page, content)
     meta = (
-        f"Experiment {content.data.name!r} · store {content.data.tracking_uri} · generated "
+        f"Experiment {content.data.name!r} · store {redact_url(content.data.tracking_uri)} · "
+        "generated "
         f"{content.generated} · prunebench {__version__} · "
         f"{int((content.data.runs['kind'] == record.KIND_TRAIN).sum())} training runs"
     )
@@ -864,6 +901,7 @@ def build(
     expected_cells: pd.DataFrame | None = None,
     min_tolerance: float = DEFAULT_MIN_TOLERANCE,
     log_run: bool = True,
+    ui_url: str = DEFAULT_UI_URL,
 ) -> tuple[Path, str | None]:
     """Build the report into ``out_dir``; return it and the report run id (None: not logged)."""
     out = Path(out_dir)
@@ -877,6 +915,7 @@ def build(
         expected_cells=expected_cells,
         min_tolerance=min_tolerance,
     )
+    content.ui_url = ui_url
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:

@@ -63,7 +63,8 @@ def keys(frame: pd.DataFrame, columns: Sequence[str]) -> pd.Series:
     """One hashable string per row identifying its values in ``columns`` (NaN-safe)."""
     if frame.empty:
         return pd.Series([], dtype=object, index=frame.index)
-    return frame[list(columns)].astype(str).agg("\x1f".join, axis=1)
+    # pandas 3's astype(str) keeps NaN (e.g. the seed of a run that crashed before its params).
+    return frame[list(columns)].astype(str).fillna("nan").agg("\x1f".join, axis=1)
 
 
 def usable_runs(train: pd.DataFrame) -> pd.DataFrame:

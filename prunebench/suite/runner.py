@@ -25,6 +25,7 @@ from pathlib import Path
 from prunebench import record
 from prunebench.bench.checkpoint import checkpoint_path
 from prunebench.bench.config import RunConfig
+from prunebench.bench.system_metrics import SUITE_SYSTEM_METRICS_INTERVAL_S
 from prunebench.suite.presets import Preset, load_preset
 from prunebench.suite.workqueue import CellQueue, open_storage
 
@@ -122,6 +123,7 @@ def run_worker(
     storage_url: str,
     checkpoint_dir: str | Path,
     quiet: bool = True,
+    system_metrics_s: float | None = SUITE_SYSTEM_METRICS_INTERVAL_S,
 ) -> list[tuple[str, str]]:
     """Claim and run cells until the queue is drained; returns (config hash, status) run here."""
     from prunebench.bench.run import train_run
@@ -185,9 +187,11 @@ def run_worker(
                     resume=True,
                     tags={
                         record.TAG_PRESET: preset.name,
+                        record.TAG_SUITE: root,  # one suite generation, to group by in the UI
                         record.TAG_EXPECTED_SEEDS: str(len(preset.seeds)),
                     },
                     quiet=quiet,
+                    system_metrics_s=system_metrics_s,
                 )
                 status = result.status
                 reason = result.failure_reason
@@ -223,8 +227,12 @@ def run_suite(
     workers: int = 1,
     quiet: bool = True,
     overrides: dict | None = None,
+    system_metrics_s: float | None = SUITE_SYSTEM_METRICS_INTERVAL_S,
 ) -> list[CellState]:
-    """Run the suite with ``workers`` local processes; returns every cell's final state."""
+    """Run the suite with ``workers`` local processes; returns every cell's final state.
+
+    Every run samples MLflow's system metrics every ``system_metrics_s`` seconds (None: off).
+    """
     record.check_tracking_uri(tracking_uri)
     open_storage(storage_url)
     record.prepare_experiment(tracking_uri, preset.name)
@@ -233,6 +241,7 @@ def run_suite(
         "storage_url": storage_url,
         "checkpoint_dir": str(checkpoint_dir),
         "quiet": quiet,
+        "system_metrics_s": system_metrics_s,
     }
     if workers == 1:
         run_worker(preset, **kwargs)
