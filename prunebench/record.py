@@ -91,21 +91,41 @@ COMPARISON_EQUAL_TIME = "equal_time"
 COMPARISONS = (COMPARISON_MAIN, COMPARISON_SAME_COMPUTE, COMPARISON_EQUAL_TIME)
 
 # ---------------------------------------------------------------------------- metrics
+PROGRESS_CHECKPOINTS = (0.2, 0.4, 0.6, 0.8, 1.0)
+"""Training-progress checkpoints of the paper's Tables 8 and 11: where gradient alignment is
+measured by default and where the report reads coreset Jaccard and ``grad_cosine``."""
+ALIGNMENT_METRICS = (
+    "grad_cosine",
+    "grad_norm_full",
+    "grad_norm_plan",
+    "grad_alignment_progress",
+    "diagnostics_seconds",
+)
+"""Per-epoch metrics of runs with ``grad_alignment`` on (bench/diagnostics.py): the first four at
+the epochs that reached a progress checkpoint, ``diagnostics_seconds`` (cumulative) every epoch."""
 EPOCH_METRICS = (
     "test_accuracy",
     "test_loss",
     "train_loss",
     "lr",
+    "momentum",
     "kept_fraction",
     "train_seconds",
     "eval_seconds",
     "samples_trained",
     "scoring_forward_passes",
+    "train_steps",
     "grad_norm",
+    "grad_norm_std",
     "subset_jaccard",
+    *ALIGNMENT_METRICS,
 )
 """Per-epoch metrics of a training run (step = epoch; ``subset_jaccard`` absent at epoch 0;
 ``test_accuracy`` and ``test_loss`` only at the epochs that evaluated, see ``eval_points``).
+
+``grad_norm`` and ``grad_norm_std`` are the mean and population std (ddof=0) of the epoch's
+per-step gradient norms over its ``train_steps`` optimizer steps, so the epochs of a training
+phase pool exactly into the phase's mean and std (Table 9's within-run fluctuation).
 
 The trainer logs exactly these (:func:`check_epoch_metrics`) and the report reads these
 histories: a new per-epoch metric is one name here and the trainer line that computes it."""
@@ -126,7 +146,10 @@ SUMMARY_METRICS = (
 """Summary metrics logged once at the end of a training run (plus ``tta_*`` per target).
 
 ``evaluations`` is the number of test evaluations the accuracies and ``tta_*`` rest on (param
-``eval_points`` says how they were scheduled): time-to-accuracy is known to that resolution."""
+``eval_points`` says how they were scheduled): time-to-accuracy is known to that resolution.
+``diagnostics_seconds_total`` is logged as well when gradient alignment was measured."""
+DIAGNOSTICS_SECONDS_TOTAL = "diagnostics_seconds_total"
+"""Gradient-alignment measurement seconds of a run: outside the training and evaluation clocks."""
 METRIC_PRUNER_PREFIX = "pruner."
 """A pruner's own end-of-run summary (:attr:`Pruner.run_summary`) is logged as ``pruner.<name>``
 metrics (e.g. InfoBatch's realized-ratio shortfall)."""

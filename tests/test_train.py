@@ -35,11 +35,14 @@ PARAMS = {
     "dataset", "model", "pruner", "pruner_label", "target_prune_ratio", "seed", "budget",
     "budget_kind", "budget_amount", "batch_size", "lr", "momentum", "weight_decay",
     "label_smoothing", "loader", "device", "device_kind", "subset", "train_size", "eval_points",
-    "prunebench_version", "config_hash",
+    "prunebench_version", "config_hash", "autocast_dtype", "lr_schedule", "lr_anneal_strategy",
+    "lr_pct_start", "lr_div_factor", "lr_final_div_factor", "cycle_momentum", "base_momentum",
+    "max_momentum", "grad_alignment", "grad_alignment_probe", "grad_alignment_checkpoints",
 }  # fmt: skip
 EPOCH_METRICS = {
     "test_accuracy", "test_loss", "train_loss", "lr", "kept_fraction", "train_seconds",
     "eval_seconds", "samples_trained", "scoring_forward_passes", "grad_norm", "subset_jaccard",
+    "momentum", "grad_norm_std", "train_steps",
 }  # fmt: skip
 SUMMARY_METRICS = {
     "final_test_accuracy", "best_test_accuracy", "realized_prune_ratio", "train_seconds_total",

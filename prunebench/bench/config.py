@@ -20,9 +20,17 @@ from typing import Any
 import torch
 
 from prunebench.bench.budgets import Budget, parse_budget
+from prunebench.bench.schedule import (
+    BASE_MOMENTUM,
+    DIV_FACTOR,
+    FINAL_DIV_FACTOR,
+    MAX_MOMENTUM,
+    WARMUP_FRACTION,
+)
 from prunebench.datasets.build import BACKENDS as LOADERS
 from prunebench.errors import ConfigError, UsageError
 from prunebench.pruners import reference_pruner
+from prunebench.record import PROGRESS_CHECKPOINTS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -36,9 +44,22 @@ _HASH_EXCLUDED = ("data_dir", "time_budget_seconds")
 """Fields left out of the config hash: where things are (data_dir), and what a symbolic
 ``time-fraction`` budget resolved to (the fraction names the cell, so a rerun that measures the
 full-data seconds again is the same cell)."""
-_HASH_WHEN_SET = {"eval_points": 0, "matched_prune_ratio": None}
-"""Fields added after runs were recorded, hashed only when not at this default, so that the
+_HASH_WHEN_SET = (
+    "eval_points",
+    "matched_prune_ratio",
+    "lr_pct_start",
+    "lr_div_factor",
+    "lr_final_div_factor",
+    "cycle_momentum",
+    "base_momentum",
+    "max_momentum",
+    "grad_alignment",
+    "grad_alignment_probe",
+    "grad_alignment_checkpoints",
+)
+"""Fields added after runs were recorded, hashed only when not at their default, so that the
 runs a store already holds keep their hash (and a suite does not train them again)."""
+DEFAULT_ALIGNMENT_CHECKPOINTS = PROGRESS_CHECKPOINTS
 
 
 def parse_param(text: str) -> tuple[str, Any]:
@@ -102,6 +123,27 @@ def _check_non_negative(name: str, value: Any) -> None:
 def _check_bool(name: str, value: Any) -> None:
     if not isinstance(value, bool):
         raise ConfigError(f"{name} must be true or false, got {value!r}")
+
+
+def _check_open_fraction(name: str, value: Any) -> None:
+    _check_number(name, value, 0.0, 1.0, high_open=True)
+    if value == 0:
+        raise ConfigError(f"{name} must be in (0, 1), got 0")
+
+
+def _check_positive(name: str, value: Any) -> None:
+    _check_lr(name, value)
+
+
+def _check_checkpoints(name: str, value: Any) -> None:
+    if not value:
+        raise ConfigError(f"{name} needs at least one progress point in (0, 1]")
+    for point in value:
+        _check_number(f"{name} point", point, 0.0, 1.0, high_open=False)
+        if point == 0:
+            raise ConfigError(f"{name} points must be in (0, 1], got 0")
+    if list(value) != sorted(set(value)):
+        raise ConfigError(f"{name} must increase strictly, got {list(value)}")
 
 
 def _check_loader(name: str, value: Any) -> None:
@@ -210,6 +252,70 @@ class RunConfig:
         check=_check_fraction,
         preset=(int, float),
         cli="optimization",
+    )
+    lr_pct_start: float = setting(
+        WARMUP_FRACTION,
+        help="warm-up share of the OneCycle schedule (torch's pct_start)",
+        check=_check_open_fraction,
+        preset=(int, float),
+        cli="optimization",
+    )
+    lr_div_factor: float = setting(
+        DIV_FACTOR,
+        help="initial LR = lr / lr_div_factor (torch's div_factor)",
+        check=_check_positive,
+        preset=(int, float),
+        cli="optimization",
+    )
+    lr_final_div_factor: float = setting(
+        FINAL_DIV_FACTOR,
+        help="final LR = initial LR / lr_final_div_factor (torch's final_div_factor)",
+        check=_check_positive,
+        preset=(int, float),
+        cli="optimization",
+    )
+    cycle_momentum: bool = setting(
+        False,
+        help="cycle SGD momentum inversely to the LR, as torch's OneCycleLR (else fixed)",
+        check=_check_bool,
+        preset=(bool,),
+        cli="optimization",
+    )
+    base_momentum: float = setting(
+        BASE_MOMENTUM,
+        help="lowest cycled momentum, at the LR peak (with --cycle-momentum)",
+        check=_check_fraction,
+        preset=(int, float),
+        cli="optimization",
+    )
+    max_momentum: float = setting(
+        MAX_MOMENTUM,
+        help="highest cycled momentum, at the start and end (with --cycle-momentum)",
+        check=_check_fraction,
+        preset=(int, float),
+        cli="optimization",
+    )
+    grad_alignment: bool = setting(
+        False,
+        help="measure the plan's gradient against the full-data gradient at progress checkpoints",
+        check=_check_bool,
+        preset=(bool,),
+        cli="diagnostics",
+    )
+    grad_alignment_probe: int | None = setting(
+        None,
+        help="full-data gradient over this many seeded samples (default: every sample)",
+        check=_check_positive_int,
+        preset=(int,),
+        cli="diagnostics",
+    )
+    grad_alignment_checkpoints: tuple[float, ...] = setting(
+        DEFAULT_ALIGNMENT_CHECKPOINTS,
+        help="comma-separated training progress points in (0, 1] to measure at "
+        "(default: %(default)s)",
+        check=_check_checkpoints,
+        preset=(list,),
+        cli="diagnostics",
     )
     data_dir: str | None = setting(
         None,
@@ -352,6 +458,7 @@ class RunConfig:
         data["pruner_label"] = self.label
         data["pruner_params"] = dict(sorted(self.pruner_kwargs().items()))
         data["accuracy_targets"] = list(self.accuracy_targets)
+        data["grad_alignment_checkpoints"] = list(self.grad_alignment_checkpoints)
         return data
 
     def logged_params(self) -> dict[str, Any]:
@@ -360,6 +467,9 @@ class RunConfig:
             "pruner_label": self.label,
             "budget": str(self.budget),
             "accuracy_targets": ",".join(f"{t:.2f}" for t in self.accuracy_targets),
+            "grad_alignment_checkpoints": ",".join(
+                f"{c:g}" for c in self.grad_alignment_checkpoints
+            ),
         }
         return {
             spec.name: shown.get(spec.name, getattr(self, spec.name))
@@ -372,9 +482,16 @@ class RunConfig:
         data = self.to_dict()
         for key in _HASH_EXCLUDED:
             data.pop(key)
-        for key, default in _HASH_WHEN_SET.items():
-            if data[key] == default:
+        defaults = RunConfig.__dataclass_fields__
+        for key in _HASH_WHEN_SET:
+            default = defaults[key].default
+            value = data[key]
+            if value == (list(default) if isinstance(default, tuple) else default):
                 data.pop(key)
+            elif isinstance(default, float):  # 0.3 and 3e-1 (or an int 1) hash alike
+                data[key] = float(value)
+            elif isinstance(value, list):
+                data[key] = [float(v) for v in value]
         # Numbers hash by value, so prune_ratio=1 and prune_ratio=1.0 name the same run.
         data["pruner_params"] = {
             k: float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
@@ -425,6 +542,11 @@ class RunConfig:
             optional = value is None and spec.default is None  # e.g. no subset
             if spec.metadata["check"] is not None and not optional:
                 spec.metadata["check"](spec.metadata["label"] or spec.name, value)
+        if self.base_momentum > self.max_momentum:
+            raise ConfigError(
+                f"base_momentum {self.base_momentum} exceeds max_momentum {self.max_momentum}; "
+                "swap them"
+            )
         self._validate_device()
         if self.data_dir is not None and not Path(self.data_dir).is_dir():
             raise ConfigError(

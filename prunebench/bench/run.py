@@ -33,7 +33,13 @@ from prunebench.bench.metrics import save_usage_histogram
 from prunebench.bench.schedule import schedule_params
 from prunebench.bench.system_metrics import system_metrics
 from prunebench.bench.tracking import RunTracker
-from prunebench.bench.trainer import DEVICE_COUNT, EVAL_BATCH_SIZE, Diverged, Trainer
+from prunebench.bench.trainer import (
+    DEVICE_COUNT,
+    EVAL_BATCH_SIZE,
+    Diverged,
+    Trainer,
+    autocast_dtype,
+)
 from prunebench.datasets import locate_dataset
 from prunebench.errors import UsageError
 
@@ -69,6 +75,7 @@ def config_params(cfg: RunConfig, device: torch.device) -> dict[str, Any]:
         "device_count": DEVICE_COUNT,
         record.PARAM_VERSION: prunebench.__version__,
         record.PARAM_CONFIG_HASH: cfg.config_hash(),
+        "autocast_dtype": str(autocast_dtype(device)).removeprefix("torch.").lower(),
         **schedule_params(),
     }
     if cfg.matched_prune_ratio is not None:
@@ -76,12 +83,18 @@ def config_params(cfg: RunConfig, device: torch.device) -> dict[str, Any]:
     if cfg.budget.is_symbolic:
         params[record.PARAM_TIME_BUDGET_FRACTION] = cfg.budget.amount
         params[record.PARAM_TIME_BUDGET_SECONDS] = cfg.training_budget().amount
+    # Logged with the trainer's params, resolved (the config's None means every sample).
+    params.pop("grad_alignment_probe")
     return params
 
 
 def trainer_params(trainer: Trainer) -> dict[str, Any]:
     """The MLflow params the built trainer determines: sizes and the pruner's own parameters."""
-    params: dict[str, Any] = {"train_size": trainer.n, "pruner_epochs": trainer.pruner_epochs}
+    params: dict[str, Any] = {
+        "train_size": trainer.n,
+        "pruner_epochs": trainer.pruner_epochs,
+        "grad_alignment_probe": len(trainer.alignment.probe) if trainer.alignment else None,
+    }
     pruner_values = {**trainer.cfg.pruner_kwargs(), **trainer.pruner.params}
     params.update(
         {f"{record.PARAM_PRUNER_PREFIX}{key}": value for key, value in pruner_values.items()}

@@ -6,8 +6,10 @@ step give the pruner the detached per-sample losses. Then, when due (every epoch
 ``eval_points`` points of budget progress and at the end), evaluate on the test split, outside the
 training clock. Inside the step nothing reads a value back to the host: loss sums, gradient norms
 and usage counts accumulate on the device and are read once per epoch, when the clock stops (a NaN
-or inf loss shows there as a non-finite loss sum and fails the run). Budgets and the LR rule:
-budgets.py and schedule.py. The run lifecycle around it (MLflow, resume, checkpoints): run.py.
+or inf loss shows there as a non-finite loss sum and fails the run). Budgets and the LR and
+momentum rule: budgets.py and schedule.py. With ``grad_alignment`` the gradient alignment is
+measured at progress checkpoints, after the clock stops and before the evaluation, and its seconds
+are kept apart (diagnostics.py). The run lifecycle around it (MLflow, resume, checkpoints): run.py.
 """
 
 from __future__ import annotations
@@ -25,9 +27,11 @@ from tqdm.auto import tqdm
 
 from prunebench.bench.budgets import points_passed
 from prunebench.bench.config import RunConfig
-from prunebench.bench.metrics import jaccard, subset_mask, summarize
+from prunebench.bench.diagnostics import AlignmentMonitor, probe_indices
+from prunebench.bench.losses import sample_losses
+from prunebench.bench.metrics import jaccard, mean_and_std, subset_mask, summarize
 from prunebench.bench.models import build_model
-from prunebench.bench.schedule import one_cycle_lr
+from prunebench.bench.schedule import OneCycle
 from prunebench.datasets import build_loader
 from prunebench.pruners import EpochPlan, create_pruner
 
@@ -53,7 +57,14 @@ class Counters:
     scoring_forward_passes: int = 0
     train_seconds: float = 0.0
     eval_seconds: float = 0.0
+    diagnostics_seconds: float = 0.0
+    """Gradient-alignment measurement time: outside both the training and evaluation clocks."""
     history: list[dict[str, float]] = field(default_factory=list)
+
+
+def autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of training on ``device``: bfloat16 on CUDA only (an MLflow param)."""
+    return torch.bfloat16 if device.type == "cuda" else None
 
 
 class Diverged(Exception):
@@ -107,6 +118,7 @@ class Trainer:
         self.pruner.follow_budget(self.budget.kind)  # progress-driven schedules (annealing)
         model = build_model(cfg.model, self.train_loader.spec, derive_seed(cfg.seed, "model"))
         self.on_cuda = device.type == "cuda"
+        self.autocast_dtype = autocast_dtype(device)
         self.memory_format = torch.channels_last if self.on_cuda else torch.contiguous_format
         self.model = model.to(device=device, memory_format=self.memory_format)
         self.parameters = [p for p in self.model.parameters() if p.requires_grad]
@@ -117,23 +129,37 @@ class Trainer:
         self._ones = torch.ones(cfg.batch_size, dtype=torch.int64, device=device)
         self.previous_subset: torch.Tensor | None = None
         self.counters = Counters()
+        self.schedule = OneCycle.from_config(cfg)
+        self.alignment = (
+            AlignmentMonitor(
+                cfg.grad_alignment_checkpoints,
+                probe_indices(
+                    self.n, cfg.grad_alignment_probe, derive_seed(cfg.seed, "grad_probe")
+                ),
+                cfg.label_smoothing,
+                self._forward,
+            )
+            if cfg.grad_alignment
+            else None
+        )
 
     # ------------------------------------------------------------------ one step
     def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.on_cuda:
-            return torch.autocast("cuda", dtype=torch.bfloat16)
+        if self.autocast_dtype is not None:
+            return torch.autocast(self.device.type, dtype=self.autocast_dtype)
         return contextlib.nullcontext()
+
+    def _forward(self, images: torch.Tensor) -> torch.Tensor:
+        """The model's logits as training computes them (memory format, autocast)."""
+        images = images.contiguous(memory_format=self.memory_format)
+        with self._autocast():
+            return self.model(images)
 
     def _step(
         self, images: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """One SGD step on a batch; returns detached per-sample losses and the global grad norm."""
-        images = images.contiguous(memory_format=self.memory_format)
-        with self._autocast():
-            logits = self.model(images)
-        losses = F.cross_entropy(
-            logits.float(), labels, reduction="none", label_smoothing=self.cfg.label_smoothing
-        )
+        losses = sample_losses(self._forward(images), labels, self.cfg.label_smoothing)
         loss = (losses * weights).mean() if weights is not None else losses.mean()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -151,7 +177,10 @@ class Trainer:
         start = budget.progress(epoch, 0.0, counters.samples_trained, counters.train_seconds)
         plan = self.pruner.plan_epoch(epoch, progress=start)
         planned = plan.num_samples
-        weights = self._start_plan(plan, epoch)
+        progress_before = budget.progress(
+            epoch, 0.0, counters.samples_trained, counters.train_seconds
+        )
+        indices, weights = self._start_plan(plan, epoch)
         current_subset = subset_mask(plan.indices.to(device), self.n)
         overlap = (
             jaccard(self.previous_subset, current_subset)
@@ -164,8 +193,9 @@ class Trainer:
         # Device accumulators; a NaN or inf loss makes loss_sum non-finite (losses are >= 0).
         loss_sum = torch.zeros((), dtype=torch.float64, device=device)
         grad_norm_sum = torch.zeros((), dtype=torch.float64, device=device)
+        grad_norm_squares = torch.zeros((), dtype=torch.float64, device=device)
         trained = steps = 0
-        lr = self.cfg.lr
+        lr, momentum = self.cfg.lr, self.cfg.momentum
         batches = _progress_bar(self.train_loader, show_progress, f"epoch {epoch}")
         for images, labels, batch_indices in batches:
             size = batch_indices.numel()
@@ -173,15 +203,16 @@ class Trainer:
             progress = budget.progress(
                 epoch, trained / planned, counters.samples_trained + trained, seconds
             )
-            lr = one_cycle_lr(progress, self.cfg.lr)
+            lr, momentum = self.schedule.lr(progress), self.schedule.momentum_at(progress)
             for group in self.optimizer.param_groups:
-                group["lr"] = lr
+                group["lr"], group["momentum"] = lr, momentum
             batch_weights = weights[trained : trained + size] if weights is not None else None
             losses, grad_norm = self._step(images, labels, batch_weights)
             self.pruner.observe(batch_indices, losses)
             self.usage.index_add_(0, batch_indices, self._ones[:size])
             loss_sum += losses.sum()
             grad_norm_sum += grad_norm
+            grad_norm_squares += grad_norm.double().square()
             trained += size
             steps += 1
             if budget.kind == "time" and (
@@ -193,7 +224,9 @@ class Trainer:
         counters.train_seconds += time.perf_counter() - clock_start
 
         # The one host read of the epoch's device accumulators.
-        loss_total, grad_norm_total = torch.stack([loss_sum, grad_norm_sum]).tolist()
+        loss_total, grad_norm_total, grad_norm_square_total = torch.stack(
+            [loss_sum, grad_norm_sum, grad_norm_squares]
+        ).tolist()
         if not math.isfinite(loss_total):
             raise Diverged(f"training loss became {_nonfinite(loss_total)} at epoch {epoch}")
         if not math.isfinite(grad_norm_total):
@@ -204,6 +237,7 @@ class Trainer:
         counters.epochs_run += trained / planned
         counters.samples_trained += trained
         counters.scoring_forward_passes += plan.scoring_forward_passes
+        alignment = self._measure_alignment(epoch, progress_before, indices, weights, trained)
         entry = {}
         if self._evaluation_due(before):
             accuracy, test_loss, eval_seconds = self.evaluate()
@@ -212,13 +246,18 @@ class Trainer:
         entry |= {
             "train_loss": loss_total / trained,
             "lr": lr,
+            "momentum": momentum,
             "kept_fraction": plan.kept_fraction,
             "train_seconds": counters.train_seconds,
             "eval_seconds": counters.eval_seconds,
             "samples_trained": float(counters.samples_trained),
             "scoring_forward_passes": float(counters.scoring_forward_passes),
-            "grad_norm": grad_norm_total / steps,
+            "train_steps": float(steps),
         }
+        entry["grad_norm"], entry["grad_norm_std"] = mean_and_std(
+            grad_norm_total, grad_norm_square_total, steps
+        )
+        entry.update(alignment)
         if overlap is not None:
             entry["subset_jaccard"] = float(overlap)
         counters.history.append(entry)
@@ -244,8 +283,33 @@ class Trainer:
             )
         )
 
-    def _start_plan(self, plan: EpochPlan, epoch: int) -> torch.Tensor | None:
-        """Hand the epoch's plan to the loader (cut to a samples budget); returns its weights."""
+    def _measure_alignment(
+        self,
+        epoch: int,
+        progress_before: float,
+        indices: torch.Tensor,
+        weights: torch.Tensor | None,
+        trained: int,
+    ) -> dict[str, float]:
+        """Gradient alignment metrics if this epoch end reaches a checkpoint (diagnostics.py)."""
+        if self.alignment is None:
+            return {}
+        counters = self.counters
+        progress_after = self._progress()
+        measured = self.alignment.at_epoch_end(
+            self.model,
+            self.train_loader,
+            epoch,
+            (progress_before, progress_after),
+            (indices, weights),
+            trained,
+        )
+        metrics = measured.metrics(progress_after) if measured is not None else {}
+        counters.diagnostics_seconds += measured.seconds if measured is not None else 0.0
+        return {**metrics, "diagnostics_seconds": counters.diagnostics_seconds}
+
+    def _start_plan(self, plan: EpochPlan, epoch: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Hand the epoch's plan to the loader (cut to a samples budget): (indices, weights)."""
         indices, weights = plan.indices, plan.weights
         if self.budget.kind == "samples":
             # Cut the last plan so that the run trains exactly the budgeted number of samples.
@@ -253,7 +317,7 @@ class Trainer:
             indices = indices[:left]
             weights = weights[:left] if weights is not None else None
         self.train_loader.set_plan(indices, epoch)
-        return weights.to(self.device) if weights is not None else None
+        return indices, weights.to(self.device) if weights is not None else None
 
     @torch.inference_mode()
     def evaluate(self) -> tuple[float, float, float]:
@@ -264,8 +328,7 @@ class Trainer:
         loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
         count = 0
         for images, labels, _ in self.test_loader:
-            with self._autocast():
-                logits = self.model(images.contiguous(memory_format=self.memory_format))
+            logits = self._forward(images)
             loss_sum += F.cross_entropy(logits.float(), labels, reduction="sum")
             correct += (logits.argmax(dim=1) == labels).sum()
             count += labels.numel()

@@ -29,6 +29,15 @@ from prunebench.reports.comparisons import (
     of_comparison,
     same_compute_cells,
 )
+from prunebench.reports.diagnostics import (
+    PHASE_NAMES,
+    alignment_checkpoints,
+    format_checkpoints,
+    format_stability,
+    jaccard_checkpoints,
+    stability_phases,
+    unmeasured_cells,
+)
 from prunebench.reports.html import HtmlReport, markdown_table
 from prunebench.reports.leaderboard import (
     CELL,
@@ -56,7 +65,7 @@ from prunebench.reports.runs import (
     training_runs,
 )
 from prunebench.reports.searches import lossless_table, search_results
-from prunebench.reports.stability import format_phase_table, phase_table, tta_curves
+from prunebench.reports.stability import tta_curves
 from prunebench.reports.theory_figures import theory_figures
 from prunebench.reports.ui_links import DEFAULT_UI_URL, redact_url
 from prunebench.stats import DEFAULT_LEVEL, MIN_SEEDS
@@ -70,9 +79,14 @@ class SectionContent:
     key: tuple
     board: pd.DataFrame
     fronts: dict[str, pd.DataFrame]
-    accuracy_phases: pd.DataFrame
-    grad_norm_phases: pd.DataFrame
-    jaccard_phases: pd.DataFrame
+    stability: pd.DataFrame
+    """Table 9: accuracy over seeds and within-run gradient-norm spread per phase."""
+    jaccard: pd.DataFrame
+    """Table 8: consecutive-coreset Jaccard at the progress checkpoints."""
+    alignment: pd.DataFrame
+    """Table 11: grad_cosine at the progress checkpoints (cells that measured it)."""
+    unmeasured: pd.DataFrame
+    """Cells without a gradient-alignment measurement."""
     usage: pd.DataFrame
     figures: dict[str, fig.ReportFigure] = field(default_factory=dict)
 
@@ -90,6 +104,8 @@ class ReportContent:
     search_table: pd.DataFrame
     grid_lossless: pd.DataFrame
     theory: list[fig.ReportFigure]
+    steps_weighted: bool
+    """Table 9 pooled every run's epochs by their step counts (else: epochs weighed equally)."""
     min_tolerance: float
     generated: str
     equal_time: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -152,9 +168,9 @@ def compute(
         histories=data.histories,
     )
     palette = fig.pruner_palette(board["pruner_label"].tolist())
-    accuracy = phase_table(data.histories, usable, "test_accuracy")
-    grad_norm = phase_table(data.histories, usable, "grad_norm")
-    jaccard = phase_table(data.histories, usable, "subset_jaccard")
+    stability, steps_weighted = stability_phases(data.histories, usable)
+    jaccard = jaccard_checkpoints(data.histories, usable)
+    alignment = alignment_checkpoints(data.histories, usable)
     curves = tta_curves(data.histories, usable)
     sections = []
     for section, section_board in board.groupby(SECTION, sort=True, dropna=False):
@@ -164,9 +180,10 @@ def compute(
             key=section,
             board=section_board,
             fronts={axis: pareto_front(section_board, axis) for axis in PARETO_AXES},
-            accuracy_phases=_in_section(accuracy, section),
-            grad_norm_phases=_in_section(grad_norm, section),
-            jaccard_phases=_in_section(jaccard, section),
+            stability=_in_section(stability, section),
+            jaccard=_in_section(jaccard, section),
+            alignment=_in_section(alignment, section),
+            unmeasured=unmeasured_cells(section_usable, _in_section(alignment, section)),
             usage=usage_table(section_usable, data.usage),
         )
         content.figures = _section_figures(
@@ -186,6 +203,7 @@ def compute(
         search_table=lossless_table(searches),
         grid_lossless=lossless_on_grid(board),
         theory=theory_figures(usable),
+        steps_weighted=steps_weighted,
         min_tolerance=min_tolerance,
         generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         equal_time=equal_time_table(equal, margin=min_tolerance, level=level),
@@ -240,11 +258,30 @@ def _usage_figure(x: FigureInput) -> Drawn:
     )
 
 
+def _phase_panel(stability: pd.DataFrame, mean: str, spread: str) -> pd.DataFrame:
+    """One quantity of Table 9 as the figure's ``<phase>_mean`` / ``<phase>_std`` columns."""
+    if stability.empty:
+        return stability
+    renamed = {}
+    for phase in PHASE_NAMES:
+        renamed[f"{phase}_{mean}"] = f"{phase}_mean"
+        renamed[f"{phase}_{spread}"] = f"{phase}_std"
+    keep = ["pruner_label", "target_prune_ratio", "n_seeds", *renamed]
+    return stability[keep].rename(columns=renamed)
+
+
 def _stability_figure(x: FigureInput) -> Drawn:
+    table = x.content.stability
     return (
-        fig.stability_figure(x.content.accuracy_phases, x.content.grad_norm_phases, x.palette),
-        f"Stability over seeds by training phase, {x.title}",
-        "Per run: mean over the phase's epochs; then mean ± std over seeds.",
+        fig.stability_figure(
+            _phase_panel(table, "acc_mean", "acc_std"),
+            _phase_panel(table, "grad_mean", "grad_std_mean"),
+            x.palette,
+        ),
+        f"Accuracy and gradient stability by training phase, {x.title}",
+        "Left: test accuracy, per run the mean over the phase's epochs, then mean ± std over "
+        "seeds. Right: per-step gradient norm, mean over seeds of each run's phase mean, bars: "
+        "mean over seeds of each run's within-phase std (the paper's Grad ± Std).",
     )
 
 
@@ -639,21 +676,103 @@ def _html_usage(page: HtmlReport, content: ReportContent) -> None:
         _maybe_figure(page, section, "usage")
 
 
+def _stability_note(content: ReportContent) -> str:
+    pooling = (
+        "epochs pooled exactly by their optimizer-step counts"
+        if content.steps_weighted
+        else "APPROXIMATION: some runs logged no per-epoch step count (train_steps), so their "
+        "epochs weigh equally when pooled into a phase"
+    )
+    return (
+        "Per training-progress phase (epoch e ends at (e + 1) / epochs run): Acc = test "
+        "accuracy, each run's mean over the phase's epochs, then mean ± std over seeds. Grad ± "
+        "Std = the fluctuation of the per-step gradient norm inside a run: each run's mean and "
+        "std of its per-step norms over the phase's steps (" + pooling + "), each averaged over "
+        "seeds. Final: the last epoch."
+    )
+
+
 def _html_stability(page: HtmlReport, content: ReportContent) -> None:
+    page.text(_stability_note(content))
     for section in content.sections:
         page.heading(section_title(section.key), 3)
-        page.text("Test accuracy (%), mean ± std over seeds, per training-progress phase:")
-        page.table(format_phase_table(section.accuracy_phases, scale=100.0))
-        page.text("Gradient norm, mean ± std over seeds, per training-progress phase:")
-        page.table(format_phase_table(section.grad_norm_phases, digits=3))
+        page.table(format_stability(section.stability))
         _maybe_figure(page, section, "stability")
 
 
+JACCARD_NOTE = (
+    "Jaccard similarity of the epoch's coreset (the samples it trains) with the previous "
+    "epoch's, at the first epoch whose end reaches each progress checkpoint; mean ± std over "
+    "seeds (none at a checkpoint reached by the first epoch). Full data: 1 by construction."
+)
+ALIGNMENT_NOTE = (
+    "Cosine similarity between the gradient of the epoch's plan (its samples, repeats and loss "
+    "weights) and the full-data gradient at the same weights, measured in train mode with "
+    "training's augmentation at the first epoch end reaching each progress checkpoint, outside "
+    "the training clock; mean ± std over seeds. The full-data row is the noise floor of the "
+    "measurement: its plan is all data with unit weights, so it differs from the full gradient "
+    "only by augmentation and batch composition (BatchNorm statistics per batch; with a "
+    "probe, also by the probe's sample); a pruner's "
+    "cosine near it means its weighted subset points where full data does."
+)
+
+
 def _html_jaccard(page: HtmlReport, content: ReportContent) -> None:
+    page.text(JACCARD_NOTE)
     for section in content.sections:
         page.heading(section_title(section.key), 3)
-        page.table(format_phase_table(section.jaccard_phases, digits=3))
+        page.table(format_checkpoints(section.jaccard))
         _maybe_figure(page, section, "jaccard")
+
+
+def _unmeasured_text(section: SectionContent) -> str | None:
+    if section.unmeasured.empty:
+        return None
+    names = [
+        fig.cell_label(label, ratio)
+        for label, ratio in zip(
+            section.unmeasured["pruner_label"],
+            section.unmeasured["target_prune_ratio"],
+            strict=True,
+        )
+    ]
+    return "Not measured (grad_alignment off): " + ", ".join(names) + "."
+
+
+def _html_alignment(page: HtmlReport, content: ReportContent) -> None:
+    page.text(ALIGNMENT_NOTE)
+    for section in content.sections:
+        page.heading(section_title(section.key), 3)
+        if section.alignment.empty:
+            page.text("No run of this section measured gradient alignment.", "empty")
+        else:
+            page.table(format_checkpoints(section.alignment, digits=4))
+        unmeasured = _unmeasured_text(section)
+        if unmeasured:
+            page.text(unmeasured)
+
+
+def _markdown_diagnostics(content: ReportContent) -> list[str]:
+    """Tables 8, 9 and 11 of every section, for leaderboard.md."""
+    lines = []
+    parts = (
+        ("Table 8: coreset Jaccard at progress checkpoints", JACCARD_NOTE, "jaccard", 3),
+        ("Table 9: accuracy and gradient stability by phase", _stability_note(content), "", 0),
+        ("Table 11: gradient alignment with full data", ALIGNMENT_NOTE, "alignment", 4),
+    )
+    for heading, note, attr, digits in parts:
+        lines += [f"## {heading}", "", note, ""]
+        for section in content.sections:
+            table = (
+                format_checkpoints(getattr(section, attr), digits)
+                if attr
+                else format_stability(section.stability)
+            )
+            lines += [f"### {section_title(section.key)}", ""]
+            lines.append(markdown_table(table) if not table.empty else "No data.\n")
+            if attr == "alignment" and _unmeasured_text(section):
+                lines += [_unmeasured_text(section), ""]
+    return lines
 
 
 def _html_lossless(page: HtmlReport, content: ReportContent) -> None:
@@ -743,21 +862,25 @@ SECTIONS: list[ReportSection] = [
         csv={"usage": _per_section("usage")},
     ),
     ReportSection(
-        "stability",
-        "Stability over seeds (Table 9 layout)",
-        _html_stability,
-        _stability_figure,
-        csv={
-            "stability_accuracy": _per_section("accuracy_phases"),
-            "stability_grad_norm": _per_section("grad_norm_phases"),
-        },
-    ),
-    ReportSection(
         "jaccard",
-        "Subset Jaccard of consecutive epochs (Table 8 layout)",
+        "Coreset stability at progress checkpoints (Table 8 layout)",
         _html_jaccard,
         _jaccard_figure,
-        csv={"jaccard": _per_section("jaccard_phases")},
+        markdown=_markdown_diagnostics,
+        csv={"table8_jaccard": _per_section("jaccard")},
+    ),
+    ReportSection(
+        "stability",
+        "Accuracy and within-run gradient stability by phase (Table 9 layout)",
+        _html_stability,
+        _stability_figure,
+        csv={"table9_stability": _per_section("stability")},
+    ),
+    ReportSection(
+        "alignment",
+        "Gradient alignment with full data (Table 11 layout)",
+        _html_alignment,
+        csv={"table11_grad_cosine": _per_section("alignment")},
     ),
     ReportSection(
         "lossless",

@@ -26,6 +26,11 @@ A preset reads like this (every key but ``name``, ``budget`` and ``pruners`` has
     label = "infobatch-anneal"           # tells variants apart in tags and reports
     params = { anneal = true }
 
+    [[pruners]]
+    name = "orderdp"
+    settings = { grad_alignment = true } # this entry's own run settings (any shared key),
+    settings_ratios = [0.7]              # optionally at some of its ratios only
+
     [search]                             # optional: `prunebench search` defaults
     pruners = ["orderdp"]
     trials = 12
@@ -81,7 +86,7 @@ _TOP_KEYS = {
     *_RUN_KEYS,
     *_COMPARISON_KEYS,
 }
-_PRUNER_KEYS = {"name", "label", "params", "prune_ratios"}
+_PRUNER_KEYS = {"name", "label", "params", "prune_ratios", "settings", "settings_ratios"}
 _SEARCH_KEYS = {"pruners", "trials", "seeds", "tolerance", "dataset", "model"}
 
 
@@ -93,6 +98,17 @@ class PrunerEntry:
     label: str
     params: dict[str, Any]
     prune_ratios: tuple[float, ...]
+    settings: dict[str, Any] = field(default_factory=dict)
+    """Run settings of this entry's cells (shared preset keys, e.g. grad_alignment), over the
+    preset's own."""
+    settings_ratios: tuple[float, ...] | None = None
+    """The target prune ratios whose cells get ``settings`` (None: every cell of the entry)."""
+
+    def settings_at(self, target_ratio: float) -> dict[str, Any]:
+        """The entry's own run settings for its cell at ``target_ratio``."""
+        if self.settings_ratios is None or target_ratio in self.settings_ratios:
+            return self.settings
+        return {}
 
 
 @dataclass(frozen=True)
@@ -151,6 +167,8 @@ class Preset:
                             base = self.base_config(dataset, model, seed)
                             base.pruner, base.pruner_params = entry.name, params
                             base.pruner_label = entry.label
+                            for key, value in entry.settings_at(base.target_prune_ratio()).items():
+                                setattr(base, key, value)
                             configs.append(base)
         return configs
 
@@ -262,6 +280,50 @@ def _list(where: str, table: dict[str, Any], key: str, kind, default) -> tuple:
     return tuple(value)
 
 
+def _run_value(where: str, key: str, kind: tuple[type, ...], value: Any) -> Any:
+    """A preset's value for RunConfig field ``key`` as RunConfig takes it (type-checked)."""
+    if value is None:
+        return None
+    if list in kind:  # a TOML array of numbers -> RunConfig's tuple of floats
+        if not isinstance(value, (list, tuple)) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
+        ):
+            raise _fail(where, f"{key!r} must be a list of numbers, got {value!r}")
+        return tuple(map(float, value))
+    if not isinstance(value, kind) or (isinstance(value, bool) and bool not in kind):
+        raise _fail(where, f"{key!r} has the wrong type: {value!r}")
+    return float(value) if float in kind else value
+
+
+def _entry_settings(
+    at: str, table: dict[str, Any], pruner: str, ratios: tuple[float, ...]
+) -> tuple[dict[str, Any], tuple[float, ...] | None]:
+    """A [[pruners]] entry's ``settings`` (checked against RunConfig's preset keys) and the
+    ``settings_ratios`` they apply at."""
+    settings = table.get("settings", {})
+    if not isinstance(settings, dict):
+        raise _fail(at, f"'settings' must be a table of run settings, got {settings!r}")
+    unknown = sorted(set(settings) - set(_RUN_KEYS))
+    if unknown:
+        valid = ", ".join(sorted(_RUN_KEYS))
+        raise _fail(at, f"unknown run setting {unknown[0]!r} in 'settings'; valid: {valid}")
+    checked = {key: _run_value(at, key, _RUN_KEYS[key][0], v) for key, v in settings.items()}
+    if "settings_ratios" not in table:
+        return checked, None
+    if not checked:
+        raise _fail(at, "'settings_ratios' needs a 'settings' table to apply")
+    if pruner_class(pruner).is_reference:
+        raise _fail(at, f"the {pruner} pruner has one cell (ratio 0); drop 'settings_ratios'")
+    chosen = tuple(map(float, _list(at, table, "settings_ratios", (int, float), None)))
+    stray = [r for r in chosen if r not in ratios]
+    if stray:
+        raise _fail(
+            at,
+            f"settings_ratios {stray[0]:g} is not one of the entry's prune_ratios {list(ratios)}",
+        )
+    return checked, chosen
+
+
 def parse_preset(data: dict[str, Any], where: str, path: Path | None = None) -> Preset:
     """Validate a preset's TOML data (``where`` names it in errors) and build the Preset."""
     _check_keys(where, data, _TOP_KEYS)
@@ -274,12 +336,7 @@ def parse_preset(data: dict[str, Any], where: str, path: Path | None = None) -> 
     parse_budget(budget).validate()
     run_settings = {}
     for key, (kind, default) in _RUN_KEYS.items():
-        value = data.get(key, default)
-        if value is not None and (
-            not isinstance(value, kind) or (isinstance(value, bool) and bool not in kind)
-        ):
-            raise _fail(where, f"{key!r} has the wrong type: {value!r}")
-        run_settings[key] = float(value) if float in kind and value is not None else value
+        run_settings[key] = _run_value(where, key, kind, data.get(key, default))
     # "auto" is a preset-only loader value, resolved here so the cells' configs (and hashes)
     # name the loader they actually use.
     requested_loader = run_settings["loader"]
@@ -300,9 +357,12 @@ def parse_preset(data: dict[str, Any], where: str, path: Path | None = None) -> 
         params = table.get("params", {})
         if not isinstance(params, dict):
             raise _fail(at, f"'params' must be a table, got {params!r}")
-        own = _list(at, table, "prune_ratios", (int, float), list(ratios))
+        own = tuple(map(float, _list(at, table, "prune_ratios", (int, float), list(ratios))))
+        settings, settings_ratios = _entry_settings(at, table, pruner, own)
         entries.append(
-            PrunerEntry(pruner, table.get("label", pruner), dict(params), tuple(map(float, own)))
+            PrunerEntry(
+                pruner, table.get("label", pruner), dict(params), own, settings, settings_ratios
+            )
         )
     labels = [entry.label for entry in entries]
     if len(set(labels)) != len(labels):
