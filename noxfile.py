@@ -124,10 +124,13 @@ def preset_argument(session: nox.Session, default: str) -> tuple[str, list[str]]
     return default, []
 
 
-def run_preset(session: nox.Session, bin_dir: Path, preset: str, search: bool) -> None:
+def run_preset(
+    session: nox.Session, bin_dir: Path, preset: str, search: bool, workers: int = 1
+) -> None:
     """Suite, optional search, then the report of one preset, all on the embedded stores."""
     stores = ["--tracking-uri", TRACKING_URI]
-    prunebench(session, bin_dir, "suite", preset, *stores, "--storage", STORAGE_URL, "--quiet")
+    suite_args = ["--storage", STORAGE_URL, "--workers", str(workers), "--quiet"]
+    prunebench(session, bin_dir, "suite", preset, *stores, *suite_args)
     if search:
         prunebench(session, bin_dir, "search", preset, *stores, "--storage", STORAGE_URL)
     out = f"reports/{preset}"
@@ -138,7 +141,8 @@ def run_preset(session: nox.Session, bin_dir: Path, preset: str, search: bool) -
 @nox.session(venv_backend="none")
 def demo(session: nox.Session) -> None:
     """The main job, offline on a CPU: every pruner on real Fashion-MNIST, a search, the report."""
-    run_preset(session, shared_env(session), "demo-fmnist", search=True)
+    # Two one-thread workers: the small CNN barely uses a second thread, a second cell does.
+    run_preset(session, shared_env(session), "demo-fmnist", search=True, workers=2)
 
 
 @nox.session(venv_backend="none")

@@ -28,7 +28,7 @@ from prunebench.bench.schedule import (
     WARMUP_FRACTION,
 )
 from prunebench.datasets.build import BACKENDS as LOADERS
-from prunebench.errors import ConfigError
+from prunebench.errors import ConfigError, UsageError
 from prunebench.pruners import reference_pruner
 from prunebench.record import PROGRESS_CHECKPOINTS
 
@@ -40,10 +40,14 @@ else:  # pragma: no cover - Python 3.10
 __all__ = ["LOADERS", "Budget", "RunConfig", "parse_budget", "parse_param"]
 
 DEFAULT_ACCURACY_TARGETS = (0.5, 0.7, 0.8, 0.9, 0.95)
-_HASH_EXCLUDED = ("data_dir", "num_threads")
-"""Fields that say where things are, not what is computed: left out of the config hash."""
+_HASH_EXCLUDED = ("data_dir", "time_budget_seconds", "num_threads")
+"""Fields left out of the config hash: where things are (data_dir), how many threads compute
+(num_threads: a rerun with another count continues the same cell), and what a symbolic
+``time-fraction`` budget resolved to (the fraction names the cell, so a rerun that measures the
+full-data seconds again is the same cell)."""
 _HASH_WHEN_SET = (
     "eval_points",
+    "matched_prune_ratio",
     "lr_pct_start",
     "lr_div_factor",
     "lr_final_div_factor",
@@ -358,6 +362,23 @@ class RunConfig:
         preset=(int,),
         cli="optimization",
     )
+    matched_prune_ratio: float | None = setting(
+        None,
+        help="of a same-compute full-data run: the target prune ratio whose passes it trains "
+        "(set by the suite)",
+        label="matched prune ratio",
+        check=_check_fraction,
+        cli=None,
+        log=False,  # logged only when set (run.run_params)
+    )
+    time_budget_seconds: float | None = setting(
+        None,
+        help="the training seconds a time-fraction budget resolves to (set by the suite)",
+        label="time budget seconds",
+        check=_check_lr,  # a positive finite number
+        cli=None,
+        log=False,  # logged only when set (run.run_params)
+    )
     accuracy_targets: tuple[float, ...] = setting(
         DEFAULT_ACCURACY_TARGETS,
         help="comma-separated test accuracies for time-to-accuracy (default: %(default)s)",
@@ -402,6 +423,29 @@ class RunConfig:
         from prunebench.pruners import pruner_class
 
         return pruner_class(self.pruner).target_prune_ratio(self.pruner_params)
+
+    def comparison(self) -> str:
+        """Which comparison the run belongs to (record.COMPARISONS): equal time for a
+        time-fraction budget, same compute for a full-data run matching a prune ratio, else main."""
+        from prunebench import record
+
+        if self.budget.is_symbolic:
+            return record.COMPARISON_EQUAL_TIME
+        if self.matched_prune_ratio is not None:
+            return record.COMPARISON_SAME_COMPUTE
+        return record.COMPARISON_MAIN
+
+    def training_budget(self) -> Budget:
+        """The budget the trainer follows: the budget itself, or a time-fraction resolved to
+        ``time_budget_seconds`` (UsageError while unresolved)."""
+        if not self.budget.is_symbolic:
+            return self.budget
+        if self.time_budget_seconds is None:
+            raise UsageError(
+                f"budget {self.budget} is relative to the full-data runs' training time of a "
+                "suite; run it with `prunebench suite`, or pass --budget time:SECONDS"
+            )
+        return Budget("time", float(self.time_budget_seconds))
 
     def pruner_kwargs(self) -> dict[str, Any]:
         """Keyword parameters for ``create_pruner`` (the reference's prune ratio 0 is dropped)."""
@@ -498,6 +542,14 @@ class RunConfig:
         if not isinstance(self.budget, Budget):
             raise ConfigError(f"budget must be a Budget (see parse_budget), got {self.budget!r}")
         self.budget.validate()
+        if self.time_budget_seconds is not None and not self.budget.is_symbolic:
+            raise ConfigError(
+                f"time_budget_seconds is for a time-fraction budget, not {self.budget}; drop it"
+            )
+        if self.matched_prune_ratio is not None and not pruner_class(self.pruner).is_reference:
+            raise ConfigError(
+                "matched_prune_ratio is for a full-data run matching a prune ratio; drop it"
+            )
         for spec in fields(self):  # each field's own range check (schema metadata)
             value = getattr(self, spec.name)
             optional = value is None and spec.default is None  # e.g. no subset

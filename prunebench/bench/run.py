@@ -63,11 +63,12 @@ class RunResult:
 
 def config_params(cfg: RunConfig, device: torch.device) -> dict[str, Any]:
     """The MLflow params known before the run's data and model are built (logged at its start)."""
+    budget = cfg.training_budget()  # what is trained (a time-fraction resolved)
     params = {
         **cfg.logged_params(),  # the config's own fields, from its schema
         "target_prune_ratio": cfg.target_prune_ratio(),
-        "budget_kind": cfg.budget.kind,
-        "budget_amount": cfg.budget.amount,
+        "budget_kind": budget.kind,
+        "budget_amount": budget.amount,
         "eval_batch_size": EVAL_BATCH_SIZE,
         "optimizer": "sgd",
         "device": str(device),  # the resolved device, not "auto"
@@ -79,6 +80,11 @@ def config_params(cfg: RunConfig, device: torch.device) -> dict[str, Any]:
         "autocast_dtype": str(autocast_dtype(device)).removeprefix("torch.").lower(),
         **schedule_params(),
     }
+    if cfg.matched_prune_ratio is not None:
+        params[record.PARAM_MATCHED_PRUNE_RATIO] = cfg.matched_prune_ratio
+    if cfg.budget.is_symbolic:
+        params[record.PARAM_TIME_BUDGET_FRACTION] = cfg.budget.amount
+        params[record.PARAM_TIME_BUDGET_SECONDS] = cfg.training_budget().amount
     # Logged with the trainer's params, resolved (the config's None means every sample).
     params.pop("grad_alignment_probe")
     return params
@@ -109,6 +115,7 @@ def run_tags(cfg: RunConfig, extra: dict[str, str] | None) -> dict[str, str]:
         **record.new_run_tags(record.KIND_TRAIN),
         record.TAG_CELL: cfg.cell(),
         record.TAG_CONFIG_HASH: cfg.config_hash(),
+        record.TAG_COMPARISON: cfg.comparison(),
     }
     tags.update(extra or {})
     return tags
@@ -158,6 +165,7 @@ def train_run(
     metrics (CPU, memory, GPU) at that interval.
     """
     cfg.validate()
+    cfg.training_budget()  # an unresolved time-fraction budget cannot train: say so first
     device = resolve_device(cfg.device)
     # Pinned before the loaders exist: FFCV's decoding threads follow torch's count.
     torch.set_num_threads(cfg.num_threads or torch.get_num_threads())

@@ -78,7 +78,7 @@ class Trainer:
         """Build loaders, pruner, model, optimizer (``progress``: a bar while FFCV caches data)."""
         self.cfg = cfg
         self.device = device
-        self.budget = cfg.budget
+        self.budget = cfg.training_budget()  # a time-fraction cell trains its resolved seconds
         loader_options = {
             "backend": cfg.loader,
             "device": device,

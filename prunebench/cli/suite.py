@@ -76,7 +76,9 @@ def _print_states(title: str, states: list[CellState]) -> None:
     for state in states:
         cfg = state.config
         reason = f"  [{state.reason}]" if state.reason else ""
-        print(f"  {cfg.cell():<48} seed {cfg.seed:<3} {ACTIONS[state.action]}{reason}")
+        comparison = cfg.comparison()
+        kind = "" if comparison == "main" else f" ({comparison} {cfg.budget})"
+        print(f"  {cfg.cell() + kind:<48} seed {cfg.seed:<3} {ACTIONS[state.action]}{reason}")
 
 
 def execute(args: argparse.Namespace) -> int:

@@ -15,6 +15,9 @@ A preset reads like this (every key but ``name``, ``budget`` and ``pruners`` has
     subset = 20000
     accuracy_targets = [0.80, 0.85]
 
+    same_compute = true                  # + full data on the pruned runs' passes, per ratio
+    equal_time = [0.5]                   # + every cell on 0.5 x full data's training seconds
+
     [[pruners]]
     name = "full"                        # always one cell per seed, ratio 0
 
@@ -32,6 +35,18 @@ A preset reads like this (every key but ``name``, ``budget`` and ``pruners`` has
     pruners = ["orderdp"]
     trials = 12
     seeds = 2
+
+Besides its main cells (record tag ``prunebench.comparison`` = "main"), a preset can ask for two
+fair comparisons (see /work/notes/fair-schema.md):
+
+- ``same_compute = true``: for every target prune ratio p of its pruned cells, full data on the
+  passes of the pruned runs at p: ``samples:round((1 - p) * n * E)`` (n training samples, budget
+  ``epochs:E``; ``samples:round((1 - p) * S)`` for a budget ``samples:S``), the LR schedule
+  compressed to it; param matched_prune_ratio = p.
+- ``equal_time = [fractions]``: every main cell again under the symbolic budget
+  ``time-fraction:F``, F times the mean training seconds of the suite's finished full-data main
+  runs of the same dataset and model. These cells run in a second phase, once those runs are
+  finished (the runner resolves the seconds).
 """
 
 from __future__ import annotations
@@ -42,6 +57,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from prunebench.bench.budgets import TIME_FRACTION, Budget
 from prunebench.bench.config import DEFAULT_ACCURACY_TARGETS, RunConfig, parse_budget
 from prunebench.datasets.build import resolve_loader
 from prunebench.errors import ConfigError
@@ -59,7 +75,17 @@ CONFIG_DIR = Path(__file__).resolve().parent / "named_presets"
 # Preset key -> (accepted types, default): settings every cell shares, from RunConfig's schema.
 _RUN_KEYS = RunConfig.preset_keys()
 _LIST_KEYS = ("datasets", "models", "seeds", "prune_ratios", "accuracy_targets")
-_TOP_KEYS = {"name", "description", "budget", "pruners", "search", *_LIST_KEYS, *_RUN_KEYS}
+_COMPARISON_KEYS = {"same_compute", "equal_time"}
+_TOP_KEYS = {
+    "name",
+    "description",
+    "budget",
+    "pruners",
+    "search",
+    *_LIST_KEYS,
+    *_RUN_KEYS,
+    *_COMPARISON_KEYS,
+}
 _PRUNER_KEYS = {"name", "label", "params", "prune_ratios", "settings", "settings_ratios"}
 _SEARCH_KEYS = {"pruners", "trials", "seeds", "tolerance", "dataset", "model"}
 
@@ -113,6 +139,10 @@ class Preset:
     run_settings: dict[str, Any] = field(default_factory=dict)
     search: SearchSettings = SearchSettings()
     requested_loader: str = "tensor"  # as written in the preset; run_settings has the resolved one
+    same_compute: bool = False
+    """Add full-data cells on the pruned runs' passes at each target prune ratio."""
+    equal_time: tuple[float, ...] = ()
+    """Fractions of the full-data runs' training seconds every main cell also runs under."""
 
     def base_config(self, dataset: str, model: str, seed: int) -> RunConfig:
         """A RunConfig with the preset's shared settings and the full-data reference pruner."""
@@ -126,8 +156,8 @@ class Preset:
             **self.run_settings,
         )
 
-    def cells(self) -> list[RunConfig]:
-        """Every run of the suite, in a stable order (seed innermost)."""
+    def main_cells(self) -> list[RunConfig]:
+        """The preset's ordinary cells, in a stable order (seed innermost)."""
         configs = []
         for dataset in self.datasets:
             for model in self.models:
@@ -142,10 +172,81 @@ class Preset:
                             configs.append(base)
         return configs
 
+    def prune_ratios(self) -> list[float]:
+        """The distinct target prune ratios of the pruned main cells, ascending."""
+        targets = {
+            round(cfg.target_prune_ratio(), 9)
+            for cfg in self.main_cells()
+            if not pruner_class(cfg.pruner).is_reference
+        }
+        return sorted(t for t in targets if t > 0)
+
+    def same_compute_cells(self) -> list[RunConfig]:
+        """Full data on the pruned runs' sample passes at each target ratio (if asked for)."""
+        if not self.same_compute:
+            return []
+        budget = parse_budget(self.budget)
+        configs = []
+        for dataset in self.datasets:
+            n = _train_size(dataset, self.run_settings.get("subset"))
+            for model in self.models:
+                for ratio in self.prune_ratios():
+                    passes = same_compute_passes(budget, n, ratio)
+                    for seed in self.seeds:
+                        cfg = self.base_config(dataset, model, seed)
+                        cfg.budget = Budget("samples", passes)
+                        cfg.matched_prune_ratio = ratio
+                        configs.append(cfg)
+        return configs
+
+    def equal_time_cells(self) -> list[RunConfig]:
+        """Every main cell under each ``time-fraction`` budget (unresolved: see the runner)."""
+        configs = []
+        for fraction in self.equal_time:
+            for cfg in self.main_cells():
+                cfg.budget = Budget(TIME_FRACTION, fraction)
+                configs.append(cfg)
+        return configs
+
+    def reference_cells(self, cfg: RunConfig) -> list[RunConfig]:
+        """The full-data main cells (every seed) whose training seconds an equal-time cell's
+        budget is a fraction of: same dataset and model (the preset has one budget)."""
+        return [
+            main
+            for main in self.main_cells()
+            if pruner_class(main.pruner).is_reference
+            and (main.dataset, main.model) == (cfg.dataset, cfg.model)
+        ]
+
+    def cells(self) -> list[RunConfig]:
+        """Every run of the suite: main cells, same-compute cells, then equal-time cells (the
+        second phase, which waits for the full-data main runs)."""
+        return self.main_cells() + self.same_compute_cells() + self.equal_time_cells()
+
     def digest(self) -> str:
         """Identifies the set of cells: changes when any cell's configuration changes."""
         hashes = "\n".join(sorted(cfg.config_hash() for cfg in self.cells()))
         return hashlib.sha256(hashes.encode()).hexdigest()[:12]
+
+
+def same_compute_passes(budget: Budget, n: int, ratio: float) -> int:
+    """Sample passes of a pruned run at target ratio ``ratio`` on ``n`` samples under ``budget``:
+    round((1 - p) * n * E) for ``epochs:E``, round((1 - p) * S) for ``samples:S``."""
+    if budget.kind == "epochs":
+        return max(1, round((1.0 - ratio) * n * budget.amount))
+    if budget.kind == "samples":
+        return max(1, round((1.0 - ratio) * budget.amount))
+    raise ConfigError(
+        f"same_compute needs an epochs or samples budget, not {budget}: under a time budget "
+        "every run already has the same compute; set same_compute = false"
+    )
+
+
+def _train_size(dataset: str, subset: int | None) -> int:
+    from prunebench.datasets import get_spec
+
+    size = get_spec(dataset).train_size
+    return min(size, subset) if subset is not None else size
 
 
 def _ratio_variants(entry: PrunerEntry) -> list[dict[str, Any]]:
@@ -267,6 +368,18 @@ def parse_preset(data: dict[str, Any], where: str, path: Path | None = None) -> 
     if len(set(labels)) != len(labels):
         raise _fail(where, f"two pruners share a label ({labels}); give variants a 'label'")
     search = _parse_search(where, data.get("search", {}))
+    same_compute = data.get("same_compute", False)
+    if not isinstance(same_compute, bool):
+        raise _fail(where, f"'same_compute' must be true or false, got {same_compute!r}")
+    if same_compute and parse_budget(budget).kind == "time":
+        same_passes = "under a time budget every run already has the same compute"
+        raise _fail(where, f"same_compute needs an epochs or samples budget ({same_passes})")
+    equal_time = data.get("equal_time", [])
+    if equal_time != []:  # an empty list (the default) asks for no equal-time cells
+        equal_time = _list(where, data, "equal_time", (int, float), None)
+    for fraction in equal_time:
+        if not 0 < fraction < float("inf"):
+            raise _fail(where, f"'equal_time' fractions must be positive, got {fraction!r}")
     preset = Preset(
         name=name.strip(),
         description=str(data.get("description", "")),
@@ -287,6 +400,8 @@ def parse_preset(data: dict[str, Any], where: str, path: Path | None = None) -> 
         run_settings=run_settings,
         search=search,
         requested_loader=requested_loader,
+        same_compute=same_compute,
+        equal_time=tuple(map(float, equal_time)),
     )
     for cfg in preset.cells():
         try:

@@ -4,15 +4,22 @@ MLflow is the record of what is done (a FINISHED run with the cell's config hash
 work queue (``workqueue``) decides who runs what. Finished cells are skipped, interrupted ones
 resume from their checkpoints, failed ones are recorded and the suite carries on; running the
 suite again retries them.
+
+Equal-time cells (``equal_time`` in the preset) are a second phase: their ``time-fraction``
+budget is resolved to seconds from the finished full-data main runs of the same dataset and
+model, so a worker claims one only when none of those runs is waiting or running in the queue;
+a worker left with nothing else waits (one log line) until they end.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import multiprocessing
 import os
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +33,9 @@ from prunebench.suite.workqueue import CellQueue, open_storage
 log = logging.getLogger(__name__)
 
 DEFAULT_STORAGE = "sqlite:///optuna.db"
+WAIT_POLL_SECONDS = 2.0
+"""How often a worker left with only equal-time cells looks again at the runs they wait for."""
+WAITS_FOR_FULL_DATA = "waits for full data"
 
 
 @dataclass(frozen=True)
@@ -52,20 +62,59 @@ def recorded_runs(tracking_uri: str, experiment: str) -> dict[str, tuple[str, st
     return records
 
 
+def reference_seconds(preset: Preset, cfg: RunConfig, tracking_uri: str) -> float | None:
+    """Mean training seconds of the finished full-data main runs an equal-time cell is timed
+    against (None while there is none)."""
+    client = record.client(tracking_uri)
+    experiment_id = record.find_experiment_id(client, preset.name)
+    if experiment_id is None:
+        return None
+    seconds = []
+    for reference in preset.reference_cells(cfg):
+        finished = client.search_runs(
+            [experiment_id],
+            filter_string=record.train_filter(reference.config_hash(), finished=True),
+            max_results=1,
+        )
+        if finished and "train_seconds_total" in finished[0].data.metrics:
+            seconds.append(finished[0].data.metrics["train_seconds_total"])
+    return sum(seconds) / len(seconds) if seconds else None
+
+
+def resolve_cell(preset: Preset, cfg: RunConfig, tracking_uri: str) -> RunConfig | None:
+    """``cfg`` ready to train: an equal-time cell with its seconds resolved (None while its
+    full-data runs have not finished); any other cell as it is."""
+    if not cfg.budget.is_symbolic:
+        return cfg
+    reference = reference_seconds(preset, cfg, tracking_uri)
+    if reference is None:
+        return None
+    return dataclasses.replace(cfg, time_budget_seconds=cfg.budget.resolve(reference).amount)
+
+
 def plan(preset: Preset, tracking_uri: str, checkpoint_dir: str | Path) -> list[CellState]:
-    """Each cell with what running the suite now would do to it."""
-    records = recorded_runs(tracking_uri, preset.name) if record.store_exists(tracking_uri) else {}
+    """Each cell with what running the suite now would do to it (equal-time cells resolved
+    when their full-data runs are finished, else marked as waiting for them)."""
+    exists = record.store_exists(tracking_uri)
+    records = recorded_runs(tracking_uri, preset.name) if exists else {}
     states = []
     for cfg in preset.cells():
         status, reason = records.get(cfg.config_hash(), (None, None))
+        if status != "FINISHED" and cfg.budget.is_symbolic:
+            resolved = resolve_cell(preset, cfg, tracking_uri) if exists else None
+            if resolved is None:
+                reason = WAITS_FOR_FULL_DATA
+            else:
+                cfg = resolved
+                reason = reason or f"time:{resolved.time_budget_seconds:.3g}s"
         if status == "FINISHED":
             states.append(CellState(cfg, "done"))
         elif status == "FAILED":  # retried from its last checkpoint, if it has one
             states.append(CellState(cfg, "retry", reason))
         elif checkpoint_path(checkpoint_dir, cfg.config_hash()).is_file():
-            states.append(CellState(cfg, "resume"))
+            states.append(CellState(cfg, "resume", reason))
         else:
-            states.append(CellState(cfg, "run"))
+            states.append(CellState(cfg, "run", reason))
     return states
 
 
@@ -85,13 +134,50 @@ def run_worker(
     pending = [s.config.config_hash() for s in states if s.action != "done"]
     root = f"prunebench-suite/{preset.name}/{preset.digest()}"
     queue = CellQueue.open(open_storage(storage_url), root, pending)
+    references = {
+        key: {ref.config_hash() for ref in preset.reference_cells(cfg)}
+        for key, cfg in by_hash.items()
+        if cfg.budget.is_symbolic
+    }
+
+    def ready(cell: str, unfinished: set[str]) -> bool:
+        # An equal-time cell waits until no full-data run it is timed against may still finish.
+        return not references.get(cell, set()) & unfinished
+
     done: list[tuple[str, str]] = []
-    while queue is not None and (claim := queue.claim()) is not None:
+    waiting = False
+    while queue is not None:
+        claim = queue.claim(ready)
+        if claim is None:
+            if not queue.has_waiting():
+                break
+            if not waiting:
+                log.info(
+                    "worker %d: equal-time cells wait for full-data runs of other workers",
+                    os.getpid(),
+                )
+            waiting = True
+            time.sleep(WAIT_POLL_SECONDS)
+            continue
+        waiting = False
         cfg = by_hash[claim.cell]
         with queue.hold(claim):
             if recorded_runs(tracking_uri, preset.name).get(claim.cell, ("",))[0] == "FINISHED":
                 queue.finish(claim, "FINISHED")  # finished by an earlier generation meanwhile
                 continue
+            resolved = resolve_cell(preset, cfg, tracking_uri)
+            if resolved is None:  # every full-data run it is timed against failed
+                reason = "no finished full-data run to take the training time from"
+                print(failed_cell_line(cfg, reason), file=sys.stderr, flush=True)
+                queue.finish(claim, "FAILED")
+                done.append((claim.cell, f"FAILED ({reason})"))
+                continue
+            cfg = resolved
+            if cfg.budget.is_symbolic:
+                log.info(
+                    "worker %d: %s seed %d: %s = %.3f training seconds",
+                    os.getpid(), cfg.cell(), cfg.seed, cfg.budget, cfg.time_budget_seconds,
+                )  # fmt: skip
             log.info("worker %d: %s seed %d", os.getpid(), cfg.cell(), cfg.seed)
             try:
                 result = train_run(

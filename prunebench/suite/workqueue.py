@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -135,10 +135,28 @@ class CellQueue:
         states = (TrialState.WAITING, TrialState.RUNNING)
         return bool(self.study.get_trials(deepcopy=False, states=states))
 
-    def claim(self) -> Claim | None:
-        """Atomically take a waiting cell, or None if none is left."""
+    def unfinished_cells(self) -> set[str]:
+        """The cells still waiting or running."""
+        states = (TrialState.WAITING, TrialState.RUNNING)
+        trials = self.study.get_trials(deepcopy=False, states=states)
+        return {trial.user_attrs[CELL_ATTR] for trial in trials}
+
+    def has_waiting(self) -> bool:
+        """Whether cells wait to be claimed (stale runs are failed and requeued first)."""
+        _fail_stale(self.study)
+        return bool(self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+
+    def claim(self, ready: Callable[[str, set[str]], bool] | None = None) -> Claim | None:
+        """Atomically take a waiting cell, or None if none is left.
+
+        ``ready(cell, unfinished)`` (if given) says whether a cell may start now, given the
+        cells still waiting or running; a cell it refuses stays in the queue.
+        """
         for attempt in range(2):
+            unfinished = self.unfinished_cells() if ready is not None else set()
             for trial in self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+                if ready is not None and not ready(trial.user_attrs[CELL_ATTR], unfinished):
+                    continue
                 trial_id = self.storage.get_trial_id_from_study_id_trial_number(
                     self.study_id, trial.number
                 )
