@@ -208,13 +208,16 @@ def set_tags(store: MlflowClient, run_id: str, tags: dict[str, str]) -> None:
     store.log_batch(run_id, tags=[RunTag(key, str(value)) for key, value in tags.items()])
 
 
-def train_filter(config_hash: str | None = None, finished: bool = False) -> str:
-    """An MLflow filter string for training runs (of one config; FINISHED only)."""
+def train_filter(
+    config_hash: str | None = None, finished: bool = False, status: str | None = None
+) -> str:
+    """An MLflow filter string for training runs (of one config; FINISHED only; of a status)."""
     parts = [f"tags.`{TAG_KIND}` = '{KIND_TRAIN}'"]
     if config_hash is not None:
         parts.append(f"tags.`{TAG_CONFIG_HASH}` = '{config_hash}'")
-    if finished:
-        parts.append("attributes.status = 'FINISHED'")
+    status = "FINISHED" if finished else status
+    if status is not None:
+        parts.append(f"attributes.status = '{status}'")
     return " and ".join(parts)
 
 

@@ -86,6 +86,12 @@ def _sqlite_path(url: str) -> Path | None:
     return Path(location).resolve()
 
 
+def store_created(url: str) -> bool:
+    """False only for a ``sqlite:///`` store whose file does not exist yet (opening creates it)."""
+    database = _sqlite_path(url)
+    return database is None or database.is_file()
+
+
 def lock_path(url: str) -> Path:
     """The lock file that serializes the first use of the store at ``url``.
 

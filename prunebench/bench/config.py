@@ -45,6 +45,9 @@ _HASH_EXCLUDED = ("data_dir", "time_budget_seconds", "num_threads")
 (num_threads: a rerun with another count continues the same cell), and what a symbolic
 ``time-fraction`` budget resolved to (the fraction names the cell, so a rerun that measures the
 full-data seconds again is the same cell)."""
+DEFAULT_CPU_THREADS = 2
+"""torch threads of a CPU run without --threads: a fixed number, not the machine's core count,
+so a config computes the same numbers on any machine and under any number of suite workers."""
 _HASH_WHEN_SET = (
     "eval_points",
     "matched_prune_ratio",
@@ -389,7 +392,8 @@ class RunConfig:
     # per suite worker; the count actually used is logged by the run (param num_threads).
     num_threads: int | None = setting(
         None,
-        help="torch CPU threads (default: torch's for this machine); results depend on it",
+        help=f"torch CPU threads of the run (default: {DEFAULT_CPU_THREADS} on CPU, torch's own "
+        "on CUDA); CPU results depend on it",
         label="thread count",
         check=_check_positive_int,
         preset=(int,),
@@ -626,6 +630,16 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+def run_threads(cfg: RunConfig, device: torch.device) -> int:
+    """The torch thread count a run pins: its setting, else DEFAULT_CPU_THREADS on CPU.
+
+    On CUDA the arithmetic runs on the GPU, so torch's own host default is kept.
+    """
+    if cfg.num_threads is not None:
+        return cfg.num_threads
+    return DEFAULT_CPU_THREADS if device.type == "cpu" else torch.get_num_threads()
 
 
 def device_kind(device: torch.device) -> str:

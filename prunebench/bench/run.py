@@ -27,7 +27,7 @@ from prunebench.bench.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from prunebench.bench.config import RunConfig, device_kind, resolve_device
+from prunebench.bench.config import RunConfig, device_kind, resolve_device, run_threads
 from prunebench.bench.datasets_record import log_data_inputs
 from prunebench.bench.metrics import save_usage_histogram
 from prunebench.bench.schedule import schedule_params
@@ -168,7 +168,7 @@ def train_run(
     cfg.training_budget()  # an unresolved time-fraction budget cannot train: say so first
     device = resolve_device(cfg.device)
     # Pinned before the loaders exist: FFCV's decoding threads follow torch's count.
-    torch.set_num_threads(cfg.num_threads or torch.get_num_threads())
+    torch.set_num_threads(run_threads(cfg, device))
     tracking_uri = record.resolve_tracking_uri(tracking_uri)
     record.check_tracking_uri(tracking_uri)
     check_checkpoint_dir(checkpoint_dir)

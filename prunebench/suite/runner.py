@@ -27,8 +27,9 @@ from prunebench import record
 from prunebench.bench.checkpoint import checkpoint_path
 from prunebench.bench.config import RunConfig
 from prunebench.bench.system_metrics import SUITE_SYSTEM_METRICS_INTERVAL_S
+from prunebench.stores import store_created
 from prunebench.suite.presets import Preset, load_preset
-from prunebench.suite.workqueue import CellQueue, open_storage
+from prunebench.suite.workqueue import GRACE_SECONDS, CellQueue, Held, held_cells, open_storage
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ class CellState:
     """What the suite knows of one cell before running it."""
 
     config: RunConfig
-    action: str  # "done", "resume", "run", "retry"
+    action: str  # "done", "resume", "run", "retry", "held" (by another worker)
     reason: str | None = None
 
 
@@ -92,9 +93,62 @@ def resolve_cell(preset: Preset, cfg: RunConfig, tracking_uri: str) -> RunConfig
     return dataclasses.replace(cfg, time_budget_seconds=cfg.budget.resolve(reference).amount)
 
 
-def plan(preset: Preset, tracking_uri: str, checkpoint_dir: str | Path) -> list[CellState]:
+ORPHAN_REASON = (
+    "its worker stopped without recording an end (e.g. kill -9) and its cell went to another worker"
+)
+
+
+def queue_name(preset: Preset) -> str:
+    """The work queue (Optuna root study) of a preset's suite; a new grid gets a new queue."""
+    return f"prunebench-suite/{preset.name}/{preset.digest()}"
+
+
+def held_by_workers(
+    preset: Preset, storage_url: str, grace_seconds: int = GRACE_SECONDS
+) -> dict[str, Held]:
+    """The preset's cells other workers hold now (config hash -> heartbeat); creates nothing."""
+    if not store_created(storage_url):
+        return {}
+    return held_cells(open_storage(storage_url, grace_seconds=grace_seconds), queue_name(preset))
+
+
+def _held_reason(held: Held) -> str:
+    return (
+        f"last heartbeat {held.heartbeat_age:.0f} s ago; if that worker has stopped, the cell "
+        f"is requeued in about {max(1, round(held.lapses_in))} s: rerun then"
+    )
+
+
+def end_orphaned_runs(tracking_uri: str, experiment: str, config_hash: str) -> list[str]:
+    """Mark KILLED the RUNNING runs of a cell whose claim this worker now holds; their ids.
+
+    A live run of the cell would hold its claim, so these are runs whose process died before
+    recording an end (kill -9, power loss) and that would otherwise stay RUNNING forever. A run
+    that left a checkpoint is resumed next, and resuming sets it RUNNING again: one config hash
+    has at most one live run.
+    """
+    store = record.client(tracking_uri)
+    experiment_id = record.find_experiment_id(store, experiment)
+    if experiment_id is None:
+        return []
+    running = record.train_filter(config_hash, status="RUNNING")
+    orphans = [run.info.run_id for run in record.search_all_runs(store, experiment_id, running)]
+    for run_id in orphans:
+        record.set_tags(store, run_id, record.end_tags("KILLED", ORPHAN_REASON))
+        store.set_terminated(run_id, status="KILLED")
+    return orphans
+
+
+def plan(
+    preset: Preset,
+    tracking_uri: str,
+    checkpoint_dir: str | Path,
+    held: dict[str, Held] | None = None,
+) -> list[CellState]:
     """Each cell with what running the suite now would do to it (equal-time cells resolved
-    when their full-data runs are finished, else marked as waiting for them)."""
+    when their full-data runs are finished, else marked as waiting for them; ``held``: cells
+    other workers hold, see :func:`held_by_workers`)."""
+    held = held or {}
     exists = record.store_exists(tracking_uri)
     records = recorded_runs(tracking_uri, preset.name) if exists else {}
     states = []
@@ -109,6 +163,8 @@ def plan(preset: Preset, tracking_uri: str, checkpoint_dir: str | Path) -> list[
                 reason = reason or f"time:{resolved.time_budget_seconds:.3g}s"
         if status == "FINISHED":
             states.append(CellState(cfg, "done"))
+        elif cfg.config_hash() in held:
+            states.append(CellState(cfg, "held", _held_reason(held[cfg.config_hash()])))
         elif status == "FAILED":  # retried from its last checkpoint, if it has one
             states.append(CellState(cfg, "retry", reason))
         elif checkpoint_path(checkpoint_dir, cfg.config_hash()).is_file():
@@ -125,6 +181,7 @@ def run_worker(
     checkpoint_dir: str | Path,
     quiet: bool = True,
     system_metrics_s: float | None = SUITE_SYSTEM_METRICS_INTERVAL_S,
+    grace_seconds: int = GRACE_SECONDS,
 ) -> list[tuple[str, str]]:
     """Claim and run cells until the queue is drained; returns (config hash, status) run here."""
     from prunebench.bench.run import train_run
@@ -132,8 +189,8 @@ def run_worker(
     by_hash = {cfg.config_hash(): cfg for cfg in preset.cells()}
     states = plan(preset, tracking_uri, checkpoint_dir)
     pending = [s.config.config_hash() for s in states if s.action != "done"]
-    root = f"prunebench-suite/{preset.name}/{preset.digest()}"
-    queue = CellQueue.open(open_storage(storage_url), root, pending)
+    root = queue_name(preset)
+    queue = CellQueue.open(open_storage(storage_url, grace_seconds=grace_seconds), root, pending)
     references = {
         key: {ref.config_hash() for ref in preset.reference_cells(cfg)}
         for key, cfg in by_hash.items()
@@ -173,6 +230,8 @@ def run_worker(
                 done.append((claim.cell, f"FAILED ({reason})"))
                 continue
             cfg = resolved
+            for run_id in end_orphaned_runs(tracking_uri, preset.name, claim.cell):
+                log.info("run %s of cell %s: KILLED, %s", run_id, cfg.cell(), ORPHAN_REASON)
             if cfg.budget.is_symbolic:
                 log.info(
                     "worker %d: %s seed %d: %s = %.3f training seconds",
@@ -229,13 +288,16 @@ def run_suite(
     quiet: bool = True,
     overrides: dict | None = None,
     system_metrics_s: float | None = SUITE_SYSTEM_METRICS_INTERVAL_S,
+    grace_seconds: int = GRACE_SECONDS,
 ) -> list[CellState]:
     """Run the suite with ``workers`` local processes; returns every cell's final state.
 
     Every run samples MLflow's system metrics every ``system_metrics_s`` seconds (None: off).
+    A worker's cell goes back to the queue after ``grace_seconds`` without a heartbeat; a cell
+    still ``held`` at the end is another worker's (running, or abandoned under that grace).
     """
     record.check_tracking_uri(tracking_uri)
-    open_storage(storage_url)
+    open_storage(storage_url, grace_seconds=grace_seconds)
     record.prepare_experiment(tracking_uri, preset.name)
     kwargs = {
         "tracking_uri": tracking_uri,
@@ -243,6 +305,7 @@ def run_suite(
         "checkpoint_dir": str(checkpoint_dir),
         "quiet": quiet,
         "system_metrics_s": system_metrics_s,
+        "grace_seconds": grace_seconds,
     }
     if workers == 1:
         run_worker(preset, **kwargs)
@@ -260,4 +323,5 @@ def run_suite(
             process.start()
         for process in processes:
             process.join()
-    return plan(preset, tracking_uri, checkpoint_dir)
+    held = held_by_workers(preset, storage_url, grace_seconds)
+    return plan(preset, tracking_uri, checkpoint_dir, held)
