@@ -141,8 +141,7 @@ def run_preset(
 @nox.session(venv_backend="none")
 def demo(session: nox.Session) -> None:
     """The main job, offline on a CPU: every pruner on real Fashion-MNIST, a search, the report."""
-    # Two one-thread workers: the small CNN barely uses a second thread, a second cell does.
-    run_preset(session, shared_env(session), "demo-fmnist", search=True, workers=2)
+    run_preset(session, shared_env(session), "demo-fmnist", search=True)
 
 
 @nox.session(venv_backend="none")

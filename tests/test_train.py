@@ -6,6 +6,7 @@ MLflow SQLite store in a temporary directory, real checkpoints.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from pathlib import Path
@@ -204,6 +205,23 @@ def test_each_budget_stops_where_it_should(store, workdir, budget, pruner, param
     else:
         assert metrics["tta_seconds_0.15"] == first["train_seconds"]
         assert metrics["tta_samples_0.15"] == first["samples_trained"]
+
+
+def test_eval_points_under_a_time_budget_evaluate_where_the_clock_passes_a_point(store, workdir):
+    # Under a time budget the points are crossed by the training clock: an epoch is evaluated
+    # exactly when its end passes a point its start had not (and the last epoch always).
+    cfg = make_config(pruner="full", pruner_params={}, budget=parse_budget("time:3"), eval_points=4)
+    result = run(store, cfg, workdir / "ckpt-eval-time")
+    assert result.status == "FINISHED"
+    seconds = [0.0] + [entry["train_seconds"] for entry in result.history]
+    points = [k * 3.0 / 4 for k in range(1, 5)]
+    crossing = [
+        any(before < point <= after for point in points)
+        for before, after in itertools.pairwise(seconds)
+    ]
+    crossing[-1] = True
+    evaluated = ["test_accuracy" in entry for entry in result.history]
+    assert evaluated == crossing
 
 
 def test_eval_points_evaluate_at_budget_progress_points_and_the_end(store, workdir):

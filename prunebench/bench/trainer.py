@@ -177,9 +177,6 @@ class Trainer:
         start = budget.progress(epoch, 0.0, counters.samples_trained, counters.train_seconds)
         plan = self.pruner.plan_epoch(epoch, progress=start)
         planned = plan.num_samples
-        progress_before = budget.progress(
-            epoch, 0.0, counters.samples_trained, counters.train_seconds
-        )
         indices, weights = self._start_plan(plan, epoch)
         current_subset = subset_mask(plan.indices.to(device), self.n)
         overlap = (
@@ -232,14 +229,13 @@ class Trainer:
         if not math.isfinite(grad_norm_total):
             raise Diverged(f"gradient norm became {_nonfinite(grad_norm_total)} at epoch {epoch}")
 
-        before = self._progress()
         counters.epoch += 1
         counters.epochs_run += trained / planned
         counters.samples_trained += trained
         counters.scoring_forward_passes += plan.scoring_forward_passes
-        alignment = self._measure_alignment(epoch, progress_before, indices, weights, trained)
+        alignment = self._measure_alignment(epoch, start, indices, weights, trained)
         entry = {}
-        if self._evaluation_due(before):
+        if self._evaluation_due(start):  # progress at the previous epoch end
             accuracy, test_loss, eval_seconds = self.evaluate()
             counters.eval_seconds += eval_seconds
             entry = {"test_accuracy": accuracy, "test_loss": test_loss}
