@@ -472,6 +472,27 @@ def prepare_experiment(tracking_uri: str, name: str) -> None:
             time.sleep(1.0 + attempt)
 
 
+def log_inputs(store: MlflowClient, run_id: str, inputs: list) -> None:
+    """Log dataset ``inputs`` of ``run_id``; safe when runs log the same dataset together.
+
+    MLflow's SQL store looks a dataset up by (experiment, name, digest) and inserts it when
+    absent, so two runs logging the same data at once collide on that unique key
+    (``UNIQUE constraint failed: datasets...``). This machine's workers take turns under the
+    store's lock; a worker on another machine that loses the race retries and finds the dataset.
+    """
+    from mlflow.exceptions import MlflowException
+
+    for attempt in range(3):
+        try:
+            with first_use_lock(store.tracking_uri):
+                store.log_inputs(run_id, datasets=inputs)
+            return
+        except MlflowException as error:
+            if attempt == 2 or "unique" not in str(error).lower():
+                raise
+            time.sleep(0.5 + attempt)
+
+
 # ---------------------------------------------------------------------------- search
 def search_all_runs(store: MlflowClient, experiment_id: str, filter_string: str = "") -> list:
     """Every run of an experiment matching ``filter_string``, page by page."""

@@ -6,6 +6,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -102,6 +103,52 @@ def test_runs_starting_together_on_a_new_sqlite_store_all_succeed(tmp_path):
     experiment = client.get_experiment_by_name("concurrent")
     runs = client.search_runs([experiment.experiment_id])
     assert len(runs) == 4 and {run.info.status for run in runs} == {"FINISHED"}
+
+
+LOG_INPUTS = """
+import sys, time
+from mlflow.data.code_dataset_source import CodeDatasetSource
+from mlflow.data.meta_dataset import MetaDataset
+from mlflow.entities import DatasetInput
+from prunebench import record
+from prunebench.bench.tracking import RunTracker
+uri, start = sys.argv[1], float(sys.argv[2])
+tracker = RunTracker.start(uri, "concurrent", "run", {})
+time.sleep(max(0.0, start - time.time()))  # every process logs the same datasets at once
+for i in range(20):
+    data = MetaDataset(CodeDatasetSource({}), name=f"data-{i}", digest=f"{i:016x}")
+    record.log_inputs(tracker.client, tracker.run_id, [DatasetInput(data._to_mlflow_entity())])
+tracker.finish("FINISHED")
+"""
+
+
+def test_runs_logging_the_same_dataset_together_all_record_it(tmp_path):
+    """4 processes log the same 20 datasets at the same moment (was: UNIQUE constraint failed
+    on MLflow's datasets table, which failed a suite cell); each run holds all 20 inputs."""
+    uri = f"sqlite:///{tmp_path / 'store.db'}"
+    MlflowClient(uri).create_experiment("concurrent")
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    start = f"{time.time() + 25:.3f}"  # after every process has imported MLflow
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", LOG_INPUTS, uri, start],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    outputs = [process.communicate(timeout=600) for process in processes]
+    for process, (_, stderr) in zip(processes, outputs, strict=True):
+        assert process.returncode == 0, stderr[-2000:]
+    client = MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name("concurrent").experiment_id])
+    assert len(runs) == 4
+    for run in runs:
+        assert sorted(d.dataset.name for d in run.inputs.dataset_inputs) == sorted(
+            f"data-{i}" for i in range(20)
+        )
 
 
 UNREACHABLE = f"postgresql+psycopg2://user:{SECRET}@127.0.0.1:1/db"

@@ -118,4 +118,4 @@ def log_data_inputs(client, run_id: str, loaders: dict[str, PlanLoader]) -> None
         )
         for split, loader in loaders.items()
     ]
-    client.log_inputs(run_id, datasets=inputs)
+    record.log_inputs(client, run_id, inputs)
