@@ -1,4 +1,5 @@
-"""Sessions: tests and lint (default), demo, cifar_suite, suite, search, report, ui, bench.
+"""Sessions: tests and lint (default), demo, cifar_suite, suite, search, report, ui, dashboard,
+bench.
 
 Heavy sessions share one environment.
 
@@ -123,10 +124,13 @@ def preset_argument(session: nox.Session, default: str) -> tuple[str, list[str]]
     return default, []
 
 
-def run_preset(session: nox.Session, bin_dir: Path, preset: str, search: bool) -> None:
+def run_preset(
+    session: nox.Session, bin_dir: Path, preset: str, search: bool, workers: int = 1
+) -> None:
     """Suite, optional search, then the report of one preset, all on the embedded stores."""
     stores = ["--tracking-uri", TRACKING_URI]
-    prunebench(session, bin_dir, "suite", preset, *stores, "--storage", STORAGE_URL, "--quiet")
+    suite_args = ["--storage", STORAGE_URL, "--workers", str(workers), "--quiet"]
+    prunebench(session, bin_dir, "suite", preset, *stores, *suite_args)
     if search:
         prunebench(session, bin_dir, "search", preset, *stores, "--storage", STORAGE_URL)
     out = f"reports/{preset}"
@@ -182,5 +186,21 @@ def ui(session: nox.Session) -> None:
         else "5000"
     )
     session.log(f"MLflow UI at http://127.0.0.1:{port} (store {TRACKING_URI}); Ctrl-C stops it")
+    session.log("MLflow 3.17 opens on its GenAI pages: pick 'Model training' at the top left once")
     session.run(str(bin_dir / "mlflow"), "ui", "--backend-store-uri", TRACKING_URI,
                 "--host", "127.0.0.1", "--port", port, external=True)  # fmt: skip
+
+
+@nox.session(venv_backend="none")
+def dashboard(session: nox.Session) -> None:
+    """The Optuna dashboard on the embedded Optuna store: `nox -s dashboard [-- --port 8080]`."""
+    bin_dir = shared_env(session)
+    port = (
+        session.posargs[session.posargs.index("--port") + 1]
+        if "--port" in session.posargs
+        else "8080"
+    )
+    session.log(f"Optuna dashboard at http://127.0.0.1:{port} (store {STORAGE_URL}); Ctrl-C: stop")
+    # The search's studies and the suite's work queue live in this store (suite/workqueue.py).
+    session.run(str(bin_dir / "optuna-dashboard"), STORAGE_URL, "--host", "127.0.0.1",
+                "--port", port, external=True)  # fmt: skip

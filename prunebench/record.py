@@ -9,6 +9,7 @@ names and helpers. Every MLflow client is an explicit ``MlflowClient(tracking_ur
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sqlite3
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prunebench.errors import UsageError
+from prunebench.stores import first_use_lock, redact_text, redact_url
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -40,7 +42,11 @@ TAG_CELL = "prunebench.cell"
 TAG_CONFIG_HASH = "prunebench.config_hash"
 """The run config's hash: a suite's record of which cell is done."""
 TAG_PRESET = "prunebench.preset"
+TAG_SUITE = "prunebench.suite"
+"""A suite generation (its work-queue root): group the runs table by it to compare one suite."""
 TAG_EXPECTED_SEEDS = "prunebench.expected_seeds"
+TAG_COMPARISON = "prunebench.comparison"
+"""Which comparison a suite's training run serves: one of the COMPARISON_* values below."""
 TAG_SEARCH = "prunebench.search"
 """The Optuna study name of a search run and of its trials and their training runs."""
 TAG_VARIANT = "prunebench.variant"
@@ -50,6 +56,23 @@ TAG_RUN_NAME = "mlflow.runName"
 TAG_TRIAL_NUMBER = "optuna.trial_number"
 TAG_BEST_PREFIX = "best."
 """A search's best parameters, as tags ``best.<param>`` (a later trial may improve them)."""
+TAG_DATA_SOURCE = "prunebench.source"
+"""On a generated (synthetic) dataset input: the generator that made it."""
+
+# ---------------------------------------------------------------------------- experiment tags
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+"""MLflow 3's experiment kind; its UI shows training runs for TRAINING_KIND."""
+TRAINING_KIND = "custom_model_development"
+"""MLflow 3's experiment kind for model training (vs ``genai_development``)."""
+DESCRIPTION_TAG = "mlflow.note.content"
+"""The experiment description shown above its runs in the MLflow UI."""
+EXPERIMENT_DESCRIPTION = (
+    f"prunebench training runs. Compare a cell's seeds by grouping the runs table by the tag "
+    f"{TAG_CELL} (one suite generation: {TAG_SUITE}); nested runs under a search are its Optuna "
+    "trials."
+)
+NEW_EXPERIMENT_TAGS = {EXPERIMENT_KIND_TAG: TRAINING_KIND, DESCRIPTION_TAG: EXPERIMENT_DESCRIPTION}
+"""Tags of an experiment prunebench creates (an existing experiment's tags are never changed)."""
 
 # ---------------------------------------------------------------------------- run kinds
 KIND_TRAIN = "train"
@@ -60,22 +83,51 @@ KIND_REPORT = "report"
 SEARCH_KINDS = (KIND_SEARCH, KIND_TRIAL)
 """Kinds whose nested training runs are a search's, not the benchmark grid's."""
 
+# ---------------------------------------------------------------------------- comparisons
+COMPARISON_MAIN = "main"
+"""The preset's ordinary cells (full data on the full budget included); untagged runs too."""
+COMPARISON_SAME_COMPUTE = "same_compute"
+"""Full data given the sample passes of the pruned runs at one prune ratio."""
+COMPARISON_EQUAL_TIME = "equal_time"
+"""Every pruner given the same wall-clock training seconds."""
+COMPARISONS = (COMPARISON_MAIN, COMPARISON_SAME_COMPUTE, COMPARISON_EQUAL_TIME)
+
 # ---------------------------------------------------------------------------- metrics
+PROGRESS_CHECKPOINTS = (0.2, 0.4, 0.6, 0.8, 1.0)
+"""Training-progress checkpoints of the paper's Tables 8 and 11: where gradient alignment is
+measured by default and where the report reads coreset Jaccard and ``grad_cosine``."""
+ALIGNMENT_METRICS = (
+    "grad_cosine",
+    "grad_norm_full",
+    "grad_norm_plan",
+    "grad_alignment_progress",
+    "diagnostics_seconds",
+)
+"""Per-epoch metrics of runs with ``grad_alignment`` on (bench/diagnostics.py): the first four at
+the epochs that reached a progress checkpoint, ``diagnostics_seconds`` (cumulative) every epoch."""
 EPOCH_METRICS = (
     "test_accuracy",
     "test_loss",
     "train_loss",
     "lr",
+    "momentum",
     "kept_fraction",
     "train_seconds",
     "eval_seconds",
     "samples_trained",
     "scoring_forward_passes",
+    "train_steps",
     "grad_norm",
+    "grad_norm_std",
     "subset_jaccard",
+    *ALIGNMENT_METRICS,
 )
 """Per-epoch metrics of a training run (step = epoch; ``subset_jaccard`` absent at epoch 0;
 ``test_accuracy`` and ``test_loss`` only at the epochs that evaluated, see ``eval_points``).
+
+``grad_norm`` and ``grad_norm_std`` are the mean and population std (ddof=0) of the epoch's
+per-step gradient norms over its ``train_steps`` optimizer steps, so the epochs of a training
+phase pool exactly into the phase's mean and std (Table 9's within-run fluctuation).
 
 The trainer logs exactly these (:func:`check_epoch_metrics`) and the report reads these
 histories: a new per-epoch metric is one name here and the trainer line that computes it."""
@@ -96,7 +148,10 @@ SUMMARY_METRICS = (
 """Summary metrics logged once at the end of a training run (plus ``tta_*`` per target).
 
 ``evaluations`` is the number of test evaluations the accuracies and ``tta_*`` rest on (param
-``eval_points`` says how they were scheduled): time-to-accuracy is known to that resolution."""
+``eval_points`` says how they were scheduled): time-to-accuracy is known to that resolution.
+``diagnostics_seconds_total`` is logged as well when gradient alignment was measured."""
+DIAGNOSTICS_SECONDS_TOTAL = "diagnostics_seconds_total"
+"""Gradient-alignment measurement seconds of a run: outside the training and evaluation clocks."""
 METRIC_PRUNER_PREFIX = "pruner."
 """A pruner's own end-of-run summary (:attr:`Pruner.run_summary`) is logged as ``pruner.<name>``
 metrics (e.g. InfoBatch's realized-ratio shortfall)."""
@@ -124,6 +179,12 @@ PARAM_DEVICE_COUNT = "device_count"
 """Devices the run trained on (its processes, one device each); device-hours count them all."""
 PARAM_BATCH_PER_DEVICE = "batch_size_per_device"
 """The per-process batch: the global ``batch_size`` divided among ``nproc`` processes."""
+PARAM_TARGET_PRUNE_RATIO = "target_prune_ratio"
+PARAM_MATCHED_PRUNE_RATIO = "matched_prune_ratio"
+"""Of a same-compute full run: the target realized prune ratio whose sample passes it matches."""
+PARAM_TIME_BUDGET_FRACTION = "time_budget_fraction"
+"""Of an equal-time run: its training seconds as a fraction of the full-data run's."""
+PARAM_TIME_BUDGET_SECONDS = "time_budget_seconds"
 
 # ---------------------------------------------------------------------------- artifacts
 ARTIFACT_TRACEBACK = "traceback.txt"
@@ -151,13 +212,16 @@ def set_tags(store: MlflowClient, run_id: str, tags: dict[str, str]) -> None:
     store.log_batch(run_id, tags=[RunTag(key, str(value)) for key, value in tags.items()])
 
 
-def train_filter(config_hash: str | None = None, finished: bool = False) -> str:
-    """An MLflow filter string for training runs (of one config; FINISHED only)."""
+def train_filter(
+    config_hash: str | None = None, finished: bool = False, status: str | None = None
+) -> str:
+    """An MLflow filter string for training runs (of one config; FINISHED only; of a status)."""
     parts = [f"tags.`{TAG_KIND}` = '{KIND_TRAIN}'"]
     if config_hash is not None:
         parts.append(f"tags.`{TAG_CONFIG_HASH}` = '{config_hash}'")
-    if finished:
-        parts.append("attributes.status = 'FINISHED'")
+    status = "FINISHED" if finished else status
+    if status is not None:
+        parts.append(f"attributes.status = '{status}'")
     return " and ".join(parts)
 
 
@@ -185,13 +249,30 @@ def _check_writable_parent(path: Path, uri: str) -> None:
     parent = path.resolve().parent
     if not parent.is_dir():
         raise UsageError(
-            f"tracking store {uri} is unreachable: directory {parent} does not exist; "
+            f"tracking store {redact_url(uri)} is unreachable: directory {parent} does not exist; "
             "create it or pass another --tracking-uri"
         )
     if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise UsageError(
-            f"tracking store {uri} is not writable; pass a --tracking-uri you can write to"
+            f"tracking store {redact_url(uri)} is not writable; "
+            "pass a --tracking-uri you can write to"
         )
+
+
+def _check_sqlite_database(path: Path, uri: str) -> None:
+    """An existing file must be a SQLite database (MLflow would print a long traceback)."""
+    if not path.is_file():
+        return
+    try:
+        with contextlib.closing(
+            sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        ) as db:
+            db.execute("SELECT name FROM sqlite_master LIMIT 1").fetchall()
+    except sqlite3.DatabaseError as error:
+        raise UsageError(
+            f"tracking store {redact_url(uri)} is not a SQLite database ({error}); pass another "
+            "--tracking-uri or move the file away"
+        ) from None
 
 
 def _check_http(uri: str, timeout_s: float) -> None:
@@ -203,8 +284,8 @@ def _check_http(uri: str, timeout_s: float) -> None:
         return  # the server answered: reachable (it may lack /health behind a proxy)
     except (OSError, ValueError) as error:
         raise UsageError(
-            f"Cannot reach the MLflow tracking server ({error}): tracking server {uri} is "
-            "unreachable; start it or pass another --tracking-uri."
+            f"Cannot reach the MLflow tracking server ({redact_text(error)}): tracking server "
+            f"{redact_url(uri)} is unreachable; start it or pass another --tracking-uri."
         ) from None
 
 
@@ -227,7 +308,7 @@ def _check_database_connects(uri: str, timeout_s: float) -> None:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
         raise UsageError(
             f"tracking database {parsed.scheme}://{parsed.hostname} is unreachable "
-            f"({first_line[:160]}); start it or pass another --tracking-uri"
+            f"({redact_text(first_line)[:160]}); start it or pass another --tracking-uri"
         ) from None
 
 
@@ -243,7 +324,7 @@ def _check_database_answers(uri: str, timeout_s: float) -> None:
     except OSError as error:
         raise UsageError(
             f"Cannot reach the {dialect} server of the MLflow store at {parsed.hostname}:{port} "
-            f"({error}); start it or pass the right --tracking-uri."
+            f"({redact_text(error)}); start it or pass the right --tracking-uri."
         ) from error
 
 
@@ -252,7 +333,7 @@ def _check_sqlite_store(uri: str) -> None:
     path = Path(uri[len("sqlite:///") :])
     if not path.is_file():
         raise UsageError(
-            f"No MLflow database at {path}; pass the store your runs were logged to "
+            f"No MLflow database at {redact_url(path)}; pass the store your runs were logged to "
             f"with --tracking-uri (e.g. sqlite:///path/to/mlflow.db)."
         )
     try:
@@ -262,10 +343,12 @@ def _check_sqlite_store(uri: str) -> None:
                 for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
             }
     except sqlite3.DatabaseError as error:
-        raise UsageError(f"{path} is not a readable sqlite database ({error}).") from error
+        raise UsageError(
+            f"{redact_url(path)} is not a readable sqlite database ({error})."
+        ) from error
     if not {"experiments", "runs"} <= tables:
         raise UsageError(
-            f"{path} is not an MLflow tracking database; pass the right --tracking-uri."
+            f"{redact_url(path)} is not an MLflow tracking database; pass the right --tracking-uri."
         )
 
 
@@ -285,6 +368,7 @@ def check_tracking_uri(uri: str, timeout_s: float = 5.0, *, existing: bool = Fal
             _check_sqlite_store(uri)
         elif location and location != ":memory:":
             _check_writable_parent(Path(location), uri)
+            _check_sqlite_database(Path(location.split("?", 1)[0]), uri)
     elif scheme in ("", "file"):
         path = Path(parsed.path if scheme == "file" else uri)
         if not existing:
@@ -313,11 +397,26 @@ def store_exists(tracking_uri: str) -> bool:
 
 
 # ---------------------------------------------------------------------------- client
+_OPENED: set[str] = set()
+"""Stores this process has opened once under :func:`first_use_lock`."""
+
+
 def client(tracking_uri: str) -> MlflowClient:
-    """An explicit MLflow client for ``tracking_uri`` (never the global MLflow state)."""
+    """An explicit MLflow client for ``tracking_uri`` (never the global MLflow state).
+
+    MLflow creates (or migrates) a database's tables on the first access of each process, and
+    processes starting together on a NEW store race to do it (the losers crash with ``table ...
+    already exists``); so each process's first access runs under the store's first-use lock.
+    """
     from mlflow import MlflowClient
 
-    return MlflowClient(tracking_uri)
+    if tracking_uri in _OPENED:
+        return MlflowClient(tracking_uri)
+    with first_use_lock(tracking_uri):
+        store = MlflowClient(tracking_uri)  # MLflow 3 opens (creates) the store right here
+        store.search_experiments(max_results=1)  # versions that open lazily open it here
+    _OPENED.add(tracking_uri)
+    return store
 
 
 def open_store(tracking_uri: str | None, timeout_s: float = 10.0) -> MlflowClient:
@@ -333,8 +432,8 @@ def open_store(tracking_uri: str | None, timeout_s: float = 10.0) -> MlflowClien
     except (MlflowException, SQLAlchemyError, OSError, ImportError) as error:
         first_line = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
         raise UsageError(
-            f"Cannot read the MLflow store at {uri} ({first_line}); pass a reachable "
-            f"--tracking-uri."
+            f"Cannot read the MLflow store at {redact_url(uri)} ({redact_text(first_line)}); "
+            "pass a reachable --tracking-uri."
         ) from error
     return store
 
@@ -347,17 +446,22 @@ def find_experiment_id(store: MlflowClient, name: str) -> str | None:
 
 
 def get_or_create_experiment(store: MlflowClient, name: str) -> str:
-    """The id of experiment ``name``, created if missing (safe when workers race to create it)."""
+    """The id of experiment ``name``, created if missing as a training experiment
+    (NEW_EXPERIMENT_TAGS); safe when workers race to create it."""
     from mlflow.exceptions import MlflowException
 
     found = find_experiment_id(store, name)
     if found is not None:
         return found
-    try:
-        return store.create_experiment(name)
-    except MlflowException:
-        # Another worker created it between our lookup and create.
-        return store.get_experiment_by_name(name).experiment_id
+    with first_use_lock(store.tracking_uri):  # this machine's workers create it once
+        found = find_experiment_id(store, name)
+        if found is not None:
+            return found
+        try:
+            return store.create_experiment(name, tags=NEW_EXPERIMENT_TAGS)
+        except MlflowException:
+            # Another machine's worker created it between our lookup and create.
+            return store.get_experiment_by_name(name).experiment_id
 
 
 def prepare_experiment(tracking_uri: str, name: str) -> None:
@@ -370,6 +474,27 @@ def prepare_experiment(tracking_uri: str, name: str) -> None:
             if attempt == 2:
                 raise
             time.sleep(1.0 + attempt)
+
+
+def log_inputs(store: MlflowClient, run_id: str, inputs: list) -> None:
+    """Log dataset ``inputs`` of ``run_id``; safe when runs log the same dataset together.
+
+    MLflow's SQL store looks a dataset up by (experiment, name, digest) and inserts it when
+    absent, so two runs logging the same data at once collide on that unique key
+    (``UNIQUE constraint failed: datasets...``). This machine's workers take turns under the
+    store's lock; a worker on another machine that loses the race retries and finds the dataset.
+    """
+    from mlflow.exceptions import MlflowException
+
+    for attempt in range(3):
+        try:
+            with first_use_lock(store.tracking_uri):
+                store.log_inputs(run_id, datasets=inputs)
+            return
+        except MlflowException as error:
+            if attempt == 2 or "unique" not in str(error).lower():
+                raise
+            time.sleep(0.5 + attempt)
 
 
 # ---------------------------------------------------------------------------- search

@@ -20,6 +20,8 @@ EXPERIMENT = "tiny-suite"
 TRAIN_SIZE = 200
 EPOCHS = 10
 TARGETS = (0.80, 0.90)
+ALIGNED = ("full", "orderdp")
+"""Pruners whose synthetic runs logged gradient alignment (grad_cosine)."""
 
 
 @dataclass
@@ -40,6 +42,8 @@ class RunSpec:
     budget: str = "epochs:10"
     expected_seeds: int = 3
     parent: str | None = None  # key of a RunSpec/trial this run is nested under
+    comparison: str = ""  # the prunebench.comparison tag ("" = not tagged, an ordinary cell)
+    extra_params: dict = field(default_factory=dict)  # e.g. matched_prune_ratio
     key: str = ""
     logged: dict = field(default_factory=dict)
     run_id: str = ""
@@ -132,11 +136,20 @@ def _curves(spec: RunSpec) -> tuple[dict[str, np.ndarray], int]:
         "samples_trained": kept * (epochs + 1.0),
         "scoring_forward_passes": np.zeros(EPOCHS),
         "grad_norm": 2.0 - 0.1 * epochs + 0.05 * spec.seed + spec.ratio,
+        # Within-epoch spread of the per-step norms over 4 or 5 steps per epoch.
+        "grad_norm_std": 0.1 + 0.01 * epochs + 0.02 * spec.seed,
+        "train_steps": 4.0 + epochs % 2,
         # Epoch e's subset vs epoch e-1's: a per-cell level plus a small seed offset.
         "subset_jaccard": np.full(
             EPOCHS, 1.0 if spec.ratio == 0 else 0.5 - 0.3 * spec.ratio + 0.01 * spec.seed
         ),
     }
+    if spec.pruner in ALIGNED and spec.dataset == "synthetic":
+        # Gradient alignment measured at the ends of epochs 1, 3, ..., 9 (20%, ..., 100%).
+        measured = epochs % 2 == 1
+        level = 0.98 if spec.ratio == 0 else 0.9 - 0.2 * spec.ratio
+        curves["grad_cosine"] = np.where(measured, level - 0.01 * epochs + 0.01 * spec.seed, np.nan)
+        curves["grad_alignment_progress"] = np.where(measured, (epochs + 1) / EPOCHS, np.nan)
     return curves, kept
 
 
@@ -156,6 +169,8 @@ def _log_training_run(
     }
     if spec.reason:
         tags["prunebench.failure_reason"] = spec.reason
+    if spec.comparison:
+        tags["prunebench.comparison"] = spec.comparison
     if parent:
         tags["mlflow.parentRunId"] = parent
     run = client.create_run(
@@ -191,13 +206,14 @@ def _log_training_run(
     }
     if spec.pruner != "full":
         params["pruner.prune_ratio"] = spec.ratio
+    params.update(spec.extra_params)
     metrics: list[Metric] = []
     if spec.status == "FINISHED":
         curves, kept = _curves(spec)
         for key, values in curves.items():
             for step, value in enumerate(values):
-                if key == "subset_jaccard" and step == 0:
-                    continue  # absent at epoch 0 per the contract
+                if (key == "subset_jaccard" and step == 0) or np.isnan(value):
+                    continue  # absent at epoch 0 per the contract; alignment where measured
                 metrics.append(Metric(key, float(value), start_ms + step, step))
         usage = _usage_counts(spec, kept)
         train_seconds = float(curves["train_seconds"][-1])
@@ -320,3 +336,80 @@ def fill_store(root: Path) -> tuple[str, list[RunSpec], dict[str, str]]:
         _log_training_run(client, experiment_id, spec, start + 10_000 * i, root / "tmp")
     extra = _log_search(client, experiment_id, start + 10_000 * len(specs), root / "tmp")
     return uri, specs, extra
+
+
+FAIR_EXPERIMENT = "fair-suite"
+FAIR = ("synthetic", "small_cnn", "epochs:10")
+"""The fair suite's main section; a second one (epochs:20) shares its dataset and model."""
+
+
+def fair_suite() -> list[RunSpec]:
+    """Constructed accuracies with known verdicts (margin 0.1 points, level 0.05).
+
+    Section epochs:10, full data 0.9100 / 0.9105 / 0.9110:
+    - orderdp@0.3, 0.9110 / 0.9115 / 0.9120: clearly lossless (non-inferior, p < 0.01);
+    - random@0.3, 0.880 / 0.882 / 0.884: clearly lossy (3 points below);
+    - rs2@0.3, two seeds 0.905 / 0.915: undecidable, and tied with orderdp;
+    - infobatch at nominal 0.7 that realized 0.48: keyed 0.48 and flagged;
+    - random@0.5, one seed: too few seeds to decide;
+    - full data on the sample passes of ratio 0.3 (samples:1400): 0.900 / 0.901 / 0.902;
+    - equal time (half of full data's 20 s): full 0.880-0.882, orderdp 0.890-0.892,
+      random 0.889-0.894 (tied with orderdp).
+    Section epochs:20 (same dataset and model, its full data trains 40 s): two full seeds and
+    orderdp@0.5 with five seeds, one never reaching 0.90 (MLPerf time to accuracy).
+    """
+    same = {"matched_prune_ratio": 0.3}
+    half = {"time_budget_fraction": 0.5, "time_budget_seconds": 10.0}
+    long = {"budget": "epochs:20", "expected_seeds": 2}
+
+    def cell(pruner, ratio, accuracies, seconds=1.0, **kw):
+        return [
+            RunSpec(pruner, ratio, seed, acc, seconds, **kw) for seed, acc in enumerate(accuracies)
+        ]
+
+    return [
+        *cell("full", 0.0, (0.9100, 0.9105, 0.9110), 2.0),
+        *cell("orderdp", 0.3, (0.9110, 0.9115, 0.9120), 1.4),
+        *cell("random", 0.3, (0.880, 0.882, 0.884), 1.4),
+        *cell("rs2", 0.3, (0.905, 0.915), 1.4),
+        *cell("infobatch", 0.7, (0.905, 0.906, 0.907), 1.1, realized=0.48),
+        *cell("random", 0.5, (0.90,), 1.0),
+        *cell(
+            "full", 0.0, (0.900, 0.901, 0.902), 1.4, budget="samples:1400",
+            comparison="same_compute", extra_params=same,
+        ),
+        *(
+            RunSpec(
+                pruner, ratio, seed, acc, 1.0, budget="time:10", comparison="equal_time",
+                extra_params=half,
+            )
+            for pruner, ratio, accuracies in (
+                ("full", 0.0, (0.880, 0.881, 0.882)),
+                ("orderdp", 0.3, (0.890, 0.891, 0.892)),
+                ("random", 0.3, (0.889, 0.8915, 0.894)),
+            )
+            for seed, acc in enumerate(accuracies)
+        ),
+        *cell("full", 0.0, (0.91, 0.912), 4.0, **long),
+        *(
+            RunSpec("orderdp", 0.5, seed, acc, seconds, **{**long, "expected_seeds": 5})
+            for seed, (acc, seconds) in enumerate(
+                ((0.90, 1.0), (0.905, 2.0), (0.91, 3.0), (0.915, 4.0), (0.88, 5.0))
+            )
+        ),
+    ]  # fmt: skip
+
+
+def fill_fair_store(root: Path) -> tuple[str, list[RunSpec]]:
+    """A sqlite MLflow store under ``root`` holding :func:`fair_suite`; returns its URI."""
+    root.mkdir(parents=True, exist_ok=True)
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    experiment_id = client.create_experiment(
+        FAIR_EXPERIMENT, artifact_location=(root / "artifacts").as_uri()
+    )
+    specs = fair_suite()
+    start = 1_700_000_000_000
+    for i, spec in enumerate(specs):
+        _log_training_run(client, experiment_id, spec, start + 10_000 * i, root / "tmp")
+    return uri, specs

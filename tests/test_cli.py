@@ -8,6 +8,7 @@ from mlflow import MlflowClient
 
 from prunebench.cli.main import ArgumentParser, main
 from prunebench.cli.run import add_parser, config_from_args
+from prunebench.errors import ConfigError
 
 GOOD = [
     "run",
@@ -86,9 +87,9 @@ BAD_INPUTS = {
         "given twice",
     ),
     "ratio twice": ([*GOOD, "--param", "prune_ratio=0.3"], "give the prune ratio once"),
-    "missing data dir": (
-        [*GOOD, "--data-dir", "/no/such/prunebench-data"],
-        "data directory /no/such/prunebench-data does not exist",
+    "data dir is a file": (
+        [*GOOD, "--data-dir", "/etc/passwd/prunebench-data"],
+        "data directory /etc/passwd/prunebench-data: /etc/passwd is not a directory",
     ),
     "unreachable server": (
         [*GOOD, "--tracking-uri", "http://127.0.0.1:9"],
@@ -175,3 +176,30 @@ def test_diverged_run_is_exit_1_and_failed(workdir, capsys):
     (run,) = client.search_runs([client.get_experiment_by_name("prunebench").experiment_id])
     assert run.info.status == "FAILED"
     assert run.data.tags["prunebench.failure_reason"] == "training loss became nan at epoch 0"
+
+
+def test_public_recipe_and_grad_alignment_flags():
+    parser = ArgumentParser(prog="prunebench")
+    add_parser(parser.add_subparsers())
+    plain = config_from_args(parser.parse_args(GOOD))
+    assert plain.label_smoothing == 0.0 and not plain.cycle_momentum and not plain.grad_alignment
+    argv = [*GOOD, "--public-recipe", "--grad-alignment", "--grad-alignment-probe", "100"]
+    cfg = config_from_args(parser.parse_args(argv))
+    assert (cfg.label_smoothing, cfg.lr_pct_start, cfg.cycle_momentum) == (0.1, 0.3, True)
+    assert (cfg.base_momentum, cfg.max_momentum) == (0.85, 0.95)
+    assert cfg.grad_alignment and cfg.grad_alignment_probe == 100
+    explicit = config_from_args(parser.parse_args([*argv, "--label-smoothing", "0.2"]))
+    assert explicit.label_smoothing == 0.2 and explicit.cycle_momentum
+    zero = config_from_args(parser.parse_args([*argv, "--label-smoothing", "0"]))
+    assert zero.label_smoothing == 0.0  # an explicit default still wins over the recipe
+
+
+def test_schema_flags_for_switches_off_by_default_and_number_lists():
+    parser = ArgumentParser(prog="prunebench")
+    add_parser(parser.add_subparsers())
+    argv = [*GOOD, "--cycle-momentum", "--grad-alignment-checkpoints", "0.5,1"]
+    cfg = config_from_args(parser.parse_args(argv))
+    assert cfg.cycle_momentum and cfg.lr_pct_start == 0.25 and cfg.label_smoothing == 0.0
+    assert cfg.grad_alignment_checkpoints == (0.5, 1.0) and cfg.augment
+    with pytest.raises(ConfigError, match="must increase strictly"):
+        config_from_args(parser.parse_args([*GOOD, "--grad-alignment-checkpoints", "0.6,0.4"]))

@@ -229,7 +229,7 @@ SMALL = synthetic_spec(num_classes=4, height=8, width=8, train_size=50, test_siz
 def test_ffcv_cache_is_written_once_and_named_by_format(tmp_path):
     require_ffcv()
     first = build_loader(SMALL, "test", backend="ffcv", batch_size=4, data_dir=tmp_path)
-    (path,) = (tmp_path / "ffcv").iterdir()
+    (path,) = (tmp_path / "ffcv").glob("*.beton")
     assert (
         path == first.path
         and path.name.startswith("synthetic-test-pb1-")
@@ -241,7 +241,39 @@ def test_ffcv_cache_is_written_once_and_named_by_format(tmp_path):
     # Another dataset seed is another file; nothing temporary is left behind.
     other = synthetic_spec(num_classes=4, height=8, width=8, train_size=50, test_size=10, seed=10)
     assert build_loader(other, "test", backend="ffcv", data_dir=tmp_path).path != path
-    assert not [p for p in (tmp_path / "ffcv").iterdir() if not p.name.endswith(".beton")]
+    names = sorted(p.name for p in (tmp_path / "ffcv").iterdir())
+    assert names == sorted([path.name, f"{path.name}.sha256", *_beton_pair(other, tmp_path)])
+
+
+def _beton_pair(spec, data_dir) -> list[str]:
+    """The file names of the test split's .beton of ``spec`` and of its checksum."""
+    path = build_loader(spec, "test", backend="ffcv", data_dir=data_dir).path
+    return [path.name, f"{path.name}.sha256"]
+
+
+def test_bytes_damaged_inside_a_beton_are_a_clear_error(tmp_path):
+    """Same size, header intact, bytes flipped in the middle: the checksum catches it."""
+    require_ffcv()
+    path = build_loader(SMALL, "train", backend="ffcv", data_dir=tmp_path).path
+    assert (path.parent / f"{path.name}.sha256").read_text().split()[1] == path.name
+    size = path.stat().st_size
+    with open(path, "r+b") as handle:
+        handle.seek(size // 2)
+        middle = handle.read(16)
+        handle.seek(size // 2)
+        handle.write(bytes(255 - b for b in middle))
+    assert path.stat().st_size == size
+    with pytest.raises(DataError) as raised:
+        build_loader(SMALL, "train", backend="ffcv", data_dir=tmp_path)
+    assert str(raised.value) == (
+        f"the FFCV cache {path} is damaged (its content does not match {path.name}.sha256); "
+        "delete it and rerun to rebuild it"
+    )
+    path.unlink()  # the hint works: the next run rebuilds the file, which then loads
+    loader = build_loader(SMALL, "train", backend="ffcv", data_dir=tmp_path)
+    assert loader.num_samples == 50
+    _, labels, _ = _round_trip(loader)  # every sample read back, indices 0..n-1
+    assert len(labels) == 50
 
 
 @pytest.mark.parametrize("keep", [0.5, 0.99, 0.01])

@@ -116,7 +116,10 @@ def test_unreachable_optuna_storage_stops_before_the_first_cell(work, capsys, co
     args = suite_args(work, command=command)
     args[args.index("--storage") + 1] = UNREACHABLE
     assert main(args) == 2
-    assert "Optuna storage 127.0.0.1:1/prunebench is unreachable" in one_error_line(capsys)
+    # The URL as redact_url shows it: scheme, user and host kept, any password masked.
+    assert "Optuna storage postgresql+psycopg2://nobody@127.0.0.1:1/prunebench is unreachable" in (
+        one_error_line(capsys)
+    )
     assert_nothing_written(work)
 
 

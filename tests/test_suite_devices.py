@@ -10,6 +10,7 @@ from mlflow import MlflowClient
 
 from prunebench.cli.main import main
 from prunebench.errors import ConfigError
+from prunebench.pruners import create_pruner
 from prunebench.suite.presets import load_preset
 from prunebench.suite.runner import device_slices, run_suite
 
@@ -17,13 +18,14 @@ TWO_PROCESS = """
 name = "two-process"
 datasets = ["synthetic"]
 models = ["small_cnn"]
-budget = "epochs:2"
+budget = "epochs:1"
 seeds = [0]
 prune_ratios = [0.5]
-subset = 300
-batch_size = 64
+subset = 128
+batch_size = 32
 nproc = 2
 device = "cpu"
+num_threads = 1
 lr = 0.05
 accuracy_targets = [0.3]
 
@@ -65,7 +67,7 @@ def test_workers_get_disjoint_gpu_slices():
     [
         ("nproc = 2", 'nproc = "2"', "'nproc' has the wrong type"),
         ("nproc = 2", "nproc = 0", "number of processes must be a positive integer"),
-        ("nproc = 2", "nproc = 3", "batch size 64 does not divide among 3 processes"),
+        ("nproc = 2", "nproc = 3", "batch size 32 does not divide among 3 processes"),
     ],
 )
 def test_bad_nproc_in_a_preset_fails_in_one_line(tmp_path, monkeypatch, capsys, old, new, message):
@@ -95,5 +97,10 @@ def test_suite_runs_a_cell_on_two_processes(tmp_path, monkeypatch, mlflow_sqlite
     (run,) = client.search_runs([experiment.experiment_id])  # rank 0 alone wrote one run
     params = run.data.params
     assert params["nproc"] == "2" and params["device_count"] == "2"
-    assert params["batch_size_per_device"] == "32"
+    assert params["batch_size_per_device"] == "16"
+    # Samples trained are counted over both ranks: OrderDP's one plan, as one process makes it.
+    plan = create_pruner("orderdp", n=128, epochs=1, seed=0, prune_ratio=0.5).plan_epoch(0)
+    metrics = run.data.metrics
+    assert metrics["samples_trained_total"] == plan.num_samples
+    assert metrics["realized_prune_ratio"] == pytest.approx(1 - plan.num_samples / 128)
     assert run.data.tags["prunebench.config_hash"] == preset.cells()[0].config_hash()

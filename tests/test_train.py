@@ -6,6 +6,7 @@ MLflow SQLite store in a temporary directory, real checkpoints.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from pathlib import Path
@@ -35,11 +36,14 @@ PARAMS = {
     "dataset", "model", "pruner", "pruner_label", "target_prune_ratio", "seed", "budget",
     "budget_kind", "budget_amount", "batch_size", "lr", "momentum", "weight_decay",
     "label_smoothing", "loader", "device", "device_kind", "subset", "train_size", "eval_points",
-    "prunebench_version", "config_hash",
+    "prunebench_version", "config_hash", "autocast_dtype", "lr_schedule", "lr_anneal_strategy",
+    "lr_pct_start", "lr_div_factor", "lr_final_div_factor", "cycle_momentum", "base_momentum",
+    "max_momentum", "grad_alignment", "grad_alignment_probe", "grad_alignment_checkpoints",
 }  # fmt: skip
 EPOCH_METRICS = {
     "test_accuracy", "test_loss", "train_loss", "lr", "kept_fraction", "train_seconds",
     "eval_seconds", "samples_trained", "scoring_forward_passes", "grad_norm", "subset_jaccard",
+    "momentum", "grad_norm_std", "train_steps",
 }  # fmt: skip
 SUMMARY_METRICS = {
     "final_test_accuracy", "best_test_accuracy", "realized_prune_ratio", "train_seconds_total",
@@ -201,6 +205,23 @@ def test_each_budget_stops_where_it_should(store, workdir, budget, pruner, param
     else:
         assert metrics["tta_seconds_0.15"] == first["train_seconds"]
         assert metrics["tta_samples_0.15"] == first["samples_trained"]
+
+
+def test_eval_points_under_a_time_budget_evaluate_where_the_clock_passes_a_point(store, workdir):
+    # Under a time budget the points are crossed by the training clock: an epoch is evaluated
+    # exactly when its end passes a point its start had not (and the last epoch always).
+    cfg = make_config(pruner="full", pruner_params={}, budget=parse_budget("time:3"), eval_points=4)
+    result = run(store, cfg, workdir / "ckpt-eval-time")
+    assert result.status == "FINISHED"
+    seconds = [0.0] + [entry["train_seconds"] for entry in result.history]
+    points = [k * 3.0 / 4 for k in range(1, 5)]
+    crossing = [
+        any(before < point <= after for point in points)
+        for before, after in itertools.pairwise(seconds)
+    ]
+    crossing[-1] = True
+    evaluated = ["test_accuracy" in entry for entry in result.history]
+    assert evaluated == crossing
 
 
 def test_eval_points_evaluate_at_budget_progress_points_and_the_end(store, workdir):

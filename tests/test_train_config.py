@@ -230,7 +230,7 @@ def test_target_ratio_cell_and_run_name():
         ({"eval_points": 2.5}, "eval points must be an integer >= 0"),
         ({"loader": "dali"}, "unknown loader 'dali'"),
         ({"device": "tpu"}, "device"),
-        ({"data_dir": "/no/such/prunebench/dir"}, "data directory /no/such/prunebench/dir"),
+        ({"data_dir": "/etc/passwd"}, "data directory /etc/passwd: /etc/passwd is not a"),
         ({"accuracy_targets": (0.5, 1.5)}, "accuracy target"),
         ({"budget": Budget("epochs", 0)}, "positive"),
     ],

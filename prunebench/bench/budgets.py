@@ -8,6 +8,10 @@ run anneals fully whatever its number of steps:
   cut so that the run trains exactly N samples.
 - ``time:S``: progress = training seconds so far / S (evaluation excluded). The run stops at the
   first step boundary where training seconds >= S; the recorded seconds are the actual ones.
+
+A suite's equal-time cells carry the symbolic budget ``time-fraction:F`` (F times the measured
+training seconds of the suite's full-data runs): it names the cell (its config hash is stable
+across reruns) and :meth:`Budget.resolve` turns it into ``time:S`` once those runs are finished.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from dataclasses import dataclass
 from prunebench.errors import ConfigError
 
 BUDGET_KINDS = ("epochs", "samples", "time")
+TIME_FRACTION = "time-fraction"
+"""The symbolic kind of an equal-time cell's budget (never trained as such; see the docstring)."""
 
 TIME_BUDGET_PRUNER_EPOCHS = 1_000_000
 """Epoch count handed to pruners under a time budget, where no count is known ahead. Pruner
@@ -38,7 +44,7 @@ class Budget:
 
     def validate(self) -> None:
         """ConfigError unless the kind is known and the amount is positive (integral if counted)."""
-        if self.kind not in BUDGET_KINDS:
+        if self.kind not in (*BUDGET_KINDS, TIME_FRACTION):
             raise ConfigError(
                 f"unknown budget kind {self.kind!r}; use epochs:N, samples:N or time:SECONDS"
             )
@@ -47,8 +53,19 @@ class Budget:
             raise ConfigError(f"budget amount must be a number, got {amount!r}")
         if not math.isfinite(amount) or amount <= 0:
             raise ConfigError(f"budget {self.kind}:{amount} must be positive and finite")
-        if self.kind != "time" and not float(amount).is_integer():
+        if self.kind in ("epochs", "samples") and not float(amount).is_integer():
             raise ConfigError(f"budget {self.kind}:{amount} must be a whole number")
+
+    @property
+    def is_symbolic(self) -> bool:
+        """Whether this is a ``time-fraction`` budget, to be resolved before training."""
+        return self.kind == TIME_FRACTION
+
+    def resolve(self, reference_seconds: float) -> Budget:
+        """``time:`` this fraction of ``reference_seconds`` (a concrete budget: itself)."""
+        if not self.is_symbolic:
+            return self
+        return Budget("time", float(self.amount) * float(reference_seconds))
 
     def progress(self, epoch: int, epoch_fraction: float, samples: int, seconds: float) -> float:
         """Budget progress in [0, 1] after ``samples`` passes and ``seconds`` of training."""

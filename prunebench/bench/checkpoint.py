@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import os
+import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
@@ -22,17 +24,29 @@ def checkpoint_path(checkpoint_dir: str | os.PathLike, config_hash: str) -> Path
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """Write ``state`` to ``path`` atomically: a temporary file in the same directory, renamed.
 
-    A crash mid-write leaves the previous checkpoint intact, never a half-written one.
+    A crash mid-write leaves the previous checkpoint intact, never a half-written one. A failed
+    write (full disk, quota, read-only folder) is a UsageError naming the OS's reason.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    # Serialize in memory first: torch's zip writer reports a failed file write as an opaque
+    # "[enforce fail at inline_container.cc]"; writing the bytes ourselves keeps the OSError.
+    buffer = io.BytesIO()
+    torch.save({"format": CHECKPOINT_FORMAT, **state}, buffer)
     # A unique name opened with "xb" (not mkstemp): the file gets the umask's usual permissions.
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with open(temporary, "xb") as handle:
-            torch.save({"format": CHECKPOINT_FORMAT, **state}, handle)
+            handle.write(buffer.getbuffer())
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        reason = (error.strerror or type(error).__name__).lower()
+        raise UsageError(
+            f"{reason} while writing checkpoint {path}; free space there or pass another "
+            "--checkpoint-dir, then rerun with --resume"
+        ) from None
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
@@ -53,13 +67,26 @@ def load_checkpoint(path: Path, map_location: torch.device) -> dict[str, Any]:
 
 
 def check_checkpoint_dir(checkpoint_dir: str | os.PathLike) -> None:
-    """UsageError unless ``checkpoint_dir`` is (or can be created as) a writable directory."""
+    """UsageError unless ``checkpoint_dir`` is (or can be created as) a writable directory.
+
+    A write probe (a temporary file created and removed in the nearest existing folder), not a
+    permission check: root passes every permission check, yet cannot write under /proc.
+    """
     path = Path(checkpoint_dir).resolve()
     existing = path
     while not existing.exists():
         existing = existing.parent
-    if not existing.is_dir() or not os.access(existing, os.W_OK):
+    if not existing.is_dir():
         raise UsageError(
-            f"checkpoint directory {checkpoint_dir} cannot be written; pass a writable "
-            "--checkpoint-dir"
+            f"checkpoint directory {checkpoint_dir}: {existing} is not a directory; pass "
+            "another --checkpoint-dir"
         )
+    try:
+        with tempfile.TemporaryFile(dir=existing, prefix=".prunebench-probe-"):
+            pass
+    except OSError as error:
+        reason = (error.strerror or type(error).__name__).lower()
+        raise UsageError(
+            f"checkpoint directory {checkpoint_dir} cannot be written ({reason}); pass a "
+            "writable --checkpoint-dir"
+        ) from None

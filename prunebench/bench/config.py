@@ -21,9 +21,17 @@ import torch
 
 from prunebench.bench.budgets import Budget, parse_budget
 from prunebench.bench.distributed import check_batch_size
+from prunebench.bench.schedule import (
+    BASE_MOMENTUM,
+    DIV_FACTOR,
+    FINAL_DIV_FACTOR,
+    MAX_MOMENTUM,
+    WARMUP_FRACTION,
+)
 from prunebench.datasets.build import BACKENDS as LOADERS
-from prunebench.errors import ConfigError
+from prunebench.errors import ConfigError, UsageError
 from prunebench.pruners import reference_pruner
+from prunebench.record import PROGRESS_CHECKPOINTS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -33,13 +41,33 @@ else:  # pragma: no cover - Python 3.10
 __all__ = ["LOADERS", "Budget", "RunConfig", "parse_budget", "parse_param"]
 
 DEFAULT_ACCURACY_TARGETS = (0.5, 0.7, 0.8, 0.9, 0.95)
-_HASH_EXCLUDED = ("data_dir",)
-"""Fields that say where things are, not what is computed: left out of the config hash."""
-_HASH_WHEN_SET = {"eval_points": 0, "nproc": 1}
-"""Fields added after runs were recorded, hashed only when not at this default, so that the
+_HASH_EXCLUDED = ("data_dir", "time_budget_seconds", "num_threads")
+"""Fields left out of the config hash: where things are (data_dir), how many threads compute
+(num_threads: a rerun with another count continues the same cell), and what a symbolic
+``time-fraction`` budget resolved to (the fraction names the cell, so a rerun that measures the
+full-data seconds again is the same cell)."""
+DEFAULT_CPU_THREADS = 2
+"""torch threads of a CPU run without --threads: a fixed number, not the machine's core count,
+so a config computes the same numbers on any machine and under any number of suite workers."""
+_HASH_WHEN_SET = (
+    "eval_points",
+    "matched_prune_ratio",
+    "lr_pct_start",
+    "lr_div_factor",
+    "lr_final_div_factor",
+    "cycle_momentum",
+    "base_momentum",
+    "max_momentum",
+    "grad_alignment",
+    "grad_alignment_probe",
+    "grad_alignment_checkpoints",
+    "nproc",
+)
+"""Fields added after runs were recorded, hashed only when not at their default, so that the
 runs a store already holds keep their hash (and a suite does not train them again). nproc is
 hashed (a 2-process run is another computation, with its own checkpoint: batch-norm statistics
 are per process), but 1 hashes as before the field existed."""
+DEFAULT_ALIGNMENT_CHECKPOINTS = PROGRESS_CHECKPOINTS
 
 
 def parse_param(text: str) -> tuple[str, Any]:
@@ -103,6 +131,27 @@ def _check_non_negative(name: str, value: Any) -> None:
 def _check_bool(name: str, value: Any) -> None:
     if not isinstance(value, bool):
         raise ConfigError(f"{name} must be true or false, got {value!r}")
+
+
+def _check_open_fraction(name: str, value: Any) -> None:
+    _check_number(name, value, 0.0, 1.0, high_open=True)
+    if value == 0:
+        raise ConfigError(f"{name} must be in (0, 1), got 0")
+
+
+def _check_positive(name: str, value: Any) -> None:
+    _check_lr(name, value)
+
+
+def _check_checkpoints(name: str, value: Any) -> None:
+    if not value:
+        raise ConfigError(f"{name} needs at least one progress point in (0, 1]")
+    for point in value:
+        _check_number(f"{name} point", point, 0.0, 1.0, high_open=False)
+        if point == 0:
+            raise ConfigError(f"{name} points must be in (0, 1], got 0")
+    if list(value) != sorted(set(value)):
+        raise ConfigError(f"{name} must increase strictly, got {list(value)}")
 
 
 def _check_loader(name: str, value: Any) -> None:
@@ -212,6 +261,70 @@ class RunConfig:
         preset=(int, float),
         cli="optimization",
     )
+    lr_pct_start: float = setting(
+        WARMUP_FRACTION,
+        help="warm-up share of the OneCycle schedule (torch's pct_start)",
+        check=_check_open_fraction,
+        preset=(int, float),
+        cli="optimization",
+    )
+    lr_div_factor: float = setting(
+        DIV_FACTOR,
+        help="initial LR = lr / lr_div_factor (torch's div_factor)",
+        check=_check_positive,
+        preset=(int, float),
+        cli="optimization",
+    )
+    lr_final_div_factor: float = setting(
+        FINAL_DIV_FACTOR,
+        help="final LR = initial LR / lr_final_div_factor (torch's final_div_factor)",
+        check=_check_positive,
+        preset=(int, float),
+        cli="optimization",
+    )
+    cycle_momentum: bool = setting(
+        False,
+        help="cycle SGD momentum inversely to the LR, as torch's OneCycleLR (else fixed)",
+        check=_check_bool,
+        preset=(bool,),
+        cli="optimization",
+    )
+    base_momentum: float = setting(
+        BASE_MOMENTUM,
+        help="lowest cycled momentum, at the LR peak (with --cycle-momentum)",
+        check=_check_fraction,
+        preset=(int, float),
+        cli="optimization",
+    )
+    max_momentum: float = setting(
+        MAX_MOMENTUM,
+        help="highest cycled momentum, at the start and end (with --cycle-momentum)",
+        check=_check_fraction,
+        preset=(int, float),
+        cli="optimization",
+    )
+    grad_alignment: bool = setting(
+        False,
+        help="measure the plan's gradient against the full-data gradient at progress checkpoints",
+        check=_check_bool,
+        preset=(bool,),
+        cli="diagnostics",
+    )
+    grad_alignment_probe: int | None = setting(
+        None,
+        help="full-data gradient over this many seeded samples (default: every sample)",
+        check=_check_positive_int,
+        preset=(int,),
+        cli="diagnostics",
+    )
+    grad_alignment_checkpoints: tuple[float, ...] = setting(
+        DEFAULT_ALIGNMENT_CHECKPOINTS,
+        help="comma-separated training progress points in (0, 1] to measure at "
+        "(default: %(default)s)",
+        check=_check_checkpoints,
+        preset=(list,),
+        cli="diagnostics",
+    )
     data_dir: str | None = setting(
         None,
         help="where the dataset's files are (or are downloaded to)",
@@ -266,11 +379,41 @@ class RunConfig:
         preset=(int,),
         cli="optimization",
     )
+    matched_prune_ratio: float | None = setting(
+        None,
+        help="of a same-compute full-data run: the target prune ratio whose passes it trains "
+        "(set by the suite)",
+        label="matched prune ratio",
+        check=_check_fraction,
+        cli=None,
+        log=False,  # logged only when set (run.run_params)
+    )
+    time_budget_seconds: float | None = setting(
+        None,
+        help="the training seconds a time-fraction budget resolves to (set by the suite)",
+        label="time budget seconds",
+        check=_check_lr,  # a positive finite number
+        cli=None,
+        log=False,  # logged only when set (run.run_params)
+    )
     accuracy_targets: tuple[float, ...] = setting(
         DEFAULT_ACCURACY_TARGETS,
         help="comma-separated test accuracies for time-to-accuracy (default: %(default)s)",
         check=_check_targets,
         cli="optimization",
+    )
+    # The thread count changes floating-point reduction order, so it is pinned per run, never
+    # per suite worker; the count actually used is logged by the run (param num_threads).
+    num_threads: int | None = setting(
+        None,
+        help=f"torch CPU threads of each of the run's processes (default: {DEFAULT_CPU_THREADS} "
+        "on CPU, torch's own on CUDA); CPU results depend on it",
+        label="thread count",
+        check=_check_positive_int,
+        preset=(int,),
+        cli="data and device",
+        flag="--threads",
+        log=False,
     )
 
     @staticmethod
@@ -298,6 +441,29 @@ class RunConfig:
         from prunebench.pruners import pruner_class
 
         return pruner_class(self.pruner).target_prune_ratio(self.pruner_params)
+
+    def comparison(self) -> str:
+        """Which comparison the run belongs to (record.COMPARISONS): equal time for a
+        time-fraction budget, same compute for a full-data run matching a prune ratio, else main."""
+        from prunebench import record
+
+        if self.budget.is_symbolic:
+            return record.COMPARISON_EQUAL_TIME
+        if self.matched_prune_ratio is not None:
+            return record.COMPARISON_SAME_COMPUTE
+        return record.COMPARISON_MAIN
+
+    def training_budget(self) -> Budget:
+        """The budget the trainer follows: the budget itself, or a time-fraction resolved to
+        ``time_budget_seconds`` (UsageError while unresolved)."""
+        if not self.budget.is_symbolic:
+            return self.budget
+        if self.time_budget_seconds is None:
+            raise UsageError(
+                f"budget {self.budget} is relative to the full-data runs' training time of a "
+                "suite; run it with `prunebench suite`, or pass --budget time:SECONDS"
+            )
+        return Budget("time", float(self.time_budget_seconds))
 
     def pruner_kwargs(self) -> dict[str, Any]:
         """Keyword parameters for ``create_pruner`` (the reference's prune ratio 0 is dropped)."""
@@ -328,6 +494,7 @@ class RunConfig:
         data["pruner_label"] = self.label
         data["pruner_params"] = dict(sorted(self.pruner_kwargs().items()))
         data["accuracy_targets"] = list(self.accuracy_targets)
+        data["grad_alignment_checkpoints"] = list(self.grad_alignment_checkpoints)
         return data
 
     def logged_params(self) -> dict[str, Any]:
@@ -336,6 +503,9 @@ class RunConfig:
             "pruner_label": self.label,
             "budget": str(self.budget),
             "accuracy_targets": ",".join(f"{t:.2f}" for t in self.accuracy_targets),
+            "grad_alignment_checkpoints": ",".join(
+                f"{c:g}" for c in self.grad_alignment_checkpoints
+            ),
         }
         return {
             spec.name: shown.get(spec.name, getattr(self, spec.name))
@@ -348,9 +518,16 @@ class RunConfig:
         data = self.to_dict()
         for key in _HASH_EXCLUDED:
             data.pop(key)
-        for key, default in _HASH_WHEN_SET.items():
-            if data[key] == default:
+        defaults = RunConfig.__dataclass_fields__
+        for key in _HASH_WHEN_SET:
+            default = defaults[key].default
+            value = data[key]
+            if value == (list(default) if isinstance(default, tuple) else default):
                 data.pop(key)
+            elif isinstance(default, float):  # 0.3 and 3e-1 (or an int 1) hash alike
+                data[key] = float(value)
+            elif isinstance(value, list):
+                data[key] = [float(v) for v in value]
         # Numbers hash by value, so prune_ratio=1 and prune_ratio=1.0 name the same run.
         data["pruner_params"] = {
             k: float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
@@ -388,17 +565,36 @@ class RunConfig:
         if not isinstance(self.budget, Budget):
             raise ConfigError(f"budget must be a Budget (see parse_budget), got {self.budget!r}")
         self.budget.validate()
+        if self.time_budget_seconds is not None and not self.budget.is_symbolic:
+            raise ConfigError(
+                f"time_budget_seconds is for a time-fraction budget, not {self.budget}; drop it"
+            )
+        if self.matched_prune_ratio is not None and not pruner_class(self.pruner).is_reference:
+            raise ConfigError(
+                "matched_prune_ratio is for a full-data run matching a prune ratio; drop it"
+            )
         for spec in fields(self):  # each field's own range check (schema metadata)
             value = getattr(self, spec.name)
             optional = value is None and spec.default is None  # e.g. no subset
             if spec.metadata["check"] is not None and not optional:
                 spec.metadata["check"](spec.metadata["label"] or spec.name, value)
         check_batch_size(self.batch_size, self.nproc)  # the per-process batch is batch / nproc
-        self._validate_device()
-        if self.data_dir is not None and not Path(self.data_dir).is_dir():
+        if self.base_momentum > self.max_momentum:
             raise ConfigError(
-                f"data directory {self.data_dir} does not exist; pass an existing --data-dir"
+                f"base_momentum {self.base_momentum} exceeds max_momentum {self.max_momentum}; "
+                "swap them"
             )
+        self._validate_device()
+        if self.data_dir is not None:
+            # A missing folder is fine (downloads and caches create it); a file in the way is not.
+            existing = Path(self.data_dir)
+            while not existing.exists() and existing != existing.parent:
+                existing = existing.parent
+            if not existing.is_dir():
+                raise ConfigError(
+                    f"data directory {self.data_dir}: {existing} is not a directory; pass a "
+                    "folder as --data-dir"
+                )
         spec = get_spec(self.dataset)
         train_size = spec.train_size
         if self.subset is not None:
@@ -454,6 +650,16 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+def run_threads(cfg: RunConfig, device: torch.device) -> int:
+    """The torch thread count a run pins: its setting, else DEFAULT_CPU_THREADS on CPU.
+
+    On CUDA the arithmetic runs on the GPU, so torch's own host default is kept.
+    """
+    if cfg.num_threads is not None:
+        return cfg.num_threads
+    return DEFAULT_CPU_THREADS if device.type == "cpu" else torch.get_num_threads()
 
 
 def device_kind(device: torch.device) -> str:

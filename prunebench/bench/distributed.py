@@ -11,8 +11,10 @@ across ranks after every epoch; a mismatch fails the run with :class:`RanksOutOf
 
 :class:`Dist` is the single-process implementation (everything a no-op or the identity), so the
 trainer reads the same with or without torch.distributed; :class:`GroupDist` is the N-process one.
-Batch-norm statistics stay per rank (DDP's default; SyncBatchNorm needs a GPU and costs a
-collective per layer), so an N-process run is not numerically the same as a 1-process run.
+BatchNorm normalizes each rank's own batch of batch_size / N samples (no SyncBatchNorm: it needs a
+GPU and costs a collective per layer), so an N-process run is not numerically the same as a
+1-process run; the running statistics are rank 0's (DDP broadcasts them at every forward, and
+evaluation syncs them first), so every rank evaluates the model rank 0 checkpoints.
 """
 
 from __future__ import annotations
@@ -75,6 +77,8 @@ class Shard:
 
     plan: torch.Tensor
     """The whole (budget-cut) plan, identical on every rank."""
+    plan_weights: torch.Tensor | None
+    """The whole plan's loss weights (aligned with ``plan``)."""
     indices: torch.Tensor
     """This rank's sample indices in visiting order (what its loader gets)."""
     weights: torch.Tensor | None
@@ -99,10 +103,11 @@ class Shard:
         """Samples of the plan trained, over all ranks, after ``steps`` steps."""
         return min(steps * self.batch_size, self.planned)
 
-    def loss_scale(self, step: int) -> float:
-        """Factor on a rank's weighted loss sum making DDP's gradient the global batch mean."""
+    def loss_divisor(self, step: int) -> float:
+        """Divisor of a rank's weighted loss sum making DDP's averaged gradient the global batch
+        mean: the global batch's size / world_size (one process: the batch size, a mean)."""
         global_count = self.trained_after(step + 1) - self.trained_after(step)
-        return self.world_size / global_count
+        return global_count / self.world_size
 
 
 def shard_plan(
@@ -157,6 +162,7 @@ def shard_plan(
         counted[-1] = False
     return Shard(
         plan=indices,
+        plan_weights=weights,
         indices=local_indices,
         weights=local_weights,
         counted=counted,
@@ -301,6 +307,9 @@ class Dist:
         """The largest ``value`` over ranks (e.g. the slowest rank's clock)."""
         return value
 
+    def sync_buffers(self, model: nn.Module) -> None:
+        """Copy rank 0's buffers (BatchNorm running statistics) into every rank's ``model``."""
+
     def check_same(self, values: list[float], what: str) -> None:
         """UsageError naming ``what`` unless every rank passes the same ``values``."""
 
@@ -346,6 +355,11 @@ class GroupDist(Dist):
         tensor = torch.tensor([value], dtype=torch.float64, device=device)
         torch_dist.all_reduce(tensor, op=torch_dist.ReduceOp.MAX, group=self.cpu_group)
         return float(tensor.item())
+
+    def sync_buffers(self, model: nn.Module) -> None:
+        with torch.no_grad():
+            for buffer in model.buffers():
+                torch_dist.broadcast(buffer, src=0)
 
     def _spread(self, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Element-wise minimum and maximum of ``values`` (float64, CPU) over ranks."""
@@ -437,7 +451,9 @@ def process_group(device_name: str) -> Iterator[Dist]:
 
 def _launched(function: Callable[..., Any], args: tuple) -> tuple[str, Any]:
     """One launched process: run ``function``; a user error comes back as a value, not a crash."""
-    if "OMP_NUM_THREADS" not in os.environ:  # as torchrun: share the CPUs among the processes
+    # As torchrun: share the CPUs among the processes (a CPU run then pins its own count per
+    # process, RunConfig.num_threads; a CUDA run keeps this one for its host work).
+    if "OMP_NUM_THREADS" not in os.environ:
         local_world = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // local_world))
     try:
@@ -485,42 +501,11 @@ def launch(nproc: int, function: Callable[..., Any], *args: Any) -> list[Any]:
     return [value for _, value in results]
 
 
-class SilentTracker:
-    """The tracker of ranks other than 0: the RunTracker interface, writing nothing."""
-
-    def __init__(self, tracking_uri: str, experiment: str, run_id: str):
-        self.tracking_uri = tracking_uri
-        self.experiment = experiment
-        self.run_id = run_id
-
-    def log_params(self, params: dict[str, Any]) -> None:
-        """Write nothing."""
-
-    def set_tags(self, tags: dict[str, str]) -> None:
-        """Write nothing."""
-
-    def log_epoch(self, entry: dict[str, float], epoch: int) -> None:
-        """Write nothing."""
-
-    def log_metrics(self, metrics: dict[str, float], step: int = 0) -> None:
-        """Write nothing."""
-
-    def log_artifact(self, path) -> None:
-        """Write nothing."""
-
-    def log_text(self, text: str, name: str) -> None:
-        """Write nothing."""
-
-    def finish(self, status: str, failure_reason: str | None = None) -> None:
-        """Write nothing."""
-
-
 __all__ = [
     "Dist",
     "GroupDist",
     "RanksOutOfSync",
     "Shard",
-    "SilentTracker",
     "check_batch_size",
     "environment_world_size",
     "in_process_group",

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from prunebench.record import target_key
+from prunebench.record import DIAGNOSTICS_SECONDS_TOTAL, target_key
+
+
+def mean_and_std(total: float, total_squares: float, count: int) -> tuple[float, float]:
+    """Mean and population standard deviation (ddof=0, numpy's default) from float64 sums."""
+    mean = total / count
+    # Rounding can push sum(x^2)/n - mean^2 a hair below zero for constant values.
+    variance = max(total_squares / count - mean * mean, 0.0)
+    return mean, math.sqrt(variance)
 
 
 def time_to_accuracy(
@@ -80,6 +89,8 @@ def summarize(
         "evaluations": float(len(evaluated)),
         "zero_usage_samples": float((usage_counts == 0).sum().item()),
     }
+    if "diagnostics_seconds" in last:
+        summary[DIAGNOSTICS_SECONDS_TOTAL] = float(last["diagnostics_seconds"])
     if not evaluated:
         return summary
     accuracies = [entry["test_accuracy"] for entry in evaluated]

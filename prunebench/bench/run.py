@@ -33,21 +33,23 @@ from prunebench.bench.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from prunebench.bench.config import RunConfig, device_kind
+from prunebench.bench.config import RunConfig, device_kind, run_threads
+from prunebench.bench.datasets_record import log_data_inputs
 from prunebench.bench.distributed import (
     Dist,
     RanksOutOfSync,
-    SilentTracker,
     in_process_group,
     launch,
     process_group,
 )
 from prunebench.bench.metrics import save_usage_histogram
 from prunebench.bench.schedule import schedule_params
-from prunebench.bench.tracking import RunTracker
-from prunebench.bench.trainer import EVAL_BATCH_SIZE, Diverged, Trainer
+from prunebench.bench.system_metrics import system_metrics
+from prunebench.bench.tracking import RunTracker, SilentTracker
+from prunebench.bench.trainer import EVAL_BATCH_SIZE, Diverged, Trainer, autocast_dtype
 from prunebench.datasets import locate_dataset
 from prunebench.errors import ConfigError, UsageError
+from prunebench.stores import store_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -68,26 +70,41 @@ class RunResult:
 
 def config_params(cfg: RunConfig, device: torch.device) -> dict[str, Any]:
     """The MLflow params known before the run's data and model are built (logged at its start)."""
-    return {
+    budget = cfg.training_budget()  # what is trained (a time-fraction resolved)
+    params = {
         **cfg.logged_params(),  # the config's own fields, from its schema
         "target_prune_ratio": cfg.target_prune_ratio(),
-        "budget_kind": cfg.budget.kind,
-        "budget_amount": cfg.budget.amount,
+        "budget_kind": budget.kind,
+        "budget_amount": budget.amount,
         "eval_batch_size": EVAL_BATCH_SIZE,
         "optimizer": "sgd",
         "device": str(device),  # the resolved device, not "auto"
         "device_kind": device_kind(device),
         record.PARAM_DEVICE_COUNT: cfg.nproc,  # one device per process
         record.PARAM_BATCH_PER_DEVICE: cfg.batch_size // cfg.nproc,
+        "num_threads": torch.get_num_threads(),  # as pinned for this run (per process)
         record.PARAM_VERSION: prunebench.__version__,
         record.PARAM_CONFIG_HASH: cfg.config_hash(),
+        "autocast_dtype": str(autocast_dtype(device)).removeprefix("torch.").lower(),
         **schedule_params(),
     }
+    if cfg.matched_prune_ratio is not None:
+        params[record.PARAM_MATCHED_PRUNE_RATIO] = cfg.matched_prune_ratio
+    if cfg.budget.is_symbolic:
+        params[record.PARAM_TIME_BUDGET_FRACTION] = cfg.budget.amount
+        params[record.PARAM_TIME_BUDGET_SECONDS] = cfg.training_budget().amount
+    # Logged with the trainer's params, resolved (the config's None means every sample).
+    params.pop("grad_alignment_probe")
+    return params
 
 
 def trainer_params(trainer: Trainer) -> dict[str, Any]:
     """The MLflow params the built trainer determines: sizes and the pruner's own parameters."""
-    params: dict[str, Any] = {"train_size": trainer.n, "pruner_epochs": trainer.pruner_epochs}
+    params: dict[str, Any] = {
+        "train_size": trainer.n,
+        "pruner_epochs": trainer.pruner_epochs,
+        "grad_alignment_probe": len(trainer.alignment.probe) if trainer.alignment else None,
+    }
     pruner_values = {**trainer.cfg.pruner_kwargs(), **trainer.pruner.params}
     params.update(
         {f"{record.PARAM_PRUNER_PREFIX}{key}": value for key, value in pruner_values.items()}
@@ -106,6 +123,7 @@ def run_tags(cfg: RunConfig, extra: dict[str, str] | None) -> dict[str, str]:
         **record.new_run_tags(record.KIND_TRAIN),
         record.TAG_CELL: cfg.cell(),
         record.TAG_CONFIG_HASH: cfg.config_hash(),
+        record.TAG_COMPARISON: cfg.comparison(),
     }
     tags.update(extra or {})
     return tags
@@ -120,6 +138,10 @@ def _log_artifacts(tracker: RunTracker, trainer: Trainer) -> None:
         torch.save(trainer.pruner.state_dict(), directory / "scores.pt")
         for name in ("usage.npz", "usage_histogram.png", "scores.pt"):
             tracker.log_artifact(directory / name)
+
+
+def _loaders(trainer: Trainer) -> dict[str, Any]:
+    return {"train": trainer.train_loader, "test": trainer.test_loader}
 
 
 def _log_config(tracker: RunTracker, cfg: RunConfig) -> None:
@@ -138,6 +160,7 @@ def train_run(
     tags: dict[str, str] | None = None,
     quiet: bool = True,
     stop_after_epochs: int | None = None,
+    system_metrics_s: float | None = None,
 ) -> RunResult:
     """Train one run to its budget, tracked in MLflow and checkpointed every epoch.
 
@@ -146,13 +169,15 @@ def train_run(
     crash in training) is recorded as the run's FAILED status, reason and ``traceback.txt``.
     With ``resume`` and a checkpoint of the same config, the run continues in the same MLflow
     run. ``stop_after_epochs`` ends this call after that many epochs, leaving the run RUNNING
-    and resumable, as an interrupted process would.
+    and resumable, as an interrupted process would. ``system_metrics_s`` samples MLflow's system
+    metrics (CPU, memory, GPU) at that interval, from rank 0.
 
     With ``cfg.nproc`` N > 1 the run is N processes: called in a plain process, this starts them
     (one device each) and returns rank 0's result; called in a process of a torchrun job or an
     initialized process group of N processes, this process trains its share.
     """
     cfg.validate()
+    cfg.training_budget()  # an unresolved time-fraction budget cannot train: say so first
     options = {
         "tracking_uri": tracking_uri,
         "experiment": experiment,
@@ -161,6 +186,7 @@ def train_run(
         "tags": tags,
         "quiet": quiet,
         "stop_after_epochs": stop_after_epochs,
+        "system_metrics_s": system_metrics_s,
     }
     if cfg.nproc > 1 and not in_process_group():
         level = logging.getLogger("prunebench").getEffectiveLevel()
@@ -198,8 +224,11 @@ def _train_run(
     tags: dict[str, str] | None,
     quiet: bool,
     stop_after_epochs: int | None,
+    system_metrics_s: float | None,
 ) -> RunResult:
     device = dist.device
+    # Pinned before the loaders exist: FFCV's decoding threads follow torch's count.
+    torch.set_num_threads(run_threads(cfg, device))
     quiet = quiet or not dist.is_main  # one progress bar
     # Every rank runs the read-only checks, so a user error stops all of them alike.
     tracking_uri = record.resolve_tracking_uri(tracking_uri)
@@ -210,9 +239,9 @@ def _train_run(
     checkpoint = load_checkpoint(path, device) if resume and path.is_file() else None
     if checkpoint is not None and checkpoint.get("config_hash") != config_hash:
         raise UsageError(f"checkpoint {path} belongs to another config; delete it to start over")
-    if checkpoint is not None and checkpoint["origin"] != [tracking_uri, experiment]:
+    if checkpoint is not None and checkpoint["origin"] != _origin(tracking_uri, experiment):
         # The same config logged elsewhere: its checkpoint is not this run's to continue.
-        log.info("checkpoint %s was logged to %s; starting a new run", path, checkpoint["origin"])
+        log.info("checkpoint %s was logged to another store or experiment; new run", path)
         checkpoint = None
     # distributed: every rank read the same checkpoint (a shared --checkpoint-dir), or none.
     epoch_found = -1 if checkpoint is None else checkpoint["trainer"]["counters"]["epoch"]
@@ -244,9 +273,15 @@ def _train_run(
         if checkpoint is not None:
             trainer.load_state_dict(checkpoint["trainer"])
             log.info("resuming run %s at epoch %d", tracker.run_id, trainer.counters.epoch)
+            # Epochs checkpointed but not logged (the process died between the two): logged now.
+            tracker.log_history(trainer.counters.history)
         else:
             tracker.log_params(trainer_params(trainer))
-        return _train(trainer, tracker, path, show_progress, stop_after_epochs)
+            if dist.is_main:
+                log_data_inputs(tracker.client, tracker.run_id, _loaders(trainer))
+        sampling_s = system_metrics_s if dist.is_main else None  # rank 0 samples its machine
+        with system_metrics(tracking_uri, tracker.run_id, sampling_s, checkpoint is not None):
+            return _train(trainer, tracker, path, show_progress, stop_after_epochs)
     except KeyboardInterrupt:
         _finish_quietly(tracker, "KILLED", None)
         raise
@@ -279,8 +314,10 @@ def _train(
                 tracker.finish("FAILED", reason)
                 return _result(trainer, tracker.run_id, "FAILED", reason, path)
             epoch = counters.epoch - 1
-            tracker.log_epoch(entry, epoch)
+            # Checkpoint first, then log: a failed save leaves epoch `epoch` unlogged, so the
+            # resumed run (which retrains it) logs it exactly once.
             _save_checkpoint(path, trainer, tracker, finished=False)
+            tracker.log_epoch(entry, epoch)
             _report_epoch(bar, entry, epoch, _budget_used(trainer) - before)
             epochs_this_call += 1
             stopping = stop_after_epochs is not None and epochs_this_call >= stop_after_epochs
@@ -347,11 +384,16 @@ def _save_checkpoint(path: Path, trainer: Trainer, tracker: RunTracker, finished
         save_checkpoint(path, _checkpoint(trainer, tracker, finished))
 
 
+def _origin(tracking_uri: str, experiment: str) -> list[str]:
+    """Where a checkpoint's run is logged: the store fingerprint (never its URL), experiment."""
+    return [store_fingerprint(tracking_uri), experiment]
+
+
 def _checkpoint(trainer: Trainer, tracker: RunTracker, finished: bool) -> dict[str, Any]:
     return {
         "config": trainer.cfg.to_dict(),
         "config_hash": trainer.cfg.config_hash(),
-        "origin": [tracker.tracking_uri, tracker.experiment],
+        "origin": _origin(tracker.tracking_uri, tracker.experiment),
         "run_id": tracker.run_id,
         "finished": finished,
         "trainer": trainer.state_dict(),

@@ -12,6 +12,7 @@ from typing import Any
 
 from prunebench import record
 from prunebench.errors import UsageError
+from prunebench.stores import redact_url
 
 
 class RunTracker:
@@ -43,8 +44,8 @@ class RunTracker:
             tracker.client.get_run(run_id)
         except MlflowException:
             raise UsageError(
-                f"the checkpoint's MLflow run {run_id} is not in {tracking_uri}; pass the "
-                "--tracking-uri it was logged to, or run without --resume"
+                f"the checkpoint's MLflow run {run_id} is not in {redact_url(tracking_uri)}; "
+                "pass the --tracking-uri it was logged to, or run without --resume"
             ) from None
         tracker.client.update_run(run_id, status="RUNNING")
         return tracker
@@ -76,6 +77,15 @@ class RunTracker:
         for start in range(0, len(batch), 1000):
             self.client.log_batch(self.run_id, metrics=batch[start : start + 1000])
 
+    def log_history(self, history: list[dict[str, float]], key: str = "train_loss") -> None:
+        """Log the epochs of ``history`` (entry i at step i) whose ``key`` is not logged yet.
+
+        ``key`` is a metric every epoch logs (test accuracy is only logged at evaluations)."""
+        logged = {metric.step for metric in self.client.get_metric_history(self.run_id, key)}
+        for step, entry in enumerate(history):
+            if step not in logged:
+                self.log_epoch(entry, step)
+
     def log_artifact(self, path: Path) -> None:
         """Upload one local file to the run's artifact root."""
         self.client.log_artifact(self.run_id, str(path))
@@ -84,7 +94,50 @@ class RunTracker:
         """Store ``text`` as the artifact file ``name`` of the run."""
         self.client.log_text(self.run_id, text, name)
 
+    def _tags(self) -> dict[str, str]:
+        return self.client.get_run(self.run_id).data.tags
+
     def finish(self, status: str, failure_reason: str | None = None) -> None:
         """Set the prunebench status tags and MLflow's own run status (FINISHED/FAILED/KILLED)."""
         self.set_tags(record.end_tags(status, failure_reason))
+        if not failure_reason and record.TAG_FAILURE_REASON in self._tags():
+            # A resumed run that failed before: its old reason no longer describes it.
+            self.client.delete_tag(self.run_id, record.TAG_FAILURE_REASON)
         self.client.set_terminated(self.run_id, status=status)
+
+
+class SilentTracker:
+    """The tracker of a distributed run's ranks other than 0: RunTracker's interface, no writes.
+
+    A separate class, not a RunTracker subclass: a write method added to RunTracker and not
+    here fails loudly on those ranks instead of writing from every process.
+    """
+
+    def __init__(self, tracking_uri: str, experiment: str, run_id: str):
+        self.tracking_uri = tracking_uri
+        self.experiment = experiment
+        self.run_id = run_id
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        """Write nothing."""
+
+    def set_tags(self, tags: dict[str, str]) -> None:
+        """Write nothing."""
+
+    def log_epoch(self, entry: dict[str, float], epoch: int) -> None:
+        """Write nothing."""
+
+    def log_metrics(self, metrics: dict[str, float], step: int = 0) -> None:
+        """Write nothing."""
+
+    def log_history(self, history: list[dict[str, float]], key: str = "train_loss") -> None:
+        """Write nothing."""
+
+    def log_artifact(self, path: Path) -> None:
+        """Write nothing."""
+
+    def log_text(self, text: str, name: str) -> None:
+        """Write nothing."""
+
+    def finish(self, status: str, failure_reason: str | None = None) -> None:
+        """Write nothing."""

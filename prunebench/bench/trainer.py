@@ -6,8 +6,14 @@ step give the pruner the detached per-sample losses. Then, when due (every epoch
 ``eval_points`` points of budget progress and at the end), evaluate on the test split, outside the
 training clock. Inside the step nothing reads a value back to the host: loss sums, gradient norms
 and usage counts accumulate on the device and are read once per epoch, when the clock stops (a NaN
-or inf loss shows there as a non-finite loss sum and fails the run). Budgets and the LR rule:
-budgets.py and schedule.py. The run lifecycle around it (MLflow, resume, checkpoints): run.py.
+or inf loss shows there as a non-finite loss sum and fails the run). Budgets and the LR and
+momentum rule: budgets.py and schedule.py. With ``grad_alignment`` the gradient alignment is
+measured at progress checkpoints, after the clock stops and before the evaluation, and its seconds
+are kept apart (diagnostics.py). The run lifecycle around it (MLflow, resume, checkpoints): run.py.
+
+On N processes (``dist``, distributed.py; the identity on one) each rank trains its shard of the
+plan under DDP with equal step counts, and the pruner observes every rank's losses at the epoch's
+end; the lines that differ say "distributed:".
 """
 
 from __future__ import annotations
@@ -21,14 +27,17 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 from tqdm.auto import tqdm
 
 from prunebench.bench.budgets import points_passed
 from prunebench.bench.config import RunConfig
+from prunebench.bench.diagnostics import AlignmentMonitor, probe_indices
 from prunebench.bench.distributed import Dist, Shard
-from prunebench.bench.metrics import jaccard, subset_mask, summarize
+from prunebench.bench.losses import sample_losses
+from prunebench.bench.metrics import jaccard, mean_and_std, subset_mask, summarize
 from prunebench.bench.models import build_model
-from prunebench.bench.schedule import one_cycle_lr
+from prunebench.bench.schedule import OneCycle
 from prunebench.datasets import build_loader
 from prunebench.pruners import EpochPlan, create_pruner
 
@@ -53,7 +62,14 @@ class Counters:
     scoring_forward_passes: int = 0
     train_seconds: float = 0.0
     eval_seconds: float = 0.0
+    diagnostics_seconds: float = 0.0
+    """Gradient-alignment measurement time: outside both the training and evaluation clocks."""
     history: list[dict[str, float]] = field(default_factory=list)
+
+
+def autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of training on ``device``: bfloat16 on CUDA only (an MLflow param)."""
+    return torch.bfloat16 if device.type == "cuda" else None
 
 
 class Diverged(Exception):
@@ -69,7 +85,7 @@ class Trainer:
         # distributed: one process per device; `dist` is the identity on one process.
         self.dist = dist
         self.device = device = dist.device
-        self.budget = cfg.budget
+        self.budget = cfg.training_budget()  # a time-fraction cell trains its resolved seconds
         loader_options = {
             "backend": cfg.loader,
             "device": device,
@@ -111,6 +127,7 @@ class Trainer:
         self.pruner.follow_budget(self.budget.kind)  # progress-driven schedules (annealing)
         model = build_model(cfg.model, self.train_loader.spec, derive_seed(cfg.seed, "model"))
         self.on_cuda = device.type == "cuda"
+        self.autocast_dtype = autocast_dtype(device)
         self.memory_format = torch.channels_last if self.on_cuda else torch.contiguous_format
         self.model = model.to(device=device, memory_format=self.memory_format)
         self.parameters = [p for p in self.model.parameters() if p.requires_grad]
@@ -121,32 +138,50 @@ class Trainer:
         self.usage = torch.zeros(self.n, dtype=torch.int64, device=device)
         self.previous_subset: torch.Tensor | None = None
         self.counters = Counters()
+        self.schedule = OneCycle.from_config(cfg)
+        self.alignment = (
+            AlignmentMonitor(
+                cfg.grad_alignment_checkpoints,
+                probe_indices(
+                    self.n, cfg.grad_alignment_probe, derive_seed(cfg.seed, "grad_probe")
+                ),
+                cfg.label_smoothing,
+                self._forward,
+            )
+            if cfg.grad_alignment
+            else None
+        )
 
     # ------------------------------------------------------------------ one step
     def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.on_cuda:
-            return torch.autocast("cuda", dtype=torch.bfloat16)
+        if self.autocast_dtype is not None:
+            return torch.autocast(self.device.type, dtype=self.autocast_dtype)
         return contextlib.nullcontext()
+
+    def _forward(self, images: torch.Tensor, module: nn.Module | None = None) -> torch.Tensor:
+        """The logits as training computes them (memory format, autocast), by ``module``: the
+        bare model by default; the training step passes its DDP wrapper (gradient all-reduce)."""
+        images = images.contiguous(memory_format=self.memory_format)
+        with self._autocast():
+            return (module or self.model)(images)
 
     def _step(
         self,
         images: torch.Tensor,
         labels: torch.Tensor,
         weights: torch.Tensor | None,
-        scale: float,
+        divisor: float,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """One SGD step on a batch; returns detached per-sample losses and the global grad norm.
 
-        The loss is the weighted per-sample loss summed times ``scale`` (1 / batch size on one
-        process), so that under DDP the averaged gradient is the mean over the global batch.
+        The loss is the (weighted) per-sample losses' sum over ``divisor``: the batch size on one
+        process (the batch mean); under DDP the global batch's size / world_size, so that DDP's
+        averaging of the ranks' gradients gives the gradient of the global batch's mean.
         """
-        images = images.contiguous(memory_format=self.memory_format)
-        with self._autocast():
-            logits = self.train_model(images)
-        losses = F.cross_entropy(
-            logits.float(), labels, reduction="none", label_smoothing=self.cfg.label_smoothing
+        losses = sample_losses(
+            self._forward(images, self.train_model), labels, self.cfg.label_smoothing
         )
-        loss = ((losses * weights).sum() if weights is not None else losses.sum()) * scale
+        loss = (losses * weights if weights is not None else losses).sum() / divisor
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grads = [p.grad for p in self.parameters if p.grad is not None]
@@ -178,30 +213,35 @@ class Trainer:
         self.model.train()
         # Device accumulator; a NaN or inf loss makes the loss sum non-finite (losses are >= 0).
         grad_norm_sum = torch.zeros((), dtype=torch.float64, device=device)
+        grad_norm_squares = torch.zeros((), dtype=torch.float64, device=device)
         trained = steps = local = 0  # trained: over all ranks; local: this rank's plan position
-        lr = self.cfg.lr
+        lr, momentum = self.cfg.lr, self.cfg.momentum
         batches = _progress_bar(self.train_loader, show_progress, f"epoch {epoch}")
         for images, labels, batch_indices in batches:
             size = batch_indices.numel()
             seconds = counters.train_seconds + time.perf_counter() - clock_start
             if budget.kind == "time":
-                seconds = self.dist.max(seconds)  # distributed: one clock for LR and stop
-                if seconds >= budget.amount:
+                # distributed: the slowest rank's clock, so all ranks follow one LR and stop
+                # at the same step (a host collective per step, only under time budgets).
+                seconds = self.dist.max(seconds)
+                if steps and seconds >= budget.amount:
                     break  # host clock: no device sync inside the epoch (see budgets.py)
             progress = budget.progress(
                 epoch, trained / planned, counters.samples_trained + trained, seconds
             )
-            lr = one_cycle_lr(progress, self.cfg.lr)
+            lr, momentum = self.schedule.lr(progress), self.schedule.momentum_at(progress)
             for group in self.optimizer.param_groups:
-                group["lr"] = lr
+                group["lr"], group["momentum"] = lr, momentum
             batch_weights = weights[local : local + size] if weights is not None else None
-            losses, grad_norm = self._step(images, labels, batch_weights, shard.loss_scale(steps))
+            divisor = shard.loss_divisor(steps)
+            losses, grad_norm = self._step(images, labels, batch_weights, divisor)
             observer.add(batch_indices, losses, local)  # the pruner observes these losses
             grad_norm_sum += grad_norm
+            grad_norm_squares += grad_norm.double().square()
             local += size
             steps += 1
             trained = shard.trained_after(steps)
-        loss_sum = observer.flush()
+        loss_sum = observer.flush()  # distributed: the pruner observes every rank's losses here
         self.usage.index_add_(0, shard.plan[:trained].to(device), self._ones(trained))
         if self.on_cuda:
             torch.cuda.synchronize(device)
@@ -210,34 +250,41 @@ class Trainer:
         self.dist.check_in_sync(self.pruner, epoch)  # distributed: same pruner state everywhere
 
         # The one host read of the epoch's device accumulators.
-        loss_total, grad_norm_total = torch.stack([loss_sum, grad_norm_sum]).tolist()
+        loss_total, grad_norm_total, grad_norm_square_total = torch.stack(
+            [loss_sum, grad_norm_sum, grad_norm_squares]
+        ).tolist()
         if not math.isfinite(loss_total):
             raise Diverged(f"training loss became {_nonfinite(loss_total)} at epoch {epoch}")
         if not math.isfinite(grad_norm_total):
             raise Diverged(f"gradient norm became {_nonfinite(grad_norm_total)} at epoch {epoch}")
 
-        before = self._progress()
         counters.epoch += 1
         counters.epochs_run += trained / planned
         counters.samples_trained += trained
         counters.scoring_forward_passes += plan.scoring_forward_passes
+        alignment = self._measure_alignment(epoch, start, shard, trained)
         entry = {}
         # distributed: every rank decides alike (the same counters, the slowest rank's clock),
         # so all ranks evaluate together: evaluate() ends in a collective.
-        if self._evaluation_due(before):
+        if self._evaluation_due(start):  # progress at the previous epoch end
             accuracy, test_loss, eval_seconds = self.evaluate()
             counters.eval_seconds += eval_seconds
             entry = {"test_accuracy": accuracy, "test_loss": test_loss}
         entry |= {
             "train_loss": loss_total / trained,
             "lr": lr,
+            "momentum": momentum,
             "kept_fraction": plan.kept_fraction,
             "train_seconds": counters.train_seconds,
             "eval_seconds": counters.eval_seconds,
             "samples_trained": float(counters.samples_trained),
             "scoring_forward_passes": float(counters.scoring_forward_passes),
-            "grad_norm": grad_norm_total / steps,
+            "train_steps": float(steps),
         }
+        entry["grad_norm"], entry["grad_norm_std"] = mean_and_std(
+            grad_norm_total, grad_norm_square_total, steps
+        )
+        entry.update(alignment)
         if overlap is not None:
             entry["subset_jaccard"] = float(overlap)
         counters.history.append(entry)
@@ -266,6 +313,33 @@ class Trainer:
     def _ones(self, count: int) -> torch.Tensor:
         return torch.ones(count, dtype=torch.int64, device=self.device)
 
+    def _measure_alignment(
+        self, epoch: int, progress_before: float, shard: Shard, trained: int
+    ) -> dict[str, float]:
+        """Gradient alignment metrics if this epoch end reaches a checkpoint (diagnostics.py).
+
+        distributed: every rank measures the whole plan and probe on its bare model (the same
+        weights everywhere; rank 0's numbers are logged), without collectives. Each rank's
+        loader replays the whole plan, so its augmentation draws are the whole plan's, not
+        those of the part each rank trained.
+        """
+        if self.alignment is None:
+            return {}
+        counters = self.counters
+        progress_after = self._progress()
+        weights = shard.plan_weights
+        measured = self.alignment.at_epoch_end(
+            self.model,
+            self.train_loader,
+            epoch,
+            (progress_before, progress_after),
+            (shard.plan, weights.to(self.device) if weights is not None else None),
+            trained,
+        )
+        metrics = measured.metrics(progress_after) if measured is not None else {}
+        counters.diagnostics_seconds += measured.seconds if measured is not None else 0.0
+        return {**metrics, "diagnostics_seconds": counters.diagnostics_seconds}
+
     def _start_plan(self, plan: EpochPlan, epoch: int) -> Shard:
         """Hand this rank's part of the epoch's plan (cut to a samples budget) to the loader."""
         indices, weights = plan.indices, plan.weights
@@ -278,28 +352,25 @@ class Trainer:
         self.train_loader.set_plan(shard.indices, epoch)
         return shard
 
-    @torch.inference_mode()
     def evaluate(self) -> tuple[float, float, float]:
         """Test accuracy, mean test loss and the seconds evaluation took (synchronized)."""
         start = time.perf_counter()
+        # distributed: every rank evaluates rank 0's BatchNorm statistics (the checkpointed ones).
+        self.dist.sync_buffers(self.model)
         self.model.eval()
         correct = torch.zeros((), dtype=torch.int64, device=self.device)
         loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
         count = 0
-        for images, labels, _ in self.test_loader:
-            with self._autocast():
-                logits = self.model(images.contiguous(memory_format=self.memory_format))
-            loss_sum += F.cross_entropy(logits.float(), labels, reduction="sum")
-            correct += (logits.argmax(dim=1) == labels).sum()
-            count += labels.numel()
+        with torch.inference_mode():
+            for images, labels, _ in self.test_loader:  # distributed: this rank's test samples
+                logits = self._forward(images)
+                loss_sum += F.cross_entropy(logits.float(), labels, reduction="sum")
+                correct += (logits.argmax(dim=1) == labels).sum()
+                count += labels.numel()
         self.model.train()
         sums = torch.stack([correct.double(), loss_sum, loss_sum.new_tensor(count)])
-        correct_total, loss_total, count_total = self.dist.sum(sums).tolist()  # distributed
-        return (
-            correct_total / count_total,
-            loss_total / count_total,
-            time.perf_counter() - start,
-        )
+        correct_total, loss_total, count_total = self.dist.sum(sums).tolist()  # over ranks
+        return correct_total / count_total, loss_total / count_total, time.perf_counter() - start
 
     def summary(self) -> dict[str, float]:
         """Summary metrics of the epochs run so far."""

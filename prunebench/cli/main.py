@@ -89,6 +89,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as error:
         print(f"prunebench: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # Runs record themselves as KILLED and keep their last epoch's checkpoint.
+        print("prunebench: interrupted; rerun with --resume to continue", file=sys.stderr)
+        return 130
     except BrokenPipeError:
         # The reader went away (e.g. `prunebench suite X --dry-run | head`): not an error.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

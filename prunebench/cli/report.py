@@ -6,6 +6,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from prunebench.errors import ConfigError, UsageError
+from prunebench.reports.ui_links import DEFAULT_UI_URL
 from prunebench.stats.lossless import DEFAULT_MIN_TOLERANCE
 
 if TYPE_CHECKING:
@@ -43,6 +44,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         default=DEFAULT_MIN_TOLERANCE,
         metavar="FRACTION",
         help="non-inferiority margin of the lossless test (fraction; default 0.001 = 0.1 points)",
+    )
+    parser.add_argument(
+        "--ui-url",
+        metavar="URL",
+        default=DEFAULT_UI_URL,
+        help="MLflow UI the report links runs to (default: %(default)s, where `nox -s ui` "
+        "serves it; '' for no links)",
     )
     parser.add_argument(
         "--no-log-run",
@@ -110,6 +118,7 @@ def execute(args: argparse.Namespace) -> int:
         expected_cells=expected_cells,
         min_tolerance=args.min_tolerance,
         log_run=not args.no_log_run,
+        ui_url=args.ui_url,
     )
     logged = f"; logged as MLflow run {run_id}" if run_id else ""
     print(f"Report written to {out / 'index.html'}{logged}")

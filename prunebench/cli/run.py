@@ -10,6 +10,7 @@ from dataclasses import MISSING, Field
 
 from prunebench.bench.budgets import parse_budget
 from prunebench.bench.config import RunConfig, parse_param
+from prunebench.bench.schedule import PUBLIC_RECIPE
 from prunebench.cli.main import configure_logging
 from prunebench.errors import ConfigError
 from prunebench.record import DEFAULT_EXPERIMENT, DEFAULT_TRACKING_URI
@@ -35,6 +36,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         _add_flag(groups[name], spec)
         if spec.name == "pruner":
             _add_pruner_params(groups[name])
+    groups["optimization"].add_argument(
+        "--public-recipe",
+        action="store_true",
+        help="the public OrderDP/InfoBatch recipe, as the paper presets: "
+        + ", ".join(f"{key}={value:g}" for key, value in PUBLIC_RECIPE.items())
+        + " (flags given explicitly win)",
+    )
     out = parser.add_argument_group("tracking")
     out.add_argument("--tracking-uri", default=DEFAULT_TRACKING_URI)
     out.add_argument("--experiment", default=DEFAULT_EXPERIMENT)
@@ -52,11 +60,15 @@ def _add_flag(group: argparse._ArgumentGroup, spec: Field) -> None:
     meta = spec.metadata
     flag = meta["flag"] or "--" + spec.name.replace("_", "-")
     default = spec.default if spec.default is not MISSING else meta["cli_default"]
-    if isinstance(default, bool):
-        group.add_argument(flag, dest=spec.name, action="store_false", help=meta["help"])
+    if isinstance(default, bool):  # a switch away from the default
+        action = "store_false" if default else "store_true"
+        # None when not given, so that --public-recipe can tell a default from a choice.
+        group.add_argument(flag, dest=spec.name, action=action, default=None, help=meta["help"])
         return
     if isinstance(default, tuple):
         default = ",".join(f"{value:g}" for value in default)
+    if spec.name in PUBLIC_RECIPE:
+        default = None  # filled in by config_from_args: the recipe's value or the schema's
     kind = spec.type.split(" ")[0] if isinstance(spec.type, str) else spec.type.__name__
     group.add_argument(
         flag,
@@ -80,13 +92,26 @@ def _add_pruner_params(group: argparse._ArgumentGroup) -> None:
     )
 
 
-def _accuracy_targets(text: str) -> tuple[float, ...]:
+def _numbers(flag: str, text: str) -> tuple[float, ...]:
     try:
         return tuple(float(part) for part in text.split(",") if part.strip())
     except ValueError:
         raise ConfigError(
-            f"--accuracy-targets expects comma-separated numbers in (0, 1], got {text!r}"
+            f"{flag} expects comma-separated numbers in (0, 1], got {text!r}"
         ) from None
+
+
+def _value(args: argparse.Namespace, spec: Field) -> object:
+    """A field's value from the arguments: the flag's if given, else the recipe's or default."""
+    value = getattr(args, spec.name)
+    if value is None and spec.default is not MISSING and spec.default is not None:
+        default = spec.default
+        value = PUBLIC_RECIPE.get(spec.name, default) if args.public_recipe else default
+    if spec.name == "budget":
+        return parse_budget(value)
+    if isinstance(value, str) and isinstance(spec.default, tuple):
+        return _numbers("--" + spec.name.replace("_", "-"), value)
+    return value
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
@@ -101,9 +126,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         if "prune_ratio" in params:
             raise ConfigError("give the prune ratio once: --prune-ratio or --param prune_ratio")
         params["prune_ratio"] = args.prune_ratio
-    parsers = {"budget": parse_budget, "accuracy_targets": _accuracy_targets}
     settings = {
-        spec.name: parsers.get(spec.name, lambda value: value)(getattr(args, spec.name))
+        spec.name: _value(args, spec)
         for spec in RunConfig.schema()
         if spec.metadata["cli"] is not None
     }

@@ -6,19 +6,31 @@ import argparse
 import logging
 from collections import Counter
 
+from prunebench.bench.system_metrics import SUITE_SYSTEM_METRICS_INTERVAL_S
 from prunebench.cli.main import configure_logging
 from prunebench.errors import ConfigError
 from prunebench.record import DEFAULT_TRACKING_URI
+from prunebench.stores import redact_url
 from prunebench.suite.preflight import preflight_suite
 from prunebench.suite.preset_overrides import add_override_options, overrides_from_args
 from prunebench.suite.presets import Preset, load_preset
-from prunebench.suite.runner import DEFAULT_STORAGE, CellState, plan, run_suite
+from prunebench.suite.runner import (
+    DEFAULT_STORAGE,
+    CellState,
+    held_by_workers,
+    plan,
+    run_suite,
+)
+from prunebench.suite.workqueue import GRACE_SECONDS
 
+MIN_GRACE_SECONDS = 3
+"""Below this, a busy but live worker could miss its heartbeat and lose its cell."""
 ACTIONS = {
     "done": "finished, skipped",
     "resume": "resumes from its checkpoint",
     "run": "runs",
     "retry": "failed before, runs again",
+    "held": "held by another worker",
 }
 
 
@@ -40,8 +52,24 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--storage", default=DEFAULT_STORAGE, help="Optuna RDB URL of the shared work queue"
     )
     parser.add_argument("--checkpoint-dir", default="checkpoints")
+    parser.add_argument(
+        "--heartbeat-grace",
+        type=int,
+        default=GRACE_SECONDS,
+        metavar="SECONDS",
+        help="a cell whose worker sent no heartbeat for this long goes back to the queue "
+        "(default: %(default)s)",
+    )
     parser.add_argument("--data-dir", default=None, help="where the datasets are (or go)")
     parser.add_argument("--quiet", action="store_true", help="no per-run progress bars")
+    parser.add_argument(
+        "--system-metrics",
+        type=float,
+        default=SUITE_SYSTEM_METRICS_INTERVAL_S,
+        metavar="SECONDS",
+        help="sample MLflow system metrics (CPU, memory, GPU) every SECONDS (0: off; default "
+        "%(default)g)",
+    )
     parser.add_argument(
         "--verbose",
         action="store_true",
@@ -66,13 +94,22 @@ def _print_states(title: str, states: list[CellState]) -> None:
     for state in states:
         cfg = state.config
         reason = f"  [{state.reason}]" if state.reason else ""
-        print(f"  {cfg.cell():<48} seed {cfg.seed:<3} {ACTIONS[state.action]}{reason}")
+        comparison = cfg.comparison()
+        kind = "" if comparison == "main" else f" ({comparison} {cfg.budget})"
+        print(f"  {cfg.cell() + kind:<48} seed {cfg.seed:<3} {ACTIONS[state.action]}{reason}")
 
 
 def execute(args: argparse.Namespace) -> int:
     """Plan, run and summarize; exit 1 if any cell ends failed."""
     if args.workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {args.workers}")
+    if args.heartbeat_grace < MIN_GRACE_SECONDS:
+        raise ConfigError(
+            f"--heartbeat-grace must be at least {MIN_GRACE_SECONDS} seconds, got "
+            f"{args.heartbeat_grace}"
+        )
+    if not args.system_metrics >= 0:
+        raise ConfigError(f"--system-metrics must be >= 0 seconds, got {args.system_metrics}")
     overrides = overrides_from_args(args)
     preset = load_preset(args.preset, **overrides)
     # Everything the cells need, before the first one: one line and exit 2 if anything is missing.
@@ -87,7 +124,10 @@ def execute(args: argparse.Namespace) -> int:
     if args.verbose:  # tracebacks of failed cells (logged at DEBUG) on stderr
         configure_logging(quiet=False)
         logging.getLogger(run_suite.__module__).setLevel(logging.DEBUG)
-    states = plan(preset, args.tracking_uri, args.checkpoint_dir)
+    # A dry run writes nothing: opening a server database's storage could create its tables.
+    look = not args.dry_run or args.storage.startswith("sqlite:")
+    held = held_by_workers(preset, args.storage, args.heartbeat_grace) if look else {}
+    states = plan(preset, args.tracking_uri, args.checkpoint_dir, held)
     _print_states(f"suite {preset.name}", states)
     nproc = preset.run_settings.get("nproc") or 1
     if nproc > 1:
@@ -102,12 +142,22 @@ def execute(args: argparse.Namespace) -> int:
         workers=args.workers,
         quiet=args.quiet,
         overrides=overrides,
+        system_metrics_s=args.system_metrics,
+        grace_seconds=args.heartbeat_grace,
     )
     unfinished = [s for s in final if s.action != "done"]
     if not unfinished:
         print(
             f"suite {preset.name}: all {len(final)} cells finished (MLflow experiment "
-            f"{preset.name!r} at {args.tracking_uri})"
+            f"{preset.name!r} at {redact_url(args.tracking_uri)})"
+        )
+        return 0
+    if all(state.action == "held" for state in unfinished):
+        # Not a failure: another worker (here or on another machine) still runs these cells.
+        _print_states(
+            f"suite {preset.name}: no cell left for this worker; {len(unfinished)} cells held by "
+            "other workers",
+            unfinished,
         )
         return 0
     _print_states(f"suite {preset.name}: {len(unfinished)} cells not finished", unfinished)

@@ -140,8 +140,11 @@ def build_loader(
     source = locate_source(spec, split, data_dir)
     assert isinstance(source, ArraySource)
     arrays = source.read()
+    keep = None
     if subset is not None:
         keep = stratified_subset(arrays.labels, subset, subset_seed)
         arrays = SplitArrays(images=arrays.images[keep], labels=arrays.labels[keep])
     arrays.check_shape(spec.height, spec.width, spec.channels, source.description, spec.name)
-    return TensorLoader(spec, arrays, **options)
+    loader = TensorLoader(spec, arrays, **options)
+    loader.source, loader.subset_indices = source, keep
+    return loader

@@ -1,5 +1,9 @@
 """Writing a split to a .beton once (atomically) and validating it whenever it is opened.
 
+Each .beton has a checksum file beside it (``<name>.beton.sha256``, ``sha256sum -c`` format),
+written before the .beton is renamed into place and verified the first time a process opens the
+file, so bytes damaged in place (same size) are found, not trained on.
+
 Every .beton holds three fields: `image` (raw uint8 HWC array, or JPEG for image folders), `label`
 and `index` (the sample's position in the split, so batches can report which samples they hold).
 """
@@ -10,6 +14,7 @@ import contextlib
 import hashlib
 import io
 import json
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +31,9 @@ from prunebench.datasets.imagenet import ImageFolderSamples
 from prunebench.datasets.sources import ArraySource, ImageFolderSource, Source
 from prunebench.datasets.specs import DatasetSpec
 from prunebench.errors import DataError
+from prunebench.stores import exclusive_lock
+
+log = logging.getLogger(__name__)
 
 # Bump when the layout of the written files changes: old caches then simply stop matching.
 FORMAT_VERSION = "pb1"
@@ -98,10 +106,62 @@ def write_beton(
         if image_samples is not None:
             image_samples.raise_errors()
         check_beton(temporary, spec)
+        # The checksum first: a crash between the two renames leaves no .beton without one.
+        _write_checksum(checksum_path(path), file_sha256(temporary))
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
         error_log.unlink(missing_ok=True)
+
+
+CHUNK_BYTES = 8 << 20
+"""Read size for checksums: large reads keep hashing at the disk's or the hash's speed."""
+_VERIFIED: set[tuple[str, int, int, int]] = set()
+"""Files whose checksum this process has verified, by (path, inode, size, mtime_ns)."""
+
+
+def checksum_path(path: Path) -> Path:
+    """The checksum file that belongs to the .beton at ``path``."""
+    return path.with_name(path.name + ".sha256")
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of the file's content, hex (hashlib reads in large chunks, without the GIL)."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _write_checksum(target: Path, digest: str) -> None:
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.partial")
+    temporary.write_text(f"{digest}  {target.name.removesuffix('.sha256')}\n")
+    os.replace(temporary, target)
+
+
+def verify_checksum(path: Path) -> None:
+    """DataError unless the .beton's content matches its checksum file (once per process).
+
+    A .beton from before checksums existed gets its checksum written now (trust on first use).
+    """
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    if key in _VERIFIED:
+        return
+    recorded = checksum_path(path)
+    actual = file_sha256(path)
+    try:
+        expected = recorded.read_text().split()[0]
+    except FileNotFoundError:
+        log.info("writing the missing checksum of %s", path)
+        _write_checksum(recorded, actual)
+        expected = actual
+    except (OSError, IndexError):
+        expected = ""
+    if actual != expected:
+        raise DataError(
+            f"the FFCV cache {path} is damaged (its content does not match {recorded.name}); "
+            "delete it and rerun to rebuild it"
+        )
+    _VERIFIED.add(key)
 
 
 @dataclass(frozen=True)
@@ -172,5 +232,9 @@ def ensure_beton(
     """The validated cache file of this split, written first if it does not exist yet."""
     path = beton_path(spec, split, source, data_dir)
     if not path.exists():
-        write_beton(spec, source, path, num_workers, progress=progress)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with exclusive_lock(path.parent):  # workers starting together write the file once
+            if not path.exists():
+                write_beton(spec, source, path, num_workers, progress=progress)
+    verify_checksum(path)
     return path, check_beton(path, spec)

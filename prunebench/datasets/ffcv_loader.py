@@ -183,7 +183,7 @@ def build_ffcv_loader(
     source = locate_source(spec, split, data_dir)
     path, info = ensure_beton(spec, split, source, data_dir, workers, progress=progress)
     subset_ids = None if subset is None else stratified_subset(info.labels, subset, subset_seed)
-    return FFCVLoader(
+    loader = FFCVLoader(
         spec,
         path,
         info,
@@ -195,3 +195,5 @@ def build_ffcv_loader(
         drop_last=drop_last,
         num_workers=workers,
     )
+    loader.source, loader.subset_indices = source, subset_ids
+    return loader

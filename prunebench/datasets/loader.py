@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 
+import numpy as np
 import torch
 
 from prunebench.datasets.augment import (
@@ -13,6 +14,7 @@ from prunebench.datasets.augment import (
     Normalizer,
     draw_augmentation,
 )
+from prunebench.datasets.sources import Source
 from prunebench.datasets.specs import DatasetSpec
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
@@ -26,6 +28,10 @@ class PlanLoader(ABC):
     """
 
     backend: str = ""
+    source: Source | None = None
+    """The located split the samples were read from (its stamp identifies the files)."""
+    subset_indices: np.ndarray | None = None
+    """Sorted positions in the whole split of the samples held; None: the whole split."""
 
     def __init__(
         self,

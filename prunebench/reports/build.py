@@ -23,6 +23,21 @@ from mlflow.entities import Param
 from prunebench import __version__, record
 from prunebench.errors import UsageError
 from prunebench.reports import figures as fig
+from prunebench.reports.comparisons import (
+    assign_sections,
+    equal_time_table,
+    of_comparison,
+    same_compute_cells,
+)
+from prunebench.reports.diagnostics import (
+    PHASE_NAMES,
+    alignment_checkpoints,
+    format_checkpoints,
+    format_stability,
+    jaccard_checkpoints,
+    stability_phases,
+    unmeasured_cells,
+)
 from prunebench.reports.html import HtmlReport, markdown_table
 from prunebench.reports.leaderboard import (
     CELL,
@@ -35,6 +50,13 @@ from prunebench.reports.leaderboard import (
     section_slug,
     section_title,
     usable_runs,
+    verdict_text,
+)
+from prunebench.reports.mlflow_ui import (
+    cell_run_links,
+    format_utilization,
+    links,
+    utilization_table,
 )
 from prunebench.reports.pareto import PARETO_AXES, pareto_front
 from prunebench.reports.runs import (
@@ -43,9 +65,12 @@ from prunebench.reports.runs import (
     training_runs,
 )
 from prunebench.reports.searches import lossless_table, search_results
-from prunebench.reports.stability import format_phase_table, phase_table, tta_curves
+from prunebench.reports.stability import tta_curves
 from prunebench.reports.theory_figures import theory_figures
+from prunebench.reports.ui_links import DEFAULT_UI_URL
+from prunebench.stats import DEFAULT_LEVEL, MIN_SEEDS
 from prunebench.stats.lossless import DEFAULT_MIN_TOLERANCE
+from prunebench.stores import redact_url
 
 
 @dataclass
@@ -55,9 +80,14 @@ class SectionContent:
     key: tuple
     board: pd.DataFrame
     fronts: dict[str, pd.DataFrame]
-    accuracy_phases: pd.DataFrame
-    grad_norm_phases: pd.DataFrame
-    jaccard_phases: pd.DataFrame
+    stability: pd.DataFrame
+    """Table 9: accuracy over seeds and within-run gradient-norm spread per phase."""
+    jaccard: pd.DataFrame
+    """Table 8: consecutive-coreset Jaccard at the progress checkpoints."""
+    alignment: pd.DataFrame
+    """Table 11: grad_cosine at the progress checkpoints (cells that measured it)."""
+    unmeasured: pd.DataFrame
+    """Cells without a gradient-alignment measurement."""
     usage: pd.DataFrame
     figures: dict[str, fig.ReportFigure] = field(default_factory=dict)
 
@@ -75,8 +105,14 @@ class ReportContent:
     search_table: pd.DataFrame
     grid_lossless: pd.DataFrame
     theory: list[fig.ReportFigure]
+    steps_weighted: bool
+    """Table 9 pooled every run's epochs by their step counts (else: epochs weighed equally)."""
     min_tolerance: float
     generated: str
+    equal_time: pd.DataFrame = field(default_factory=pd.DataFrame)
+    level: float = DEFAULT_LEVEL
+    ui_url: str = ""
+    """The MLflow UI that run links point to ("": no links)."""
 
 
 def usage_table(usable: pd.DataFrame, usage: dict[str, np.ndarray]) -> pd.DataFrame:
@@ -112,20 +148,30 @@ def compute(
     expected_seeds: int | Sequence[int] | None = None,
     expected_cells: pd.DataFrame | None = None,
     min_tolerance: float = DEFAULT_MIN_TOLERANCE,
+    level: float = DEFAULT_LEVEL,
 ) -> ReportContent:
     """Every table and figure of the report from one experiment's MLflow data."""
-    train = training_runs(data.runs)
+    everything = training_runs(data.runs)
+    # The per-section tables and figures show the preset's ordinary cells; same-compute full
+    # runs join the leaderboard at their matched ratio, equal-time runs have a table of their own.
+    train = of_comparison(everything, record.COMPARISON_MAIN)
     usable = usable_runs(train)
+    same = same_compute_cells(
+        assign_sections(of_comparison(everything, record.COMPARISON_SAME_COMPUTE), train)
+    )
+    equal = assign_sections(of_comparison(everything, record.COMPARISON_EQUAL_TIME), train)
     board = leaderboard(
-        train,
+        pd.concat([train, same], ignore_index=True) if not same.empty else train,
         expected_seeds=expected_seeds,
         expected_cells=expected_cells,
         min_tolerance=min_tolerance,
+        level=level,
+        histories=data.histories,
     )
     palette = fig.pruner_palette(board["pruner_label"].tolist())
-    accuracy = phase_table(data.histories, usable, "test_accuracy")
-    grad_norm = phase_table(data.histories, usable, "grad_norm")
-    jaccard = phase_table(data.histories, usable, "subset_jaccard")
+    stability, steps_weighted = stability_phases(data.histories, usable)
+    jaccard = jaccard_checkpoints(data.histories, usable)
+    alignment = alignment_checkpoints(data.histories, usable)
     curves = tta_curves(data.histories, usable)
     sections = []
     for section, section_board in board.groupby(SECTION, sort=True, dropna=False):
@@ -135,30 +181,34 @@ def compute(
             key=section,
             board=section_board,
             fronts={axis: pareto_front(section_board, axis) for axis in PARETO_AXES},
-            accuracy_phases=_in_section(accuracy, section),
-            grad_norm_phases=_in_section(grad_norm, section),
-            jaccard_phases=_in_section(jaccard, section),
+            stability=_in_section(stability, section),
+            jaccard=_in_section(jaccard, section),
+            alignment=_in_section(alignment, section),
+            unmeasured=unmeasured_cells(section_usable, _in_section(alignment, section)),
             usage=usage_table(section_usable, data.usage),
         )
         content.figures = _section_figures(
             content, section_usable, _in_section(curves, section), data, palette
         )
         sections.append(content)
-    searches = search_results(data.runs)
+    searches = search_results(data.runs, margin=min_tolerance, level=level)
     counts = data.runs.assign(kind=data.runs["kind"].replace("", "(untagged)"))
     status_counts = counts.groupby(["kind", "status"]).size().rename("runs").reset_index()
     return ReportContent(
         data=data,
         board=board,
-        problems=problem_runs(train),
+        problems=problem_runs(everything),
         status_counts=status_counts,
         sections=sections,
         searches=searches,
         search_table=lossless_table(searches),
         grid_lossless=lossless_on_grid(board),
         theory=theory_figures(usable),
+        steps_weighted=steps_weighted,
         min_tolerance=min_tolerance,
         generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        equal_time=equal_time_table(equal, margin=min_tolerance, level=level),
+        level=level,
     )
 
 
@@ -209,11 +259,30 @@ def _usage_figure(x: FigureInput) -> Drawn:
     )
 
 
+def _phase_panel(stability: pd.DataFrame, mean: str, spread: str) -> pd.DataFrame:
+    """One quantity of Table 9 as the figure's ``<phase>_mean`` / ``<phase>_std`` columns."""
+    if stability.empty:
+        return stability
+    renamed = {}
+    for phase in PHASE_NAMES:
+        renamed[f"{phase}_{mean}"] = f"{phase}_mean"
+        renamed[f"{phase}_{spread}"] = f"{phase}_std"
+    keep = ["pruner_label", "target_prune_ratio", "n_seeds", *renamed]
+    return stability[keep].rename(columns=renamed)
+
+
 def _stability_figure(x: FigureInput) -> Drawn:
+    table = x.content.stability
     return (
-        fig.stability_figure(x.content.accuracy_phases, x.content.grad_norm_phases, x.palette),
-        f"Stability over seeds by training phase, {x.title}",
-        "Per run: mean over the phase's epochs; then mean ± std over seeds.",
+        fig.stability_figure(
+            _phase_panel(table, "acc_mean", "acc_std"),
+            _phase_panel(table, "grad_mean", "grad_std_mean"),
+            x.palette,
+        ),
+        f"Accuracy and gradient stability by training phase, {x.title}",
+        "Left: test accuracy, per run the mean over the phase's epochs, then mean ± std over "
+        "seeds. Right: per-step gradient norm, mean over seeds of each run's phase mean, bars: "
+        "mean over seeds of each run's within-phase std (the paper's Grad ± Std).",
     )
 
 
@@ -248,11 +317,10 @@ def _section_figures(
 
 
 def _row_classes(board: pd.DataFrame) -> list[str]:
+    flagged = board["seeds_flag"] | board["ratio_flag"]
     return [
-        "failed" if (n == 0 or problems > 0) else ("flag" if flagged else "")
-        for n, problems, flagged in zip(
-            board["n_seeds"], board["problem_runs"], board["seeds_flag"], strict=True
-        )
+        "failed" if (n == 0 or problems > 0) else ("flag" if flag else "")
+        for n, problems, flag in zip(board["n_seeds"], board["problem_runs"], flagged, strict=True)
     ]
 
 
@@ -327,11 +395,27 @@ def _search_display(searches: pd.DataFrame) -> pd.DataFrame:
                     searches["full_accuracy_mean"], searches["full_accuracy_std"], strict=True
                 )
             ],
-            "Tolerance": searches["tolerance"].map(lambda v: "—" if pd.isna(v) else f"{v:g}"),
+            "Margin": searches["tolerance"].map(lambda v: "—" if pd.isna(v) else f"{v:g}"),
             "Seeds": searches["seeds"],
             "Trials (lossless)": [
                 f"{t} ({k})"
                 for t, k in zip(searches["trials"], searches["lossless_trials"], strict=True)
+            ],
+            "Report's verdict: largest lossless (%)": [
+                "—" if n == 0 else ("none" if pd.isna(v) else f"{100 * v:.1f}")
+                for n, v in zip(
+                    searches["report_decided_trials"],
+                    searches["report_largest_lossless_ratio"],
+                    strict=True,
+                )
+            ],
+            "Verdicts agree": [
+                "—" if n == 0 else ("yes" if d == 0 else f"no ({d} of {n} trials differ)")
+                for n, d in zip(
+                    searches["report_decided_trials"],
+                    searches["verdict_disagreements"],
+                    strict=True,
+                )
             ],
             "Best parameters": searches["best_params"],
             "Reason": searches["failure_reason"],
@@ -350,28 +434,78 @@ def _grid_lossless_display(grid: pd.DataFrame) -> pd.DataFrame:
 
 
 RULES = (
-    "Lossless: a one-sided Welch non-inferiority test of the cell's final accuracies against "
-    "full data's at margin {floor:g} and level 0.05 (undecided with under 2 seeds a side, or "
-    "when neither non-inferiority nor a loss beyond the margin is significant). Accuracy: "
-    "final test accuracy, mean ± sample std over seeds. Realized ratio: 1 − samples trained /"
-    " (epochs × train size). Saved: 1 − train device-hours / full-data train device-hours "
-    "(same dataset, model and budget). Time to target: training seconds to the first logged "
-    "accuracy target, mean over the seeds that reached it. A cell is flagged when it has "
-    "fewer finished seeds than its preset asks for."
+    "Rows are keyed by the realized prune ratio: the target when the seeds' mean meets it within "
+    "0.01, else the realized mean rounded to 2 decimals; a run whose realized ratio misses its "
+    "target by more than 0.01 is flagged (!). Accuracy: final test accuracy, mean ± half the "
+    "95% Student-t confidence interval over seeds. Lossless: a one-sided Welch non-inferiority "
+    "test of the seeds' accuracies against the reference's (full data on the full budget; full "
+    "data given the same sample passes; full data given the same seconds) at margin {margin:g} "
+    "accuracy points and level {level:g}: lossless when the pruned mean is significantly above "
+    "the reference mean minus the margin, lossy when significantly below it, undecided "
+    "otherwise; each verdict names the seeds it rests on (pruned vs reference), and with fewer "
+    "than {min_seeds} seeds a side it is undecided: too few seeds to decide. Rank at ratio: by "
+    "mean accuracy among the pruners at the same realized ratio; a pruner not significantly "
+    "different (two-sided Welch, level {level:g}) from its group's best shares its rank (with "
+    "fewer than {min_seeds} seeds nothing is significant). Time to target (MLPerf): training "
+    "seconds to the first evaluation at or above the target; the median over seeds below 5 "
+    "seeds, from 5 the mean without the fastest and slowest, a seed that never reached it "
+    "counting as infinitely slow; it is only as fine as the evaluation points. Saved: 1 − train "
+    "device-hours / full-data train device-hours (same dataset, model and budget). A cell is "
+    "flagged when it has fewer finished seeds than its preset asks for."
 )
 
 
+def rules(content: ReportContent) -> str:
+    """The rules the report's numbers follow, with this report's margin and level."""
+    return RULES.format(
+        margin=100 * content.min_tolerance, level=content.level, min_seeds=MIN_SEEDS
+    )
+
+
 def _html_summary(page: HtmlReport, content: ReportContent) -> None:
-    page.text(RULES.format(floor=content.min_tolerance))
+    page.text(rules(content))
     page.table(
         content.status_counts.rename(columns={"kind": "Kind", "status": "Status", "runs": "Runs"})
     )
 
 
+def tta_note(board: pd.DataFrame) -> str:
+    """How fine the section's time to accuracy is: evaluation points and seconds between them."""
+    points, interval = board["eval_points"].dropna(), board["eval_interval_seconds"].dropna()
+    if points.empty:
+        return "Time to accuracy: no per-evaluation history was logged, its resolution is unknown."
+
+    def span(low: float, high: float, fmt: str) -> str:
+        return format(low, fmt) if low == high else f"{low:{fmt}}–{high:{fmt}}"
+
+    return (
+        f"Time to accuracy resolution: {span(points.min(), points.max(), 'g')} evaluation points "
+        f"per run, one every {span(interval.min(), interval.max(), '.3g')} s of training on "
+        "average; a time to accuracy can overstate the true one by up to one interval."
+    )
+
+
 def _html_leaderboard(page: HtmlReport, content: ReportContent) -> None:
+    if content.ui_url:
+        page.text(f"Run links open the MLflow UI at {content.ui_url} (start it with nox -s ui).")
+    usable = usable_runs(training_runs(content.data.runs))
     for section in content.sections:
         page.heading(section_title(section.key), 3)
-        page.table(format_leaderboard(section.board), _row_classes(section.board))
+        runs = cell_run_links(section.board, usable, content.ui_url, content.data.experiment_id)
+        page.table(format_leaderboard(section.board).assign(Runs=runs), _row_classes(section.board))
+        page.text(tta_note(section.board))
+
+
+def _html_utilization(page: HtmlReport, content: ReportContent) -> None:
+    page.text(
+        "Mean device utilization over each run's MLflow system metrics, mean over the seeds that "
+        "sampled them, next to train device-hours:"
+    )
+    usable = usable_runs(training_runs(content.data.runs))
+    for section in content.sections:
+        page.heading(section_title(section.key), 3)
+        utilization = utilization_table(section.board, usable, content.data.utilization)
+        page.table(format_utilization(utilization))
 
 
 def _markdown_leaderboard(content: ReportContent) -> list[str]:
@@ -381,7 +515,93 @@ def _markdown_leaderboard(content: ReportContent) -> list[str]:
             f"## {section_title(section.key)}",
             "",
             markdown_table(format_leaderboard(section.board)),
+            tta_note(section.board),
+            "",
         ]
+    return lines
+
+
+def _equal_time_display(table: pd.DataFrame) -> pd.DataFrame:
+    """One equal-time comparison's rows for a human: ranked, with CI and verdict."""
+    return pd.DataFrame(
+        {
+            "Rank": [
+                "—" if pd.isna(r) else (f"{int(r)} (tied: {t})" if t else f"{int(r)}")
+                for r, t in zip(table["rank"], table["tied_with"], strict=True)
+            ],
+            "Pruner": table["pruner_label"],
+            "Target ratio (%)": (100 * table["target_prune_ratio"]).map("{:.1f}".format),
+            "Realized ratio (%)": table["realized_prune_ratio_mean"].map(
+                lambda v: "—" if pd.isna(v) else f"{100 * v:.1f}"
+            ),
+            "Accuracy (%, 95% CI)": [
+                f"{100 * m:.2f}" if pd.isna(lo) else f"{100 * m:.2f} ± {100 * (hi - lo) / 2:.2f}"
+                for m, lo, hi in zip(
+                    table["accuracy_mean"],
+                    table["accuracy_ci_low"],
+                    table["accuracy_ci_high"],
+                    strict=True,
+                )
+            ],
+            "Seeds": table["n_seeds"],
+            "Trained (s)": table["train_seconds_mean"].map(
+                lambda v: "—" if pd.isna(v) else f"{v:.3g}"
+            ),
+            "Δ full, same time (pts)": table["delta_to_full"].map(
+                lambda v: "—" if pd.isna(v) else f"{100 * v:+.2f}"
+            ),
+            "vs full, same time": [
+                verdict_text(v, p, n, m)
+                for v, p, n, m in zip(
+                    table["lossless_verdict"],
+                    table["lossless_p_value"],
+                    table["n_seeds"],
+                    table["full_n_seeds"],
+                    strict=True,
+                )
+            ],
+        }
+    )
+
+
+def _equal_time_groups(content: ReportContent):
+    """(heading, rows) of each section and time fraction of the equal-time table."""
+    table = content.equal_time
+    if table.empty:
+        return
+    for key, rows in table.groupby([*SECTION, "time_budget_fraction"], sort=True, dropna=False):
+        fraction = key[-1]
+        seconds = rows["time_budget_seconds"].mean()
+        yield (
+            f"{section_title(key[:-1])}: {100 * fraction:g}% of full data's training time "
+            f"({seconds:.3g} s)",
+            rows,
+        )
+
+
+_EQUAL_TIME_INTRO = (
+    "Every pruner, full data included, trained for the same wall-clock seconds: a fraction of "
+    "the full-data run's measured training time in the same suite. Verdicts are against full "
+    "data given the same seconds; rank ties as in the leaderboard."
+)
+
+
+def _html_equal_time(page: HtmlReport, content: ReportContent) -> None:
+    if content.equal_time.empty:
+        page.text("No equal-time runs in this experiment (a preset's `equal_time` adds them).")
+        return
+    page.text(_EQUAL_TIME_INTRO)
+    for heading, rows in _equal_time_groups(content):
+        page.heading(heading, 3)
+        page.table(_equal_time_display(rows))
+
+
+def _markdown_equal_time(content: ReportContent) -> list[str]:
+    if content.equal_time.empty:
+        return []
+    lines = ["## Equal time", "", _EQUAL_TIME_INTRO, ""]
+    for heading, rows in _equal_time_groups(content):
+        lines += [f"### {heading}", "", markdown_table(_equal_time_display(rows))]
     return lines
 
 
@@ -389,9 +609,14 @@ def _html_problems(page: HtmlReport, content: ReportContent) -> None:
     if content.problems.empty:
         page.text("Every training run finished.")
     else:
+        problems = content.problems
+        run_links = [
+            links(content.ui_url, content.data.experiment_id, [run_id], [name])
+            for run_id, name in zip(problems["run_id"], problems["run_name"], strict=True)
+        ]
         page.table(
-            _problems_display(content.problems),
-            ["" if s else "failed" for s in content.problems["superseded"]],
+            _problems_display(problems).assign(Run=run_links),
+            ["" if s else "failed" for s in problems["superseded"]],
         )
     flagged = content.board[content.board["seeds_flag"]]
     if flagged.empty:
@@ -452,28 +677,116 @@ def _html_usage(page: HtmlReport, content: ReportContent) -> None:
         _maybe_figure(page, section, "usage")
 
 
+def _stability_note(content: ReportContent) -> str:
+    pooling = (
+        "epochs pooled exactly by their optimizer-step counts"
+        if content.steps_weighted
+        else "APPROXIMATION: some runs logged no per-epoch step count (train_steps), so their "
+        "epochs weigh equally when pooled into a phase"
+    )
+    return (
+        "Per training-progress phase (epoch e ends at (e + 1) / epochs run): Acc = test "
+        "accuracy, each run's mean over the phase's epochs, then mean ± std over seeds. Grad ± "
+        "Std = the fluctuation of the per-step gradient norm inside a run: each run's mean and "
+        "std of its per-step norms over the phase's steps (" + pooling + "), each averaged over "
+        "seeds. Final: the last epoch."
+    )
+
+
 def _html_stability(page: HtmlReport, content: ReportContent) -> None:
+    page.text(_stability_note(content))
     for section in content.sections:
         page.heading(section_title(section.key), 3)
-        page.text("Test accuracy (%), mean ± std over seeds, per training-progress phase:")
-        page.table(format_phase_table(section.accuracy_phases, scale=100.0))
-        page.text("Gradient norm, mean ± std over seeds, per training-progress phase:")
-        page.table(format_phase_table(section.grad_norm_phases, digits=3))
+        page.table(format_stability(section.stability))
         _maybe_figure(page, section, "stability")
 
 
+JACCARD_NOTE = (
+    "Jaccard similarity of the epoch's coreset (the samples it trains) with the previous "
+    "epoch's, at the first epoch whose end reaches each progress checkpoint; mean ± std over "
+    "seeds (none at a checkpoint reached by the first epoch). Full data: 1 by construction."
+)
+ALIGNMENT_NOTE = (
+    "Cosine similarity between the gradient of the epoch's plan (its samples, repeats and loss "
+    "weights) and the full-data gradient at the same weights, measured in train mode with "
+    "training's augmentation at the first epoch end reaching each progress checkpoint, outside "
+    "the training clock; mean ± std over seeds. The full-data row is the noise floor of the "
+    "measurement: its plan is all data with unit weights, so it differs from the full gradient "
+    "only by augmentation and batch composition (BatchNorm statistics per batch; with a "
+    "probe, also by the probe's sample); a pruner's "
+    "cosine near it means its weighted subset points where full data does."
+)
+
+
 def _html_jaccard(page: HtmlReport, content: ReportContent) -> None:
+    page.text(JACCARD_NOTE)
     for section in content.sections:
         page.heading(section_title(section.key), 3)
-        page.table(format_phase_table(section.jaccard_phases, digits=3))
+        page.table(format_checkpoints(section.jaccard))
         _maybe_figure(page, section, "jaccard")
+
+
+def _unmeasured_text(section: SectionContent) -> str | None:
+    if section.unmeasured.empty:
+        return None
+    names = [
+        fig.cell_label(label, ratio)
+        for label, ratio in zip(
+            section.unmeasured["pruner_label"],
+            section.unmeasured["target_prune_ratio"],
+            strict=True,
+        )
+    ]
+    return "Not measured (grad_alignment off): " + ", ".join(names) + "."
+
+
+def _html_alignment(page: HtmlReport, content: ReportContent) -> None:
+    page.text(ALIGNMENT_NOTE)
+    for section in content.sections:
+        page.heading(section_title(section.key), 3)
+        if section.alignment.empty:
+            page.text("No run of this section measured gradient alignment.", "empty")
+        else:
+            page.table(format_checkpoints(section.alignment, digits=4))
+        unmeasured = _unmeasured_text(section)
+        if unmeasured:
+            page.text(unmeasured)
+
+
+def _markdown_diagnostics(content: ReportContent) -> list[str]:
+    """Tables 8, 9 and 11 of every section, for leaderboard.md."""
+    lines = []
+    parts = (
+        ("Table 8: coreset Jaccard at progress checkpoints", JACCARD_NOTE, "jaccard", 3),
+        ("Table 9: accuracy and gradient stability by phase", _stability_note(content), "", 0),
+        ("Table 11: gradient alignment with full data", ALIGNMENT_NOTE, "alignment", 4),
+    )
+    for heading, note, attr, digits in parts:
+        lines += [f"## {heading}", "", note, ""]
+        for section in content.sections:
+            table = (
+                format_checkpoints(getattr(section, attr), digits)
+                if attr
+                else format_stability(section.stability)
+            )
+            lines += [f"### {section_title(section.key)}", ""]
+            lines.append(markdown_table(table) if not table.empty else "No data.\n")
+            if attr == "alignment" and _unmeasured_text(section):
+                lines += [_unmeasured_text(section), ""]
+    return lines
 
 
 def _html_lossless(page: HtmlReport, content: ReportContent) -> None:
     if content.searches.empty:
         page.text("No search runs in this experiment (run `prunebench search` to add them).")
     else:
-        page.text("From Optuna searches (%; the latest finished search per pruner):")
+        page.text(
+            "From Optuna searches (%; the latest finished search per pruner). A trial is "
+            "lossless by the leaderboard's rule (one-sided Welch non-inferiority at margin "
+            f"{100 * content.min_tolerance:g} points, level {content.level:g}); the report "
+            "re-decides every trial from its seeds' runs and the full-data runs of the same "
+            "seeds, and says whether its verdicts agree with the search's."
+        )
         page.table(content.search_table)
         page.table(
             _search_display(content.searches),
@@ -519,6 +832,19 @@ SECTIONS: list[ReportSection] = [
     ReportSection("summary", "Summary", _html_summary),
     ReportSection("leaderboard", "Leaderboard", _html_leaderboard, markdown=_markdown_leaderboard),
     ReportSection(
+        "utilization",
+        "Device utilization",
+        _html_utilization,
+        csv={"utilization": lambda content: content.data.utilization},
+    ),
+    ReportSection(
+        "equal_time",
+        "Equal time budget",
+        _html_equal_time,
+        markdown=_markdown_equal_time,
+        csv={"equal_time": lambda content: content.equal_time},
+    ),
+    ReportSection(
         "problems",
         "Failed, incomplete and missing runs",
         _html_problems,
@@ -537,21 +863,25 @@ SECTIONS: list[ReportSection] = [
         csv={"usage": _per_section("usage")},
     ),
     ReportSection(
-        "stability",
-        "Stability over seeds (Table 9 layout)",
-        _html_stability,
-        _stability_figure,
-        csv={
-            "stability_accuracy": _per_section("accuracy_phases"),
-            "stability_grad_norm": _per_section("grad_norm_phases"),
-        },
-    ),
-    ReportSection(
         "jaccard",
-        "Subset Jaccard of consecutive epochs (Table 8 layout)",
+        "Coreset stability at progress checkpoints (Table 8 layout)",
         _html_jaccard,
         _jaccard_figure,
-        csv={"jaccard": _per_section("jaccard_phases")},
+        markdown=_markdown_diagnostics,
+        csv={"table8_jaccard": _per_section("jaccard")},
+    ),
+    ReportSection(
+        "stability",
+        "Accuracy and within-run gradient stability by phase (Table 9 layout)",
+        _html_stability,
+        _stability_figure,
+        csv={"table9_stability": _per_section("stability")},
+    ),
+    ReportSection(
+        "alignment",
+        "Gradient alignment with full data (Table 11 layout)",
+        _html_alignment,
+        csv={"table11_grad_cosine": _per_section("alignment")},
     ),
     ReportSection(
         "lossless",
@@ -572,10 +902,10 @@ def render_markdown(content: ReportContent) -> str:
     lines = [
         f"# prunebench leaderboard: {content.data.name}",
         "",
-        f"Store `{content.data.tracking_uri}`, generated {content.generated}, "
+        f"Store `{redact_url(content.data.tracking_uri)}`, generated {content.generated}, "
         f"prunebench {__version__}.",
         "",
-        RULES.format(floor=content.min_tolerance),
+        rules(content),
         "",
     ]
     for part in SECTIONS:
@@ -591,7 +921,8 @@ def render_html(content: ReportContent) -> str:
         page.heading(part.heading)
         part.html(page, content)
     meta = (
-        f"Experiment {content.data.name!r} · store {content.data.tracking_uri} · generated "
+        f"Experiment {content.data.name!r} · store {redact_url(content.data.tracking_uri)} · "
+        "generated "
         f"{content.generated} · prunebench {__version__} · "
         f"{int((content.data.runs['kind'] == record.KIND_TRAIN).sum())} training runs"
     )
@@ -669,6 +1000,7 @@ def _log_report_run(client: MlflowClient, content: ReportContent, directory: Pat
                 ),
                 Param("report.problem_runs", str(len(content.problems))),
                 Param("report.min_tolerance", f"{content.min_tolerance:g}"),
+                Param("report.level", f"{content.level:g}"),
                 Param(record.PARAM_VERSION, __version__),
             ],
         )
@@ -693,6 +1025,7 @@ def build(
     expected_cells: pd.DataFrame | None = None,
     min_tolerance: float = DEFAULT_MIN_TOLERANCE,
     log_run: bool = True,
+    ui_url: str = DEFAULT_UI_URL,
 ) -> tuple[Path, str | None]:
     """Build the report into ``out_dir``; return it and the report run id (None: not logged)."""
     out = Path(out_dir)
@@ -706,6 +1039,7 @@ def build(
         expected_cells=expected_cells,
         min_tolerance=min_tolerance,
     )
+    content.ui_url = ui_url
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:

@@ -54,7 +54,8 @@ def pruner_palette(labels: Sequence[str]) -> dict[str, tuple]:
     return palette
 
 
-def _cell_label(pruner_label: str, ratio: float) -> str:
+def cell_label(pruner_label: str, ratio: float) -> str:
+    """A cell's name in legends and notes: the reference, or ``label @ ratio%``."""
     return REFERENCE if pruner_label == REFERENCE else f"{pruner_label} @ {100 * ratio:.0f}%"
 
 
@@ -181,7 +182,7 @@ def usage_figure(usable: pd.DataFrame, usage: Mapping[str, np.ndarray]) -> Figur
                 ax.set_axis_off()
                 continue
             arrays = [usage[run_id] for run_id in runs["run_id"] if run_id in usage]
-            ax.set_title(_cell_label(label, ratio), fontsize=9)
+            ax.set_title(cell_label(label, ratio), fontsize=9)
             if not arrays:
                 ax.text(
                     0.5,
@@ -236,7 +237,7 @@ def stability_figure(
         scale = 100.0 if ylabel.startswith("test") else 1.0
         offsets = np.linspace(-0.25, 0.25, len(table)) if len(table) > 1 else [0.0]
         for offset, (_, row) in zip(offsets, table.iterrows(), strict=True):
-            label = _cell_label(row["pruner_label"], row["target_prune_ratio"])
+            label = cell_label(row["pruner_label"], row["target_prune_ratio"])
             means = np.array([row[f"{p}_mean"] for p in phases], dtype=float) * scale
             stds = np.array([row[f"{p}_std"] for p in phases], dtype=float) * scale
             ax.errorbar(
@@ -283,7 +284,7 @@ def jaccard_figure(
             marker=".",
             color=palette[label],
             ls=styles[ratio],
-            label=_cell_label(label, ratio),
+            label=cell_label(label, ratio),
         )
     ax.set_xlabel("training progress (%)")
     ax.set_ylabel("Jaccard(epoch, previous epoch)")

@@ -86,6 +86,9 @@ class HtmlReport:
         for i, values in enumerate(frame.itertuples(index=False)):
             cells = []
             for value in values:
+                if hasattr(value, "__html__"):  # markup built by this package (run links)
+                    cells.append(f"<td>{value.__html__()}</td>")
+                    continue
                 text = (
                     ""
                     if value is None or (not isinstance(value, str) and pd.isna(value))

@@ -1,4 +1,10 @@
-"""Leaderboard: a row per dataset x model x budget x pruner x target ratio, over seeds."""
+"""Leaderboard: a row per dataset x model x budget x pruner x target ratio, over seeds.
+
+Rows are placed and compared at their REALIZED prune ratio (:func:`ratio_key`); each pruned row
+carries its accuracy's confidence interval, the lossless verdict (prunebench.stats) against full
+data on the full budget and against full data given the same compute, its rank among the
+pruners at that ratio (tied when not significantly different), and MLPerf time to accuracy.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +13,18 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from prunebench import record
 from prunebench.pruners import reference_pruner
-from prunebench.stats.lossless import (
-    DEFAULT_MIN_TOLERANCE,
-    lossless_tolerance,
-    lossless_verdict,
+from prunebench.stats import (
+    DEFAULT_CONFIDENCE,
+    DEFAULT_LEVEL,
+    MIN_SEEDS,
+    lossless_test,
+    mean_ci,
+    tie_groups,
+    time_to_accuracy,
 )
+from prunebench.stats.lossless import DEFAULT_MIN_TOLERANCE, lossless_tolerance
 
 SECTION = ["dataset", "model", "budget"]
 """Runs are compared only within a section: same data, model and budget."""
@@ -23,16 +35,36 @@ REFERENCE = reference_pruner()
 """The full-data reference pruner's name (also its label in tables and figures)."""
 
 
-def is_full(runs: pd.DataFrame) -> pd.Series:
-    """Full-data runs (the reference every other cell is compared with)."""
+RATIO_MISS = 0.01
+"""A run whose realized prune ratio misses its target by more than this is flagged."""
+
+
+def is_reference(runs: pd.DataFrame) -> pd.Series:
+    """Runs of the full-data reference pruner, in whatever comparison."""
     return (runs["pruner"] == REFERENCE) | (runs["pruner_label"] == REFERENCE)
+
+
+def is_full(runs: pd.DataFrame) -> pd.Series:
+    """Full data on the full budget: the reference every other cell is compared with."""
+    if "comparison" not in runs:
+        return is_reference(runs)
+    return is_reference(runs) & (runs["comparison"] == record.COMPARISON_MAIN)
+
+
+def ratio_key(target: float, realized: float) -> float:
+    """The realized prune ratio a row is keyed by: its target when met within RATIO_MISS
+    (a pruner that steers to it, or whose ratio is exact), else the realized mean to 2 decimals."""
+    if pd.isna(realized) or (pd.notna(target) and abs(realized - target) <= RATIO_MISS):
+        return target
+    return round(float(realized), 2)
 
 
 def keys(frame: pd.DataFrame, columns: Sequence[str]) -> pd.Series:
     """One hashable string per row identifying its values in ``columns`` (NaN-safe)."""
     if frame.empty:
         return pd.Series([], dtype=object, index=frame.index)
-    return frame[list(columns)].astype(str).agg("\x1f".join, axis=1)
+    # pandas 3's astype(str) keeps NaN (e.g. the seed of a run that crashed before its params).
+    return frame[list(columns)].astype(str).fillna("nan").agg("\x1f".join, axis=1)
 
 
 def usable_runs(train: pd.DataFrame) -> pd.DataFrame:
@@ -101,26 +133,35 @@ def leaderboard(
     expected_seeds: int | Sequence[int] | None = None,
     expected_cells: pd.DataFrame | None = None,
     min_tolerance: float = DEFAULT_MIN_TOLERANCE,
+    level: float = DEFAULT_LEVEL,
+    histories: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The leaderboard of benchmark training runs (raw numbers; see ``format_leaderboard``).
 
-    ``expected_seeds`` (a count or the seeds themselves, from the preset) overrides the runs'
-    ``prunebench.expected_seeds`` tags; ``expected_cells`` (columns CELL and ``pruner``, from
-    the preset's grid) adds a row for every cell that has no run at all.
+    ``train`` holds the main runs and, relabelled (reports.comparisons.same_compute_cells), the
+    same-compute full runs. ``expected_seeds`` (a count or the seeds themselves, from the preset)
+    overrides the runs' ``prunebench.expected_seeds`` tags; ``expected_cells`` (columns CELL and
+    ``pruner``, from the preset's grid) adds a row for every cell that has no run at all.
+    ``min_tolerance`` is the non-inferiority margin, ``level`` the tests' level; ``histories``
+    (per-epoch metrics) give time to accuracy its resolution.
     """
     usable = usable_runs(train)
     problems = problem_runs(train)
     usable_section, usable_cell = keys(usable, SECTION), keys(usable, CELL)
     problem_cell = keys(problems, CELL)
     train_cells = set(keys(train, CELL))
-    cells = train[[*CELL, "pruner", "expected_seeds"]]
+    cells = train[[*CELL, "pruner", "expected_seeds", *_optional(train, ["comparison"])]]
     if expected_cells is not None and not expected_cells.empty:
         planned = expected_cells[[*CELL, "pruner"]].assign(expected_seeds=np.nan)
         cells = pd.concat([cells, planned], ignore_index=True)
+    if "comparison" not in cells:
+        cells = cells.assign(comparison=record.COMPARISON_MAIN)
+    cells = cells.assign(comparison=cells["comparison"].fillna(record.COMPARISON_MAIN))
     # Every target logged anywhere gets columns (a cell that never reached it reads 0 of n);
     # the displayed one is the lowest target logged in the section.
     all_targets = tta_targets(usable)
-    rows = []
+    resolution = _eval_resolution(histories, usable)
+    rows, samples = [], []
     for _section, section_cells in cells.groupby(SECTION, sort=True, dropna=False):
         section_usable = usable[usable_section == keys(section_cells.iloc[:1], SECTION).iloc[0]]
         full = section_usable[is_full(section_usable)]
@@ -134,11 +175,25 @@ def leaderboard(
             acc = runs["metrics.final_test_accuracy"].to_numpy(dtype=float)
             row = dict(zip(CELL, cell, strict=True))
             row["pruner"] = cell_rows["pruner"].iloc[0]
+            row["comparison"] = cell_rows["comparison"].iloc[0]
             row["is_full"] = bool(is_full(cell_rows).any())
+            same_compute = row["comparison"] == record.COMPARISON_SAME_COMPUTE
             row["realized_prune_ratio_mean"] = _mean(runs, "metrics.realized_prune_ratio")
             row["realized_prune_ratio_std"] = _std(runs, "metrics.realized_prune_ratio")
-            row["accuracy_mean"] = acc.mean() if acc.size else np.nan
+            # Same-compute full data trains every sample: its ratio is the one it matches.
+            row["prune_ratio"] = (
+                row["target_prune_ratio"]
+                if same_compute
+                else ratio_key(row["target_prune_ratio"], row["realized_prune_ratio_mean"])
+            )
+            realized = runs.get("metrics.realized_prune_ratio", pd.Series(dtype=float))
+            miss = (realized - row["target_prune_ratio"]).abs() > RATIO_MISS
+            row["ratio_miss_runs"] = 0 if same_compute else int(miss.sum())
+            row["ratio_flag"] = row["ratio_miss_runs"] > 0
+            ci = mean_ci(acc, DEFAULT_CONFIDENCE)
+            row["accuracy_mean"] = ci.mean
             row["accuracy_std"] = acc.std(ddof=1) if acc.size > 1 else np.nan
+            row["accuracy_ci_low"], row["accuracy_ci_high"] = ci.low, ci.high
             row["n_seeds"] = int(acc.size)
             expected, expected_list = _expected(cell_rows, expected_seeds)
             row["expected_seeds"] = expected
@@ -147,24 +202,32 @@ def leaderboard(
             row["missing_seeds"] = _seed_text(missing)
             row["seeds_flag"] = bool(pd.notna(expected) and acc.size < expected)
             row["full_accuracy_mean"] = full_acc.mean() if full_acc.size else np.nan
+            row["full_n_seeds"] = int(full_acc.size)
             row["delta_to_full"] = row["accuracy_mean"] - row["full_accuracy_mean"]
             row["tolerance"] = tolerance
             verdict = (
-                lossless_verdict(acc, full_acc, min_tolerance=min_tolerance)
-                if acc.size and full_acc.size
+                lossless_test(acc, full_acc, margin=min_tolerance, level=level)
+                if acc.size and full_acc.size and not row["is_full"]
                 else None
             )
+            row.update(_verdict_columns("lossless", verdict))
             row["lossless"] = verdict.lossless if verdict is not None else pd.NA
-            row["lossless_verdict"] = verdict.verdict if verdict is not None else pd.NA
-            row["lossless_p_value"] = verdict.p_value if verdict is not None else np.nan
             row["tta_target"] = targets[0] if targets else np.nan
             for target in all_targets:
                 key = _target_key(target)
                 column = f"{TTA_PREFIX}{key}"
-                values = runs[column] if column in runs else pd.Series(dtype=float)
+                values = runs[column] if column in runs else pd.Series(np.nan, index=runs.index)
+                tta = time_to_accuracy(values.to_numpy(dtype=float))
                 row[f"tta_seconds_{key}_mean"] = values.mean()
+                row[f"tta_seconds_{key}"] = tta.value
+                row[f"tta_rule_{key}"] = tta.rule
                 row[f"tta_samples_{key}_mean"] = _mean(runs, f"metrics.tta_samples_{key}")
                 row[f"tta_reached_{key}"] = int(values.notna().sum())
+            points = resolution.reindex(runs["run_id"])
+            row["eval_points"] = float(points["points"].median()) if len(points) else np.nan
+            row["eval_interval_seconds"] = (
+                float(points["interval"].mean()) if len(points) else np.nan
+            )
             row["train_device_hours_mean"] = _mean(runs, "metrics.train_device_hours")
             row["train_device_hours_std"] = _std(runs, "metrics.train_device_hours")
             row["total_device_hours_mean"] = _mean(runs, "metrics.total_device_hours")
@@ -175,11 +238,107 @@ def leaderboard(
                 row, cell_problems, has_full=bool(full_acc.size), has_runs=cell_key in train_cells
             )
             rows.append(row)
+            samples.append(acc)
     board = pd.DataFrame(rows)
+    if board.empty:
+        return board
+    board = _against_same_compute(board, samples, min_tolerance, level)
+    board = _ranks(board, samples, level)
     order = board.assign(_full=~board["is_full"]).sort_values(
-        [*SECTION, "_full", "pruner_label", "target_prune_ratio"], kind="stable"
+        [*SECTION, "_full", "prune_ratio", "rank", "pruner_label", "target_prune_ratio"],
+        kind="stable",
     )
     return order.drop(columns="_full").reset_index(drop=True)
+
+
+def _optional(frame: pd.DataFrame, columns: list[str]) -> list[str]:
+    return [c for c in columns if c in frame]
+
+
+def _verdict_columns(prefix: str, verdict) -> dict:
+    """``<prefix>_verdict``, ``_p_value``, ``_sentence`` and the seeds it rests on."""
+    if verdict is None:
+        return {
+            f"{prefix}_verdict": pd.NA,
+            f"{prefix}_p_value": np.nan,
+            f"{prefix}_sentence": "",
+            f"{prefix}_too_few_seeds": pd.NA,
+        }
+    return {
+        f"{prefix}_verdict": verdict.verdict,
+        f"{prefix}_p_value": verdict.p_value,
+        f"{prefix}_sentence": verdict.sentence,
+        f"{prefix}_too_few_seeds": min(verdict.n_pruned, verdict.n_full) < MIN_SEEDS,
+    }
+
+
+def _against_same_compute(
+    board: pd.DataFrame, samples: list[np.ndarray], margin: float, level: float
+) -> pd.DataFrame:
+    """Each pruned row's delta and verdict against same-compute full data at its ratio."""
+    same = board["comparison"] == record.COMPARISON_SAME_COMPUTE
+    reference = {
+        (*board.loc[i, SECTION], round(board.loc[i, "prune_ratio"], 2)): i
+        for i in board.index[same]
+        if samples[i].size
+    }
+    columns = []
+    for i, row in board.iterrows():
+        match = reference.get((*row[SECTION], round(row["prune_ratio"], 2)))
+        pruned = not row["is_full"] and not same[i]
+        if match is None or not pruned or not samples[i].size:
+            columns.append(
+                {
+                    "same_compute_accuracy_mean": np.nan,
+                    "same_compute_n_seeds": 0,
+                    "delta_to_same_compute": np.nan,
+                    **_verdict_columns("same_compute", None),
+                }
+            )
+            continue
+        verdict = lossless_test(samples[i], samples[match], margin=margin, level=level)
+        columns.append(
+            {
+                "same_compute_accuracy_mean": float(samples[match].mean()),
+                "same_compute_n_seeds": int(samples[match].size),
+                "delta_to_same_compute": verdict.difference,
+                **_verdict_columns("same_compute", verdict),
+            }
+        )
+    return pd.concat([board, pd.DataFrame(columns, index=board.index)], axis=1)
+
+
+def _ranks(board: pd.DataFrame, samples: list[np.ndarray], level: float) -> pd.DataFrame:
+    """Rank among the rows at one realized ratio of a section, tied when not significantly
+    different (stats.tie_groups); full data on the full budget is not ranked."""
+    rank = pd.Series(np.nan, index=board.index)
+    tied = pd.Series("", index=board.index)
+    ranked = board[~board["is_full"] & (board["n_seeds"] > 0)]
+    for _, group in ranked.groupby([*SECTION, "prune_ratio"], sort=False, dropna=False):
+        ranks = tie_groups({i: samples[i] for i in group.index}, level)
+        for i, r in ranks.items():
+            rank[i] = r
+            tied[i] = ", ".join(
+                board.loc[j, "pruner_label"] for j, other in ranks.items() if j != i and other == r
+            )
+    return board.assign(rank=rank, tied_with=tied)
+
+
+def _eval_resolution(histories: pd.DataFrame | None, usable: pd.DataFrame) -> pd.DataFrame:
+    """Per run: evaluation points logged and the mean training seconds between them."""
+    if histories is None or histories.empty:
+        return pd.DataFrame(columns=["points", "interval"], dtype=float)
+    logged = histories.dropna(subset=["test_accuracy"])
+    logged = logged[logged["run_id"].isin(usable["run_id"])].sort_values(["run_id", "step"])
+    grouped = logged.groupby("run_id")
+    points = grouped.size().astype(float)
+    # The run's own count of evaluations (summary metric), when logged, is authoritative.
+    if "metrics.evaluations" in usable:
+        counted = usable.set_index("run_id")["metrics.evaluations"].reindex(points.index)
+        points = counted.fillna(points)
+    # From the start of training to the first evaluation counts as an interval too.
+    interval = grouped["train_seconds"].max() / points
+    return pd.DataFrame({"points": points, "interval": interval})
 
 
 def _mean(runs: pd.DataFrame, column: str) -> float:
@@ -201,6 +360,12 @@ def _notes(row: dict, cell_problems: pd.DataFrame, has_full: bool, has_runs: boo
         reason = str(problem["failure_reason"])
         reason = reason if len(reason) <= 90 else reason[:87] + "..."
         notes.append(f"seed {_seed_text([problem['seed']])} {problem['status']}: {reason}")
+    if row["ratio_flag"]:
+        notes.append(
+            f"realized ratio {_pct(row['realized_prune_ratio_mean'])}% misses its target "
+            f"{_pct(row['target_prune_ratio'])}% by more than {RATIO_MISS:g} "
+            f"({row['ratio_miss_runs']} of {row['n_seeds']} runs)"
+        )
     if not has_full:
         notes.append("no finished full-data run to compare with")
     return "; ".join(notes)
@@ -211,10 +376,13 @@ def _pct(value: float, digits: int = 1) -> str:
 
 
 def _accuracy_text(row: pd.Series) -> str:
+    """Mean ± half the 95% CI over seeds (a single seed has no interval)."""
     if row["n_seeds"] == 0:
         return "—"
     text = _pct(row["accuracy_mean"], 2)
-    return text if pd.isna(row["accuracy_std"]) else f"{text} ± {_pct(row['accuracy_std'], 2)}"
+    if pd.isna(row["accuracy_ci_low"]):
+        return text
+    return f"{text} ± {_pct((row['accuracy_ci_high'] - row['accuracy_ci_low']) / 2, 2)}"
 
 
 def _seeds_text(row: pd.Series) -> str:
@@ -228,10 +396,35 @@ def _tta_text(row: pd.Series) -> str:
     if pd.isna(row["tta_target"]) or row["n_seeds"] == 0:
         return "—"
     key = _target_key(row["tta_target"])
-    reached = row[f"tta_reached_{key}"]
-    mean = row[f"tta_seconds_{key}_mean"]
-    value = "not reached" if reached == 0 else f"{mean:.3g} s"
-    return f"{value} ({reached}/{row['n_seeds']} seeds)"
+    value = row[f"tta_seconds_{key}"]
+    head = "not reached" if pd.isna(value) else f"{value:.3g} s"
+    return f"{head} ({row[f'tta_reached_{key}']}/{row['n_seeds']} seeds)"
+
+
+def verdict_text(verdict, p_value: float, n: int, n_reference: int) -> str:
+    """E.g. "lossless (p = 0.004; 3 vs 3 seeds)" or "undecided: too few seeds (1 vs 3)"."""
+    if pd.isna(verdict):
+        return "—"
+    if min(n, n_reference) < MIN_SEEDS:
+        return f"{verdict}: too few seeds to decide ({n} vs {n_reference})"
+    p = "" if pd.isna(p_value) else f"p = {p_value:.2g}; "
+    return f"{verdict} ({p}{n} vs {n_reference} seeds)"
+
+
+def _delta_text(value: float) -> str:
+    return "—" if pd.isna(value) else f"{100.0 * value:+.2f}"
+
+
+def _rank_text(row: pd.Series) -> str:
+    if pd.isna(row["rank"]):
+        return "—"
+    rank = f"{int(row['rank'])}"
+    return f"{rank} (tied: {row['tied_with']})" if row["tied_with"] else rank
+
+
+def _ratio_text(row: pd.Series) -> str:
+    text = _pct(row["realized_prune_ratio_mean"], 1)
+    return f"{text} (!)" if row["ratio_flag"] else text
 
 
 def _lossless_text(value) -> str:
@@ -243,22 +436,42 @@ def _number(value: float, fmt: str) -> str:
 
 
 def format_leaderboard(board: pd.DataFrame) -> pd.DataFrame:
-    """Human-readable leaderboard columns (percent, mean ± std, seed counts) for Markdown/HTML."""
+    """Human-readable leaderboard columns (percent, mean ± CI, verdicts) for Markdown/HTML."""
     if board.empty:
         return pd.DataFrame()
     targets = board["tta_target"].dropna().unique()
     tta_header = f"Time to {100 * targets[0]:g}%" if len(targets) == 1 else "Time to target"
     out = pd.DataFrame(
         {
+            "Ratio (%)": board["prune_ratio"].map(lambda v: _pct(v, 0)),
             "Pruner": board["pruner_label"],
+            "Rank at ratio": board.apply(_rank_text, axis=1),
             "Target ratio (%)": board["target_prune_ratio"].map(lambda v: _pct(v, 1)),
-            "Realized ratio (%)": board["realized_prune_ratio_mean"].map(lambda v: _pct(v, 1)),
-            "Accuracy (%)": board.apply(_accuracy_text, axis=1),
+            "Realized ratio (%)": board.apply(_ratio_text, axis=1),
+            "Accuracy (%, 95% CI)": board.apply(_accuracy_text, axis=1),
             "Seeds": board.apply(_seeds_text, axis=1),
-            "Δ full (pts)": board["delta_to_full"].map(
-                lambda v: "—" if pd.isna(v) else f"{100.0 * v:+.2f}"
-            ),
-            "Lossless": board["lossless"].map(_lossless_text),
+            "Δ full (pts)": board["delta_to_full"].map(_delta_text),
+            "vs full": [
+                verdict_text(v, p, n, m)
+                for v, p, n, m in zip(
+                    board["lossless_verdict"],
+                    board["lossless_p_value"],
+                    board["n_seeds"],
+                    board["full_n_seeds"],
+                    strict=True,
+                )
+            ],
+            "Δ same compute (pts)": board["delta_to_same_compute"].map(_delta_text),
+            "vs same compute": [
+                verdict_text(v, p, n, m)
+                for v, p, n, m in zip(
+                    board["same_compute_verdict"],
+                    board["same_compute_p_value"],
+                    board["n_seeds"],
+                    board["same_compute_n_seeds"],
+                    strict=True,
+                )
+            ],
             tta_header: board.apply(_tta_text, axis=1),
             "Train device-h": board["train_device_hours_mean"].map(lambda v: _number(v, ".3g")),
             "Saved vs full (%)": board["saved_pct"].map(lambda v: _number(v, ".1f")),
@@ -286,19 +499,16 @@ def lossless_on_grid(board: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     rows = []
     for group, cells in pruned.groupby([*SECTION, "pruner_label"], sort=True, dropna=False):
-        lossless = cells[cells["lossless"].fillna(False).astype(bool)]
-        lossless = lossless.dropna(subset=["realized_prune_ratio_mean"])
-        best = (
-            lossless.loc[lossless["realized_prune_ratio_mean"].idxmax()] if len(lossless) else None
-        )
+        lossless = cells[cells["lossless_verdict"] == "lossless"].dropna(subset=["prune_ratio"])
+        best = lossless.loc[lossless["prune_ratio"].idxmax()] if len(lossless) else None
         rows.append(
             {
                 **dict(zip([*SECTION, "pruner_label"], group, strict=True)),
-                "largest_lossless_ratio": (
-                    np.nan if best is None else best["realized_prune_ratio_mean"]
-                ),
+                "largest_lossless_ratio": np.nan if best is None else best["prune_ratio"],
                 "at_target_ratio": np.nan if best is None else best["target_prune_ratio"],
+                "seeds": "" if best is None else f"{best['n_seeds']} vs {best['full_n_seeds']}",
                 "ratios_tested": len(cells),
+                "undecided_ratios": int((cells["lossless_verdict"] == "undecided").sum()),
             }
         )
     return pd.DataFrame(rows)

@@ -17,6 +17,7 @@ from mlflow.exceptions import MlflowException
 
 from prunebench import record
 from prunebench.errors import UsageError
+from prunebench.reports.mlflow_ui import run_utilization
 
 # Worst status wins when the prunebench tag and MLflow's own status disagree (a crashed process
 # leaves the tag at RUNNING while MLflow may have marked the run FAILED or KILLED).
@@ -42,6 +43,8 @@ class ExperimentData:
     """Per-epoch metrics of usable training runs: ``run_id``, ``step`` and record.EPOCH_METRICS."""
     usage: dict[str, np.ndarray] = field(default_factory=dict)
     """Per-sample usage counts (``usage.npz``) of usable training runs, by run id."""
+    utilization: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Mean system-metrics utilization of usable training runs (mlflow_ui.run_utilization)."""
 
 
 def find_experiment(client: MlflowClient, name: str) -> str:
@@ -97,6 +100,11 @@ def _run_row(run) -> dict:
         "budget": params.get("budget", ""),
         "train_size": _float(params.get("train_size")),
         "expected_seeds": _float(tags.get(record.TAG_EXPECTED_SEEDS)),
+        # Untagged runs (written before comparisons existed) are the preset's ordinary cells.
+        "comparison": tags.get(record.TAG_COMPARISON) or record.COMPARISON_MAIN,
+        "matched_prune_ratio": _float(params.get(record.PARAM_MATCHED_PRUNE_RATIO)),
+        "time_budget_fraction": _float(params.get(record.PARAM_TIME_BUDGET_FRACTION)),
+        "time_budget_seconds": _float(params.get(record.PARAM_TIME_BUDGET_SECONDS)),
     }
     row.update({f"params.{k}": v for k, v in params.items()})
     row.update({f"tags.{k}": v for k, v in tags.items()})
@@ -208,4 +216,5 @@ def load_experiment(client: MlflowClient, name: str, tracking_uri: str) -> Exper
         runs=runs,
         histories=_histories(client, usable),
         usage=_usage(client, usable),
+        utilization=run_utilization(client, train[train["run_id"].isin(usable)]),
     )

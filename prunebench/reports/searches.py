@@ -1,4 +1,9 @@
-"""Table 6 from Optuna searches: the largest lossless prune ratio each search found."""
+"""Table 6 from Optuna searches: the largest lossless prune ratio each search found.
+
+The report re-decides every trial with the same rule the search used (prunebench.stats'
+non-inferiority test) from the trial's own training runs and the full-data runs of the same
+seeds, so a disagreement between the search's verdict and the report's would show.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,8 @@ import numpy as np
 import pandas as pd
 
 from prunebench import record
+from prunebench.reports.leaderboard import is_full, usable_runs
+from prunebench.stats import DEFAULT_LEVEL, DEFAULT_MARGIN, lossless_test
 
 SEARCH_KEY = ["dataset", "model", "pruner"]
 
@@ -14,11 +21,90 @@ def _column(runs: pd.DataFrame, name: str) -> pd.Series:
     return runs[name] if name in runs else pd.Series(np.nan, index=runs.index)
 
 
-def search_results(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per search run (finished or not): its pruner, largest lossless ratio, best params."""
+def trial_verdicts(
+    runs: pd.DataFrame,
+    full: pd.DataFrame,
+    *,
+    margin: float = DEFAULT_MARGIN,
+    level: float = DEFAULT_LEVEL,
+) -> pd.DataFrame:
+    """Each search trial re-decided by the report: its seeds' accuracies (its nested training
+    runs) against the finished full-data runs ``full`` of the same dataset, model and seeds."""
+    trials = runs[runs["kind"] == record.KIND_TRIAL]
+    searches = runs[runs["kind"] == record.KIND_SEARCH].set_index("run_id")
+    nested = runs[
+        runs["kind"].isin((record.KIND_SEARCH_TRAIN, record.KIND_TRAIN))
+        & (runs["status"] == "FINISHED")
+        & runs["parent_run_id"].isin(set(trials["run_id"]))
+    ]
+    rows = []
+    for _, trial in trials.iterrows():
+        seeds = nested[nested["parent_run_id"] == trial["run_id"]]
+        if seeds.empty or trial["parent_run_id"] not in searches.index:
+            continue
+        search = searches.loc[trial["parent_run_id"]]
+        dataset = _param(search, "search_dataset", search["dataset"])
+        model = _param(search, "search_model", search["model"])
+        budget = _param(search, "budget", "")
+        reference = full[(full["dataset"] == dataset) & (full["model"] == model)]
+        if budget:
+            reference = reference[reference["budget"] == budget]
+        reference = reference[reference["seed"].isin(set(seeds["seed"]))]
+        accuracies = seeds["metrics.final_test_accuracy"].to_numpy(dtype=float)
+        full_acc = reference["metrics.final_test_accuracy"].to_numpy(dtype=float)
+        verdict = (
+            lossless_test(accuracies, full_acc, margin=margin, level=level)
+            if full_acc.size
+            else None
+        )
+        logged = trial.get("metrics.lossless", np.nan)
+        searched = pd.NA if pd.isna(logged) else bool(logged > 0.5)
+        rows.append(
+            {
+                "search_run_id": trial["parent_run_id"],
+                "trial_run_id": trial["run_id"],
+                "prune_ratio": trial.get("metrics.prune_ratio", np.nan),
+                "n_seeds": int(accuracies.size),
+                "full_n_seeds": int(full_acc.size),
+                "verdict": verdict.verdict if verdict else pd.NA,
+                "p_value": verdict.p_value if verdict else np.nan,
+                "search_lossless": searched,
+                "agrees": (
+                    pd.NA if verdict is None or pd.isna(searched) else verdict.lossless == searched
+                ),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _param(run: pd.Series, name: str, default: str) -> str:
+    value = run.get(f"params.{name}", np.nan)
+    return default if pd.isna(value) else str(value)
+
+
+def search_results(
+    runs: pd.DataFrame,
+    *,
+    margin: float = DEFAULT_MARGIN,
+    level: float = DEFAULT_LEVEL,
+) -> pd.DataFrame:
+    """One row per search run (finished or not): its pruner, largest lossless ratio, best params,
+    and the largest ratio the report's own verdict finds lossless over the same trials."""
     searches = runs[runs["kind"] == record.KIND_SEARCH]
     if searches.empty:
         return pd.DataFrame()
+    grid = runs[(runs["kind"] == record.KIND_TRAIN) & (runs["parent_run_id"] == "")]
+    if "comparison" in grid:
+        grid = grid[grid["comparison"] == record.COMPARISON_MAIN]
+    full = usable_runs(grid[is_full(grid)]) if not grid.empty else grid
+    verdicts = trial_verdicts(runs, full, margin=margin, level=level)
+    if verdicts.empty:
+        verdicts = pd.DataFrame(columns=["search_run_id", "prune_ratio", "verdict", "agrees"])
+    decided = verdicts.groupby("search_run_id").size()
+    report_best = (
+        verdicts[verdicts["verdict"] == "lossless"].groupby("search_run_id")["prune_ratio"].max()
+    )
+    disagreements = verdicts[verdicts["agrees"] == False].groupby("search_run_id").size()  # noqa: E712
     trials = runs[runs["kind"] == record.KIND_TRIAL]
     trial_counts = trials.groupby("parent_run_id").size()
     lossless = _column(trials, "metrics.lossless").fillna(0) > 0.5
@@ -43,6 +129,9 @@ def search_results(runs: pd.DataFrame) -> pd.DataFrame:
             "largest_lossless_ratio": _column(searches, "metrics.largest_lossless_ratio"),
             "trials": searches["run_id"].map(trial_counts).fillna(0).astype(int),
             "lossless_trials": searches["run_id"].map(lossless_counts).fillna(0).astype(int),
+            "report_decided_trials": searches["run_id"].map(decided).fillna(0).astype(int),
+            "report_largest_lossless_ratio": searches["run_id"].map(report_best),
+            "verdict_disagreements": searches["run_id"].map(disagreements).fillna(0).astype(int),
             "best_params": searches[best_columns].apply(
                 lambda row: ", ".join(
                     f"{k.split('.best.', 1)[1]}={v}" for k, v in row.items() if pd.notna(v)

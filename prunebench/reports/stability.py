@@ -48,6 +48,19 @@ def per_run_phases(histories: pd.DataFrame, usable: pd.DataFrame, metric: str) -
     return table.rename_axis(columns=None).reset_index()
 
 
+def over_seeds(runs: pd.DataFrame, usable: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Per cell: ``n_seeds`` and, for each column of the per-run frame ``runs``,
+    ``<column>_mean`` and ``<column>_std`` (sample std, ddof=1) over the cell's runs."""
+    merged = runs.merge(usable[["run_id", *CELL]], on="run_id")
+    grouped = merged.groupby(CELL, sort=True, dropna=False)[columns]
+    means = grouped.mean().add_suffix("_mean")
+    stds = grouped.std(ddof=1).add_suffix("_std")
+    counts = grouped.size().rename("n_seeds")
+    table = pd.concat([counts, means, stds], axis=1)
+    ordered = ["n_seeds"] + [f"{c}_{s}" for c in columns for s in ("mean", "std")]
+    return table[ordered].reset_index()
+
+
 def phase_table(histories: pd.DataFrame, usable: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Table 9 layout: per cell and phase, mean and std (ddof=1) over seeds of the run means.
 
@@ -56,37 +69,7 @@ def phase_table(histories: pd.DataFrame, usable: pd.DataFrame, metric: str) -> p
     runs = per_run_phases(histories, usable, metric)
     if runs.empty:
         return pd.DataFrame()
-    merged = runs.merge(usable[["run_id", *CELL]], on="run_id")
-    phases = [name for name, _ in PHASES] + [FINAL]
-    grouped = merged.groupby(CELL, sort=True, dropna=False)[phases]
-    means = grouped.mean().add_suffix("_mean")
-    stds = grouped.std(ddof=1).add_suffix("_std")
-    counts = grouped.size().rename("n_seeds")
-    table = pd.concat([counts, means, stds], axis=1)
-    ordered = ["n_seeds"] + [f"{p}_{s}" for p in phases for s in ("mean", "std")]
-    return table[ordered].reset_index()
-
-
-def format_phase_table(table: pd.DataFrame, scale: float = 1.0, digits: int = 2) -> pd.DataFrame:
-    """'mean ± std' strings per phase (``scale`` 100 turns fractions into percent)."""
-    if table.empty:
-        return pd.DataFrame()
-    out = pd.DataFrame(
-        {
-            "Pruner": table["pruner_label"],
-            "Target ratio (%)": table["target_prune_ratio"].map(lambda v: f"{100 * v:.1f}"),
-            "Seeds": table["n_seeds"],
-        }
-    )
-    for phase in [name for name, _ in PHASES] + [FINAL]:
-        mean, std = table[f"{phase}_mean"] * scale, table[f"{phase}_std"] * scale
-        out[phase] = [
-            "—"
-            if pd.isna(m)
-            else (f"{m:.{digits}f}" if pd.isna(s) else f"{m:.{digits}f} ± {s:.{digits}f}")
-            for m, s in zip(mean, std, strict=True)
-        ]
-    return out
+    return over_seeds(runs, usable, [name for name, _ in PHASES] + [FINAL])
 
 
 def tta_curves(histories: pd.DataFrame, usable: pd.DataFrame) -> pd.DataFrame:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from prunebench import record
 from prunebench.errors import ConfigError, UsageError
+from prunebench.stores import redact_text, redact_url
 from prunebench.suite.presets import Preset
 
 
@@ -73,8 +74,8 @@ def check_storage(storage_url: str, timeout_s: float = 5.0) -> None:
         lines = str(error).strip().splitlines()
         reason = lines[0][:160] if lines else type(error).__name__
         raise UsageError(
-            f"the Optuna storage {storage_url.split('@')[-1]} is unreachable ({reason}); start it "
-            "or pass a reachable --storage URL"
+            f"the Optuna storage {redact_url(storage_url)} is unreachable ({redact_text(reason)}); "
+            "start it or pass a reachable --storage URL"
         ) from None
 
 

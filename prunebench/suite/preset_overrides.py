@@ -78,6 +78,21 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
     return overrides
 
 
+def _with_ratios(table: dict[str, Any], ratios: Sequence[float]) -> dict[str, Any]:
+    """A [[pruners]] table on the overriding ratios: its own ratios dropped, and its per-ratio
+    ``settings`` kept only at the ratios still run (dropped when none is)."""
+    table = {k: v for k, v in table.items() if k != "prune_ratios"}
+    chosen = table.get("settings_ratios")
+    if isinstance(chosen, list):
+        kept = [r for r in chosen if r in ratios]
+        if kept:
+            table["settings_ratios"] = kept
+        else:
+            table.pop("settings_ratios")
+            table.pop("settings", None)
+    return table
+
+
 def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     """The preset's TOML ``data`` with ``overrides`` applied (``pruners``: labels to keep)."""
     data = dict(data)
@@ -97,7 +112,7 @@ def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str
         elif key == "prune_ratios":
             data["prune_ratios"] = value
             data["pruners"] = [
-                {k: v for k, v in t.items() if k != "prune_ratios"} if isinstance(t, dict) else t
+                _with_ratios(t, value) if isinstance(t, dict) else t
                 for t in data.get("pruners") or []
             ]
         else:

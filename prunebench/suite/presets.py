@@ -15,6 +15,9 @@ A preset reads like this (every key but ``name``, ``budget`` and ``pruners`` has
     subset = 20000
     accuracy_targets = [0.80, 0.85]
 
+    same_compute = true                  # + full data on the pruned runs' passes, per ratio
+    equal_time = [0.5]                   # + every cell on 0.5 x full data's training seconds
+
     [[pruners]]
     name = "full"                        # always one cell per seed, ratio 0
 
@@ -23,10 +26,27 @@ A preset reads like this (every key but ``name``, ``budget`` and ``pruners`` has
     label = "infobatch-anneal"           # tells variants apart in tags and reports
     params = { anneal = true }
 
+    [[pruners]]
+    name = "orderdp"
+    settings = { grad_alignment = true } # this entry's own run settings (any shared key),
+    settings_ratios = [0.7]              # optionally at some of its ratios only
+
     [search]                             # optional: `prunebench search` defaults
     pruners = ["orderdp"]
     trials = 12
     seeds = 2
+
+Besides its main cells (record tag ``prunebench.comparison`` = "main"), a preset can ask for two
+fair comparisons (see /work/notes/fair-schema.md):
+
+- ``same_compute = true``: for every target prune ratio p of its pruned cells, full data on the
+  passes of the pruned runs at p: ``samples:round((1 - p) * n * E)`` (n training samples, budget
+  ``epochs:E``; ``samples:round((1 - p) * S)`` for a budget ``samples:S``), the LR schedule
+  compressed to it; param matched_prune_ratio = p.
+- ``equal_time = [fractions]``: every main cell again under the symbolic budget
+  ``time-fraction:F``, F times the mean training seconds of the suite's finished full-data main
+  runs of the same dataset and model. These cells run in a second phase, once those runs are
+  finished (the runner resolves the seconds).
 """
 
 from __future__ import annotations
@@ -37,6 +57,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from prunebench.bench.budgets import TIME_FRACTION, Budget
 from prunebench.bench.config import DEFAULT_ACCURACY_TARGETS, RunConfig, parse_budget
 from prunebench.datasets.build import resolve_loader
 from prunebench.errors import ConfigError
@@ -54,8 +75,18 @@ CONFIG_DIR = Path(__file__).resolve().parent / "named_presets"
 # Preset key -> (accepted types, default): settings every cell shares, from RunConfig's schema.
 _RUN_KEYS = RunConfig.preset_keys()
 _LIST_KEYS = ("datasets", "models", "seeds", "prune_ratios", "accuracy_targets")
-_TOP_KEYS = {"name", "description", "budget", "pruners", "search", *_LIST_KEYS, *_RUN_KEYS}
-_PRUNER_KEYS = {"name", "label", "params", "prune_ratios"}
+_COMPARISON_KEYS = {"same_compute", "equal_time"}
+_TOP_KEYS = {
+    "name",
+    "description",
+    "budget",
+    "pruners",
+    "search",
+    *_LIST_KEYS,
+    *_RUN_KEYS,
+    *_COMPARISON_KEYS,
+}
+_PRUNER_KEYS = {"name", "label", "params", "prune_ratios", "settings", "settings_ratios"}
 _SEARCH_KEYS = {"pruners", "trials", "seeds", "tolerance", "dataset", "model"}
 
 
@@ -67,6 +98,17 @@ class PrunerEntry:
     label: str
     params: dict[str, Any]
     prune_ratios: tuple[float, ...]
+    settings: dict[str, Any] = field(default_factory=dict)
+    """Run settings of this entry's cells (shared preset keys, e.g. grad_alignment), over the
+    preset's own."""
+    settings_ratios: tuple[float, ...] | None = None
+    """The target prune ratios whose cells get ``settings`` (None: every cell of the entry)."""
+
+    def settings_at(self, target_ratio: float) -> dict[str, Any]:
+        """The entry's own run settings for its cell at ``target_ratio``."""
+        if self.settings_ratios is None or target_ratio in self.settings_ratios:
+            return self.settings
+        return {}
 
 
 @dataclass(frozen=True)
@@ -97,6 +139,10 @@ class Preset:
     run_settings: dict[str, Any] = field(default_factory=dict)
     search: SearchSettings = SearchSettings()
     requested_loader: str = "tensor"  # as written in the preset; run_settings has the resolved one
+    same_compute: bool = False
+    """Add full-data cells on the pruned runs' passes at each target prune ratio."""
+    equal_time: tuple[float, ...] = ()
+    """Fractions of the full-data runs' training seconds every main cell also runs under."""
 
     def base_config(self, dataset: str, model: str, seed: int) -> RunConfig:
         """A RunConfig with the preset's shared settings and the full-data reference pruner."""
@@ -110,8 +156,8 @@ class Preset:
             **self.run_settings,
         )
 
-    def cells(self) -> list[RunConfig]:
-        """Every run of the suite, in a stable order (seed innermost)."""
+    def main_cells(self) -> list[RunConfig]:
+        """The preset's ordinary cells, in a stable order (seed innermost)."""
         configs = []
         for dataset in self.datasets:
             for model in self.models:
@@ -121,13 +167,86 @@ class Preset:
                             base = self.base_config(dataset, model, seed)
                             base.pruner, base.pruner_params = entry.name, params
                             base.pruner_label = entry.label
+                            for key, value in entry.settings_at(base.target_prune_ratio()).items():
+                                setattr(base, key, value)
                             configs.append(base)
         return configs
+
+    def prune_ratios(self) -> list[float]:
+        """The distinct target prune ratios of the pruned main cells, ascending."""
+        targets = {
+            round(cfg.target_prune_ratio(), 9)
+            for cfg in self.main_cells()
+            if not pruner_class(cfg.pruner).is_reference
+        }
+        return sorted(t for t in targets if t > 0)
+
+    def same_compute_cells(self) -> list[RunConfig]:
+        """Full data on the pruned runs' sample passes at each target ratio (if asked for)."""
+        if not self.same_compute:
+            return []
+        budget = parse_budget(self.budget)
+        configs = []
+        for dataset in self.datasets:
+            n = _train_size(dataset, self.run_settings.get("subset"))
+            for model in self.models:
+                for ratio in self.prune_ratios():
+                    passes = same_compute_passes(budget, n, ratio)
+                    for seed in self.seeds:
+                        cfg = self.base_config(dataset, model, seed)
+                        cfg.budget = Budget("samples", passes)
+                        cfg.matched_prune_ratio = ratio
+                        configs.append(cfg)
+        return configs
+
+    def equal_time_cells(self) -> list[RunConfig]:
+        """Every main cell under each ``time-fraction`` budget (unresolved: see the runner)."""
+        configs = []
+        for fraction in self.equal_time:
+            for cfg in self.main_cells():
+                cfg.budget = Budget(TIME_FRACTION, fraction)
+                configs.append(cfg)
+        return configs
+
+    def reference_cells(self, cfg: RunConfig) -> list[RunConfig]:
+        """The full-data main cells (every seed) whose training seconds an equal-time cell's
+        budget is a fraction of: same dataset and model (the preset has one budget)."""
+        return [
+            main
+            for main in self.main_cells()
+            if pruner_class(main.pruner).is_reference
+            and (main.dataset, main.model) == (cfg.dataset, cfg.model)
+        ]
+
+    def cells(self) -> list[RunConfig]:
+        """Every run of the suite: main cells, same-compute cells, then equal-time cells (the
+        second phase, which waits for the full-data main runs)."""
+        return self.main_cells() + self.same_compute_cells() + self.equal_time_cells()
 
     def digest(self) -> str:
         """Identifies the set of cells: changes when any cell's configuration changes."""
         hashes = "\n".join(sorted(cfg.config_hash() for cfg in self.cells()))
         return hashlib.sha256(hashes.encode()).hexdigest()[:12]
+
+
+def same_compute_passes(budget: Budget, n: int, ratio: float) -> int:
+    """Sample passes of a pruned run at target ratio ``ratio`` on ``n`` samples under ``budget``:
+    round((1 - p) * n * E) for ``epochs:E``, round((1 - p) * S) for ``samples:S``."""
+    if budget.kind == "epochs":
+        return max(1, round((1.0 - ratio) * n * budget.amount))
+    if budget.kind == "samples":
+        return max(1, round((1.0 - ratio) * budget.amount))
+    raise ConfigError(
+        f"same_compute needs an epochs or samples budget, not {budget}: under a time budget "
+        "every run already has the same compute; set same_compute = false"
+    )
+
+
+def _train_size(dataset: str, subset: int | None) -> int:
+    from prunebench.datasets import get_spec
+
+    size = get_spec(dataset).train_size
+    return min(size, subset) if subset is not None else size
 
 
 def _ratio_variants(entry: PrunerEntry) -> list[dict[str, Any]]:
@@ -161,6 +280,50 @@ def _list(where: str, table: dict[str, Any], key: str, kind, default) -> tuple:
     return tuple(value)
 
 
+def _run_value(where: str, key: str, kind: tuple[type, ...], value: Any) -> Any:
+    """A preset's value for RunConfig field ``key`` as RunConfig takes it (type-checked)."""
+    if value is None:
+        return None
+    if list in kind:  # a TOML array of numbers -> RunConfig's tuple of floats
+        if not isinstance(value, (list, tuple)) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
+        ):
+            raise _fail(where, f"{key!r} must be a list of numbers, got {value!r}")
+        return tuple(map(float, value))
+    if not isinstance(value, kind) or (isinstance(value, bool) and bool not in kind):
+        raise _fail(where, f"{key!r} has the wrong type: {value!r}")
+    return float(value) if float in kind else value
+
+
+def _entry_settings(
+    at: str, table: dict[str, Any], pruner: str, ratios: tuple[float, ...]
+) -> tuple[dict[str, Any], tuple[float, ...] | None]:
+    """A [[pruners]] entry's ``settings`` (checked against RunConfig's preset keys) and the
+    ``settings_ratios`` they apply at."""
+    settings = table.get("settings", {})
+    if not isinstance(settings, dict):
+        raise _fail(at, f"'settings' must be a table of run settings, got {settings!r}")
+    unknown = sorted(set(settings) - set(_RUN_KEYS))
+    if unknown:
+        valid = ", ".join(sorted(_RUN_KEYS))
+        raise _fail(at, f"unknown run setting {unknown[0]!r} in 'settings'; valid: {valid}")
+    checked = {key: _run_value(at, key, _RUN_KEYS[key][0], v) for key, v in settings.items()}
+    if "settings_ratios" not in table:
+        return checked, None
+    if not checked:
+        raise _fail(at, "'settings_ratios' needs a 'settings' table to apply")
+    if pruner_class(pruner).is_reference:
+        raise _fail(at, f"the {pruner} pruner has one cell (ratio 0); drop 'settings_ratios'")
+    chosen = tuple(map(float, _list(at, table, "settings_ratios", (int, float), None)))
+    stray = [r for r in chosen if r not in ratios]
+    if stray:
+        raise _fail(
+            at,
+            f"settings_ratios {stray[0]:g} is not one of the entry's prune_ratios {list(ratios)}",
+        )
+    return checked, chosen
+
+
 def parse_preset(data: dict[str, Any], where: str, path: Path | None = None) -> Preset:
     """Validate a preset's TOML data (``where`` names it in errors) and build the Preset."""
     _check_keys(where, data, _TOP_KEYS)
@@ -173,12 +336,7 @@ def parse_preset(data: dict[str, Any], where: str, path: Path | None = None) -> 
     parse_budget(budget).validate()
     run_settings = {}
     for key, (kind, default) in _RUN_KEYS.items():
-        value = data.get(key, default)
-        if value is not None and (
-            not isinstance(value, kind) or (isinstance(value, bool) and bool not in kind)
-        ):
-            raise _fail(where, f"{key!r} has the wrong type: {value!r}")
-        run_settings[key] = float(value) if float in kind and value is not None else value
+        run_settings[key] = _run_value(where, key, kind, data.get(key, default))
     # "auto" is a preset-only loader value, resolved here so the cells' configs (and hashes)
     # name the loader they actually use.
     requested_loader = run_settings["loader"]
@@ -199,14 +357,29 @@ def parse_preset(data: dict[str, Any], where: str, path: Path | None = None) -> 
         params = table.get("params", {})
         if not isinstance(params, dict):
             raise _fail(at, f"'params' must be a table, got {params!r}")
-        own = _list(at, table, "prune_ratios", (int, float), list(ratios))
+        own = tuple(map(float, _list(at, table, "prune_ratios", (int, float), list(ratios))))
+        settings, settings_ratios = _entry_settings(at, table, pruner, own)
         entries.append(
-            PrunerEntry(pruner, table.get("label", pruner), dict(params), tuple(map(float, own)))
+            PrunerEntry(
+                pruner, table.get("label", pruner), dict(params), own, settings, settings_ratios
+            )
         )
     labels = [entry.label for entry in entries]
     if len(set(labels)) != len(labels):
         raise _fail(where, f"two pruners share a label ({labels}); give variants a 'label'")
     search = _parse_search(where, data.get("search", {}))
+    same_compute = data.get("same_compute", False)
+    if not isinstance(same_compute, bool):
+        raise _fail(where, f"'same_compute' must be true or false, got {same_compute!r}")
+    if same_compute and parse_budget(budget).kind == "time":
+        same_passes = "under a time budget every run already has the same compute"
+        raise _fail(where, f"same_compute needs an epochs or samples budget ({same_passes})")
+    equal_time = data.get("equal_time", [])
+    if equal_time != []:  # an empty list (the default) asks for no equal-time cells
+        equal_time = _list(where, data, "equal_time", (int, float), None)
+    for fraction in equal_time:
+        if not 0 < fraction < float("inf"):
+            raise _fail(where, f"'equal_time' fractions must be positive, got {fraction!r}")
     preset = Preset(
         name=name.strip(),
         description=str(data.get("description", "")),
@@ -227,6 +400,8 @@ def parse_preset(data: dict[str, Any], where: str, path: Path | None = None) -> 
         run_settings=run_settings,
         search=search,
         requested_loader=requested_loader,
+        same_compute=same_compute,
+        equal_time=tuple(map(float, equal_time)),
     )
     for cfg in preset.cells():
         try:

@@ -5,19 +5,27 @@ work queue (``workqueue``) decides who runs what. Finished cells are skipped, in
 resume from their checkpoints, failed ones are recorded and the suite carries on; running the
 suite again retries them.
 
-A preset's ``nproc`` N makes every cell one run on N processes, one device each: the worker that
-claims the cell starts them (``train_run``). Local workers on GPUs get disjoint slices of the
-visible GPUs through CUDA_VISIBLE_DEVICES (worker i: GPUs i*N .. i*N+N-1), so two cells never
-share a device; on a cluster, each worker is one job step given N GPUs by the scheduler.
+Equal-time cells (``equal_time`` in the preset) are a second phase: their ``time-fraction``
+budget is resolved to seconds from the finished full-data main runs of the same dataset and
+model, so a worker claims one only when none of those runs is waiting or running in the queue;
+a worker left with nothing else waits (one log line) until they end.
+
+A cell's ``nproc`` N makes it one run on N processes, one device each: the worker that claims the
+cell starts them (``train_run``). Local workers on GPUs get disjoint slices of the visible GPUs
+through CUDA_VISIBLE_DEVICES (worker i: GPUs i*N .. i*N+N-1, N the largest nproc of the preset's
+cells), so two cells never share a device; on a cluster, each worker is one job step given N GPUs
+by the scheduler.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import multiprocessing
 import os
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,13 +33,18 @@ from pathlib import Path
 from prunebench import record
 from prunebench.bench.checkpoint import checkpoint_path
 from prunebench.bench.config import RunConfig
+from prunebench.bench.system_metrics import SUITE_SYSTEM_METRICS_INTERVAL_S
 from prunebench.errors import ConfigError
+from prunebench.stores import store_created
 from prunebench.suite.presets import Preset, load_preset
-from prunebench.suite.workqueue import CellQueue, open_storage
+from prunebench.suite.workqueue import GRACE_SECONDS, CellQueue, Held, held_cells, open_storage
 
 log = logging.getLogger(__name__)
 
 DEFAULT_STORAGE = "sqlite:///optuna.db"
+WAIT_POLL_SECONDS = 2.0
+"""How often a worker left with only equal-time cells looks again at the runs they wait for."""
+WAITS_FOR_FULL_DATA = "waits for full data"
 
 
 @dataclass(frozen=True)
@@ -39,7 +52,7 @@ class CellState:
     """What the suite knows of one cell before running it."""
 
     config: RunConfig
-    action: str  # "done", "resume", "run", "retry"
+    action: str  # "done", "resume", "run", "retry", "held" (by another worker)
     reason: str | None = None
 
 
@@ -58,20 +71,114 @@ def recorded_runs(tracking_uri: str, experiment: str) -> dict[str, tuple[str, st
     return records
 
 
-def plan(preset: Preset, tracking_uri: str, checkpoint_dir: str | Path) -> list[CellState]:
-    """Each cell with what running the suite now would do to it."""
-    records = recorded_runs(tracking_uri, preset.name) if record.store_exists(tracking_uri) else {}
+def reference_seconds(preset: Preset, cfg: RunConfig, tracking_uri: str) -> float | None:
+    """Mean training seconds of the finished full-data main runs an equal-time cell is timed
+    against (None while there is none)."""
+    client = record.client(tracking_uri)
+    experiment_id = record.find_experiment_id(client, preset.name)
+    if experiment_id is None:
+        return None
+    seconds = []
+    for reference in preset.reference_cells(cfg):
+        finished = client.search_runs(
+            [experiment_id],
+            filter_string=record.train_filter(reference.config_hash(), finished=True),
+            max_results=1,
+        )
+        if finished and "train_seconds_total" in finished[0].data.metrics:
+            seconds.append(finished[0].data.metrics["train_seconds_total"])
+    return sum(seconds) / len(seconds) if seconds else None
+
+
+def resolve_cell(preset: Preset, cfg: RunConfig, tracking_uri: str) -> RunConfig | None:
+    """``cfg`` ready to train: an equal-time cell with its seconds resolved (None while its
+    full-data runs have not finished); any other cell as it is."""
+    if not cfg.budget.is_symbolic:
+        return cfg
+    reference = reference_seconds(preset, cfg, tracking_uri)
+    if reference is None:
+        return None
+    return dataclasses.replace(cfg, time_budget_seconds=cfg.budget.resolve(reference).amount)
+
+
+ORPHAN_REASON = (
+    "its worker stopped without recording an end (e.g. kill -9) and its cell went to another worker"
+)
+
+
+def queue_name(preset: Preset) -> str:
+    """The work queue (Optuna root study) of a preset's suite; a new grid gets a new queue."""
+    return f"prunebench-suite/{preset.name}/{preset.digest()}"
+
+
+def held_by_workers(
+    preset: Preset, storage_url: str, grace_seconds: int = GRACE_SECONDS
+) -> dict[str, Held]:
+    """The preset's cells other workers hold now (config hash -> heartbeat); creates nothing."""
+    if not store_created(storage_url):
+        return {}
+    return held_cells(open_storage(storage_url, grace_seconds=grace_seconds), queue_name(preset))
+
+
+def _held_reason(held: Held) -> str:
+    return (
+        f"last heartbeat {held.heartbeat_age:.0f} s ago; if that worker has stopped, the cell "
+        f"is requeued in about {max(1, round(held.lapses_in))} s: rerun then"
+    )
+
+
+def end_orphaned_runs(tracking_uri: str, experiment: str, config_hash: str) -> list[str]:
+    """Mark KILLED the RUNNING runs of a cell whose claim this worker now holds; their ids.
+
+    A live run of the cell would hold its claim, so these are runs whose process died before
+    recording an end (kill -9, power loss) and that would otherwise stay RUNNING forever. A run
+    that left a checkpoint is resumed next, and resuming sets it RUNNING again: one config hash
+    has at most one live run.
+    """
+    store = record.client(tracking_uri)
+    experiment_id = record.find_experiment_id(store, experiment)
+    if experiment_id is None:
+        return []
+    running = record.train_filter(config_hash, status="RUNNING")
+    orphans = [run.info.run_id for run in record.search_all_runs(store, experiment_id, running)]
+    for run_id in orphans:
+        record.set_tags(store, run_id, record.end_tags("KILLED", ORPHAN_REASON))
+        store.set_terminated(run_id, status="KILLED")
+    return orphans
+
+
+def plan(
+    preset: Preset,
+    tracking_uri: str,
+    checkpoint_dir: str | Path,
+    held: dict[str, Held] | None = None,
+) -> list[CellState]:
+    """Each cell with what running the suite now would do to it (equal-time cells resolved
+    when their full-data runs are finished, else marked as waiting for them; ``held``: cells
+    other workers hold, see :func:`held_by_workers`)."""
+    held = held or {}
+    exists = record.store_exists(tracking_uri)
+    records = recorded_runs(tracking_uri, preset.name) if exists else {}
     states = []
     for cfg in preset.cells():
         status, reason = records.get(cfg.config_hash(), (None, None))
+        if status != "FINISHED" and cfg.budget.is_symbolic:
+            resolved = resolve_cell(preset, cfg, tracking_uri) if exists else None
+            if resolved is None:
+                reason = WAITS_FOR_FULL_DATA
+            else:
+                cfg = resolved
+                reason = reason or f"time:{resolved.time_budget_seconds:.3g}s"
         if status == "FINISHED":
             states.append(CellState(cfg, "done"))
+        elif cfg.config_hash() in held:
+            states.append(CellState(cfg, "held", _held_reason(held[cfg.config_hash()])))
         elif status == "FAILED":  # retried from its last checkpoint, if it has one
             states.append(CellState(cfg, "retry", reason))
         elif checkpoint_path(checkpoint_dir, cfg.config_hash()).is_file():
-            states.append(CellState(cfg, "resume"))
+            states.append(CellState(cfg, "resume", reason))
         else:
-            states.append(CellState(cfg, "run"))
+            states.append(CellState(cfg, "run", reason))
     return states
 
 
@@ -81,6 +188,8 @@ def run_worker(
     storage_url: str,
     checkpoint_dir: str | Path,
     quiet: bool = True,
+    system_metrics_s: float | None = SUITE_SYSTEM_METRICS_INTERVAL_S,
+    grace_seconds: int = GRACE_SECONDS,
 ) -> list[tuple[str, str]]:
     """Claim and run cells until the queue is drained; returns (config hash, status) run here."""
     from prunebench.bench.run import train_run
@@ -88,15 +197,54 @@ def run_worker(
     by_hash = {cfg.config_hash(): cfg for cfg in preset.cells()}
     states = plan(preset, tracking_uri, checkpoint_dir)
     pending = [s.config.config_hash() for s in states if s.action != "done"]
-    root = f"prunebench-suite/{preset.name}/{preset.digest()}"
-    queue = CellQueue.open(open_storage(storage_url), root, pending)
+    root = queue_name(preset)
+    queue = CellQueue.open(open_storage(storage_url, grace_seconds=grace_seconds), root, pending)
+    references = {
+        key: {ref.config_hash() for ref in preset.reference_cells(cfg)}
+        for key, cfg in by_hash.items()
+        if cfg.budget.is_symbolic
+    }
+
+    def ready(cell: str, unfinished: set[str]) -> bool:
+        # An equal-time cell waits until no full-data run it is timed against may still finish.
+        return not references.get(cell, set()) & unfinished
+
     done: list[tuple[str, str]] = []
-    while queue is not None and (claim := queue.claim()) is not None:
+    waiting = False
+    while queue is not None:
+        claim = queue.claim(ready)
+        if claim is None:
+            if not queue.has_waiting():
+                break
+            if not waiting:
+                log.info(
+                    "worker %d: equal-time cells wait for full-data runs of other workers",
+                    os.getpid(),
+                )
+            waiting = True
+            time.sleep(WAIT_POLL_SECONDS)
+            continue
+        waiting = False
         cfg = by_hash[claim.cell]
         with queue.hold(claim):
             if recorded_runs(tracking_uri, preset.name).get(claim.cell, ("",))[0] == "FINISHED":
                 queue.finish(claim, "FINISHED")  # finished by an earlier generation meanwhile
                 continue
+            resolved = resolve_cell(preset, cfg, tracking_uri)
+            if resolved is None:  # every full-data run it is timed against failed
+                reason = "no finished full-data run to take the training time from"
+                print(failed_cell_line(cfg, reason), file=sys.stderr, flush=True)
+                queue.finish(claim, "FAILED")
+                done.append((claim.cell, f"FAILED ({reason})"))
+                continue
+            cfg = resolved
+            for run_id in end_orphaned_runs(tracking_uri, preset.name, claim.cell):
+                log.info("run %s of cell %s: KILLED, %s", run_id, cfg.cell(), ORPHAN_REASON)
+            if cfg.budget.is_symbolic:
+                log.info(
+                    "worker %d: %s seed %d: %s = %.3f training seconds",
+                    os.getpid(), cfg.cell(), cfg.seed, cfg.budget, cfg.time_budget_seconds,
+                )  # fmt: skip
             log.info("worker %d: %s seed %d", os.getpid(), cfg.cell(), cfg.seed)
             try:
                 result = train_run(
@@ -107,9 +255,11 @@ def run_worker(
                     resume=True,
                     tags={
                         record.TAG_PRESET: preset.name,
+                        record.TAG_SUITE: root,  # one suite generation, to group by in the UI
                         record.TAG_EXPECTED_SEEDS: str(len(preset.seeds)),
                     },
                     quiet=quiet,
+                    system_metrics_s=system_metrics_s,
                 )
                 status = result.status
                 reason = result.failure_reason
@@ -179,11 +329,11 @@ def failed_cell_line(cfg: RunConfig, reason: str | None) -> str:
     return f"cell {cfg.cell()} seed {cfg.seed} FAILED: {(first[0] if first else '')[:200]}"
 
 
-def _worker_process(preset_path: str, overrides: dict, kwargs: dict, threads: int) -> None:
-    import torch
-
-    torch.set_num_threads(threads)
-    run_worker(load_preset(preset_path, **overrides), **kwargs)
+def _worker_process(preset_path: str, overrides: dict, kwargs: dict) -> None:
+    # No per-worker thread count: each run pins its own (RunConfig.num_threads), so a config's
+    # results do not depend on how many workers share the machine.
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: the parent prints the one line
+        run_worker(load_preset(preset_path, **overrides), **kwargs)
 
 
 def run_suite(
@@ -194,39 +344,46 @@ def run_suite(
     workers: int = 1,
     quiet: bool = True,
     overrides: dict | None = None,
+    system_metrics_s: float | None = SUITE_SYSTEM_METRICS_INTERVAL_S,
+    grace_seconds: int = GRACE_SECONDS,
 ) -> list[CellState]:
-    """Run the suite with ``workers`` local processes; returns every cell's final state."""
-    nproc = preset.run_settings.get("nproc") or 1
+    """Run the suite with ``workers`` local processes; returns every cell's final state.
+
+    Every run samples MLflow's system metrics every ``system_metrics_s`` seconds (None: off).
+    A worker's cell goes back to the queue after ``grace_seconds`` without a heartbeat; a cell
+    still ``held`` at the end is another worker's (running, or abandoned under that grace).
+    """
+    nproc = max(cfg.nproc for cfg in preset.cells())  # a [[pruners]] entry may set its own
     gpus = visible_gpus() if _uses_gpus(preset) else []
     slices = device_slices(workers, nproc, gpus)  # checked before anything is written
     record.check_tracking_uri(tracking_uri)
-    open_storage(storage_url)
+    open_storage(storage_url, grace_seconds=grace_seconds)
     record.prepare_experiment(tracking_uri, preset.name)
     kwargs = {
         "tracking_uri": tracking_uri,
         "storage_url": storage_url,
         "checkpoint_dir": str(checkpoint_dir),
         "quiet": quiet,
+        "system_metrics_s": system_metrics_s,
+        "grace_seconds": grace_seconds,
     }
     if workers == 1:
         run_worker(preset, **kwargs)
     else:
-        # The CPUs are shared among all the processes of all workers' cells.
-        threads = max(1, (os.cpu_count() or 1) // workers)
         context = multiprocessing.get_context("spawn")
         processes = []
         for i, devices in enumerate(slices):
             process = context.Process(
                 target=_worker_process,
-                args=(str(preset.path), overrides or {}, kwargs, threads),
+                args=(str(preset.path), overrides or {}, kwargs),
                 name=f"prunebench-worker-{i}",
             )
-            environment = {"OMP_NUM_THREADS": str(max(1, threads // nproc))} if nproc > 1 else {}
-            if devices is not None:
-                environment["CUDA_VISIBLE_DEVICES"] = devices
+            # No thread count either: each run pins its own, per process (RunConfig.num_threads).
+            environment = {"CUDA_VISIBLE_DEVICES": devices} if devices is not None else {}
             with _environment(environment):
                 process.start()
             processes.append(process)
         for process in processes:
             process.join()
-    return plan(preset, tracking_uri, checkpoint_dir)
+    held = held_by_workers(preset, storage_url, grace_seconds)
+    return plan(preset, tracking_uri, checkpoint_dir, held)

@@ -33,6 +33,7 @@ from prunebench import record
 from prunebench.errors import ConfigError
 from prunebench.pruners import pruner_class, reference_pruner, searchable_pruners
 from prunebench.stats import DEFAULT_LEVEL, DEFAULT_MARGIN, lossless_test
+from prunebench.stores import first_use_lock
 from prunebench.suite.presets import Preset
 from prunebench.suite.workqueue import open_storage
 
@@ -205,7 +206,7 @@ def run_search(
     client = record.client(tracking_uri)
     study.set_user_attr("variant", variant)
     search_run_id = _search_run(
-        client, storage, preset, study, pruner, variant, dataset, model, seeds, margin
+        client, storage_url, storage, preset, study, pruner, variant, dataset, model, seeds, margin
     )
     client.log_batch(
         search_run_id,
@@ -293,40 +294,46 @@ def run_search(
 
 
 def _search_run(
-    client, storage, preset, study, pruner, variant, dataset, model, seeds, margin
+    client, storage_url, storage, preset, study, pruner, variant, dataset, model, seeds, margin
 ) -> str:
-    """The study's MLflow run: created once, shared by every worker through a study attr."""
-    run_id = study.user_attrs.get("mlflow_run_id")
-    if run_id:
-        return run_id
-    run = client.create_run(
-        record.get_or_create_experiment(client, preset.name),
-        run_name=f"search-{pruner}",
-        tags={
-            record.TAG_KIND: record.KIND_SEARCH,
-            record.TAG_SEARCH: study.study_name,
-            record.TAG_PRESET: preset.name,
-            record.TAG_VARIANT: variant,
-        },
-    )
-    client.log_batch(
-        run.info.run_id,
-        params=[
-            _param("search_pruner", pruner),
-            _param("search_variant", variant),
-            _param("search_dataset", dataset),
-            _param("search_model", model),
-            _param("search_seeds", seeds),
-            _param("tolerance", margin),
-            _param(
-                "lossless_rule",
-                f"welch non-inferiority, margin {margin:g}, level {DEFAULT_LEVEL:g}",
-            ),
-            _param("budget", preset.budget),
-        ],
-    )
-    study.set_user_attr("mlflow_run_id", run.info.run_id)
-    # Two workers may race to create it: all adopt whichever id the study kept.
+    """The study's MLflow run: created once, shared by every worker through a study attr.
+
+    This machine's workers look it up and create it in turn, under the Optuna store's lock (a
+    look-up outside the lock let two workers each create one). Workers on two machines may still
+    both create one: each then adopts the id the study kept and deletes its own.
+    """
+    experiment_id = record.get_or_create_experiment(client, preset.name)  # takes its own lock
+    with first_use_lock(storage_url):
+        kept = optuna.load_study(study_name=study.study_name, storage=storage).user_attrs
+        if kept.get("mlflow_run_id"):
+            return kept["mlflow_run_id"]
+        run = client.create_run(
+            experiment_id,
+            run_name=f"search-{pruner}",
+            tags={
+                record.TAG_KIND: record.KIND_SEARCH,
+                record.TAG_SEARCH: study.study_name,
+                record.TAG_PRESET: preset.name,
+                record.TAG_VARIANT: variant,
+            },
+        )
+        client.log_batch(
+            run.info.run_id,
+            params=[
+                _param("search_pruner", pruner),
+                _param("search_variant", variant),
+                _param("search_dataset", dataset),
+                _param("search_model", model),
+                _param("search_seeds", seeds),
+                _param("tolerance", margin),
+                _param(
+                    "lossless_rule",
+                    f"welch non-inferiority, margin {margin:g}, level {DEFAULT_LEVEL:g}",
+                ),
+                _param("budget", preset.budget),
+            ],
+        )
+        study.set_user_attr("mlflow_run_id", run.info.run_id)
     kept = optuna.load_study(study_name=study.study_name, storage=storage).user_attrs
     if kept["mlflow_run_id"] != run.info.run_id:
         client.delete_run(run.info.run_id)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -24,13 +24,21 @@ from optuna.storages import RDBStorage, fail_stale_trials
 from optuna.trial import TrialState
 
 from prunebench.errors import UsageError
+from prunebench.stores import first_use_lock, redact_text, redact_url
 
 _EXPERIMENTAL = optuna.exceptions.ExperimentalWarning
 
-HEARTBEAT_SECONDS = 20
 GRACE_SECONDS = 90
+"""Seconds without a heartbeat after which a claimed cell counts as abandoned and is requeued."""
 SETUP_TIMEOUT_SECONDS = 120
 CELL_ATTR = "cell"
+BEAT_ATTR = "heartbeat_at"
+"""A claim's last heartbeat (Unix time), kept for messages: Optuna's own is not public."""
+
+
+def heartbeat_seconds(grace_seconds: int) -> int:
+    """The heartbeat interval for a grace period: 4.5 beats per grace (20 s for 90 s)."""
+    return max(1, grace_seconds * 2 // 9)
 
 
 def _requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
@@ -40,8 +48,11 @@ def _requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
     )
 
 
-def open_storage(url: str, attempts: int = 3) -> RDBStorage:
+def open_storage(url: str, attempts: int = 3, grace_seconds: int = GRACE_SECONDS) -> RDBStorage:
     """An Optuna RDB storage with heartbeats; a clear error if the database is unreachable.
+
+    A claim whose worker has not beaten for ``grace_seconds`` is abandoned: the next worker that
+    looks for work fails it and puts its cell back in the queue.
 
     Workers starting together on a new database race to create its tables; the losers of that
     race see an integrity error and simply try again.
@@ -49,13 +60,13 @@ def open_storage(url: str, attempts: int = 3) -> RDBStorage:
     engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
     for attempt in range(attempts):
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), first_use_lock(url):
                 warnings.simplefilter("ignore", _EXPERIMENTAL)  # heartbeats: stable since 2.9
                 return RDBStorage(
                     url,
                     engine_kwargs=engine_kwargs,
-                    heartbeat_interval=HEARTBEAT_SECONDS,
-                    grace_period=GRACE_SECONDS,
+                    heartbeat_interval=heartbeat_seconds(grace_seconds),
+                    grace_period=grace_seconds,
                     heartbeat_stale_trial_callback=_requeue,
                 )
         except Exception as error:  # sqlalchemy raises many kinds; all mean "cannot use this URL"
@@ -64,7 +75,8 @@ def open_storage(url: str, attempts: int = 3) -> RDBStorage:
                 continue
             reason = str(error).splitlines()[0]
             raise UsageError(
-                f"cannot open the Optuna storage {url} ({reason}); pass a reachable --storage URL"
+                f"cannot open the Optuna storage {redact_url(url)} ({redact_text(reason)}); "
+                "pass a reachable --storage URL"
             ) from None
     raise AssertionError("unreachable")
 
@@ -73,6 +85,28 @@ def _fail_stale(study: optuna.Study) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", _EXPERIMENTAL)
         fail_stale_trials(study)
+
+
+@dataclass(frozen=True)
+class Held:
+    """A cell another worker holds: its last heartbeat's age, and when the claim would lapse."""
+
+    heartbeat_age: float
+    lapses_in: float
+    """Seconds until the cell is requeued if its worker is gone (no further heartbeat)."""
+
+
+def held_cells(storage: RDBStorage, root_name: str) -> dict[str, Held]:
+    """The cells held in the live generation of queue ``root_name`` (creates nothing)."""
+    try:
+        root = optuna.load_study(study_name=root_name, storage=storage)
+    except KeyError:  # no suite has used this queue yet
+        return {}
+    generation = root.user_attrs.get("generation", 0)
+    if not generation:
+        return {}
+    study = optuna.load_study(study_name=f"{root_name}/{generation}", storage=storage)
+    return CellQueue(storage, study).held()
 
 
 @dataclass
@@ -133,16 +167,34 @@ class CellQueue:
         states = (TrialState.WAITING, TrialState.RUNNING)
         return bool(self.study.get_trials(deepcopy=False, states=states))
 
-    def claim(self) -> Claim | None:
-        """Atomically take a waiting cell, or None if none is left."""
+    def unfinished_cells(self) -> set[str]:
+        """The cells still waiting or running."""
+        states = (TrialState.WAITING, TrialState.RUNNING)
+        trials = self.study.get_trials(deepcopy=False, states=states)
+        return {trial.user_attrs[CELL_ATTR] for trial in trials}
+
+    def has_waiting(self) -> bool:
+        """Whether cells wait to be claimed (stale runs are failed and requeued first)."""
+        _fail_stale(self.study)
+        return bool(self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+
+    def claim(self, ready: Callable[[str, set[str]], bool] | None = None) -> Claim | None:
+        """Atomically take a waiting cell, or None if none is left.
+
+        ``ready(cell, unfinished)`` (if given) says whether a cell may start now, given the
+        cells still waiting or running; a cell it refuses stays in the queue.
+        """
         for attempt in range(2):
+            unfinished = self.unfinished_cells() if ready is not None else set()
             for trial in self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+                if ready is not None and not ready(trial.user_attrs[CELL_ATTR], unfinished):
+                    continue
                 trial_id = self.storage.get_trial_id_from_study_id_trial_number(
                     self.study_id, trial.number
                 )
                 try:
                     if self.storage.set_trial_state_values(trial_id, TrialState.RUNNING):
-                        self.storage.record_heartbeat(trial_id)
+                        self._beat(trial_id)
                         return Claim(trial.user_attrs[CELL_ATTR], trial_id)
                 except optuna.exceptions.UpdateFinishedTrialError:
                     continue  # another worker took and finished it meanwhile
@@ -156,8 +208,8 @@ class CellQueue:
         stop = threading.Event()
 
         def beat() -> None:
-            while not stop.wait(HEARTBEAT_SECONDS):
-                self.storage.record_heartbeat(claim.trial_id)
+            while not stop.wait(self.storage.get_heartbeat_interval()):
+                self._beat(claim.trial_id)
 
         thread = threading.Thread(target=beat, name="prunebench-heartbeat", daemon=True)
         thread.start()
@@ -170,6 +222,26 @@ class CellQueue:
         finally:
             stop.set()
             thread.join()
+
+    def _beat(self, trial_id: int) -> None:
+        self.storage.record_heartbeat(trial_id)
+        self.storage.set_trial_user_attr(trial_id, BEAT_ATTR, time.time())
+
+    def held(self) -> dict[str, Held]:
+        """Cells claimed by a worker whose heartbeat is within the grace period, by cell.
+
+        Whether that worker is alive or died moments ago cannot be told apart until the grace
+        period ends; then the cell is requeued and no longer held.
+        """
+        grace = self.storage.grace_period
+        now = time.time()
+        held = {}
+        for trial in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            start = trial.datetime_start.timestamp() if trial.datetime_start else now
+            age = max(0.0, now - float(trial.user_attrs.get(BEAT_ATTR, start)))
+            if age <= grace:
+                held[trial.user_attrs[CELL_ATTR]] = Held(age, grace - age)
+        return held
 
     def finish(self, claim: Claim, status: str) -> None:
         """Mark the claimed cell done; ``status`` (FINISHED or FAILED) is kept as a trial attr."""

@@ -1,0 +1,138 @@
+"""Store URLs for humans and machines: password masking, a fingerprint, safe concurrent first use.
+
+A store URL (MLflow ``--tracking-uri``, Optuna ``--storage``) may carry a database password. Only
+:func:`redact_url` turns one into text for a message, a log line or a report, and only
+:func:`store_fingerprint` into something persisted (a checkpoint's ``origin``).
+
+Processes that start together on a NEW database race to create its tables: MLflow's SQLAlchemy
+store and Optuna's RDB storage both check for the schema and then create it, so the loser of the
+race crashes (``table latest_metrics already exists``). :func:`first_use_lock` serializes that
+first use across processes of this machine with an exclusive ``fcntl`` lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+MASK = "***"
+_UNPRINTABLE = "<store URL>"
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*://)(.*)$", re.DOTALL)
+# SQLAlchemy's own URL grammar: the password runs from the first ':' after the user to the
+# first '@', and may contain '/', which a generic URL parser would take as the path.
+_SQLALCHEMY_USERINFO = re.compile(r"^([^:/@?#]*):([^@]*)@")
+_SECRET_QUERY = re.compile(
+    r"([?&;](?:password|passwd|pwd|secret|token|api_key|apikey|access_key)=)[^&;#]*",
+    re.IGNORECASE,
+)
+
+
+def _mask_userinfo(rest: str) -> str:
+    """``rest`` (what follows ``scheme://``) with any password in its user info masked."""
+    authority_end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    authority = rest[:authority_end]
+    if "@" in authority:
+        userinfo, _, host = authority.rpartition("@")
+        user, colon, _ = userinfo.partition(":")
+        masked = f"{user}:{MASK}" if colon else user
+        rest = f"{masked}@{host}{rest[authority_end:]}"
+    match = _SQLALCHEMY_USERINFO.match(rest)
+    if match and match.group(2) != MASK:
+        rest = f"{match.group(1)}:{MASK}@{rest[match.end() :]}"
+    return rest
+
+
+def redact_url(url: object) -> str:
+    """``url`` for humans: any password (user info or query) replaced by ``***``; never raises."""
+    try:
+        text = str(url)
+        match = _SCHEME.match(text)
+        if match:
+            text = match.group(1) + _mask_userinfo(match.group(2))
+        return _SECRET_QUERY.sub(lambda m: m.group(1) + MASK, text)
+    except Exception:  # a URL we cannot even read is shown as a placeholder, never as itself
+        return _UNPRINTABLE
+
+
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>()\[\]]+")
+
+
+def redact_text(text: object) -> str:
+    """``text`` (e.g. a driver's error message) with every URL in it passed through redact_url."""
+    try:
+        return _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), str(text))
+    except Exception:  # same promise as redact_url: never raise, never echo what we cannot read
+        return _UNPRINTABLE
+
+
+def store_fingerprint(url: str) -> str:
+    """A stable hash of the store URL: tells two stores apart without persisting the URL."""
+    return hashlib.sha256(f"prunebench-store:{url}".encode()).hexdigest()[:16]
+
+
+def _sqlite_path(url: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URL (None for in-memory or other schemes)."""
+    if not url.startswith("sqlite:///"):
+        return None
+    location = url[len("sqlite:///") :].split("?", 1)[0]
+    if not location or location == ":memory:":
+        return None
+    return Path(location).resolve()
+
+
+def store_created(url: str) -> bool:
+    """False only for a ``sqlite:///`` store whose file does not exist yet (opening creates it)."""
+    database = _sqlite_path(url)
+    return database is None or database.is_file()
+
+
+def lock_path(url: str) -> Path:
+    """The lock file that serializes the first use of the store at ``url``.
+
+    Next to a SQLite file (so processes sharing the file share the lock); for a server database,
+    in the temporary directory, keyed by the URL's fingerprint (serializes this machine's workers).
+    """
+    database = _sqlite_path(url)
+    if database is not None:
+        return database.with_name(database.name + ".lock")
+    return Path(tempfile.gettempdir()) / f"prunebench-store-{store_fingerprint(url)}.lock"
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (a folder, or a lock file created if missing).
+
+    Locking a folder leaves no lock file behind. If ``path`` cannot be opened (read-only place)
+    the block runs unlocked: whatever it writes there then fails with its own clear error.
+    """
+    try:
+        if path.is_dir():
+            descriptor = os.open(path, os.O_RDONLY)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError:
+        yield
+        return
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # closing releases the flock
+
+
+@contextlib.contextmanager
+def first_use_lock(url: str) -> Iterator[None]:
+    """Hold an exclusive lock while the store at ``url`` is opened or its experiment is created.
+
+    Schema creation and migrations, experiment get-or-create and study creation happen inside,
+    one process at a time; the lock is released when the block ends (or the process dies).
+    """
+    with exclusive_lock(lock_path(url)):
+        yield

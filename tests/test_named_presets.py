@@ -1,0 +1,39 @@
+"""The named presets shipped with prunebench: each parses, validates every cell and dry-runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from prunebench.cli.main import main
+from prunebench.suite.presets import CONFIG_DIR, load_preset
+
+NAMED = sorted(path.stem for path in CONFIG_DIR.glob("*.toml"))
+
+
+@pytest.mark.parametrize("name", NAMED)
+def test_named_preset_parses_and_validates_every_cell(name):
+    preset = load_preset(name)  # parse_preset validates every cell's RunConfig
+    assert preset.name == name and preset.cells()
+
+
+def test_equal_time_preset_gives_every_pruner_the_same_seconds():
+    preset = load_preset("equal-time-fmnist")
+    cells = preset.cells()
+    assert {str(cfg.budget) for cfg in cells} == {"time:10"}
+    assert {cfg.dataset for cfg in cells} == {"fashion_mnist"} and {c.device for c in cells} == {
+        "auto"
+    }
+    labels = {cfg.label for cfg in cells}
+    assert {"full", "random", "orderdp", "infobatch", "infobatch-anneal"} <= labels
+
+
+@pytest.mark.parametrize("name", ["demo-fmnist", "equal-time-fmnist"])
+def test_fashion_mnist_presets_dry_run_and_write_nothing(name, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert main(["suite", name, "--dry-run", "--tracking-uri", store]) == 0
+    cells = len(load_preset(name).cells())
+    assert f"suite {name}: {cells} cells ({cells} runs)" in capsys.readouterr().out
+    assert list(Path(tmp_path).iterdir()) == []
