@@ -31,7 +31,7 @@ from prunebench.bench.config import RunConfig, device_kind, resolve_device, run_
 from prunebench.bench.datasets_record import log_data_inputs
 from prunebench.bench.metrics import save_usage_histogram
 from prunebench.bench.schedule import schedule_params
-from prunebench.bench.system_metrics import system_metrics
+from prunebench.bench.system_metrics import nvml_index, system_metrics
 from prunebench.bench.tracking import RunTracker
 from prunebench.bench.trainer import (
     DEVICE_COUNT,
@@ -80,6 +80,8 @@ def config_params(cfg: RunConfig, device: torch.device) -> dict[str, Any]:
         "autocast_dtype": str(autocast_dtype(device)).removeprefix("torch.").lower(),
         **schedule_params(),
     }
+    if (index := nvml_index(device)) is not None:
+        params[record.PARAM_NVML_INDEX] = index
     if cfg.matched_prune_ratio is not None:
         params[record.PARAM_MATCHED_PRUNE_RATIO] = cfg.matched_prune_ratio
     if cfg.budget.is_symbolic:
