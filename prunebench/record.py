@@ -185,6 +185,9 @@ PARAM_MATCHED_PRUNE_RATIO = "matched_prune_ratio"
 PARAM_TIME_BUDGET_FRACTION = "time_budget_fraction"
 """Of an equal-time run: its training seconds as a fraction of the full-data run's."""
 PARAM_TIME_BUDGET_SECONDS = "time_budget_seconds"
+PARAM_NVML_INDEX = "nvml_index"
+"""Of a GPU run: its GPU's index as NVML numbers it, hence MLflow's ``system/gpu_<i>_*`` metrics.
+It differs from torch's ``cuda:<i>`` when CUDA_VISIBLE_DEVICES reorders or hides GPUs."""
 
 # ---------------------------------------------------------------------------- artifacts
 ARTIFACT_TRACEBACK = "traceback.txt"

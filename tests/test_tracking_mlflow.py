@@ -334,3 +334,37 @@ def test_optuna_dashboard_answers(tmp_path):
         detail = get_json(f"http://127.0.0.1:{port}/api/studies/{study_info['study_id']}")
     assert study_info["study_name"] == "prunebench-search-demo"
     assert len(detail["trials"]) == 3
+
+
+def test_gpu_utilization_is_read_from_the_runs_nvml_index(tmp_path):
+    """A run on cuda:0 whose GPU NVML calls 3 (CUDA_VISIBLE_DEVICES=3) reads system/gpu_3_*,
+    not GPU 0's; a run without the param (older runs) falls back to the device ordinal."""
+    from prunebench.reports.mlflow_ui import run_utilization
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'gpu.db'}")
+    experiment = client.create_experiment("gpu")
+    runs = []
+    for params in ({"device": "cuda:0", "nvml_index": "3"}, {"device": "cuda:0"}):
+        run_id = client.create_run(experiment).info.run_id
+        for key, value in params.items():
+            client.log_param(run_id, key, value)
+        for gpu, value in ((0, 10.0), (3, 90.0)):
+            client.log_metric(run_id, f"system/gpu_{gpu}_utilization_percentage", value)
+        runs.append({"run_id": run_id, **{f"params.{k}": v for k, v in params.items()}})
+    table = run_utilization(client, pd.DataFrame(runs)).set_index("run_id")
+    assert table["gpu_utilization_mean"].tolist() == [90.0, 10.0]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_nvml_index_names_the_gpu_torch_uses():
+    import pynvml
+
+    from prunebench.bench.system_metrics import nvml_index
+
+    for ordinal in range(torch.cuda.device_count()):
+        index = nvml_index(torch.device("cuda", ordinal))
+        assert index is not None
+        handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+        uuid = pynvml.nvmlDeviceGetUUID(handle)
+        uuid = uuid.decode() if isinstance(uuid, bytes) else uuid
+        assert uuid == f"GPU-{torch.cuda.get_device_properties(ordinal).uuid}"

@@ -44,7 +44,7 @@ from prunebench.bench.distributed import (
 )
 from prunebench.bench.metrics import save_usage_histogram
 from prunebench.bench.schedule import schedule_params
-from prunebench.bench.system_metrics import system_metrics
+from prunebench.bench.system_metrics import nvml_index, system_metrics
 from prunebench.bench.tracking import RunTracker, SilentTracker
 from prunebench.bench.trainer import EVAL_BATCH_SIZE, Diverged, Trainer, autocast_dtype
 from prunebench.datasets import locate_dataset
@@ -88,6 +88,9 @@ def config_params(cfg: RunConfig, device: torch.device) -> dict[str, Any]:
         "autocast_dtype": str(autocast_dtype(device)).removeprefix("torch.").lower(),
         **schedule_params(),
     }
+    # distributed: rank 0's GPU (rank 0 samples the system metrics; the others' GPUs are alike).
+    if (index := nvml_index(device)) is not None:
+        params[record.PARAM_NVML_INDEX] = index
     if cfg.matched_prune_ratio is not None:
         params[record.PARAM_MATCHED_PRUNE_RATIO] = cfg.matched_prune_ratio
     if cfg.budget.is_symbolic:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
+import torch
+
 SUITE_SYSTEM_METRICS_INTERVAL_S = 10.0
 """Suite runs' sampling interval (MLflow's default). Measured on a loaded 2-core CPU with SQLite
 (benchmarks/system_metrics.py): one sample ~70 ms wall, mostly the store's write, and epochs
@@ -43,3 +45,22 @@ def system_metrics(
         yield
     finally:
         monitor.finish()
+
+
+def nvml_index(device: torch.device) -> int | None:
+    """NVML's index of CUDA ``device`` (None off GPUs, or when NVML cannot name it).
+
+    torch numbers the GPUs CUDA_VISIBLE_DEVICES lets it see (``cuda:0`` may be physical GPU 3),
+    while NVML, and so MLflow's per-GPU system metrics, number every GPU of the machine. The
+    device's UUID is the same in both, so it names the GPU without parsing the variable.
+    """
+    if device.type != "cuda":
+        return None
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        uuid = str(torch.cuda.get_device_properties(device).uuid)
+        return int(pynvml.nvmlDeviceGetIndex(pynvml.nvmlDeviceGetHandleByUUID(f"GPU-{uuid}")))
+    except Exception:  # no NVML or a MIG slice: no GPU utilization rather than another GPU's
+        return None

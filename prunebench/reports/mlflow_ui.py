@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from prunebench import record
 from prunebench.reports.leaderboard import CELL, keys
 from prunebench.reports.ui_links import run_url
 
@@ -61,10 +62,13 @@ def cell_run_links(
     return out
 
 
-def gpu_index(device: str) -> int | None:
-    """NVML index of a run's ``device`` param ("cuda:1" -> 1, "cuda" -> 0); None off GPUs."""
+def gpu_index(device: str, nvml: str = "") -> int | None:
+    """NVML index of a run's GPU: its ``nvml_index`` param, else its ``device`` param's ordinal
+    ("cuda:1" -> 1, "cuda" -> 0; right when CUDA_VISIBLE_DEVICES was unset); None off GPUs."""
     if not isinstance(device, str) or not device.startswith("cuda"):
         return None
+    if isinstance(nvml, str) and nvml.isdigit():
+        return int(nvml)
     _, _, index = device.partition(":")
     return int(index) if index.isdigit() else 0
 
@@ -72,9 +76,12 @@ def gpu_index(device: str) -> int | None:
 def run_utilization(client, runs: pd.DataFrame) -> pd.DataFrame:
     """Per run: mean CPU and GPU utilization (%) over its system-metrics history, and samples."""
     rows = []
-    for run_id, device in zip(runs["run_id"], _devices(runs), strict=True):
+    nvml = _param(runs, record.PARAM_NVML_INDEX)
+    for run_id, device, nvml_index in zip(
+        runs["run_id"], _param(runs, "device"), nvml, strict=True
+    ):
         cpu = _history(client, run_id, CPU_METRIC)
-        index = gpu_index(device)
+        index = gpu_index(device, nvml_index)
         gpu_metric = f"system/gpu_{index}_utilization_percentage"
         gpu = [] if index is None else _history(client, run_id, gpu_metric)
         rows.append(
@@ -94,9 +101,9 @@ def _history(client, run_id: str, key: str) -> list[float]:
     return [metric.value for metric in client.get_metric_history(run_id, key)]
 
 
-def _devices(runs: pd.DataFrame) -> Iterable[str]:
-    if "params.device" in runs:
-        return runs["params.device"].fillna("").astype(str)
+def _param(runs: pd.DataFrame, name: str) -> Iterable[str]:
+    if f"params.{name}" in runs:
+        return runs[f"params.{name}"].fillna("").astype(str)
     return [""] * len(runs)
 
 
