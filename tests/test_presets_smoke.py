@@ -3,8 +3,8 @@
 Each preset runs through its own code path (its loader, model, augmentations, optimizer), cut
 down only by the documented suite options: --data-dir (a tiny copy of its dataset in the
 dataset's own on-disk format), --seeds 0, --budget epochs:1, --pruners full,orderdp and
---prune-ratios 0.5, and --nproc 2 for a preset of several devices. The report is then built
-from MLflow with the same overrides.
+--prune-ratios 0.5; a preset of several devices runs one cell (--pruners full) on --nproc 2
+processes. The report is then built from MLflow with the same overrides.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ pytestmark = pytest.mark.slow
 
 PRESETS = named_presets()
 TRAIN, TEST = 64, 32  # samples: enough for every class of CIFAR-10 / Fashion-MNIST to appear
-OVERRIDES = ["--seeds", "0", "--budget", "epochs:1", "--pruners", "full,orderdp",
-             "--prune-ratios", "0.5"]  # fmt: skip
+IMAGENET_TRAIN, IMAGENET_TEST = 16, 8  # 4 classes; ResNet-50 at 224 px costs per image
+OVERRIDES = ["--seeds", "0", "--budget", "epochs:1", "--prune-ratios", "0.5"]
 
 
 def write_fashion_mnist(root: Path) -> None:
@@ -45,10 +45,11 @@ def write_fashion_mnist(root: Path) -> None:
 
 
 def write_imagenet(root: Path) -> None:
-    """ImageFolder train/ and val/ with TRAIN and TEST JPEGs over 4 classes (ImageNet's layout)."""
+    """ImageFolder train/ and val/ JPEGs over 4 classes (ImageNet's layout)."""
     classes = [f"n0{i}" for i in range(4)]
-    write_image_folder(root / "imagenet" / "train", dict.fromkeys(classes, TRAIN // 4), seed=0)
-    write_image_folder(root / "imagenet" / "val", dict.fromkeys(classes, TEST // 4), seed=1)
+    train, val = root / "imagenet" / "train", root / "imagenet" / "val"
+    write_image_folder(train, dict.fromkeys(classes, IMAGENET_TRAIN // 4), seed=0)
+    write_image_folder(val, dict.fromkeys(classes, IMAGENET_TEST // 4), seed=1)
 
 
 FIXTURES = {
@@ -77,9 +78,13 @@ def test_preset_runs_end_to_end_on_a_tiny_fixture(name, tmp_path, monkeypatch, c
         FIXTURES[dataset](data)
     # --subset always: a same-compute cell's passes are a share of the training-set size, which
     # the tiny fixture is not.
-    extra = [*OVERRIDES, "--subset", str(TRAIN)]
-    if preset.run_settings["nproc"] > 1:  # multi-device presets: 2 CPU processes per cell
-        extra += ["--nproc", "2"]
+    train = IMAGENET_TRAIN if "imagenet" in preset.datasets else TRAIN
+    extra = [*OVERRIDES, "--subset", str(train)]
+    # Multi-device presets: their code path is one 2-process cell (full data) on the CPU; the
+    # pruners under 2 processes are test_distributed's.
+    multi_device = preset.run_settings["nproc"] > 1
+    pruners = ["full"] if multi_device else ["full", "orderdp"]
+    extra += ["--pruners", ",".join(pruners)] + (["--nproc", "2"] if multi_device else [])
     tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
     code = main(
         ["suite", name, "--tracking-uri", tracking, "--storage", f"sqlite:///{tmp_path / 'o.db'}",
@@ -91,9 +96,10 @@ def test_preset_runs_end_to_end_on_a_tiny_fixture(name, tmp_path, monkeypatch, c
     assert out.splitlines()[0].startswith(
         f"suite {preset.name}: loader {preset.run_settings['loader']}"
     )
-    # Per dataset and model: full and orderdp, the same-compute full run at 0.5 if asked for,
-    # and both again per equal-time fraction.
-    per_grid = 2 + int(preset.same_compute) + 2 * len(preset.equal_time)
+    # Per dataset and model: the pruners' cells, the same-compute full run at 0.5 if asked for
+    # (orderdp's), and the pruners' again per equal-time fraction.
+    same_compute = int(preset.same_compute and "orderdp" in pruners)
+    per_grid = len(pruners) * (1 + len(preset.equal_time)) + same_compute
     assert f"all {per_grid * len(preset.datasets) * len(preset.models)} cells finished" in out
 
     client = record.client(tracking)
@@ -101,14 +107,14 @@ def test_preset_runs_end_to_end_on_a_tiny_fixture(name, tmp_path, monkeypatch, c
     every = record.search_all_runs(client, experiment_id, record.train_filter())
     assert all(run.info.status == "FINISHED" for run in every)
     runs = [r for r in every if r.data.tags[record.TAG_COMPARISON] == record.COMPARISON_MAIN]
-    assert sorted(run.data.params["pruner"] for run in runs) == ["full", "orderdp"]
+    assert sorted(run.data.params["pruner"] for run in runs) == pruners
     for run in runs:
         # The preset's own code path: its loader and model, on the fixture's samples.
         assert run.data.params["loader"] == preset.run_settings["loader"]
         assert run.data.params["model"] == preset.models[0]
         assert run.data.params["augment"] == "True"
         assert run.data.metrics["epochs_run"] == 1
-        assert int(run.data.params["train_size"]) in (TRAIN, TRAIN // 5 * 5 + 5)  # CIFAR-10: 5 x 13
+        assert int(run.data.params["train_size"]) in (train, train // 5 * 5 + 5)  # CIFAR-10: 5 x 13
         assert 0.0 <= run.data.metrics["test_accuracy"] <= 1.0
 
     report = tmp_path / "report"

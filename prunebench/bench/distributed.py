@@ -320,6 +320,9 @@ class Dist:
         """Rank 0's ``value`` (a picklable object) on every rank."""
         return value
 
+    def barrier(self) -> None:
+        """Wait until every rank gets here (e.g. rank 0's checkpoint is written)."""
+
     def close(self) -> None:
         """Leave the process group (if this object joined it)."""
 
@@ -386,6 +389,9 @@ class GroupDist(Dist):
                 f"{epoch} (fingerprint spread {float((high - low).abs().max()):.3g}); the "
                 "ranks observed different losses or drew different random numbers"
             )
+
+    def barrier(self) -> None:
+        torch_dist.barrier(group=self.cpu_group)
 
     def broadcast(self, value: Any) -> Any:
         box = [value]

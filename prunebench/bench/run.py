@@ -201,7 +201,11 @@ def train_run(
                 f"this process is one of {dist.world_size} but the run asks for nproc "
                 f"{cfg.nproc}; pass --nproc {dist.world_size} (or leave it out under torchrun)"
             )
-        return _train_run(cfg, dist, **options)
+        result = _train_run(cfg, dist, **options)
+        # distributed: no rank returns before rank 0 has written the run's checkpoint, so a
+        # resume in the same processes (a caller's own process group) finds it on every rank.
+        dist.barrier()
+        return result
 
 
 def _launched_run(cfg: RunConfig, options: dict[str, Any], level: int) -> RunResult:
