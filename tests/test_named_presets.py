@@ -18,10 +18,11 @@ def test_named_preset_parses_and_validates_every_cell(name):
     assert preset.name == name and preset.cells()
 
 
-def test_equal_time_preset_gives_every_pruner_the_same_seconds():
+def test_equal_time_preset_gives_every_pruner_half_of_full_datas_seconds():
     preset = load_preset("equal-time-fmnist")
-    cells = preset.cells()
-    assert {str(cfg.budget) for cfg in cells} == {"time:10"}
+    cells = [cfg for cfg in preset.cells() if cfg.comparison() == "equal_time"]
+    assert {str(cfg.budget) for cfg in cells} == {"time-fraction:0.5"}
+    assert len(cells) == len(preset.main_cells())  # every pruner, full data included
     assert {cfg.dataset for cfg in cells} == {"fashion_mnist"} and {c.device for c in cells} == {
         "auto"
     }

@@ -37,7 +37,7 @@ A preset reads like this (every key but ``name``, ``budget`` and ``pruners`` has
     seeds = 2
 
 Besides its main cells (record tag ``prunebench.comparison`` = "main"), a preset can ask for two
-fair comparisons (see /work/notes/fair-schema.md):
+fair comparisons:
 
 - ``same_compute = true``: for every target prune ratio p of its pruned cells, full data on the
   passes of the pruned runs at p: ``samples:round((1 - p) * n * E)`` (n training samples, budget
