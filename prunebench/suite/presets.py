@@ -53,7 +53,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -171,6 +171,18 @@ class Preset:
                                 setattr(base, key, value)
                             configs.append(base)
         return configs
+
+    def reference_config(self, dataset: str, model: str, seed: int) -> RunConfig:
+        """The full-data main cell of ``dataset`` and ``model`` at ``seed``, its entry's settings
+        included (so a search's reference IS the suite's cell, one run per config hash); a seed
+        the preset does not list gets the same cell at that seed."""
+        for cfg in self.main_cells():
+            if pruner_class(cfg.pruner).is_reference and (cfg.dataset, cfg.model) == (
+                dataset,
+                model,
+            ):
+                return replace(cfg, seed=seed)
+        return self.base_config(dataset, model, seed)  # a preset without a full-data entry
 
     def prune_ratios(self) -> list[float]:
         """The distinct target prune ratios of the pruned main cells, ascending."""
