@@ -2,9 +2,10 @@
 
 ``prunebench suite paper-cifar10-r18 --seeds 0 --budget epochs:1 --pruners full,orderdp
 --prune-ratios 0.5 --data-dir DIR`` runs the preset's own code path (model, loader,
-augmentations) on a cut-down grid: a smoke test of a GPU preset on any machine, or a first look
-at a new dataset. Overrides are applied to the preset's TOML data before validation, so every
-check a preset gets applies to the overridden one too.
+augmentations) on a cut-down grid (``--grad-alignment-probe N`` also cuts a preset's
+gradient-alignment diagnostics to a seeded probe of N samples): a smoke test of a GPU preset on
+any machine, or a first look at a new dataset. Overrides are applied to the preset's TOML data
+before validation, so every check a preset gets applies to the overridden one too.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ GRID_OPTIONS: dict[str, str] = {
     "prune_ratios": "comma-separated prune ratios replacing every pruner's (e.g. 0.5)",
 }
 """Options on the preset's grid (not run settings): the key's help text."""
-RUN_OPTIONS = ("budget", "subset")
+RUN_OPTIONS = ("budget", "subset", "grad_alignment_probe")
 """Options that replace a RunConfig setting for every cell: flag help and type from its schema."""
 OPTIONS = (*GRID_OPTIONS, *RUN_OPTIONS)
 
@@ -32,7 +33,8 @@ def _flag(key: str) -> str:
 
 
 def add_override_options(parser: argparse.ArgumentParser, keys: Sequence[str] = OPTIONS) -> None:
-    """Add ``--seeds``, ``--pruners``, ``--prune-ratios``, ``--budget``, ``--subset`` (``keys``)."""
+    """Add ``--seeds``, ``--pruners``, ``--prune-ratios``, ``--budget``, ``--subset`` and
+    ``--grad-alignment-probe`` (those of ``keys``)."""
     group = parser.add_argument_group("preset overrides")
     schema = {spec.name: spec for spec in RunConfig.schema()}
     for key in keys:
