@@ -18,10 +18,11 @@ def test_named_preset_parses_and_validates_every_cell(name):
     assert preset.name == name and preset.cells()
 
 
-def test_equal_time_preset_gives_every_pruner_the_same_seconds():
+def test_equal_time_preset_gives_every_pruner_half_of_full_datas_seconds():
     preset = load_preset("equal-time-fmnist")
-    cells = preset.cells()
-    assert {str(cfg.budget) for cfg in cells} == {"time:10"}
+    cells = [cfg for cfg in preset.cells() if cfg.comparison() == "equal_time"]
+    assert {str(cfg.budget) for cfg in cells} == {"time-fraction:0.5"}
+    assert len(cells) == len(preset.main_cells())  # every pruner, full data included
     assert {cfg.dataset for cfg in cells} == {"fashion_mnist"} and {c.device for c in cells} == {
         "auto"
     }
@@ -37,3 +38,17 @@ def test_fashion_mnist_presets_dry_run_and_write_nothing(name, tmp_path, monkeyp
     cells = len(load_preset(name).cells())
     assert f"suite {name}: {cells} cells ({cells} runs)" in capsys.readouterr().out
     assert list(Path(tmp_path).iterdir()) == []
+
+
+def test_a_searchs_full_data_reference_is_the_suites_full_cell():
+    """The demo's full entry measures gradient alignment; the search's reference used the bare
+    config, so it trained full data again under another hash and the report counted 4 runs."""
+    preset = load_preset("demo-fmnist")
+    cells = {cfg.seed: cfg.config_hash() for cfg in preset.main_cells() if cfg.pruner == "full"}
+    reference = {
+        seed: preset.reference_config("fashion_mnist", "small_cnn", seed).config_hash()
+        for seed in cells
+    }
+    assert reference == cells
+    unlisted = preset.reference_config("fashion_mnist", "small_cnn", 7)
+    assert unlisted.seed == 7 and unlisted.grad_alignment

@@ -198,6 +198,19 @@ def test_read_preset_gives_name_seeds_and_planned_cells(tmp_path):
     assert read_preset("demo-fmnist")[0] == "demo-fmnist"
 
 
+def test_read_preset_plans_only_main_cells(tmp_path):
+    """Same-compute (samples:S) and equal-time cells are rows of the main budget's section: the
+    demo's report showed a "samples:12000" section whose full-data cell was "not run"."""
+    path = tmp_path / "fair.toml"
+    path.write_text(
+        PRESET.replace(
+            'budget = "epochs:4"', 'budget = "epochs:4"\nsame_compute = true\nequal_time = [0.5]'
+        )
+    )
+    _, _, cells = read_preset(str(path))
+    assert set(cells["budget"]) == {"epochs:4"} and len(cells) == 3
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [("name = ", "not valid TOML"), (PRESET.replace('name = "demo"', ""), "name")],

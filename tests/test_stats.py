@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -155,3 +156,18 @@ def test_tta_with_fewer_runs_is_the_median():
     assert time_to_accuracy([10.0, 14.0]).value == pytest.approx(12.0)
     assert time_to_accuracy([7.0]).value == 7.0
     assert time_to_accuracy([]).runs == 0
+
+
+def test_seeds_with_equal_accuracy_on_one_side_test_quietly_and_exactly():
+    """Two seeds at exactly 78.74% (seen in the demo) made scipy warn of catastrophic
+    cancellation; the variance is exactly 0, so the test is exact: Welch with one side's spread."""
+    pruned, full = [0.7874, 0.7874], [0.7777, 0.7775]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        verdict = lossless_test(pruned, full)
+        different = compare(pruned, full)
+    # Welch with s_a = 0: t = (diff + margin) / (s_b / sqrt(2)) on 1 degree of freedom.
+    s_b = np.std(full, ddof=1)
+    t = (np.mean(pruned) - np.mean(full) + 0.001) / (s_b / np.sqrt(2))
+    assert verdict.p_value == pytest.approx(scipy_stats.t.sf(t, df=1), rel=1e-9)
+    assert verdict.verdict == "lossless" and different.different

@@ -6,7 +6,6 @@ import logging
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -106,15 +105,18 @@ def test_runs_starting_together_on_a_new_sqlite_store_all_succeed(tmp_path):
 
 
 LOG_INPUTS = """
-import sys, time
+import os, sys, time
+from pathlib import Path
 from mlflow.data.code_dataset_source import CodeDatasetSource
 from mlflow.data.meta_dataset import MetaDataset
 from mlflow.entities import DatasetInput
 from prunebench import record
 from prunebench.bench.tracking import RunTracker
-uri, start = sys.argv[1], float(sys.argv[2])
+uri, ready = sys.argv[1], Path(sys.argv[2])
 tracker = RunTracker.start(uri, "concurrent", "run", {})
-time.sleep(max(0.0, start - time.time()))  # every process logs the same datasets at once
+(ready / str(os.getpid())).touch()
+while len(list(ready.iterdir())) < 4:  # every process logs the same datasets at once
+    pass  # spin: a sleep here lets the processes drift apart and the race hide
 for i in range(20):
     data = MetaDataset(CodeDatasetSource({}), name=f"data-{i}", digest=f"{i:016x}")
     record.log_inputs(tracker.client, tracker.run_id, [DatasetInput(data._to_mlflow_entity())])
@@ -128,10 +130,11 @@ def test_runs_logging_the_same_dataset_together_all_record_it(tmp_path):
     uri = f"sqlite:///{tmp_path / 'store.db'}"
     MlflowClient(uri).create_experiment("concurrent")
     env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    start = f"{time.time() + 25:.3f}"  # after every process has imported MLflow
+    ready = tmp_path / "ready"  # a process is ready once it has imported MLflow
+    ready.mkdir()
     processes = [
         subprocess.Popen(
-            [sys.executable, "-c", LOG_INPUTS, uri, start],
+            [sys.executable, "-c", LOG_INPUTS, uri, str(ready)],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

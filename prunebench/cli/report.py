@@ -69,6 +69,8 @@ def read_preset(value: str, **overrides) -> tuple[str, list[int], pd.DataFrame]:
 
     The cells frame has the leaderboard's cell columns plus ``pruner``: one row per planned
     dataset x model x pruner variant x target ratio, so cells never run show up as missing.
+    Only main cells: same-compute and equal-time runs are rows of their main cell's section
+    (keyed by the ratio they match), never sections of their own budgets.
     """
     import pandas as pd
 
@@ -85,7 +87,7 @@ def read_preset(value: str, **overrides) -> tuple[str, list[int], pd.DataFrame]:
                 "target_prune_ratio": round(cfg.target_prune_ratio(), 9),
                 "pruner": cfg.pruner,
             }
-            for cfg in preset.cells()
+            for cfg in preset.main_cells()
         ]
     ).drop_duplicates(ignore_index=True)
     return preset.name, sorted(set(preset.seeds)), cells

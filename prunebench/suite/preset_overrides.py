@@ -2,10 +2,12 @@
 
 ``prunebench suite paper-cifar10-r18 --seeds 0 --budget epochs:1 --pruners full,orderdp
 --prune-ratios 0.5 --data-dir DIR`` runs the preset's own code path (model, loader,
-augmentations) on a cut-down grid: a smoke test of a GPU preset on any machine, or a first look
-at a new dataset; ``--nproc N`` runs each cell on N processes instead of the preset's count
-(e.g. the 8-device ImageNet preset on a 4-GPU machine). Overrides are applied to the preset's
-TOML data before validation, so every check a preset gets applies to the overridden one too.
+augmentations) on a cut-down grid (``--grad-alignment-probe N`` also cuts a preset's
+gradient-alignment diagnostics to a seeded probe of N samples): a smoke test of a GPU preset on
+any machine, or a first look at a new dataset; ``--nproc N`` runs each cell on N processes
+instead of the preset's count (e.g. the 8-device ImageNet preset on a 4-GPU machine). Overrides
+are applied to the preset's TOML data before validation, so every check a preset gets applies to
+the overridden one too.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ GRID_OPTIONS: dict[str, str] = {
     "prune_ratios": "comma-separated prune ratios replacing every pruner's (e.g. 0.5)",
 }
 """Options on the preset's grid (not run settings): the key's help text."""
-RUN_OPTIONS = ("budget", "subset", "nproc")
+RUN_OPTIONS = ("budget", "subset", "grad_alignment_probe", "nproc")
 """Options that replace a RunConfig setting for every cell: flag help and type from its schema."""
 OPTIONS = (*GRID_OPTIONS, *RUN_OPTIONS)
 
@@ -33,8 +35,8 @@ def _flag(key: str) -> str:
 
 
 def add_override_options(parser: argparse.ArgumentParser, keys: Sequence[str] = OPTIONS) -> None:
-    """Add ``--seeds``, ``--pruners``, ``--prune-ratios``, ``--budget``, ``--subset``, ``--nproc``
-    (``keys``)."""
+    """Add ``--seeds``, ``--pruners``, ``--prune-ratios``, ``--budget``, ``--subset``,
+    ``--grad-alignment-probe`` and ``--nproc`` (those of ``keys``)."""
     group = parser.add_argument_group("preset overrides")
     schema = {spec.name: spec for spec in RunConfig.schema()}
     for key in keys:

@@ -37,7 +37,7 @@ A preset reads like this (every key but ``name``, ``budget`` and ``pruners`` has
     seeds = 2
 
 Besides its main cells (record tag ``prunebench.comparison`` = "main"), a preset can ask for two
-fair comparisons (see /work/notes/fair-schema.md):
+fair comparisons:
 
 - ``same_compute = true``: for every target prune ratio p of its pruned cells, full data on the
   passes of the pruned runs at p: ``samples:round((1 - p) * n * E)`` (n training samples, budget
@@ -53,7 +53,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -171,6 +171,18 @@ class Preset:
                                 setattr(base, key, value)
                             configs.append(base)
         return configs
+
+    def reference_config(self, dataset: str, model: str, seed: int) -> RunConfig:
+        """The full-data main cell of ``dataset`` and ``model`` at ``seed``, its entry's settings
+        included (so a search's reference IS the suite's cell, one run per config hash); a seed
+        the preset does not list gets the same cell at that seed."""
+        for cfg in self.main_cells():
+            if pruner_class(cfg.pruner).is_reference and (cfg.dataset, cfg.model) == (
+                dataset,
+                model,
+            ):
+                return replace(cfg, seed=seed)
+        return self.base_config(dataset, model, seed)  # a preset without a full-data entry
 
     def prune_ratios(self) -> list[float]:
         """The distinct target prune ratios of the pruned main cells, ascending."""

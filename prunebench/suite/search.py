@@ -89,8 +89,11 @@ def training_evaluator(
     from prunebench.bench.run import train_run
 
     def evaluate(pruner: str, params: dict[str, Any], seed: int, tags: dict[str, str]):
-        cfg = preset.base_config(dataset, model, seed)
-        cfg.pruner, cfg.pruner_params = pruner, dict(params)
+        if pruner_class(pruner).is_reference:
+            cfg = preset.reference_config(dataset, model, seed)  # the suite's own full cell
+        else:
+            cfg = preset.base_config(dataset, model, seed)
+            cfg.pruner, cfg.pruner_params = pruner, dict(params)
         cfg.validate()
         result = train_run(
             cfg,
@@ -117,12 +120,13 @@ def full_reference(
     tracking_uri: str,
     evaluate: Evaluate,
 ) -> list[float]:
-    """Full-data accuracies for ``seeds``: from MLflow when recorded, else trained now."""
+    """Full-data accuracies for ``seeds``: the suite's full-data cells when MLflow holds them
+    finished, else those cells trained now (so the suite later finds them done)."""
     client = record.client(tracking_uri)
     experiment_id = record.get_or_create_experiment(client, preset.name)
     accuracies = []
     for seed in seeds:
-        cfg = preset.base_config(dataset, model, seed)
+        cfg = preset.reference_config(dataset, model, seed)
         finished = client.search_runs(
             [experiment_id],
             filter_string=record.train_filter(cfg.config_hash(), finished=True),
@@ -131,7 +135,11 @@ def full_reference(
         if finished:
             accuracies.append(finished[0].data.metrics["final_test_accuracy"])
         else:
-            accuracy, _ = evaluate(reference_pruner(), {}, seed, {record.TAG_PRESET: preset.name})
+            tags = {
+                record.TAG_PRESET: preset.name,
+                record.TAG_EXPECTED_SEEDS: str(len(preset.seeds)),
+            }
+            accuracy, _ = evaluate(reference_pruner(), {}, seed, tags)
             accuracies.append(accuracy)
     return accuracies
 
