@@ -11,7 +11,9 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from mlflow import MlflowClient
+from optuna.trial import TrialState
 
 from prunebench.bench.checkpoint import checkpoint_path
 from prunebench.cli.main import main
@@ -157,3 +159,18 @@ def test_a_configs_results_do_not_depend_on_the_worker_count(tmp_path, monkeypat
     assert len(results[1]) == 2
     assert results[1] == results[2]  # exact equality, not a tolerance
     assert {threads for threads, _ in results[1].values()} == {"2"}
+
+
+@pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_cell_finished_inside_its_hold_ends_the_heartbeat_quietly(tmp_path):
+    """The runner finishes a cell inside its hold; a heartbeat due after that crashed its thread
+    with UpdateFinishedTrialError, a traceback in the middle of an equal-time suite's output."""
+    storage = open_storage(f"sqlite:///{tmp_path / 'optuna.db'}", grace_seconds=2)
+    assert storage.get_heartbeat_interval() == 1
+    queue = CellQueue.open(storage, "beats", ["cell-a"])
+    claim = queue.claim()
+    with queue.hold(claim):
+        queue.finish(claim, "FINISHED")
+        time.sleep(2.5)  # two heartbeats fall due after the cell is finished
+    (trial,) = queue.study.get_trials(deepcopy=False)
+    assert trial.state == TrialState.COMPLETE and trial.user_attrs["status"] == "FINISHED"

@@ -209,7 +209,10 @@ class CellQueue:
 
         def beat() -> None:
             while not stop.wait(self.storage.get_heartbeat_interval()):
-                self._beat(claim.trial_id)
+                try:
+                    self._beat(claim.trial_id)
+                except optuna.exceptions.UpdateFinishedTrialError:
+                    return  # the body finished the cell (finish()) before leaving the hold
 
         thread = threading.Thread(target=beat, name="prunebench-heartbeat", daemon=True)
         thread.start()
