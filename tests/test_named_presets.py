@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+import torch
 
 from prunebench.cli.main import main
+from prunebench.cli.suite import contention_line
 from prunebench.suite.presets import CONFIG_DIR, load_preset
 
 NAMED = sorted(path.stem for path in CONFIG_DIR.glob("*.toml"))
@@ -52,3 +55,20 @@ def test_a_searchs_full_data_reference_is_the_suites_full_cell():
     assert reference == cells
     unlisted = preset.reference_config("fashion_mnist", "small_cnn", 7)
     assert unlisted.seed == 7 and unlisted.grad_alignment
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CPU threads only matter for CPU runs")
+def test_a_suite_asking_for_more_cpu_threads_than_cores_says_so_once(tmp_path, monkeypatch, capsys):
+    """Two workers of 2-thread runs on 2 cores made every run ~10x slower (an equal-time suite
+    then measured the contention); the suite now says so before its first cell."""
+    preset = load_preset("demo-fmnist")
+    assert contention_line(preset, workers=1, cores=2) is None
+    assert "2 worker(s) x 2 threads = 4 CPU threads on 2 cores" in contention_line(
+        preset, workers=2, cores=2
+    )
+    monkeypatch.chdir(tmp_path)
+    workers = (os.cpu_count() or 1) + 1
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    argv = ["suite", "demo-fmnist", "--dry-run", "--workers", str(workers), "--tracking-uri", store]
+    assert main(argv) == 0
+    assert capsys.readouterr().err.count(f"warning: {workers} worker(s) x 2 threads") == 1

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import sys
 from collections import Counter
 
+import torch
+
+from prunebench.bench.config import DEFAULT_CPU_THREADS
 from prunebench.bench.system_metrics import SUITE_SYSTEM_METRICS_INTERVAL_S
 from prunebench.cli.main import configure_logging
 from prunebench.errors import ConfigError
@@ -87,6 +92,28 @@ def loader_line(preset: Preset) -> str:
     return f"suite {preset.name}: loader {loader} (auto: {why})"
 
 
+def contention_line(preset: Preset, workers: int, cores: int | None) -> str | None:
+    """A warning when the suite's CPU runs would ask for more threads than the machine has cores.
+
+    Each CPU run pins its thread count (results depend on it), so workers do not share threads:
+    oversubscribed, every run slows down many times over, and its times (time budgets, equal-time
+    cells, device-hours) measure the contention instead of the pruner.
+    """
+    device = preset.run_settings.get("device", "auto")
+    if device == "cuda" or (device == "auto" and torch.cuda.is_available()):
+        return None
+    threads = preset.run_settings.get("num_threads") or DEFAULT_CPU_THREADS
+    nproc = preset.run_settings.get("nproc") or 1
+    wanted = workers * nproc * threads
+    if cores is None or wanted <= cores:
+        return None
+    return (
+        f"suite {preset.name}: warning: {workers} worker(s) x {nproc * threads} threads = {wanted} "
+        f"CPU threads on {cores} cores: runs will compete for cores and their times will measure "
+        "that; use fewer --workers (or num_threads = 1 in the preset)"
+    )
+
+
 def _print_states(title: str, states: list[CellState]) -> None:
     counts = Counter(state.action for state in states)
     summary = ", ".join(f"{counts[a]} {label}" for a, label in ACTIONS.items() if counts[a])
@@ -121,6 +148,8 @@ def execute(args: argparse.Namespace) -> int:
         data=not args.dry_run,
     )
     print(loader_line(preset), flush=True)
+    if (contention := contention_line(preset, args.workers, os.cpu_count())) is not None:
+        print(contention, file=sys.stderr, flush=True)
     if args.verbose:  # tracebacks of failed cells (logged at DEBUG) on stderr
         configure_logging(quiet=False)
         logging.getLogger(run_suite.__module__).setLevel(logging.DEBUG)
