@@ -73,6 +73,24 @@ def test_store_fingerprint_is_stable_and_tells_stores_apart():
     assert SECRET not in store_fingerprint(url) and len(store_fingerprint(url)) == 16
 
 
+def run_together(script: str, *args: str, processes: int = 4) -> None:
+    """Start ``processes`` Python processes running ``script`` at once; each must exit 0."""
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    started = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(processes)
+    ]
+    outputs = [process.communicate(timeout=600) for process in started]
+    for process, (_, stderr) in zip(started, outputs, strict=True):
+        assert process.returncode == 0, stderr[-2000:]
+
+
 START_RUN = """
 import sys
 from prunebench.bench.tracking import RunTracker
@@ -84,20 +102,7 @@ tracker.finish("FINISHED")
 def test_runs_starting_together_on_a_new_sqlite_store_all_succeed(tmp_path):
     """4 real processes create the same new store and experiment at once (was: 3 of 4 crashed)."""
     uri = f"sqlite:///{tmp_path / 'new.db'}"
-    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-c", START_RUN, uri],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(4)
-    ]
-    outputs = [process.communicate(timeout=600) for process in processes]
-    for process, (_, stderr) in zip(processes, outputs, strict=True):
-        assert process.returncode == 0, stderr[-2000:]
+    run_together(START_RUN, uri)
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name("concurrent")
     runs = client.search_runs([experiment.experiment_id])
@@ -129,22 +134,9 @@ def test_runs_logging_the_same_dataset_together_all_record_it(tmp_path):
     on MLflow's datasets table, which failed a suite cell); each run holds all 20 inputs."""
     uri = f"sqlite:///{tmp_path / 'store.db'}"
     MlflowClient(uri).create_experiment("concurrent")
-    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     ready = tmp_path / "ready"  # a process is ready once it has imported MLflow
     ready.mkdir()
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-c", LOG_INPUTS, uri, str(ready)],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(4)
-    ]
-    outputs = [process.communicate(timeout=600) for process in processes]
-    for process, (_, stderr) in zip(processes, outputs, strict=True):
-        assert process.returncode == 0, stderr[-2000:]
+    run_together(LOG_INPUTS, uri, str(ready))
     client = MlflowClient(uri)
     runs = client.search_runs([client.get_experiment_by_name("concurrent").experiment_id])
     assert len(runs) == 4
