@@ -176,15 +176,18 @@ def report(session: nox.Session) -> None:
                "--out", f"reports/{preset}", "--tracking-uri", TRACKING_URI, *extra)  # fmt: skip
 
 
+def port_argument(session: nox.Session, default: str) -> str:
+    """The port after `--port` in the session's arguments, e.g. `nox -s ui -- --port 5077`."""
+    if "--port" in session.posargs:
+        return session.posargs[session.posargs.index("--port") + 1]
+    return default
+
+
 @nox.session(venv_backend="none")
 def ui(session: nox.Session) -> None:
     """The MLflow UI on the embedded store: `nox -s ui [-- --port 5000]`."""
     bin_dir = shared_env(session)
-    port = (
-        session.posargs[session.posargs.index("--port") + 1]
-        if "--port" in session.posargs
-        else "5000"
-    )
+    port = port_argument(session, "5000")
     session.log(f"MLflow UI at http://127.0.0.1:{port} (store {TRACKING_URI}); Ctrl-C stops it")
     session.log("MLflow 3.17 opens on its GenAI pages: pick 'Model training' at the top left once")
     session.run(str(bin_dir / "mlflow"), "ui", "--backend-store-uri", TRACKING_URI,
@@ -195,11 +198,7 @@ def ui(session: nox.Session) -> None:
 def dashboard(session: nox.Session) -> None:
     """The Optuna dashboard on the embedded Optuna store: `nox -s dashboard [-- --port 8080]`."""
     bin_dir = shared_env(session)
-    port = (
-        session.posargs[session.posargs.index("--port") + 1]
-        if "--port" in session.posargs
-        else "8080"
-    )
+    port = port_argument(session, "8080")
     session.log(f"Optuna dashboard at http://127.0.0.1:{port} (store {STORAGE_URL}); Ctrl-C: stop")
     # The search's studies and the suite's work queue live in this store (suite/workqueue.py).
     session.run(str(bin_dir / "optuna-dashboard"), STORAGE_URL, "--host", "127.0.0.1",

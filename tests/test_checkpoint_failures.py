@@ -7,7 +7,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import torch
 from mlflow import MlflowClient
 
 from prunebench.bench.budgets import parse_budget
@@ -15,14 +14,7 @@ from prunebench.bench.config import RunConfig
 from prunebench.bench.run import train_run
 from prunebench.errors import UsageError
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models train faster on one thread, and far faster when the 2 CPUs are shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _mount_tmpfs(folder: Path, size_bytes: int) -> None:

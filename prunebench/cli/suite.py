@@ -8,9 +8,7 @@ import os
 import sys
 from collections import Counter
 
-import torch
-
-from prunebench.bench.config import DEFAULT_CPU_THREADS
+from prunebench.bench.config import resolve_device, run_threads
 from prunebench.bench.system_metrics import SUITE_SYSTEM_METRICS_INTERVAL_S
 from prunebench.cli.main import configure_logging
 from prunebench.errors import ConfigError
@@ -99,11 +97,11 @@ def contention_line(preset: Preset, workers: int, cores: int | None) -> str | No
     oversubscribed, every run slows down many times over, and its times (time budgets, equal-time
     cells, device-hours) measure the contention instead of the pruner.
     """
-    device = preset.run_settings.get("device", "auto")
-    if device == "cuda" or (device == "auto" and torch.cuda.is_available()):
+    cfg = preset.main_cells()[0]  # device, threads and nproc are shared settings
+    device = resolve_device(cfg.device)
+    if device.type != "cpu":
         return None
-    threads = preset.run_settings.get("num_threads") or DEFAULT_CPU_THREADS
-    nproc = preset.run_settings.get("nproc") or 1
+    threads, nproc = run_threads(cfg, device), cfg.nproc or 1
     wanted = workers * nproc * threads
     if cores is None or wanted <= cores:
         return None
