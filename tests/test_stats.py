@@ -9,14 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from prunebench.stats import (
-    compare,
-    lossless_test,
-    mean_ci,
-    not_significantly_different,
-    tie_groups,
-    time_to_accuracy,
-)
+from prunebench.stats import lossless_test, mean_ci, rank_groups, time_to_accuracy
 
 NAN = math.nan
 
@@ -80,8 +73,13 @@ def test_too_few_seeds_are_undecided_whatever_the_gap():
         assert "too few seeds to test (need 2 each)" in result.sentence
 
 
-def test_zero_spread_takes_the_observed_difference_as_exact():
-    assert lossless_test([0.9, 0.9], [0.9, 0.9]).verdict == "lossless"  # 0 > -0.001
+def test_zero_spread_is_one_test_image_of_spread():
+    # Equal seeds get the spread of one test image (1e-4), never none: a tie is decided by
+    # its bound, not at p = 0, and a difference exactly on the margin stays on it.
+    tie = lossless_test([0.9, 0.9], [0.9, 0.9])
+    bound = scipy_stats.t.ppf(0.95, 2) * 1e-4  # se = 1e-4 on 2 Welch df
+    assert tie.verdict == "lossless" and tie.ci_low == pytest.approx(-bound)
+    assert 0 < tie.p_value < 0.05
     assert lossless_test([0.85, 0.85], [0.9, 0.9]).verdict == "lossy"
     assert lossless_test([0.5, 0.5], [0.75, 0.75], margin=0.25).verdict == "undecided"  # on it
 
@@ -109,19 +107,9 @@ def test_verdict_is_the_confidence_bound_rule_on_random_cases():
         assert (result.verdict == "lossy") == (result.ci_high < -0.001)
 
 
-# ------------------------------------------------------------------------ ties
-def test_pruners_within_noise_are_not_ranked():
-    a, b = [0.910, 0.912, 0.911], [0.911, 0.909, 0.913]
-    assert not_significantly_different(a, b)
-    assert compare(a, b).p_value > 0.05
-    c = [0.880, 0.882, 0.881]
-    assert not not_significantly_different(a, c)
-    assert compare(a, c).difference == pytest.approx(0.03)
-    assert not_significantly_different([0.95], [0.5])  # one seed cannot show a difference
-
-
-def test_tie_groups_share_a_rank():
-    ranks = tie_groups(
+# ------------------------------------------------------------------------ ranks
+def test_pruners_within_noise_share_a_rank_and_a_letter():
+    ranks = rank_groups(
         {
             "orderdp": [0.910, 0.912, 0.911],
             "infobatch": [0.911, 0.909, 0.913],
@@ -129,7 +117,18 @@ def test_tie_groups_share_a_rank():
             "rs2": [0.879, 0.883, 0.880],
         }
     )
-    assert ranks == {"orderdp": 1, "infobatch": 1, "random": 3, "rs2": 3}
+    assert {k: r.rank for k, r in ranks.items()} == {
+        "orderdp": 1,
+        "infobatch": 1,
+        "random": 3,
+        "rs2": 3,
+    }
+    assert {k: r.letters for k, r in ranks.items()} == {
+        "orderdp": "a",
+        "infobatch": "a",
+        "random": "b",
+        "rs2": "b",
+    }
 
 
 # ------------------------------------------------------------------------ time to accuracy
@@ -160,14 +159,16 @@ def test_tta_with_fewer_runs_is_the_median():
 
 def test_seeds_with_equal_accuracy_on_one_side_test_quietly_and_exactly():
     """Two seeds at exactly 78.74% (seen in the demo) made scipy warn of catastrophic
-    cancellation; the variance is exactly 0, so the test is exact: Welch with one side's spread."""
+    cancellation. Now that side's spread is one test image (1e-4): Welch on floored spreads."""
     pruned, full = [0.7874, 0.7874], [0.7777, 0.7775]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         verdict = lossless_test(pruned, full)
-        different = compare(pruned, full)
-    # Welch with s_a = 0: t = (diff + margin) / (s_b / sqrt(2)) on 1 degree of freedom.
-    s_b = np.std(full, ddof=1)
-    t = (np.mean(pruned) - np.mean(full) + 0.001) / (s_b / np.sqrt(2))
-    assert verdict.p_value == pytest.approx(scipy_stats.t.sf(t, df=1), rel=1e-9)
-    assert verdict.verdict == "lossless" and different.different
+        ranks = rank_groups({"pruned": pruned, "full": full})
+    s_a, s_b = 1e-4, np.std(full, ddof=1)
+    v_a, v_b = s_a**2 / 2, s_b**2 / 2
+    df = (v_a + v_b) ** 2 / (v_a**2 + v_b**2)
+    t = (np.mean(pruned) - np.mean(full) + 0.001) / np.sqrt(v_a + v_b)
+    assert verdict.p_value == pytest.approx(scipy_stats.t.sf(t, df=df), rel=1e-9)
+    assert verdict.verdict == "lossless"
+    assert ranks["pruned"].rank == 1 and ranks["full"].rank == 2

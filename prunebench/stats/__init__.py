@@ -1,22 +1,21 @@
-"""Shared statistical rules over seeds (the lossless rule, confidence intervals, ties,
-time-to-accuracy), imported by both the suite layer and the reports."""
+"""Shared statistical rules over seeds (the lossless rule and its bounds, confidence intervals,
+power and seeds needed, Holm-controlled ranks, sequential looks, time-to-accuracy), imported by
+both the suite layer and the reports."""
 
 from prunebench.stats.inference import (
     DEFAULT_CONFIDENCE,
     DEFAULT_LEVEL,
     DEFAULT_MARGIN,
+    DEFAULT_RESOLUTION,
     MIN_SEEDS,
     VERDICTS,
-    Comparison,
     MeanCI,
     NonInferiority,
     TimeToAccuracy,
-    compare,
     lossless_test,
     mean_ci,
-    not_significantly_different,
-    tie_groups,
     time_to_accuracy,
+    welch_bounds,
 )
 from prunebench.stats.lossless import (
     DEFAULT_MIN_TOLERANCE,
@@ -24,25 +23,33 @@ from prunebench.stats.lossless import (
     lossless_tolerance,
     lossless_verdict,
 )
+from prunebench.stats.power import seeds_for_margin, supported_margin
+from prunebench.stats.ranks import RANK_RULE, Ranked, rank_groups
+from prunebench.stats.sequential import look_level, planned_looks
 
 __all__ = [
     "DEFAULT_CONFIDENCE",
     "DEFAULT_LEVEL",
     "DEFAULT_MARGIN",
     "DEFAULT_MIN_TOLERANCE",
+    "DEFAULT_RESOLUTION",
     "MIN_SEEDS",
+    "RANK_RULE",
     "VERDICTS",
-    "Comparison",
     "MeanCI",
     "NonInferiority",
+    "Ranked",
     "TimeToAccuracy",
-    "compare",
     "is_lossless",
+    "look_level",
     "lossless_test",
     "lossless_tolerance",
     "lossless_verdict",
     "mean_ci",
-    "not_significantly_different",
-    "tie_groups",
+    "planned_looks",
+    "rank_groups",
+    "seeds_for_margin",
+    "supported_margin",
     "time_to_accuracy",
+    "welch_bounds",
 ]

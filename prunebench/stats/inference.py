@@ -5,15 +5,17 @@ variance assumed), at a stated level. Rules for edge cases, stated once here:
 
 - Fewer than ``MIN_SEEDS`` (2) values on a side: no variance to test with, so no interval, the
   lossless verdict is "undecided" and two pruners are "not significantly different".
-- Every value equal on both sides (zero standard error): the test degenerates; its limit as the
-  spread goes to zero is taken, i.e. the observed difference is treated as exact.
+- A side whose seeds all agree is given the spread of one test image (``DEFAULT_RESOLUTION``,
+  the ``resolution`` argument): the test set cannot resolve less, so equal seeds are evidence of
+  a small spread, never of none, and never decide a verdict at p = 0.
+- A bound exactly on the margin is on it (compared after rounding to 1e-9): not past it.
+- Ranks: all pairwise Welch tests at a ratio under Holm's correction (``stats.ranks``).
 """
 
 from __future__ import annotations
 
 import math
-import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +29,11 @@ DEFAULT_MARGIN = 0.001
 """Non-inferiority margin: 0.1 accuracy points (the paper's "typically within 0.1%")."""
 MIN_SEEDS = 2
 """Fewest values per side a test or interval rests on (a sample variance needs two)."""
+DEFAULT_RESOLUTION = 1e-4
+"""One test image of a 10,000-image test set: the smallest spread a side's seeds are given."""
+EXACT_DIGITS = 9
+"""Bounds and margins are compared after rounding to 1e-9, far below one test image (1e-4 to
+1e-6) and far above float error, so a difference exactly on the margin stays on it."""
 MLPERF_MIN_RUNS = 5
 """From this many runs on, time-to-accuracy drops the fastest and slowest run (MLPerf)."""
 
@@ -107,19 +114,87 @@ class NonInferiority:
     """mean(pruned) - mean(full)."""
     ci_low: float
     ci_high: float
-    """Two-sided (1 - 2 * level) Welch interval of the difference: its ends are the one-sided
-    (1 - level) bounds the verdict uses. NaN when a side has fewer than 2 seeds."""
+    """The one-sided (1 - level) lower and upper bounds of the difference (together the
+    two-sided 1 - 2 * level Welch interval); NaN when a side has fewer than 2 seeds."""
     n_pruned: int
     n_full: int
     margin: float
     level: float
     sentence: str
     """The verdict for a human, with the numbers it rests on."""
+    spread_pruned: float = math.nan
+    spread_full: float = math.nan
+    """Each side's standard deviation as the test used it (at least one test image)."""
 
     @property
     def lossless(self) -> bool:
         """True only for a "lossless" verdict (undecided is not lossless)."""
         return self.verdict == "lossless"
+
+    @property
+    def seeds_needed(self) -> float:
+        """Seeds a side that decide at this margin with power 0.8 if the observed difference
+        and spreads are true (:func:`prunebench.stats.power.seeds_for_margin`); inf when the
+        difference is on the margin, NaN with fewer than 2 seeds."""
+        from prunebench.stats.power import pooled_spread, seeds_for_margin
+
+        if math.isnan(self.spread_pruned):
+            return math.nan
+        spread = pooled_spread(self.spread_pruned, self.spread_full)
+        return seeds_for_margin(spread, abs(self.difference + self.margin), self.level)
+
+    @property
+    def lower_bound(self) -> float:
+        """The one-sided (1 - level) lower bound of pruned - full: "loses at most -bound"."""
+        return self.ci_low
+
+    def loss_text(self) -> str:
+        """E.g. "loses at most 0.12 points" or "gains at least 0.05 points"."""
+        if math.isnan(self.ci_low):
+            return "no bound (too few seeds)"
+        if self.ci_low < 0:
+            return f"loses at most {-100 * self.ci_low:.2f} points"
+        return f"gains at least {100 * self.ci_low:.2f} points"
+
+
+@dataclass(frozen=True)
+class WelchBounds:
+    """Welch's difference of means with its one-sided bounds, on floored spreads."""
+
+    difference: float
+    standard_error: float
+    df: float
+    spread_pruned: float
+    spread_full: float
+
+    def bound(self, confidence: float, side: int) -> float:
+        """The one-sided ``confidence`` bound: side -1 lower, +1 upper."""
+        t = float(stats.t.ppf(confidence, self.df))
+        return self.difference + side * t * self.standard_error
+
+    def p_above(self, threshold: float) -> float:
+        """One-sided p of H0 "true difference <= threshold"."""
+        return float(stats.t.sf((self.difference - threshold) / self.standard_error, self.df))
+
+
+def welch_bounds(a: np.ndarray, b: np.ndarray, resolution: float) -> WelchBounds:
+    """Welch's statistics of mean(a) - mean(b), each side's spread at least ``resolution``.
+
+    The floor is the module's zero-spread rule: accuracies move in steps of one test image, so
+    seeds that all agree show a spread below what the test set can resolve, not none. Above the
+    floor this is exactly scipy's Welch test (tests/test_stats.py checks it).
+    """
+    s_a = max(float(np.std(a, ddof=1)), resolution)
+    s_b = max(float(np.std(b, ddof=1)), resolution)
+    v_a, v_b = s_a**2 / a.size, s_b**2 / b.size
+    df = (v_a + v_b) ** 2 / (v_a**2 / (a.size - 1) + v_b**2 / (b.size - 1))
+    return WelchBounds(float(a.mean() - b.mean()), math.sqrt(v_a + v_b), df, s_a, s_b)
+
+
+def clears(value: float, threshold: float) -> bool:
+    """value > threshold, exactly: both rounded to EXACT first, so a bound that equals the
+    margin up to float error (0.95 - 0.951 vs -0.001) is ON the margin, never past it."""
+    return round(value, EXACT_DIGITS) > round(threshold, EXACT_DIGITS)
 
 
 def lossless_test(
@@ -127,15 +202,16 @@ def lossless_test(
     full: Sequence[float] | np.ndarray,
     margin: float = DEFAULT_MARGIN,
     level: float = DEFAULT_LEVEL,
+    resolution: float = DEFAULT_RESOLUTION,
 ) -> NonInferiority:
     """The lossless rule: a one-sided Welch non-inferiority test of pruned vs full accuracies.
 
-    H0: mean(pruned) - mean(full) <= -margin; H1: the difference is > -margin. Verdicts:
-    "lossless" when H0 is rejected at ``level`` (equivalently the lower one-sided 1 - level bound
-    of the difference is above -margin); "lossy" when the upper one-sided 1 - level bound is below
-    -margin (the pruner is significantly worse than the margin allows); "undecided" otherwise,
-    and always with fewer than 2 seeds on a side. With zero spread on both sides the observed
-    difference is taken as exact (lossless iff it exceeds -margin, lossy iff below).
+    H0: mean(pruned) - mean(full) <= -margin; H1: the difference is > -margin. The verdict
+    follows from the one-sided (1 - level) bounds of the difference: "lossless" when the lower
+    bound is above -margin (the pruner loses at most -lower < margin), "lossy" when the upper
+    bound is below -margin, "undecided" otherwise (a bound exactly on the margin included), and
+    always with fewer than 2 seeds on a side. Each side's spread is at least ``resolution``
+    (one test image; see :func:`welch_bounds`), so identical seeds never decide at p = 0.
     """
     if not 0 < level < 0.5:
         raise ValueError(f"level must be in (0, 0.5), got {level}")
@@ -146,105 +222,28 @@ def lossless_test(
     difference = float(a.mean() - b.mean()) if n_a and n_b else math.nan
     nan = math.nan
 
-    def result(verdict: str, p: float, low: float, high: float, why: str) -> NonInferiority:
+    def result(verdict, p, low, high, why, spreads=(nan, nan)) -> NonInferiority:
         seeds = f"{n_a} pruned vs {n_b} full-data seeds"
         diff = "no difference" if math.isnan(difference) else f"{_percent(difference)} points"
         sentence = (
             f"{verdict}: {why} ({diff}, {seeds}; margin {100 * margin:g} points, level {level:g})"
         )
-        return NonInferiority(verdict, p, difference, low, high, n_a, n_b, margin, level, sentence)
+        return NonInferiority(
+            verdict, p, difference, low, high, n_a, n_b, margin, level, sentence, *spreads
+        )
 
     if n_a < MIN_SEEDS or n_b < MIN_SEEDS:
         return result("undecided", nan, nan, nan, f"too few seeds to test (need {MIN_SEEDS} each)")
-    shifted = b - margin
-    if float(np.var(a, ddof=1)) == 0.0 and float(np.var(b, ddof=1)) == 0.0:
-        # Welch's statistic is 0/0 here; its limit as the spread vanishes is the exact difference.
-        if difference > -margin:
-            return result("lossless", 0.0, difference, difference, "every seed equal, above")
-        if difference < -margin:
-            return result("lossy", 1.0, difference, difference, "every seed equal, below")
-        return result("undecided", 1.0, difference, difference, "every seed equal, on the margin")
-    test = _welch(a, shifted, alternative="greater")
-    # The two-sided 1 - 2*level interval of (a - b): its ends are the one-sided 1 - level bounds.
-    two_sided = _welch(a, b)
-    interval = two_sided.confidence_interval(confidence_level=1 - 2 * level)
-    low, high, p = float(interval.low), float(interval.high), float(test.pvalue)
-    if p < level:
-        why = f"non-inferior, p = {p:.3g}"
-        return result("lossless", p, low, high, why)
-    if high < -margin:
+    welch = welch_bounds(a, b, resolution)
+    low, high = welch.bound(1 - level, -1), welch.bound(1 - level, +1)
+    p = welch.p_above(-margin)
+    needed = (welch.spread_pruned, welch.spread_full)
+    if clears(low, -margin):
+        return result("lossless", p, low, high, f"non-inferior, p = {p:.3g}", needed)
+    if clears(-margin, high):
         why = f"worse than the margin, upper bound {_percent(high)} points"
-        return result("lossy", p, low, high, why)
-    return result("undecided", p, low, high, f"cannot tell at this level, p = {p:.3g}")
-
-
-def _welch(x: np.ndarray, y: np.ndarray, alternative: str = "two-sided"):
-    """scipy's Welch t-test. Seeds with equal accuracies (a side with zero spread, common with
-    accuracies on a 10,000-image test set) make scipy warn of "catastrophic cancellation" in its
-    moment check; the variance it then uses is exactly 0 and the test stays exact."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "Precision loss occurred", RuntimeWarning)
-        return stats.ttest_ind(x, y, equal_var=False, alternative=alternative)
-
-
-# --------------------------------------------------------------------------- ties
-@dataclass(frozen=True)
-class Comparison:
-    """Two-sided Welch comparison of two pruners' accuracies."""
-
-    different: bool
-    p_value: float
-    difference: float
-    """mean(a) - mean(b)."""
-
-
-def compare(
-    a: Sequence[float] | np.ndarray,
-    b: Sequence[float] | np.ndarray,
-    level: float = DEFAULT_LEVEL,
-) -> Comparison:
-    """Whether two pruners differ significantly (two-sided Welch at ``level``).
-
-    Fewer than 2 seeds on a side cannot show a difference (not different). With zero spread on
-    both sides they differ iff their means differ.
-    """
-    x, y = _values(a, "accuracies"), _values(b, "accuracies")
-    difference = float(x.mean() - y.mean()) if x.size and y.size else math.nan
-    if x.size < MIN_SEEDS or y.size < MIN_SEEDS:
-        return Comparison(False, math.nan, difference)
-    if float(np.var(x, ddof=1)) == 0.0 and float(np.var(y, ddof=1)) == 0.0:
-        return Comparison(difference != 0.0, 0.0 if difference != 0.0 else 1.0, difference)
-    p = float(_welch(x, y).pvalue)
-    return Comparison(p < level, p, difference)
-
-
-def not_significantly_different(
-    a: Sequence[float] | np.ndarray,
-    b: Sequence[float] | np.ndarray,
-    level: float = DEFAULT_LEVEL,
-) -> bool:
-    """True when a two-sided Welch test at ``level`` cannot tell the two pruners apart."""
-    return not compare(a, b, level).different
-
-
-def tie_groups(
-    samples: Mapping[str, Sequence[float] | np.ndarray], level: float = DEFAULT_LEVEL
-) -> dict[str, int]:
-    """Rank by mean (1 = best), giving tied pruners one rank instead of ordering them.
-
-    Sorted by mean accuracy, each pruner joins the group of the group's leader (its best member)
-    when it is not significantly different from that leader; otherwise it opens a new group,
-    ranked by its position (competition ranking: 1, 1, 3).
-    """
-    order = sorted(samples, key=lambda key: -float(np.mean(samples[key])))
-    ranks: dict[str, int] = {}
-    leader: str | None = None
-    for position, key in enumerate(order, start=1):
-        if leader is not None and not_significantly_different(samples[leader], samples[key], level):
-            ranks[key] = ranks[leader]
-        else:
-            leader, ranks[key] = key, position
-    return ranks
+        return result("lossy", p, low, high, why, needed)
+    return result("undecided", p, low, high, f"cannot tell at this level, p = {p:.3g}", needed)
 
 
 # --------------------------------------------------------------------------- time to accuracy
