@@ -349,12 +349,12 @@ def fair_suite() -> list[RunSpec]:
     Section epochs:10, full data 0.9100 / 0.9105 / 0.9110:
     - orderdp@0.3, 0.9110 / 0.9115 / 0.9120: clearly lossless (non-inferior, p < 0.01);
     - random@0.3, 0.880 / 0.882 / 0.884: clearly lossy (3 points below);
-    - rs2@0.3, two seeds 0.905 / 0.915: undecidable, and tied with orderdp;
+    - rs2@0.3, two seeds 0.905 / 0.915: undecidable, and not told apart from orderdp;
     - infobatch at nominal 0.7 that realized 0.48: keyed 0.48 and flagged;
     - random@0.5, one seed: too few seeds to decide;
     - full data on the sample passes of ratio 0.3 (samples:1400): 0.900 / 0.901 / 0.902;
     - equal time (half of full data's 20 s): full 0.880-0.882, orderdp 0.890-0.892,
-      random 0.889-0.894 (tied with orderdp).
+      random 0.889-0.894 (not told apart from orderdp).
     Section epochs:20 (same dataset and model, its full data trains 40 s): two full seeds and
     orderdp@0.5 with five seeds, one never reaching 0.90 (MLPerf time to accuracy).
     """

@@ -15,7 +15,7 @@ from prunebench import record
 from prunebench.reports.build import build
 from prunebench.reports.runs import runs_frame
 from prunebench.reports.searches import trial_verdicts
-from prunebench.stats import lossless_test, mean_ci, tie_groups, time_to_accuracy
+from prunebench.stats import lossless_test, mean_ci, rank_groups, time_to_accuracy
 from prunebench.suite.presets import load_preset
 from prunebench.suite.search import run_search
 
@@ -88,8 +88,12 @@ def test_verdicts_against_full_data(fair, board):
     # 95% CI of the two rs2 seeds: 0.910 ± t(0.975, 1) * 0.005 = ± 6.35 points.
     assert _row(board, "rs2", 0.3)["accuracy_ci_high"] == pytest.approx(0.9735, abs=1e-4)
     markdown = (fair[0] / "leaderboard.md").read_text()
-    assert "| lossless (p = 0.004; 3 vs 3 seeds) |" in markdown
-    assert "| undecided (p = 0.47; 2 vs 3 seeds) |" in markdown
+    # Each verdict with its one-sided 95% lower bound (points) and the seeds it rests on.
+    orderdp = lossless_test(_accuracies(specs, "orderdp", 0.3), full, margin=0.001)
+    rs2 = lossless_test(_accuracies(specs, "rs2", 0.3), full, margin=0.001)
+    assert orderdp.lower_bound > 0 > rs2.lower_bound
+    assert f"| lossless: gains ≥ {100 * orderdp.lower_bound:.2f} (3 vs 3 seeds; " in markdown
+    assert f"| undecided: loses ≤ {-100 * rs2.lower_bound:.2f} (2 vs 3 seeds; " in markdown
     assert "| undecided: too few seeds to decide (1 vs 3) |" in markdown
     assert "| 91.15 ± 0.12 |" in markdown  # orderdp: mean ± half the 95% CI
     assert "margin 0.1 accuracy points and level 0.05" in markdown
@@ -116,7 +120,9 @@ def test_same_compute_delta_and_verdict(fair, board):
     assert pd.isna(infobatch["delta_to_same_compute"])
     assert pd.isna(infobatch["same_compute_verdict"])
     markdown = (fair[0] / "leaderboard.md").read_text()
-    assert "| +1.05 | lossless (p = 0.00022; 3 vs 3 seeds) |" in markdown  # orderdp
+    orderdp = lossless_test(_accuracies(specs, "orderdp", 0.3), same, margin=0.001)
+    assert orderdp.difference == pytest.approx(0.0105, abs=1e-4)  # +1.05 points
+    assert f"| lossless: gains ≥ {100 * orderdp.lower_bound:.2f} (3 vs 3 seeds; " in markdown
 
 
 def test_rows_keyed_by_realized_ratio_and_misses_flagged(fair, board):
@@ -128,9 +134,9 @@ def test_rows_keyed_by_realized_ratio_and_misses_flagged(fair, board):
     assert not np.isclose(section["prune_ratio"], 0.7).any()  # no 0.7 row
     assert not section.loc[section["pruner_label"] != "infobatch", "ratio_flag"].any()
     # Alone at 0.48: not ranked against the 0.3 pruners it trains 1.35x fewer passes than.
-    assert infobatch["rank"] == 1 and pd.isna(infobatch["tied_with"])
+    assert infobatch["rank"] == 1 and infobatch["letters"] == "a"
     markdown = (fair[0] / "leaderboard.md").read_text()
-    assert "| 48 | infobatch | 1 | 70.0 | 48.0 (!) |" in markdown
+    assert "| 48 | infobatch | 1 (a) | 48.0 (!) |" in markdown
 
 
 def test_ties_share_a_rank(fair, board):
@@ -139,14 +145,15 @@ def test_ties_share_a_rank(fair, board):
     ranks = dict(zip(at_30["pruner_label"], at_30["rank"], strict=True))
     samples = {label: _accuracies(specs, label, 0.3) for label in ("orderdp", "rs2", "random")}
     samples["full (same compute)"] = _accuracies(specs, "full", 0.0, "samples:1400", "same_compute")
-    assert ranks == tie_groups(samples, 0.05)
-    # orderdp and rs2 (two spread seeds) cannot be told apart: one shared rank, said so.
-    assert ranks == {"orderdp": 1, "rs2": 1, "full (same compute)": 3, "random": 4}
-    assert _row(board, "orderdp", 0.3)["tied_with"] == "rs2"
-    assert _row(board, "rs2", 0.3)["tied_with"] == "orderdp"
+    expected = rank_groups(samples, 0.05)  # Holm-corrected pairwise Welch tests
+    assert ranks == {label: place.rank for label, place in expected.items()}
+    # orderdp and rs2 (two spread seeds) cannot be told apart: one shared rank and letter.
+    assert ranks["orderdp"] == ranks["rs2"] == 1
+    shared = set(_row(board, "orderdp", 0.3)["letters"]) & set(_row(board, "rs2", 0.3)["letters"])
+    assert shared  # a letter in common: not significantly different
     markdown = (fair[0] / "leaderboard.md").read_text()
-    assert "| 30 | orderdp | 1 (tied: rs2) |" in markdown
-    assert "| 30 | random | 4 |" in markdown
+    letters = _row(board, "orderdp", 0.3)["letters"]
+    assert f"| 30 | orderdp | 1 ({letters}) |" in markdown
 
 
 def test_time_to_accuracy_the_mlperf_way(fair, board):
@@ -189,16 +196,23 @@ def test_equal_time_table(fair):
         assert rows.loc[label, "lossless_verdict"] == test.verdict == "lossless"
         assert rows.loc[label, "delta_to_full"] == pytest.approx(acc.mean() - full.mean())
         assert rows.loc[label, "accuracy_ci_low"] == pytest.approx(mean_ci(acc).low)
-    # orderdp (89.10) and random (89.15) cannot be told apart; full data trails them both.
-    assert rows["rank"].to_dict() == {"random": 1, "orderdp": 1, "full": 3}
+    # orderdp (89.10) and random (89.15) cannot be told apart; full data trails them both, by
+    # as much as Holm-corrected pairwise tests can tell.
+    samples = {
+        label: _accuracies(specs, label, ratio, "time:10", "equal_time")
+        for label, ratio in (("random", 0.3), ("orderdp", 0.3), ("full", 0.0))
+    }
+    expected = rank_groups(samples, 0.05)
+    assert rows["rank"].to_dict() == {label: place.rank for label, place in expected.items()}
+    assert rows.loc["random", "rank"] == rows.loc["orderdp", "rank"] == 1
     assert table["pruner_label"].tolist() == ["random", "orderdp", "full"]
-    assert rows.loc["random", "tied_with"] == "orderdp@30%"
+    assert rows.loc["random", "letters"] == rows.loc["orderdp", "letters"] == "a"
     assert pd.isna(rows.loc["full", "lossless_verdict"])
     page = (out / "index.html").read_text()
     assert "Equal time budget" in page
     assert "50% of full data&#x27;s training time (10 s)" in page
     markdown = (out / "leaderboard.md").read_text()
-    assert "| 1 (tied: orderdp@30%) | random | 30.0 | 30.0 | 89.15 ± 0.62 | 3 | 10 |" in markdown
+    assert "| 1 (a) | random | 30.0 | 30.0 | 89.15 ± 0.62 | 3 | 10 |" in markdown
 
 
 # ------------------------------------------------------------------ the search's verdict

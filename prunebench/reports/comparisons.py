@@ -18,7 +18,7 @@ from prunebench.reports.leaderboard import (
     is_reference,
     usable_runs,
 )
-from prunebench.stats import lossless_test, mean_ci, tie_groups
+from prunebench.stats import lossless_test, mean_ci, rank_groups
 
 SAME_COMPUTE_LABEL = f"{REFERENCE} (same compute)"
 """Leaderboard label of full data trained on the sample passes of a prune ratio's runs."""
@@ -120,7 +120,7 @@ def equal_time_table(
 
     ``runs`` are equal-time training runs already given their section (:func:`assign_sections`).
     The verdict is the lossless test against full data trained for the same seconds; pruners
-    not significantly different from each other share a rank (stats.tie_groups).
+    ranks and letters come from Holm-corrected pairwise tests (stats.rank_groups).
     """
     usable = usable_runs(runs) if not runs.empty else runs
     if usable.empty:
@@ -157,29 +157,29 @@ def equal_time_table(
                     lossless_verdict=verdict.verdict,
                     lossless_p_value=verdict.p_value,
                     lossless_sentence=verdict.sentence,
+                    lossless_lower_bound=verdict.lower_bound,
+                    lossless_seeds_needed=verdict.seeds_needed,
                 )
             rows.append(row)
-        ranks = tie_groups({k: v for k, v in samples.items() if v.size}, level)
+        ranks = rank_groups({k: v for k, v in samples.items() if v.size}, level)
         for row in rows[len(rows) - len(samples) :]:
-            cell = (row["pruner_label"], row["target_prune_ratio"])
-            row["rank"] = ranks.get(cell, np.nan)
-            row["tied_with"] = ", ".join(
-                _cell_name(other)
-                for other, rank in ranks.items()
-                if other != cell and rank == row["rank"]
-            )
+            place = ranks.get((row["pruner_label"], row["target_prune_ratio"]))
+            row["rank"] = np.nan if place is None else place.rank
+            row["letters"] = "" if place is None else place.letters
     table = pd.DataFrame(rows)
-    for column in ("delta_to_full", "lossless_verdict", "lossless_p_value", "lossless_sentence"):
+    for column in (
+        "delta_to_full",
+        "lossless_verdict",
+        "lossless_p_value",
+        "lossless_sentence",
+        "lossless_lower_bound",
+        "lossless_seeds_needed",
+    ):
         if column not in table:
             table[column] = np.nan
     order = [*EQUAL_TIME_KEY, "rank", "accuracy_mean", "pruner_label"]
     ascending = [True] * len(EQUAL_TIME_KEY) + [True, False, True]
     return table.sort_values(order, ascending=ascending, kind="stable").reset_index(drop=True)
-
-
-def _cell_name(cell: tuple) -> str:
-    label, ratio = cell
-    return label if ratio == 0 else f"{label}@{100 * ratio:g}%"
 
 
 def _mean(runs: pd.DataFrame, column: str) -> float:

@@ -3,7 +3,8 @@
 Rows are placed and compared at their REALIZED prune ratio (:func:`ratio_key`); each pruned row
 carries its accuracy's confidence interval, the lossless verdict (prunebench.stats) against full
 data on the full budget and against full data given the same compute, its rank among the
-pruners at that ratio (tied when not significantly different), and MLPerf time to accuracy.
+pruners at that ratio (Holm-corrected pairwise tests, shown as letters), and MLPerf time to
+accuracy.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from prunebench.stats import (
     MIN_SEEDS,
     lossless_test,
     mean_ci,
-    tie_groups,
+    rank_groups,
     time_to_accuracy,
 )
 from prunebench.stats.lossless import DEFAULT_MIN_TOLERANCE, lossless_tolerance
@@ -263,12 +264,18 @@ def _verdict_columns(prefix: str, verdict) -> dict:
             f"{prefix}_p_value": np.nan,
             f"{prefix}_sentence": "",
             f"{prefix}_too_few_seeds": pd.NA,
+            f"{prefix}_lower_bound": np.nan,
+            f"{prefix}_upper_bound": np.nan,
+            f"{prefix}_seeds_needed": np.nan,
         }
     return {
         f"{prefix}_verdict": verdict.verdict,
         f"{prefix}_p_value": verdict.p_value,
         f"{prefix}_sentence": verdict.sentence,
         f"{prefix}_too_few_seeds": min(verdict.n_pruned, verdict.n_full) < MIN_SEEDS,
+        f"{prefix}_lower_bound": verdict.lower_bound,
+        f"{prefix}_upper_bound": verdict.ci_high,
+        f"{prefix}_seeds_needed": verdict.seeds_needed,
     }
 
 
@@ -309,19 +316,15 @@ def _against_same_compute(
 
 
 def _ranks(board: pd.DataFrame, samples: list[np.ndarray], level: float) -> pd.DataFrame:
-    """Rank among the rows at one realized ratio of a section, tied when not significantly
-    different (stats.tie_groups); full data on the full budget is not ranked."""
+    """Rank and letters among the rows at one realized ratio of a section (stats.rank_groups:
+    Holm-corrected pairwise tests); full data on the full budget is not ranked."""
     rank = pd.Series(np.nan, index=board.index)
-    tied = pd.Series("", index=board.index)
+    letters = pd.Series("", index=board.index)
     ranked = board[~board["is_full"] & (board["n_seeds"] > 0)]
     for _, group in ranked.groupby([*SECTION, "prune_ratio"], sort=False, dropna=False):
-        ranks = tie_groups({i: samples[i] for i in group.index}, level)
-        for i, r in ranks.items():
-            rank[i] = r
-            tied[i] = ", ".join(
-                board.loc[j, "pruner_label"] for j, other in ranks.items() if j != i and other == r
-            )
-    return board.assign(rank=rank, tied_with=tied)
+        for i, place in rank_groups({i: samples[i] for i in group.index}, level).items():
+            rank[i], letters[i] = place.rank, place.letters
+    return board.assign(rank=rank, letters=letters)
 
 
 def _eval_resolution(histories: pd.DataFrame | None, usable: pd.DataFrame) -> pd.DataFrame:
@@ -401,14 +404,16 @@ def _tta_text(row: pd.Series) -> str:
     return f"{head} ({row[f'tta_reached_{key}']}/{row['n_seeds']} seeds)"
 
 
-def verdict_text(verdict, p_value: float, n: int, n_reference: int) -> str:
-    """E.g. "lossless (p = 0.004; 3 vs 3 seeds)" or "undecided: too few seeds (1 vs 3)"."""
+def verdict_text(verdict, lower: float, needed: float, n: int, n_reference: int) -> str:
+    """E.g. "lossless: loses ≤ 0.12 (5 vs 5 seeds; 3 decide)" or "undecided: too few seeds
+    (1 vs 3)"; the bound is the one-sided 95% lower bound of pruned - reference, in points."""
     if pd.isna(verdict):
         return "—"
     if min(n, n_reference) < MIN_SEEDS:
         return f"{verdict}: too few seeds to decide ({n} vs {n_reference})"
-    p = "" if pd.isna(p_value) else f"p = {p_value:.2g}; "
-    return f"{verdict} ({p}{n} vs {n_reference} seeds)"
+    bound = f"loses ≤ {-100 * lower:.2f}" if lower < 0 else f"gains ≥ {100 * lower:.2f}"
+    decide = "∞" if not np.isfinite(needed) else f"{int(needed)}"
+    return f"{verdict}: {bound} ({n} vs {n_reference} seeds; {decide} decide)"
 
 
 def _delta_text(value: float) -> str:
@@ -416,10 +421,10 @@ def _delta_text(value: float) -> str:
 
 
 def _rank_text(row: pd.Series) -> str:
+    """E.g. "2 (ab)": rank 2, and the letter groups it shares with others."""
     if pd.isna(row["rank"]):
         return "—"
-    rank = f"{int(row['rank'])}"
-    return f"{rank} (tied: {row['tied_with']})" if row["tied_with"] else rank
+    return f"{int(row['rank'])} ({row['letters']})"
 
 
 def _ratio_text(row: pd.Series) -> str:
@@ -445,33 +450,12 @@ def format_leaderboard(board: pd.DataFrame) -> pd.DataFrame:
         {
             "Ratio (%)": board["prune_ratio"].map(lambda v: _pct(v, 0)),
             "Pruner": board["pruner_label"],
-            "Rank at ratio": board.apply(_rank_text, axis=1),
-            "Target ratio (%)": board["target_prune_ratio"].map(lambda v: _pct(v, 1)),
+            "Rank (groups)": board.apply(_rank_text, axis=1),
             "Realized ratio (%)": board.apply(_ratio_text, axis=1),
             "Accuracy (%, 95% CI)": board.apply(_accuracy_text, axis=1),
             "Seeds": board.apply(_seeds_text, axis=1),
-            "Δ full (pts)": board["delta_to_full"].map(_delta_text),
-            "vs full": [
-                verdict_text(v, p, n, m)
-                for v, p, n, m in zip(
-                    board["lossless_verdict"],
-                    board["lossless_p_value"],
-                    board["n_seeds"],
-                    board["full_n_seeds"],
-                    strict=True,
-                )
-            ],
-            "Δ same compute (pts)": board["delta_to_same_compute"].map(_delta_text),
-            "vs same compute": [
-                verdict_text(v, p, n, m)
-                for v, p, n, m in zip(
-                    board["same_compute_verdict"],
-                    board["same_compute_p_value"],
-                    board["n_seeds"],
-                    board["same_compute_n_seeds"],
-                    strict=True,
-                )
-            ],
+            "vs full (pts)": _verdicts(board, "lossless", "full_n_seeds"),
+            "vs same compute (pts)": _verdicts(board, "same_compute", "same_compute_n_seeds"),
             tta_header: board.apply(_tta_text, axis=1),
             "Train device-h": board["train_device_hours_mean"].map(lambda v: _number(v, ".3g")),
             "Saved vs full (%)": board["saved_pct"].map(lambda v: _number(v, ".1f")),
@@ -479,6 +463,20 @@ def format_leaderboard(board: pd.DataFrame) -> pd.DataFrame:
         }
     )
     return out
+
+
+def _verdicts(board: pd.DataFrame, prefix: str, reference_seeds: str) -> list[str]:
+    return [
+        verdict_text(v, low, need, n, m)
+        for v, low, need, n, m in zip(
+            board[f"{prefix}_verdict"],
+            board[f"{prefix}_lower_bound"],
+            board[f"{prefix}_seeds_needed"],
+            board["n_seeds"],
+            board[reference_seeds],
+            strict=True,
+        )
+    ]
 
 
 def section_title(section: Sequence) -> str:
