@@ -51,6 +51,13 @@ TAG_SEARCH = "prunebench.search"
 """The Optuna study name of a search run and of its trials and their training runs."""
 TAG_VARIANT = "prunebench.variant"
 """The preset label of the pruner variant a search (and its trials and training runs) explores."""
+TAG_LOOKS = "prunebench.looks"
+"""On an experiment run with --until-decided: the design's number of looks L (its verdicts
+test at level / L)."""
+TAG_MARGIN = "prunebench.margin"
+"""On an experiment run with --until-decided: the margin its rounds decided at."""
+TAG_CONFIRMATION = "prunebench.confirmation"
+"""On a search's training runs on fresh seeds that confirm (or not) its answer: "true"."""
 TAG_PARENT_RUN = "mlflow.parentRunId"
 TAG_RUN_NAME = "mlflow.runName"
 TAG_TRIAL_NUMBER = "optuna.trial_number"
@@ -90,7 +97,14 @@ COMPARISON_SAME_COMPUTE = "same_compute"
 """Full data given the sample passes of the pruned runs at one prune ratio."""
 COMPARISON_EQUAL_TIME = "equal_time"
 """Every pruner given the same wall-clock training seconds."""
-COMPARISONS = (COMPARISON_MAIN, COMPARISON_SAME_COMPUTE, COMPARISON_EQUAL_TIME)
+COMPARISON_SATURATION = "saturation"
+"""Full data on a multiple of the budget: how much more training would still gain."""
+COMPARISONS = (
+    COMPARISON_MAIN,
+    COMPARISON_SAME_COMPUTE,
+    COMPARISON_EQUAL_TIME,
+    COMPARISON_SATURATION,
+)
 
 # ---------------------------------------------------------------------------- metrics
 PROGRESS_CHECKPOINTS = (0.2, 0.4, 0.6, 0.8, 1.0)
@@ -181,6 +195,7 @@ PARAM_BATCH_PER_DEVICE = "batch_size_per_device"
 """The per-process batch: the global ``batch_size`` divided among ``nproc`` processes."""
 PARAM_TARGET_PRUNE_RATIO = "target_prune_ratio"
 PARAM_MATCHED_PRUNE_RATIO = "matched_prune_ratio"
+PARAM_BUDGET_MULTIPLE = "budget_multiple"
 """Of a same-compute full run: the target realized prune ratio whose sample passes it matches."""
 PARAM_TIME_BUDGET_FRACTION = "time_budget_fraction"
 """Of an equal-time run: its training seconds as a fraction of the full-data run's."""

@@ -314,3 +314,46 @@ def test_search_runs_each_labelled_variant_and_records_it(stores):
         sorted(t.data.params["pruner_label"] for t in trials)
         == ["infobatch"] * 2 + ["infobatch-anneal"] * 2
     )
+
+
+def test_the_confirmed_answer_rests_only_on_fresh_seeds(stores):
+    preset = load_preset(str(stores["preset"]))
+    calls = []
+
+    def recording(pruner, params, seed, tags):
+        calls.append((seed, tags.get("prunebench.confirmation") == "true"))
+        return planted(pruner, params, seed, tags)
+
+    result = run_search(
+        preset, "random", trials=6, seeds=2, tracking_uri=stores["tracking_uri"],
+        storage_url=stores["storage_url"], evaluate=recording, confirm_seeds=3,
+    )  # fmt: skip
+    searched = {seed for seed, confirming in calls if not confirming}
+    fresh = {seed for seed, confirming in calls if confirming}
+    assert searched == {0, 1} and fresh == {1000, 1001, 1002}
+    confirmation = result.confirmation
+    assert confirmation.seeds == [1000, 1001, 1002]
+    confirmed = confirmation.confirmed
+    assert confirmed is not None and confirmed.searched_ratio == result.best["prune_ratio"]
+    assert confirmed.verdict.n_pruned == confirmed.verdict.n_full == 3
+    # 2 seeds x 6 trials, 3 fresh full-data runs, 3 fresh runs of the one candidate.
+    assert result.training_runs == 12 + 3 + 3
+    (search_run,) = runs_of(stores["tracking_uri"], "tiny", kind="search")
+    metrics = search_run.data.metrics
+    assert metrics["confirmed_searched_ratio"] == result.best["prune_ratio"]
+    assert metrics["search_training_runs"] == 18
+
+
+def test_the_grid_search_reuses_the_suites_cells(stores):
+    # The grid's trials are the suite's own cells on the suite's seeds: nothing is retrained.
+    preset = load_preset(str(stores["preset"]))
+    run_suite(preset, **suite_kwargs(stores))
+    before = len(runs_of(stores["tracking_uri"], "tiny"))
+    result = run_search(
+        preset, "orderdp", trials=99, seeds=2, tracking_uri=stores["tracking_uri"],
+        storage_url=stores["storage_url"], checkpoint_dir=stores["checkpoint_dir"],
+        sampler="grid", confirm_seeds=0,
+    )  # fmt: skip
+    assert [row["prune_ratio"] for row in result.frontier] == pytest.approx([0.5], abs=0.02)
+    assert len(runs_of(stores["tracking_uri"], "tiny")) == before
+    assert len(runs_of(stores["tracking_uri"], "tiny", kind="search_train")) == 0

@@ -29,8 +29,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--pruner",
         action="append",
         default=None,
-        help="pruner to search (repeatable; default: the preset's [search]); a pruner with a "
-        "search space",
+        help="pruner to search (repeatable; default: the preset's [search] pruners, else every "
+        "pruner of the preset with a search space)",
     )
     parser.add_argument("--trials", type=int, default=None, help="trials per pruner, all workers")
     parser.add_argument("--seeds", type=int, default=None, help="seeds per trial")
@@ -53,7 +53,7 @@ def execute(args: argparse.Namespace) -> int:
     """Run the search for each pruner and print its answer and explored frontier."""
     preset = load_preset(args.preset, **overrides_from_args(args))
     settings = preset.search
-    pruners = args.pruner or settings.pruners
+    pruners = args.pruner or settings.pruners or preset.searchable()
     unknown = sorted(set(pruners) - set(searchable_pruners()))
     if unknown:
         raise ConfigError(
@@ -79,10 +79,12 @@ def execute(args: argparse.Namespace) -> int:
             storage_url=args.storage,
             dataset=settings.dataset,
             model=settings.model,
-            tolerance=args.tolerance if args.tolerance is not None else settings.tolerance,
+            tolerance=first_set(args.tolerance, settings.tolerance, preset.margin),
             checkpoint_dir=args.checkpoint_dir,
             sampler_seed=args.sampler_seed,
             variant=variant,
+            sampler=settings.sampler,
+            confirm_seeds=settings.confirm_seeds,
         )
         print(
             f"search {variant} ({pruner}) on {preset.name}: full data "
@@ -101,5 +103,33 @@ def execute(args: argparse.Namespace) -> int:
             print("  no lossless setting found: try lower ratios or a larger --tolerance")
         else:
             params = ", ".join(f"{k}={v:.4f}" for k, v in result.best["params"].items())
-            print(f"  largest lossless prune ratio: {result.best['prune_ratio']:.3f} ({params})")
+            print(
+                f"  largest lossless prune ratio on the search's seeds (unconfirmed): "
+                f"{result.best['prune_ratio']:.3f} ({params})"
+            )
+        print(confirmation_line(result))
     return 0
+
+
+def first_set(*values):
+    """The first value that is not None (None if all are)."""
+    return next((value for value in values if value is not None), None)
+
+
+def confirmation_line(result) -> str:
+    """The search's answer as confirmed (or not) on fresh seeds, with what it cost."""
+    confirmation = result.confirmation
+    cost = f"{result.training_runs} training runs asked for, reused ones included"
+    if confirmation is None or not confirmation.attempts:
+        return f"  confirmed on fresh seeds: nothing to confirm ({cost})"
+    seeds = f"seeds {confirmation.seeds[0]}-{confirmation.seeds[-1]}"
+    confirmed = confirmation.confirmed
+    if confirmed is None:
+        tried = ", ".join(
+            f"{a.searched_ratio:.3f} {a.verdict.verdict}" for a in confirmation.attempts
+        )
+        return f"  confirmed on fresh {seeds}: none (tried {tried}; {cost})"
+    return (
+        f"  CONFIRMED largest lossless prune ratio on fresh {seeds}: {confirmed.prune_ratio:.3f}, "
+        f"{confirmed.verdict.loss_text()} ({cost})"
+    )

@@ -120,6 +120,9 @@ def search_results(
             "dataset": _column(searches, "params.search_dataset").fillna(searches["dataset"]),
             "model": _column(searches, "params.search_model").fillna(searches["model"]),
             "pruner": _column(searches, "params.search_pruner").fillna(searches["pruner"]),
+            "variant": _column(searches, "params.search_variant").fillna(
+                _column(searches, "params.search_pruner").fillna(searches["pruner"])
+            ),
             "status": searches["status"],
             "failure_reason": searches["failure_reason"],
             "seeds": _column(searches, "params.search_seeds"),
@@ -127,6 +130,10 @@ def search_results(
             "full_accuracy_mean": _column(searches, "metrics.full_accuracy_mean"),
             "full_accuracy_std": _column(searches, "metrics.full_accuracy_std"),
             "largest_lossless_ratio": _column(searches, "metrics.largest_lossless_ratio"),
+            "confirmed_lossless_ratio": _column(searches, "metrics.confirmed_lossless_ratio"),
+            "confirmed_lower_bound": _column(searches, "metrics.confirmed_lower_bound"),
+            "confirm_attempts": _column(searches, "metrics.confirm_attempts"),
+            "search_training_runs": _column(searches, "metrics.search_training_runs"),
             "trials": searches["run_id"].map(trial_counts).fillna(0).astype(int),
             "lossless_trials": searches["run_id"].map(lossless_counts).fillna(0).astype(int),
             "report_decided_trials": searches["run_id"].map(decided).fillna(0).astype(int),
@@ -149,10 +156,16 @@ def search_results(
 
 
 def _cell_text(row: pd.Series) -> str:
+    """The search's answer: confirmed on fresh seeds when it was, else labelled unconfirmed."""
     if row["status"] != "FINISHED":
         return row["status"]
-    ratio = row["largest_lossless_ratio"]
-    return "none lossless" if pd.isna(ratio) else f"{100 * ratio:.1f}"
+    confirmed, ratio = row["confirmed_lossless_ratio"], row["largest_lossless_ratio"]
+    if pd.notna(confirmed):
+        return f"{100 * confirmed:.1f} (confirmed)"
+    if pd.isna(ratio):
+        return "none lossless"
+    tried = row["confirm_attempts"]
+    return f"{100 * ratio:.1f} (" + ("not confirmed" if tried > 0 else "unconfirmed") + ")"
 
 
 def lossless_table(results: pd.DataFrame) -> pd.DataFrame:

@@ -6,8 +6,11 @@ seed accuracies against full data's at a margin (``tolerance``, default 0.1 poin
 0.05; Optuna's constraint is p - level (feasible iff the verdict is "lossless"). Each labelled
 variant of the pruner in the preset (e.g. InfoBatch with and without annealing) is its own study,
 its fixed parameters applied to every trial and its label recorded on the study and its runs.
-The sampler explores the pruner class's own ``search_space`` (e.g. for OrderDP the prune ratio p
-and how 1 - p splits into exploration and exploitation; for single-knob pruners only p). Every
+The TPE sampler explores the pruner class's own ``search_space`` (e.g. for OrderDP the prune
+ratio p and how 1 - p splits into exploration and exploitation; for single-knob pruners only p);
+the grid sampler tries the preset's own prune ratios (each pruner at its default parameters), so
+its trials on the suite's seeds ARE the suite's cells (a finished run of a config hash is
+reused, never retrained). The answer is then confirmed on fresh seeds (``suite.confirm``). Every
 trial is an MLflow run nested under the study's run, and each seed it trains is a run nested
 under the trial. The study lives in an Optuna RDB storage, so workers on many machines can share
 it; ``trials`` counts trials over all workers.
@@ -15,6 +18,7 @@ it; ``trials`` counts trials over all workers.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import statistics
@@ -34,6 +38,7 @@ from prunebench.errors import ConfigError
 from prunebench.pruners import pruner_class, reference_pruner, searchable_pruners
 from prunebench.stats import DEFAULT_LEVEL, DEFAULT_MARGIN, lossless_test
 from prunebench.stores import first_use_lock
+from prunebench.suite.confirm import Confirmation, confirm
 from prunebench.suite.presets import Preset
 from prunebench.suite.workqueue import open_storage
 
@@ -56,6 +61,8 @@ class SearchResult:
     best: dict[str, Any] | None  # params, prune_ratio, accuracy_mean of the largest lossless
     frontier: list[dict[str, Any]]  # every finished trial, by prune ratio
     variant: str = ""  # the preset label of the pruner variant searched
+    confirmation: Confirmation | None = None  # the answer retrained on fresh seeds
+    training_runs: int = 0  # runs the trials and the confirmation asked for
 
 
 def suggest(trial: optuna.Trial, pruner: str) -> dict[str, Any]:
@@ -83,18 +90,34 @@ def search_variants(preset: Preset, pruner: str) -> dict[str, dict[str, Any]]:
 
 
 def training_evaluator(
-    preset: Preset, dataset: str, model: str, tracking_uri: str, checkpoint_dir: str | Path
+    preset: Preset,
+    dataset: str,
+    model: str,
+    tracking_uri: str,
+    checkpoint_dir: str | Path,
+    label: str | None = None,
 ) -> Evaluate:
-    """Evaluate by training the preset's configuration for real (one MLflow run per seed)."""
+    """Evaluate by training the preset's configuration for real (one MLflow run per seed); a
+    config hash MLflow already holds FINISHED (a suite cell, an earlier trial) is reused."""
     from prunebench.bench.run import train_run
+
+    client = record.client(tracking_uri)
 
     def evaluate(pruner: str, params: dict[str, Any], seed: int, tags: dict[str, str]):
         if pruner_class(pruner).is_reference:
             cfg = preset.reference_config(dataset, model, seed)  # the suite's own full cell
         else:
-            cfg = preset.base_config(dataset, model, seed)
-            cfg.pruner, cfg.pruner_params = pruner, dict(params)
+            cfg = preset.cell_config(dataset, model, label or pruner, dict(params), seed)
         cfg.validate()
+        finished = client.search_runs(
+            [record.get_or_create_experiment(client, preset.name)],
+            filter_string=f"tags.`{record.TAG_CONFIG_HASH}` = '{cfg.config_hash()}' "
+            "and attributes.status = 'FINISHED'",
+            max_results=1,
+        )
+        if finished:
+            metrics = finished[0].data.metrics
+            return metrics["final_test_accuracy"], metrics["realized_prune_ratio"]
         result = train_run(
             cfg,
             tracking_uri=tracking_uri,
@@ -158,11 +181,16 @@ def run_search(
     evaluate: Evaluate | None = None,
     sampler_seed: int = 0,
     variant: str | None = None,
+    sampler: str = "tpe",
+    confirm_seeds: int | None = None,
 ) -> SearchResult:
-    """Search ``pruner``'s largest lossless prune ratio on the preset's first dataset and model.
+    """Search ``pruner``'s largest lossless prune ratio on the preset's first dataset and model,
+    then confirm it on ``confirm_seeds`` fresh seeds (default: ``seeds``; 0: no confirmation).
 
     ``variant`` is the preset label of the variant to search (see :func:`search_variants`); it
     may be left out when the pruner has one. ``tolerance`` is the non-inferiority margin.
+    ``sampler`` "grid" tries the preset's prune ratios of the variant (``trials`` is then their
+    number), "tpe" samples the pruner's search space.
     """
     if pruner not in searchable_pruners():
         raise ConfigError(
@@ -186,8 +214,13 @@ def run_search(
     record.check_tracking_uri(tracking_uri)
     storage = open_storage(storage_url)
     record.prepare_experiment(tracking_uri, preset.name)
-    evaluate = evaluate or training_evaluator(preset, dataset, model, tracking_uri, checkpoint_dir)
-    seed_list = list(range(seeds))
+    evaluate = evaluate or training_evaluator(
+        preset, dataset, model, tracking_uri, checkpoint_dir, variant
+    )
+    seed_list = search_seeds(preset, seeds)
+    grid = variant_ratios(preset, variant) if sampler == "grid" else []
+    if sampler == "grid":
+        trials = len(grid)
 
     full = full_reference(preset, dataset, model, seed_list, tracking_uri, evaluate)
     full_mean = statistics.fmean(full)
@@ -198,17 +231,19 @@ def run_search(
     # Trials are comparable only under the same cells, variant, seed count and lossless rule.
     study_name = (
         f"prunebench-search/{preset.name}/{dataset}/{model}/{pruner}/{variant}/{preset.digest()}"
-        f"/seeds{seeds}/margin-{margin:g}-level-{level:g}"
-    )
-    sampler = optuna.samplers.TPESampler(
-        seed=sampler_seed,
-        n_startup_trials=min(8, max(2, trials // 3)),
+        f"/seeds{seeds}/margin-{margin:g}-level-{level:g}" + ("/grid" if grid else "")
     )
     study = optuna.create_study(
         storage=storage,
         study_name=study_name,
         direction="maximize",
-        sampler=sampler,
+        sampler=(
+            optuna.samplers.GridSampler({"prune_ratio": grid}, seed=sampler_seed)
+            if grid
+            else optuna.samplers.TPESampler(
+                seed=sampler_seed, n_startup_trials=min(8, max(2, trials // 3))
+            )
+        ),
         load_if_exists=True,
     )
     client = record.client(tracking_uri)
@@ -225,7 +260,10 @@ def run_search(
     )
 
     def objective(trial: optuna.Trial) -> float:
-        params = {**fixed, **suggest(trial, pruner)}
+        if grid:  # the preset's own cell parameters, so the suite's runs answer the trial
+            params = {**fixed, "prune_ratio": trial.suggest_float("prune_ratio", 0.0, 1.0)}
+        else:
+            params = {**fixed, **suggest(trial, pruner)}
         trial_run = client.create_run(
             record.get_or_create_experiment(client, preset.name),
             run_name=f"{pruner}-trial{trial.number}",
@@ -297,8 +335,50 @@ def run_search(
             catch=(),
         )
     result = _summarize(study, study_name, search_run_id, full_mean, full_std, margin, variant)
+    runs = len(seed_list) * len(result.frontier)
+    if confirm_seeds != 0:
+        lossless = [row for row in result.frontier if row["lossless"]]
+        fresh_tags = {**_confirm_tags(search_run_id, study_name, preset, variant)}
+
+        def train(params: dict[str, Any] | None, seed: int) -> tuple[float, float]:
+            if params is None:
+                return evaluate(reference_pruner(), {}, seed, fresh_tags)
+            return evaluate(pruner, params, seed, fresh_tags)
+
+        confirmation = confirm(lossless, train, confirm_seeds or seeds, margin, level)
+        result = dataclasses.replace(result, confirmation=confirmation)
+        runs += confirmation.training_runs
+    result = dataclasses.replace(result, training_runs=runs)
     _log_result(client, search_run_id, result)
     return result
+
+
+def search_seeds(preset: Preset, count: int) -> list[int]:
+    """The seeds a search trial trains: the preset's first ``count`` seeds (so grid trials are
+    the suite's cells), then the integers after its largest."""
+    seeds = list(preset.seeds[:count])
+    while len(seeds) < count:
+        seeds.append(max(seeds, default=-1) + 1)
+    return seeds
+
+
+def variant_ratios(preset: Preset, variant: str) -> list[float]:
+    """The target prune ratios the preset runs variant ``variant`` at, ascending."""
+    ratios = {r for entry in preset.pruners if entry.label == variant for r in entry.prune_ratios}
+    if not ratios:
+        raise ConfigError(f"the grid search needs prune ratios of {variant!r} in the preset")
+    return sorted(ratios)
+
+
+def _confirm_tags(search_run_id, study_name, preset, variant) -> dict[str, str]:
+    return {
+        record.TAG_KIND: record.KIND_SEARCH_TRAIN,
+        record.TAG_PARENT_RUN: search_run_id,
+        record.TAG_SEARCH: study_name,
+        record.TAG_PRESET: preset.name,
+        record.TAG_VARIANT: variant,
+        record.TAG_CONFIRMATION: "true",
+    }
 
 
 def _search_run(
@@ -368,6 +448,19 @@ def _summarize(study, study_name, run_id, full_mean, full_std, margin, variant) 
 
 
 def _log_result(client, run_id: str, result: SearchResult) -> None:
+    metrics = [_metric("search_training_runs", result.training_runs)]
+    confirmation = result.confirmation
+    if confirmation is not None:
+        metrics.append(_metric("confirm_seeds", len(confirmation.seeds)))
+        metrics.append(_metric("confirm_attempts", len(confirmation.attempts)))
+        confirmed = confirmation.confirmed
+        if confirmed is not None:
+            metrics += [
+                _metric("confirmed_lossless_ratio", confirmed.prune_ratio),
+                _metric("confirmed_searched_ratio", confirmed.searched_ratio),
+                _metric("confirmed_lower_bound", confirmed.verdict.lower_bound),
+            ]
+    client.log_batch(run_id, metrics=metrics)
     if result.best is not None:
         # Tags, not params: a later trial (or worker) may find a larger lossless ratio.
         client.log_batch(
@@ -382,6 +475,11 @@ def _log_result(client, run_id: str, result: SearchResult) -> None:
         path = Path(folder) / "frontier.json"
         path.write_text(json.dumps(result.frontier, indent=2))
         client.log_artifact(run_id, str(path))
+        if confirmation is not None:
+            path = Path(folder) / "confirmation.json"
+            attempts = [attempt.as_dict() for attempt in confirmation.attempts]
+            path.write_text(json.dumps({"seeds": confirmation.seeds, "attempts": attempts}))
+            client.log_artifact(run_id, str(path))
     client.set_terminated(run_id, "FINISHED")
 
 
