@@ -140,8 +140,10 @@ def run_preset(
 
 @nox.session(venv_backend="none")
 def demo(session: nox.Session) -> None:
-    """The main job, offline on a CPU: every pruner on real Fashion-MNIST, a search, the report."""
-    run_preset(session, shared_env(session), "demo-fmnist", search=True)
+    """The main job, offline on a CPU: every pruner on real Fashion-MNIST, a search, the report.
+
+    Two workers: the demo's runs pin one torch thread each (its preset), so two fill 2 cores."""
+    run_preset(session, shared_env(session), "demo-fmnist", search=True, workers=2)
 
 
 @nox.session(venv_backend="none")

@@ -52,6 +52,7 @@ so a config computes the same numbers on any machine and under any number of sui
 _HASH_WHEN_SET = (
     "eval_points",
     "matched_prune_ratio",
+    "budget_multiple",
     "lr_pct_start",
     "lr_div_factor",
     "lr_final_div_factor",
@@ -388,6 +389,15 @@ class RunConfig:
         cli=None,
         log=False,  # logged only when set (run.run_params)
     )
+    budget_multiple: float | None = setting(
+        None,
+        help="of a saturation run: full data on this multiple of the suite's budget, to measure "
+        "how much more training would still gain (set by the suite)",
+        label="budget multiple",
+        check=_check_lr,  # a positive finite number
+        cli=None,
+        log=False,  # logged only when set (run.run_params)
+    )
     time_budget_seconds: float | None = setting(
         None,
         help="the training seconds a time-fraction budget resolves to (set by the suite)",
@@ -451,6 +461,8 @@ class RunConfig:
             return record.COMPARISON_EQUAL_TIME
         if self.matched_prune_ratio is not None:
             return record.COMPARISON_SAME_COMPUTE
+        if self.budget_multiple is not None:
+            return record.COMPARISON_SATURATION
         return record.COMPARISON_MAIN
 
     def training_budget(self) -> Budget:

@@ -93,6 +93,8 @@ def config_params(cfg: RunConfig, device: torch.device) -> dict[str, Any]:
         params[record.PARAM_NVML_INDEX] = index
     if cfg.matched_prune_ratio is not None:
         params[record.PARAM_MATCHED_PRUNE_RATIO] = cfg.matched_prune_ratio
+    if cfg.budget_multiple is not None:
+        params[record.PARAM_BUDGET_MULTIPLE] = cfg.budget_multiple
     if cfg.budget.is_symbolic:
         params[record.PARAM_TIME_BUDGET_FRACTION] = cfg.budget.amount
         params[record.PARAM_TIME_BUDGET_SECONDS] = cfg.training_budget().amount

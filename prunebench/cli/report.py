@@ -41,9 +41,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument(
         "--min-tolerance",
         type=float,
-        default=DEFAULT_MIN_TOLERANCE,
+        default=None,
         metavar="FRACTION",
-        help="non-inferiority margin of the lossless test (fraction; default 0.001 = 0.1 points)",
+        help="non-inferiority margin of the lossless test (fraction; default: the preset's "
+        "margin, else the one its --until-decided suite used, else "
+        f"{DEFAULT_MIN_TOLERANCE:g} = {100 * DEFAULT_MIN_TOLERANCE:g} points)",
     )
     parser.add_argument(
         "--ui-url",
@@ -64,8 +66,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     return parser
 
 
-def read_preset(value: str, **overrides) -> tuple[str, list[int], pd.DataFrame]:
-    """(experiment name, seeds, planned cells) of a suite preset, read by the suite's own parser.
+def read_preset(value: str, **overrides) -> tuple[str, list[int], pd.DataFrame, float | None]:
+    """(experiment name, seeds, planned cells, margin) of a suite preset, read by the suite's
+    own parser.
 
     The cells frame has the leaderboard's cell columns plus ``pruner``: one row per planned
     dataset x model x pruner variant x target ratio, so cells never run show up as missing.
@@ -90,7 +93,7 @@ def read_preset(value: str, **overrides) -> tuple[str, list[int], pd.DataFrame]:
             for cfg in preset.main_cells()
         ]
     ).drop_duplicates(ignore_index=True)
-    return preset.name, sorted(set(preset.seeds)), cells
+    return preset.name, sorted(set(preset.seeds)), cells, preset.margin
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -100,7 +103,7 @@ def execute(args: argparse.Namespace) -> int:
 
     if (args.experiment is None) == (args.preset is None):
         raise UsageError("Pass exactly one of --experiment NAME or --preset CONFIG.")
-    if not 0.0 <= args.min_tolerance < 1.0:
+    if args.min_tolerance is not None and not 0.0 <= args.min_tolerance < 1.0:
         raise ConfigError(
             f"--min-tolerance must be an accuracy fraction in [0, 1), got {args.min_tolerance:g}."
         )
@@ -108,9 +111,13 @@ def execute(args: argparse.Namespace) -> int:
     from prunebench.suite.preset_overrides import overrides_from_args
 
     experiment, expected_seeds, expected_cells = args.experiment, None, None
+    margin = args.min_tolerance
     if args.preset is not None:
         overrides = overrides_from_args(args)
-        experiment, expected_seeds, expected_cells = read_preset(args.preset, **overrides)
+        experiment, expected_seeds, expected_cells, preset_margin = read_preset(
+            args.preset, **overrides
+        )
+        margin = preset_margin if margin is None else margin
     preflight_report(args.out)
     out, run_id = build(
         experiment,
@@ -118,7 +125,7 @@ def execute(args: argparse.Namespace) -> int:
         args.tracking_uri,
         expected_seeds=expected_seeds,
         expected_cells=expected_cells,
-        min_tolerance=args.min_tolerance,
+        min_tolerance=margin,
         log_run=not args.no_log_run,
         ui_url=args.ui_url,
     )

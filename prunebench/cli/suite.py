@@ -13,6 +13,7 @@ from prunebench.bench.system_metrics import SUITE_SYSTEM_METRICS_INTERVAL_S
 from prunebench.cli.main import configure_logging
 from prunebench.errors import ConfigError
 from prunebench.record import DEFAULT_TRACKING_URI
+from prunebench.stats import DEFAULT_MARGIN, look_level, planned_looks
 from prunebench.stores import redact_url
 from prunebench.suite.preflight import preflight_suite
 from prunebench.suite.preset_overrides import add_override_options, overrides_from_args
@@ -24,6 +25,7 @@ from prunebench.suite.runner import (
     plan,
     run_suite,
 )
+from prunebench.suite.until_decided import run_until_decided
 from prunebench.suite.workqueue import GRACE_SECONDS
 
 MIN_GRACE_SECONDS = 3
@@ -78,6 +80,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="print a failed cell's traceback (always logged as its run's traceback.txt)",
     )
+    parser.add_argument(
+        "--until-decided",
+        action="store_true",
+        help="after the preset's seeds, add rounds of seeds to the cells whose verdict against "
+        "full data (or same-compute full data) is undecided, until decided or --max-seeds; "
+        "every look tests at level / looks (Bonferroni), so the false-lossless rate over all "
+        "looks stays at the level",
+    )
+    parser.add_argument(
+        "--max-seeds", type=int, default=20, help="with --until-decided: seeds a cell may reach"
+    )
+    parser.add_argument(
+        "--round-seeds",
+        type=int,
+        default=None,
+        help="with --until-decided: seeds a round adds (default: the preset's seed count)",
+    )
     add_override_options(parser)
 
 
@@ -124,6 +143,41 @@ def _print_states(title: str, states: list[CellState]) -> None:
         print(f"  {cfg.cell() + kind:<48} seed {cfg.seed:<3} {ACTIONS[state.action]}{reason}")
 
 
+def _until_decided(preset: Preset, args: argparse.Namespace, options: dict):
+    """Rounds of seeds until every verdict is decided; returns the last round's preset and
+    final cell states, after printing each look."""
+    round_seeds = args.round_seeds or len(preset.seeds)
+    if args.max_seeds < len(preset.seeds) or round_seeds < 1:
+        raise ConfigError(
+            f"--max-seeds must be at least the preset's {len(preset.seeds)} seeds and "
+            "--round-seeds at least 1"
+        )
+    states: dict[str, list] = {}
+
+    def run_round(current: Preset) -> None:
+        states["final"] = run_suite(current, **options)
+        states["preset"] = current
+
+    margin = preset.margin if preset.margin is not None else DEFAULT_MARGIN
+    looks = run_until_decided(
+        preset,
+        run_round,
+        args.tracking_uri,
+        max_seeds=args.max_seeds,
+        round_seeds=round_seeds,
+        margin=margin,
+    )
+    total = planned_looks(len(preset.seeds), args.max_seeds, round_seeds)
+    for look in looks:
+        added = sum(len(seeds) for seeds in look.added.values())
+        print(
+            f"look {look.round} of at most {total} (each at level {look_level(total):.4g}): "
+            f"{look.decided} comparisons decided, {look.undecided} cells undecided"
+            + (f"; {len(look.added)} cells get {added} more seeds" if added else "")
+        )
+    return states["preset"], states["final"]
+
+
 def execute(args: argparse.Namespace) -> int:
     """Plan, run and summarize; exit 1 if any cell ends failed."""
     if args.workers < 1:
@@ -161,17 +215,20 @@ def execute(args: argparse.Namespace) -> int:
         print(f"each cell: one run on {nproc} processes, one device each")
     if args.dry_run:
         return 0
-    final = run_suite(
-        preset,
-        tracking_uri=args.tracking_uri,
-        storage_url=args.storage,
-        checkpoint_dir=args.checkpoint_dir,
-        workers=args.workers,
-        quiet=args.quiet,
-        overrides=overrides,
-        system_metrics_s=args.system_metrics,
-        grace_seconds=args.heartbeat_grace,
-    )
+    options = {
+        "tracking_uri": args.tracking_uri,
+        "storage_url": args.storage,
+        "checkpoint_dir": args.checkpoint_dir,
+        "workers": args.workers,
+        "quiet": args.quiet,
+        "overrides": overrides,
+        "system_metrics_s": args.system_metrics,
+        "grace_seconds": args.heartbeat_grace,
+    }
+    if args.until_decided:
+        preset, final = _until_decided(preset, args, options)
+    else:
+        final = run_suite(preset, **options)
     unfinished = [s for s in final if s.action != "done"]
     if not unfinished:
         print(

@@ -22,6 +22,7 @@ from mlflow.entities import Param
 
 from prunebench import __version__, record
 from prunebench.errors import UsageError
+from prunebench.reports import answer
 from prunebench.reports import figures as fig
 from prunebench.reports.comparisons import (
     assign_sections,
@@ -68,7 +69,7 @@ from prunebench.reports.searches import lossless_table, search_results
 from prunebench.reports.stability import tta_curves
 from prunebench.reports.theory_figures import theory_figures
 from prunebench.reports.ui_links import DEFAULT_UI_URL
-from prunebench.stats import DEFAULT_LEVEL, MIN_SEEDS
+from prunebench.stats import DEFAULT_LEVEL, MIN_SEEDS, look_level
 from prunebench.stats.lossless import DEFAULT_MIN_TOLERANCE
 from prunebench.stores import redact_url
 
@@ -110,6 +111,8 @@ class ReportContent:
     min_tolerance: float
     generated: str
     equal_time: pd.DataFrame = field(default_factory=pd.DataFrame)
+    saturation: list[answer.Saturation] = field(default_factory=list)
+    """Full data on a multiple of the budget against the budget (the doubling test)."""
     level: float = DEFAULT_LEVEL
     ui_url: str = ""
     """The MLflow UI that run links point to ("": no links)."""
@@ -188,7 +191,13 @@ def compute(
             usage=usage_table(section_usable, data.usage),
         )
         content.figures = _section_figures(
-            content, section_usable, _in_section(curves, section), data, palette
+            content,
+            section_usable,
+            _in_section(curves, section),
+            data,
+            palette,
+            min_tolerance,
+            level,
         )
         sections.append(content)
     searches = search_results(data.runs, margin=min_tolerance, level=level)
@@ -208,6 +217,7 @@ def compute(
         min_tolerance=min_tolerance,
         generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         equal_time=equal_time_table(equal, margin=min_tolerance, level=level),
+        saturation=answer.saturation(everything),
         level=level,
     )
 
@@ -222,6 +232,8 @@ class FigureInput:
     data: ExperimentData
     palette: dict
     title: str
+    margin: float
+    level: float
 
 
 Drawn = tuple  # (matplotlib Figure or None when there is nothing to draw, title, caption)
@@ -300,10 +312,14 @@ def _section_figures(
     curves: pd.DataFrame,
     data: ExperimentData,
     palette: dict,
+    margin: float,
+    level: float,
 ) -> dict[str, fig.ReportFigure]:
     """Every report section's figure for one dataset / model / budget section."""
     slug = section_slug(content.key)
-    inputs = FigureInput(content, usable, curves, data, palette, section_title(content.key))
+    inputs = FigureInput(
+        content, usable, curves, data, palette, section_title(content.key), margin, level
+    )
     out = {}
     for part in SECTIONS:
         if part.figure is None:
@@ -438,15 +454,21 @@ RULES = (
     "0.01, else the realized mean rounded to 2 decimals; a run whose realized ratio misses its "
     "target by more than 0.01 is flagged (!). Accuracy: final test accuracy, mean ± half the "
     "95% Student-t confidence interval over seeds. Lossless: a one-sided Welch non-inferiority "
-    "test of the seeds' accuracies against the reference's (full data on the full budget; full "
-    "data given the same sample passes; full data given the same seconds) at margin {margin:g} "
-    "accuracy points and level {level:g}: lossless when the pruned mean is significantly above "
-    "the reference mean minus the margin, lossy when significantly below it, undecided "
-    "otherwise; each verdict names the seeds it rests on (pruned vs reference), and with fewer "
-    "than {min_seeds} seeds a side it is undecided: too few seeds to decide. Rank at ratio: by "
-    "mean accuracy among the pruners at the same realized ratio; a pruner not significantly "
-    "different (two-sided Welch, level {level:g}) from its group's best shares its rank (with "
-    "fewer than {min_seeds} seeds nothing is significant). Time to target (MLPerf): training "
+    "test (unpaired: runs of different pruners share a seed's initialization but not its data "
+    "order) of the seeds' accuracies against the reference's (full data on the full budget; "
+    "full data given the same sample passes; full data given the same seconds) at margin "
+    "{margin:g} accuracy points and level {level:g}. Each comparison gives the one-sided 95% "
+    "lower bound of pruned − reference ('loses ≤ X' points) and the verdict follows from the "
+    "bounds: lossless when the lower bound is above −margin, lossy when the upper bound is below "
+    "it, undecided otherwise (a bound exactly on the margin, compared after rounding to 1e-9, is "
+    "on it). A side whose seeds all agree is given the spread of one test image (0.01 points on "
+    "10,000 images), never none. 'N decide': the seeds a side that would decide at this margin "
+    "with power 0.8 if the observed difference and spreads are true (∞ on the margin). With "
+    "fewer than {min_seeds} seeds a side a verdict is undecided: too few seeds to decide. Rank "
+    "(groups): all pairwise two-sided Welch tests among the pruners at one realized ratio, "
+    "Holm-corrected (family-wise level {level:g}); the rank is 1 + the number of pruners "
+    "significantly better, and pruners sharing a letter are not significantly different. Time "
+    "to target (MLPerf): training "
     "seconds to the first evaluation at or above the target; the median over seeds below 5 "
     "seeds, from 5 the mean without the fastest and slowest, a seed that never reached it "
     "counting as infinitely slow; it is only as fine as the evaluation points. Saved: 1 − train "
@@ -526,8 +548,8 @@ def _equal_time_display(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "Rank": [
-                "—" if pd.isna(r) else (f"{int(r)} (tied: {t})" if t else f"{int(r)}")
-                for r, t in zip(table["rank"], table["tied_with"], strict=True)
+                "—" if pd.isna(r) else f"{int(r)} ({letters})"
+                for r, letters in zip(table["rank"], table["letters"], strict=True)
             ],
             "Pruner": table["pruner_label"],
             "Target ratio (%)": (100 * table["target_prune_ratio"]).map("{:.1f}".format),
@@ -551,10 +573,11 @@ def _equal_time_display(table: pd.DataFrame) -> pd.DataFrame:
                 lambda v: "—" if pd.isna(v) else f"{100 * v:+.2f}"
             ),
             "vs full, same time": [
-                verdict_text(v, p, n, m)
-                for v, p, n, m in zip(
+                verdict_text(v, low, need, n, m)
+                for v, low, need, n, m in zip(
                     table["lossless_verdict"],
-                    table["lossless_p_value"],
+                    table["lossless_lower_bound"],
+                    table["lossless_seeds_needed"],
                     table["n_seeds"],
                     table["full_n_seeds"],
                     strict=True,
@@ -829,7 +852,14 @@ class ReportSection:
 
 
 SECTIONS: list[ReportSection] = [
-    ReportSection("summary", "Summary", _html_summary),
+    ReportSection(
+        "answer",
+        "The answer: who saves how much without losing accuracy",
+        answer.html,
+        answer.figure,
+        markdown=answer.markdown,
+        csv={"answer": lambda content: answer.verdict_frame(content.board)},
+    ),
     ReportSection("leaderboard", "Leaderboard", _html_leaderboard, markdown=_markdown_leaderboard),
     ReportSection(
         "utilization",
@@ -893,6 +923,7 @@ SECTIONS: list[ReportSection] = [
         },
     ),
     ReportSection("theory", "OrderDP theory: inclusion probabilities γ_j", _html_theory),
+    ReportSection("summary", "Method and rules", _html_summary),
 ]
 """The report, in order: a new part is one function (or a few) and one entry here."""
 
@@ -1023,21 +1054,29 @@ def build(
     *,
     expected_seeds: int | Sequence[int] | None = None,
     expected_cells: pd.DataFrame | None = None,
-    min_tolerance: float = DEFAULT_MIN_TOLERANCE,
+    min_tolerance: float | None = None,
     log_run: bool = True,
     ui_url: str = DEFAULT_UI_URL,
 ) -> tuple[Path, str | None]:
-    """Build the report into ``out_dir``; return it and the report run id (None: not logged)."""
+    """Build the report into ``out_dir``; return it and the report run id (None: not logged).
+
+    ``min_tolerance`` None: the margin an --until-decided suite recorded on the experiment,
+    else DEFAULT_MIN_TOLERANCE. Verdicts test at DEFAULT_LEVEL / L when the experiment records
+    a sequential design of L looks (suite.until_decided)."""
     out = Path(out_dir)
     _check_out(out)
     uri = record.resolve_tracking_uri(tracking_uri)
     client = record.open_store(uri)
     data = load_experiment(client, experiment, uri)
+    tags = client.get_experiment(data.experiment_id).tags
+    if min_tolerance is None:
+        min_tolerance = float(tags.get(record.TAG_MARGIN, DEFAULT_MIN_TOLERANCE))
     content = compute(
         data,
         expected_seeds=expected_seeds,
         expected_cells=expected_cells,
         min_tolerance=min_tolerance,
+        level=look_level(int(tags.get(record.TAG_LOOKS, 1)), DEFAULT_LEVEL),
     )
     content.ui_url = ui_url
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -103,6 +103,7 @@ def _run_row(run) -> dict:
         # Untagged runs (written before comparisons existed) are the preset's ordinary cells.
         "comparison": tags.get(record.TAG_COMPARISON) or record.COMPARISON_MAIN,
         "matched_prune_ratio": _float(params.get(record.PARAM_MATCHED_PRUNE_RATIO)),
+        "budget_multiple": _float(params.get(record.PARAM_BUDGET_MULTIPLE)),
         "time_budget_fraction": _float(params.get(record.PARAM_TIME_BUDGET_FRACTION)),
         "time_budget_seconds": _float(params.get(record.PARAM_TIME_BUDGET_SECONDS)),
     }

@@ -15,8 +15,10 @@ A preset reads like this (every key but ``name``, ``budget`` and ``pruners`` has
     subset = 20000
     accuracy_targets = [0.80, 0.85]
 
+    margin = 0.003                       # the lossless margin (accuracy fraction): 0.3 points
     same_compute = true                  # + full data on the pruned runs' passes, per ratio
     equal_time = [0.5]                   # + every cell on 0.5 x full data's training seconds
+    saturation = true                    # + full data on twice the budget: is it saturated?
 
     [[pruners]]
     name = "full"                        # always one cell per seed, ratio 0
@@ -32,9 +34,11 @@ A preset reads like this (every key but ``name``, ``budget`` and ``pruners`` has
     settings_ratios = [0.7]              # optionally at some of its ratios only
 
     [search]                             # optional: `prunebench search` defaults
-    pruners = ["orderdp"]
+    pruners = ["orderdp"]                # default: every searchable pruner of the preset
     trials = 12
     seeds = 2
+    sampler = "tpe"                      # or "grid": the preset's own prune ratios
+    confirm_seeds = 2                    # fresh seeds the answer is confirmed on (default: seeds)
 
 Besides its main cells (record tag ``prunebench.comparison`` = "main"), a preset can ask for two
 fair comparisons:
@@ -69,25 +73,39 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
+SATURATION_MULTIPLE = 2.0
+"""A saturation cell trains full data on this multiple of the budget (the doubling test)."""
 CONFIG_DIR = Path(__file__).resolve().parent / "named_presets"
 """The named presets, shipped as package data (so they work from an installed package too)."""
 
 # Preset key -> (accepted types, default): settings every cell shares, from RunConfig's schema.
 _RUN_KEYS = RunConfig.preset_keys()
 _LIST_KEYS = ("datasets", "models", "seeds", "prune_ratios", "accuracy_targets")
-_COMPARISON_KEYS = {"same_compute", "equal_time"}
+_COMPARISON_KEYS = {"same_compute", "equal_time", "saturation"}
 _TOP_KEYS = {
     "name",
     "description",
     "budget",
     "pruners",
     "search",
+    "margin",
     *_LIST_KEYS,
     *_RUN_KEYS,
     *_COMPARISON_KEYS,
 }
 _PRUNER_KEYS = {"name", "label", "params", "prune_ratios", "settings", "settings_ratios"}
-_SEARCH_KEYS = {"pruners", "trials", "seeds", "tolerance", "dataset", "model"}
+_SEARCH_KEYS = {
+    "pruners",
+    "trials",
+    "seeds",
+    "tolerance",
+    "dataset",
+    "model",
+    "sampler",
+    "confirm_seeds",
+}
+SEARCH_SAMPLERS = ("tpe", "grid")
+"""tpe: Optuna's TPE over the pruner's search space; grid: the preset's prune ratios."""
 
 
 @dataclass(frozen=True)
@@ -115,12 +133,17 @@ class PrunerEntry:
 class SearchSettings:
     """Defaults for ``prunebench search`` on this preset."""
 
-    pruners: tuple[str, ...] = ("orderdp",)
+    pruners: tuple[str, ...] = ()
+    """Pruners to search; empty: every searchable pruner the preset lists (the same search
+    budget for each, as AlgoPerf asks)."""
     trials: int = 12
     seeds: int = 2
     tolerance: float | None = None
     dataset: str | None = None
     model: str | None = None
+    sampler: str = "tpe"
+    confirm_seeds: int | None = None
+    """Fresh seeds the answer is confirmed on (None: as many as ``seeds``)."""
 
 
 @dataclass(frozen=True)
@@ -143,6 +166,13 @@ class Preset:
     """Add full-data cells on the pruned runs' passes at each target prune ratio."""
     equal_time: tuple[float, ...] = ()
     """Fractions of the full-data runs' training seconds every main cell also runs under."""
+    saturation: bool = False
+    """Add full data on SATURATION_MULTIPLE x the budget: what more training would gain."""
+    margin: float | None = None
+    """The non-inferiority margin of this preset's verdicts (fraction; None: the default)."""
+    extra_seeds: tuple[tuple[str, float, int], ...] = ()
+    """(pruner label or "same_compute", target ratio, seed): cells run beyond ``seeds`` (the
+    rounds of ``--until-decided``)."""
 
     def base_config(self, dataset: str, model: str, seed: int) -> RunConfig:
         """A RunConfig with the preset's shared settings and the full-data reference pruner."""
@@ -157,20 +187,32 @@ class Preset:
         )
 
     def main_cells(self) -> list[RunConfig]:
-        """The preset's ordinary cells, in a stable order (seed innermost)."""
+        """The preset's ordinary cells, in a stable order (seed innermost), then the extra
+        seeds' cells."""
         configs = []
         for dataset in self.datasets:
             for model in self.models:
                 for entry in self.pruners:
                     for params in _ratio_variants(entry):
-                        for seed in self.seeds:
-                            base = self.base_config(dataset, model, seed)
-                            base.pruner, base.pruner_params = entry.name, params
-                            base.pruner_label = entry.label
-                            for key, value in entry.settings_at(base.target_prune_ratio()).items():
-                                setattr(base, key, value)
-                            configs.append(base)
+                        seeds = [*self.seeds, *self._extra(entry.label, params, entry.name)]
+                        for seed in seeds:
+                            configs.append(self._cell(dataset, model, entry, params, seed))
         return configs
+
+    def _cell(
+        self, dataset: str, model: str, entry: PrunerEntry, params: dict[str, Any], seed: int
+    ) -> RunConfig:
+        base = self.base_config(dataset, model, seed)
+        base.pruner, base.pruner_params = entry.name, params
+        base.pruner_label = entry.label
+        for key, value in entry.settings_at(base.target_prune_ratio()).items():
+            setattr(base, key, value)
+        return base
+
+    def _extra(self, label: str, params: dict[str, Any], pruner: str) -> list[int]:
+        """The extra seeds of the cell of ``label`` at the target ratio of ``params``."""
+        ratio = round(pruner_class(pruner).target_prune_ratio(params), 9)
+        return [s for lab, r, s in self.extra_seeds if lab == label and round(r, 9) == ratio]
 
     def reference_config(self, dataset: str, model: str, seed: int) -> RunConfig:
         """The full-data main cell of ``dataset`` and ``model`` at ``seed``, its entry's settings
@@ -183,6 +225,30 @@ class Preset:
             ):
                 return replace(cfg, seed=seed)
         return self.base_config(dataset, model, seed)  # a preset without a full-data entry
+
+    def cell_config(
+        self, dataset: str, model: str, label: str, params: dict[str, Any], seed: int
+    ) -> RunConfig:
+        """The main cell of variant ``label`` with ``params`` at ``seed``, its entry's settings
+        included (so a search trial on the suite's grid IS the suite's cell, one run per config
+        hash); parameters the preset has no cell for get the shared settings."""
+        for cfg in self.main_cells():
+            if (cfg.dataset, cfg.model, cfg.pruner_label, cfg.pruner_params) == (
+                dataset,
+                model,
+                label,
+                params,
+            ):
+                return replace(cfg, seed=seed)
+        pruner = next((e.name for e in self.pruners if e.label == label), label)
+        cfg = self.base_config(dataset, model, seed)
+        cfg.pruner, cfg.pruner_params, cfg.pruner_label = pruner, dict(params), label
+        return cfg
+
+    def searchable(self) -> list[str]:
+        """The preset's pruners (names, in order) a search can tune."""
+        names = [entry.name for entry in self.pruners if pruner_class(entry.name).search_space]
+        return list(dict.fromkeys(names))
 
     def prune_ratios(self) -> list[float]:
         """The distinct target prune ratios of the pruned main cells, ascending."""
@@ -204,12 +270,31 @@ class Preset:
             for model in self.models:
                 for ratio in self.prune_ratios():
                     passes = same_compute_passes(budget, n, ratio)
-                    for seed in self.seeds:
+                    extra = [s for lab, r, s in self.extra_seeds if lab == "same_compute"
+                             and round(r, 9) == round(ratio, 9)]  # fmt: skip
+                    for seed in [*self.seeds, *extra]:
                         cfg = self.base_config(dataset, model, seed)
                         cfg.budget = Budget("samples", passes)
                         cfg.matched_prune_ratio = ratio
                         configs.append(cfg)
         return configs
+
+    def saturation_cells(self) -> list[RunConfig]:
+        """Full data on SATURATION_MULTIPLE times the budget, every seed (if asked for)."""
+        if not self.saturation:
+            return []
+        budget = parse_budget(self.budget)
+        doubled = Budget(budget.kind, budget.amount * SATURATION_MULTIPLE)
+        return [
+            replace(
+                self.reference_config(dataset, model, seed),
+                budget=doubled,
+                budget_multiple=SATURATION_MULTIPLE,
+            )
+            for dataset in self.datasets
+            for model in self.models
+            for seed in self.seeds
+        ]
 
     def equal_time_cells(self) -> list[RunConfig]:
         """Every main cell under each ``time-fraction`` budget (unresolved: see the runner)."""
@@ -233,7 +318,12 @@ class Preset:
     def cells(self) -> list[RunConfig]:
         """Every run of the suite: main cells, same-compute cells, then equal-time cells (the
         second phase, which waits for the full-data main runs)."""
-        return self.main_cells() + self.same_compute_cells() + self.equal_time_cells()
+        return (
+            self.main_cells()
+            + self.same_compute_cells()
+            + self.saturation_cells()
+            + self.equal_time_cells()
+        )
 
     def digest(self) -> str:
         """Identifies the set of cells: changes when any cell's configuration changes."""
@@ -386,6 +476,16 @@ def parse_preset(data: dict[str, Any], where: str, path: Path | None = None) -> 
     if same_compute and parse_budget(budget).kind == "time":
         same_passes = "under a time budget every run already has the same compute"
         raise _fail(where, f"same_compute needs an epochs or samples budget ({same_passes})")
+    margin = data.get("margin")
+    if margin is not None and (
+        isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 0 <= margin < 1
+    ):
+        raise _fail(where, f"'margin' must be an accuracy fraction in [0, 1), got {margin!r}")
+    saturation = data.get("saturation", False)
+    if not isinstance(saturation, bool):
+        raise _fail(where, f"'saturation' must be true or false, got {saturation!r}")
+    if saturation and parse_budget(budget).kind == "time":
+        raise _fail(where, "saturation needs an epochs or samples budget to multiply")
     equal_time = data.get("equal_time", [])
     if equal_time != []:  # an empty list (the default) asks for no equal-time cells
         equal_time = _list(where, data, "equal_time", (int, float), None)
@@ -414,6 +514,8 @@ def parse_preset(data: dict[str, Any], where: str, path: Path | None = None) -> 
         requested_loader=requested_loader,
         same_compute=same_compute,
         equal_time=tuple(map(float, equal_time)),
+        saturation=saturation,
+        margin=None if margin is None else float(margin),
     )
     for cfg in preset.cells():
         try:
@@ -429,7 +531,7 @@ def _parse_search(where: str, table: Any) -> SearchSettings:
         raise _fail(at, "must be a table")
     _check_keys(at, table, _SEARCH_KEYS)
     settings = SearchSettings()
-    pruners = _list(at, table, "pruners", str, list(settings.pruners))
+    pruners = _list(at, table, "pruners", str, None) if "pruners" in table else ()
     trials, seeds = table.get("trials", settings.trials), table.get("seeds", settings.seeds)
     for key, value in (("trials", trials), ("seeds", seeds)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -439,8 +541,23 @@ def _parse_search(where: str, table: Any) -> SearchSettings:
         isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or tolerance < 0
     ):
         raise _fail(at, f"'tolerance' must be a number >= 0, got {tolerance!r}")
+    sampler = table.get("sampler", settings.sampler)
+    if sampler not in SEARCH_SAMPLERS:
+        raise _fail(at, f"'sampler' must be one of {', '.join(SEARCH_SAMPLERS)}, got {sampler!r}")
+    confirm_seeds = table.get("confirm_seeds")
+    if confirm_seeds is not None and (
+        isinstance(confirm_seeds, bool) or not isinstance(confirm_seeds, int) or confirm_seeds < 2
+    ):
+        raise _fail(at, f"'confirm_seeds' must be an integer >= 2, got {confirm_seeds!r}")
     return SearchSettings(
-        pruners, trials, seeds, tolerance, table.get("dataset"), table.get("model")
+        pruners,
+        trials,
+        seeds,
+        tolerance,
+        table.get("dataset"),
+        table.get("model"),
+        sampler,
+        confirm_seeds,
     )
 
 

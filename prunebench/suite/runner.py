@@ -329,11 +329,12 @@ def failed_cell_line(cfg: RunConfig, reason: str | None) -> str:
     return f"cell {cfg.cell()} seed {cfg.seed} FAILED: {(first[0] if first else '')[:200]}"
 
 
-def _worker_process(preset_path: str, overrides: dict, kwargs: dict) -> None:
+def _worker_process(preset_path: str, overrides: dict, kwargs: dict, extra_seeds: tuple) -> None:
     # No per-worker thread count: each run pins its own (RunConfig.num_threads), so a config's
     # results do not depend on how many workers share the machine.
+    preset = dataclasses.replace(load_preset(preset_path, **overrides), extra_seeds=extra_seeds)
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: the parent prints the one line
-        run_worker(load_preset(preset_path, **overrides), **kwargs)
+        run_worker(preset, **kwargs)
 
 
 def run_suite(
@@ -375,7 +376,7 @@ def run_suite(
         for i, devices in enumerate(slices):
             process = context.Process(
                 target=_worker_process,
-                args=(str(preset.path), overrides or {}, kwargs),
+                args=(str(preset.path), overrides or {}, kwargs, preset.extra_seeds),
                 name=f"prunebench-worker-{i}",
             )
             # No thread count either: each run pins its own, per process (RunConfig.num_threads).

@@ -1,0 +1,48 @@
+"""Seeds until decided: undecided cells get rounds of seeds, decided ones none."""
+
+from __future__ import annotations
+
+import numpy as np
+from mlflow import MlflowClient
+
+from prunebench.suite.presets import parse_preset
+from prunebench.suite.until_decided import SAME_COMPUTE, run_until_decided
+
+PRESET = {
+    "name": "rounds",
+    "datasets": ["synthetic"],
+    "models": ["small_cnn"],
+    "budget": "epochs:2",
+    "seeds": [0, 1, 2],
+    "prune_ratios": [0.5],
+    "subset": 200,
+    "pruners": [{"name": "full"}, {"name": "random"}, {"name": "rs2"}],
+}
+# Planted truths (accuracy means; spread 0.2 points, numpy seed = run seed): random is exactly
+# one margin below full data (undecided at every look, H0's boundary), rs2 far below (lossy).
+TRUTH = {"full": 0.90, "random": 0.897, "rs2": 0.85}
+
+
+def test_an_undecided_cell_gets_more_seeds_and_a_decided_one_does_not(mlflow_sqlite):
+    preset = parse_preset(PRESET, "test")
+    trained: dict[tuple[str, float], dict[int, float]] = {}
+
+    def run_round(current):
+        for cfg in current.main_cells():
+            key = (cfg.pruner_label, round(cfg.target_prune_ratio(), 9))
+            noise = 0.002 * np.random.default_rng(cfg.seed + 100 * len(key[0])).standard_normal()
+            trained.setdefault(key, {})[cfg.seed] = TRUTH[cfg.pruner_label] + noise
+
+    looks = run_until_decided(
+        preset, run_round, mlflow_sqlite, max_seeds=9, round_seeds=3, margin=0.003,
+        results=lambda current: trained,
+    )  # fmt: skip
+    assert len(looks) == 3  # 3, 6, 9 seeds: the design's 3 looks
+    assert sorted(trained[("rs2", 0.5)]) == [0, 1, 2]  # lossy at the first look: no more seeds
+    assert len(trained[("random", 0.5)]) == 9  # undecided to the end
+    assert len(trained[("full", 0.0)]) == 9  # the reference it is undecided against, too
+    assert looks[0].added[("random", 0.5)] == [3, 4, 5]
+    assert ("rs2", 0.5) not in looks[0].added
+    assert all(key[0] != SAME_COMPUTE for key in looks[0].added)  # the preset has none
+    experiment = MlflowClient(mlflow_sqlite).get_experiment_by_name("rounds")
+    assert experiment.tags["prunebench.looks"] == "3"  # the report tests at 0.05 / 3
