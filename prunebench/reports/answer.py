@@ -112,7 +112,8 @@ def pooled_spread(board: pd.DataFrame) -> tuple[float, int]:
 def power_sentence(board: pd.DataFrame, margin: float, level: float) -> str:
     """The margin against what the seeds can support (power 0.8 for a truly equal pruner)."""
     spread, cells = pooled_spread(board)
-    seeds = int(board.loc[board["n_seeds"] > 0, "n_seeds"].min()) if len(board) else 0
+    ran = board.loc[board["n_seeds"] > 0, "n_seeds"]
+    seeds = int(ran.median()) if len(ran) else 0  # the typical cell's, not a partial one's
     if np.isnan(spread) or seeds < 2:
         return "Too few seeds to compute the margin's power."
     supported = supported_margin(spread, seeds, level)

@@ -936,12 +936,11 @@ def render_markdown(content: ReportContent) -> str:
         f"Store `{redact_url(content.data.tracking_uri)}`, generated {content.generated}, "
         f"prunebench {__version__}.",
         "",
-        rules(content),
-        "",
     ]
     for part in SECTIONS:
         if part.markdown is not None:
             lines += part.markdown(content)
+    lines += ["## Method and rules", "", rules(content), ""]
     return "\n".join(lines)
 
 
