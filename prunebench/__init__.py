@@ -1,9 +1,37 @@
 """prunebench: a benchmark harness for dynamic data pruning.
 
-The public names below are imported on first use, so ``import prunebench`` stays light (the
-command line imports torch only when a command needs it):
+Public names (imported on first use, so ``import prunebench`` stays light):
 
-- :class:`PrunedData`: any registered pruner in your own PyTorch loop (bench/pruned_data.py).
+- :class:`PrunedData`: any registered pruner in your own PyTorch loop.
+
+      data = prunebench.PrunedData(train_set, pruner="orderdp", prune_ratio=0.5, epochs=E)
+
+- :func:`register_pruner`: a class decorator; the class subclasses
+  ``prunebench.pruners.Pruner``, sets ``name`` and implements ``plan_epoch`` (and ``observe``).
+
+      @prunebench.register_pruner
+      class Hardest(Pruner):
+          name = "hardest"
+          ...
+
+- :func:`register_model`: a decorator by name; the builder takes (channels, num_classes,
+  height) and returns an ``nn.Module`` of Conv2d, Linear and BatchNorm2d layers (prunebench
+  initializes them from the run's seed) and parameter-free modules.
+
+      @prunebench.register_model("tiny_mlp")
+      def tiny_mlp(channels, num_classes, height):
+          return nn.Sequential(nn.Flatten(), nn.Linear(channels * height * height, num_classes))
+
+- :func:`register_dataset`: a name and ``load(split, data_dir)`` returning (images, labels)
+  arrays or a torchvision-style dataset; the spec (shape, classes, statistics) comes from the
+  data.
+
+      prunebench.register_dataset(
+          "mnist", lambda split, root: MNIST(root, train=split == "train", download=True)
+      )
+
+A module or file doing these is a plugin: ``prunebench run|suite|search|report --plugin FILE``,
+a preset's ``plugins = [...]``, or the entry-point group ``prunebench.plugins``.
 """
 
 from __future__ import annotations
@@ -14,19 +42,22 @@ from typing import Any
 __version__ = "0.1.0"
 
 _PUBLIC = {
-    "PrunedData": "prunebench.bench.pruned_data",
+    "PrunedData": ("prunebench.bench.pruned_data", "PrunedData"),
+    "register_pruner": ("prunebench.pruners.registry", "register_pruner"),
+    "register_model": ("prunebench.bench.models", "register_model"),
+    "register_dataset": ("prunebench.datasets.generic", "register_arrays_dataset"),
 }
 
 
 def __getattr__(name: str) -> Any:
-    module = _PUBLIC.get(name)
-    if module is None:
+    if name not in _PUBLIC:
         raise AttributeError(f"module 'prunebench' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+    module, attribute = _PUBLIC[name]
+    return getattr(importlib.import_module(module), attribute)
 
 
 def __dir__() -> list[str]:
     return sorted([*globals(), *_PUBLIC])
 
 
-__all__ = ["PrunedData", "__version__"]
+__all__ = ["PrunedData", "__version__", "register_dataset", "register_model", "register_pruner"]

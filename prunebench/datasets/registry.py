@@ -18,35 +18,70 @@ from prunebench.errors import ConfigError
 Locator = Callable[[DatasetSpec, str, "Path | str | None"], Source]
 
 
-@dataclass(frozen=True)
+@dataclass
 class DatasetEntry:
-    """A registered dataset: its default spec and how to find (or make) a split's data."""
+    """A registered dataset: how to describe it (its spec) and find (or make) a split's data.
 
-    spec: DatasetSpec
+    ``describe`` is called once, on first use: a dataset registered from data (a plugin's, a
+    folder, an npz file) learns its sizes and statistics by reading it.
+    """
+
+    describe: Callable[[], DatasetSpec]
     locate: Locator
+    _spec: DatasetSpec | None = None
 
+    @property
+    def spec(self) -> DatasetSpec:
+        """The dataset's spec (described on first use)."""
+        if self._spec is None:
+            self._spec = self.describe()
+        return self._spec
+
+
+Family = Callable[[str], DatasetEntry]
+"""Makes the entry of a dataset named ``<prefix>:<argument>`` from its argument (e.g. a path)."""
 
 _REGISTRY: dict[str, DatasetEntry] = {}
+_FAMILIES: dict[str, tuple[Family, str]] = {}
 
 
 def register_dataset(spec: DatasetSpec, locate: Locator) -> None:
     """Make `spec.name` available to get_spec and build_loader."""
-    if spec.name in _REGISTRY:
-        raise ValueError(f"dataset name {spec.name!r} is registered twice")
-    _REGISTRY[spec.name] = DatasetEntry(spec, locate)
+    register_described_dataset(spec.name, lambda: spec, locate)
+
+
+def register_described_dataset(
+    name: str, describe: Callable[[], DatasetSpec], locate: Locator
+) -> None:
+    """Make `name` available, its spec computed by ``describe()`` on first use (from the data)."""
+    if name in _REGISTRY or ":" in name:
+        problem = "is registered twice" if name in _REGISTRY else "may not contain ':'"
+        raise ValueError(f"dataset name {name!r} {problem}")
+    _REGISTRY[name] = DatasetEntry(describe, locate)
+
+
+def register_dataset_family(prefix: str, make: Family, usage: str) -> None:
+    """Make datasets named ``<prefix>:<argument>`` available (``usage``: e.g. "folder:PATH")."""
+    if prefix in _FAMILIES:
+        raise ValueError(f"dataset prefix {prefix!r} is registered twice")
+    _FAMILIES[prefix] = (make, usage)
 
 
 def available_datasets() -> list[str]:
-    """Names accepted by get_spec and build_loader, sorted."""
-    return sorted(_REGISTRY)
+    """Names accepted by get_spec and build_loader, sorted, then the families' forms."""
+    return sorted(_REGISTRY) + [usage for _, usage in _FAMILIES.values()]
 
 
 def _entry(name: str) -> DatasetEntry:
-    try:
+    if name in _REGISTRY:
         return _REGISTRY[name]
-    except KeyError:
-        valid = ", ".join(available_datasets())
-        raise ConfigError(f"unknown dataset {name!r}; choose one of: {valid}") from None
+    prefix, colon, argument = name.partition(":")
+    if colon and prefix in _FAMILIES:
+        entry = _FAMILIES[prefix][0](argument)  # DataError (one line) when the data is wrong
+        _REGISTRY[name] = entry
+        return entry
+    valid = ", ".join(available_datasets())
+    raise ConfigError(f"unknown dataset {name!r}; choose one of: {valid}")
 
 
 def get_spec(name: str) -> DatasetSpec:
