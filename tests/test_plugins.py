@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from mlflow import MlflowClient
 
 from prunebench.bench.plugins import _registered
@@ -120,6 +121,7 @@ def prunebench(cwd: Path, *argv: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_a_plugin_suite_on_two_workers_reports_its_names_and_version(tmp_path):
     (tmp_path / "toy_plugin.py").write_text(PLUGIN)
     (tmp_path / "preset.toml").write_text(PRESET)
@@ -177,3 +179,43 @@ def test_a_broken_plugin_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys):
     assert not (tmp_path / "mlflow.db").exists()  # nothing written
     assert _registered() == before
     assert "PRUNEBENCH_PLUGINS" not in os.environ
+
+
+def test_an_installed_packages_entry_point_plugin_loads_with_its_distribution_version(tmp_path):
+    """An installed distribution (its metadata on the path) naming a module in the group."""
+    site = tmp_path / "site"
+    info = site / "ep_workload-2.5.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: ep-workload\nVersion: 2.5\n")
+    (info / "entry_points.txt").write_text("[prunebench.plugins]\nep_workload = ep_workload\n")
+    (site / "ep_workload.py").write_text(
+        "import prunebench\nfrom torch import nn\n\n"
+        "@prunebench.register_model('ep_net')\n"
+        "def ep_net(channels, num_classes, height):\n"
+        "    return nn.Sequential(nn.Flatten(), nn.Linear(channels * height**2, num_classes))\n"
+    )
+    preset = PRESET.split("[[pruners]]")[0].replace('plugins = ["toy_plugin.py"]\n', "")
+    preset = preset.replace('["blobs"]', '["synthetic"]').replace('["tiny_net"]', '["ep_net"]')
+    (tmp_path / "preset.toml").write_text(preset + '[[pruners]]\nname = "orderdp"\n')
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), str(site), os.environ.get("PYTHONPATH", "")]),
+    }
+    env.pop("PRUNEBENCH_PLUGINS", None)
+    # No --plugin: every command loads the group's plugins, so the cells validate with ep_net.
+    dry = subprocess.run(
+        [sys.executable, "-m", "prunebench.cli", "suite", "preset.toml", "--dry-run"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert dry.returncode == 0, dry.stderr[-2000:]
+    assert "synthetic/ep_net/orderdp/0.5" in dry.stdout
+    # The module has no __version__: the version is its distribution's.
+    code = (
+        "from prunebench.bench.plugins import load_entry_point_plugins\n"
+        "(plugin,) = load_entry_point_plugins()\n"
+        "print(plugin.module, plugin.version, sorted(plugin.names['model']))\n"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert shown.stdout.split() == ["ep_workload", "2.5", "['ep_net']"], shown.stderr[-2000:]
