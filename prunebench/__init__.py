@@ -2,7 +2,8 @@
 
 Public names (imported on first use, so ``import prunebench`` stays light):
 
-- :class:`PrunedData`: any registered pruner in your own PyTorch loop.
+- :class:`PrunedData`: any registered pruner in your own PyTorch loop (and
+  :class:`MlflowCallback`, logging what a prunebench run logs about its data).
 
       data = prunebench.PrunedData(train_set, pruner="orderdp", prune_ratio=0.5, epochs=E)
 
@@ -43,6 +44,7 @@ __version__ = "0.1.0"
 
 _PUBLIC = {
     "PrunedData": ("prunebench.bench.pruned_data", "PrunedData"),
+    "MlflowCallback": ("prunebench.bench.pruned_data_mlflow", "MlflowCallback"),
     "register_pruner": ("prunebench.pruners.registry", "register_pruner"),
     "register_model": ("prunebench.bench.models", "register_model"),
     "register_dataset": ("prunebench.datasets.generic", "register_arrays_dataset"),
@@ -60,4 +62,11 @@ def __dir__() -> list[str]:
     return sorted([*globals(), *_PUBLIC])
 
 
-__all__ = ["PrunedData", "__version__", "register_dataset", "register_model", "register_pruner"]
+__all__ = [
+    "MlflowCallback",
+    "PrunedData",
+    "__version__",
+    "register_dataset",
+    "register_model",
+    "register_pruner",
+]

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from mlflow import MlflowClient
 from torch.utils.data import DataLoader, TensorDataset
 
-from prunebench import PrunedData
+from prunebench import MlflowCallback, PrunedData
 from prunebench.bench.budgets import parse_budget
 from prunebench.bench.checkpoint import load_checkpoint
 from prunebench.bench.config import RunConfig
@@ -220,3 +220,31 @@ def test_weights_scale_the_loss_and_the_state_resumes_exactly():
     assert torch.equal(scores[top], torch.sort(scores, descending=True).values[:10])
     with pytest.raises(ValueError, match="no per-sample scores"):
         PrunedData(train_set, pruner="random", prune_ratio=0.5, epochs=2).coreset(3)
+
+
+def test_the_mlflow_callback_logs_a_runs_data_metrics(tmp_path, mlflow_sqlite):
+    client = MlflowClient(mlflow_sqlite)
+    run = client.create_run(client.create_experiment("own-loop"))
+    data = PrunedData(features(100), pruner="orderdp", prune_ratio=0.5, epochs=3, seed=2)
+    callback = MlflowCallback(data, run_id=run.info.run_id, tracking_uri=mlflow_sqlite)
+    loader = DataLoader(data, batch_sampler=data.batch_sampler(batch_size=20))
+    for epoch in range(3):
+        data.set_epoch(epoch)
+        for idx, x, _ in loader:
+            data.loss(idx, linear_losses(x))
+        data.end_epoch()
+        callback.on_epoch_end(epoch)
+    callback.on_train_end()
+
+    logged = client.get_run(run.info.run_id).data
+    assert logged.params["pruner"] == "orderdp" and logged.params["train_size"] == "100"
+    assert {"pruner.exploration", "pruner.keep_size"} <= logged.params.keys()
+    history = client.get_metric_history(run.info.run_id, "kept_fraction")
+    assert [(m.step, m.value) for m in history] == [(e, 0.49) for e in range(3)]
+    jaccard = client.get_metric_history(run.info.run_id, "subset_jaccard")
+    assert [m.step for m in jaccard] == [1, 2]  # none at epoch 0, as a run
+    assert logged.metrics["realized_prune_ratio"] == pytest.approx(0.51)
+    assert logged.metrics["samples_trained_total"] == 3 * 49
+    counts = np.load(client.download_artifacts(run.info.run_id, "usage.npz", str(tmp_path)))
+    assert np.array_equal(counts["counts"], data.usage_counts().numpy())
+    assert logged.metrics["zero_usage_samples"] == float((counts["counts"] == 0).sum())

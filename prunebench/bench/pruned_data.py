@@ -40,6 +40,7 @@ from prunebench.bench.distributed import (
     Shard,
     shard_plan,
 )
+from prunebench.bench.metrics import jaccard, subset_mask
 from prunebench.pruners import EpochPlan, Pruner, create_pruner
 
 
@@ -124,6 +125,10 @@ class PrunedData(Dataset):
         """Samples trained over every rank (the passes the plans cost), counted per epoch."""
         self.epochs_run = 0.0
         """Epochs ended; an epoch ended early counts the fraction of its plan trained."""
+        self.history: list[dict[str, float]] = []
+        """Per ended epoch: train_loss, kept_fraction, samples_trained (cumulative),
+        train_steps and subset_jaccard (from the second epoch), as a run logs them."""
+        self._previous_subset: torch.Tensor | None = None
         self._current: _Epoch | None = None
 
     # ------------------------------------------------------------------ Dataset
@@ -216,7 +221,7 @@ class PrunedData(Dataset):
         if current is None or current.observer is None or current.ended:
             return
         current.ended = True
-        current.observer.flush()  # distributed: the pruner observes every rank's losses here
+        loss_sum = current.observer.flush()  # distributed: every rank's losses observed here
         shard = current.shard
         trained = shard.trained_after(current.steps)
         self.usage.index_add_(0, shard.plan[:trained].cpu(), torch.ones(trained, dtype=torch.int64))
@@ -224,6 +229,18 @@ class PrunedData(Dataset):
         if shard.planned:
             self.epochs_run += trained / shard.planned
         self._dist.check_in_sync(self.pruner, current.epoch)
+        # The epoch's metrics under a run's names (record.EPOCH_METRICS); one host read.
+        subset = subset_mask(shard.plan, self.n)
+        entry = {
+            "train_loss": float(loss_sum) / max(trained, 1),
+            "kept_fraction": current.plan.kept_fraction,
+            "samples_trained": float(self.samples_trained),
+            "train_steps": float(current.steps),
+        }
+        if self._previous_subset is not None:
+            entry["subset_jaccard"] = float(jaccard(self._previous_subset, subset))
+        self._previous_subset = subset
+        self.history.append(entry)
 
     # ------------------------------------------------------------------ what it realized
     @property
@@ -257,6 +274,17 @@ class PrunedData(Dataset):
             )
         return torch.topk(scores.detach().float().cpu(), k, sorted=True).indices
 
+    def summary(self) -> dict[str, float]:
+        """A run's data summary metrics: realized_prune_ratio, samples_trained_total,
+        epochs_run, zero_usage_samples."""
+        self._settle()
+        return {
+            "realized_prune_ratio": self.realized_prune_ratio,
+            "samples_trained_total": float(self.samples_trained),
+            "epochs_run": float(self.epochs_run),
+            "zero_usage_samples": float((self.usage == 0).sum()),
+        }
+
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
         """The pruner's state (RNG included), usage counts and counters, at an epoch boundary."""
@@ -266,6 +294,8 @@ class PrunedData(Dataset):
             "usage": self.usage.clone(),
             "samples_trained": self.samples_trained,
             "epochs_run": self.epochs_run,
+            "history": [dict(entry) for entry in self.history],
+            "previous_subset": self._previous_subset,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -274,6 +304,8 @@ class PrunedData(Dataset):
         self.usage = state["usage"].clone()
         self.samples_trained = int(state["samples_trained"])
         self.epochs_run = float(state["epochs_run"])
+        self.history = [dict(entry) for entry in state["history"]]
+        self._previous_subset = state["previous_subset"]
         self._current = None
 
     # ------------------------------------------------------------------ internals
