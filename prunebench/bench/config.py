@@ -208,7 +208,10 @@ def setting(
 class RunConfig:
     """Everything that determines one training run (plus where its data lives)."""
 
-    dataset: str = setting(help="e.g. cifar10, fashion_mnist, synthetic", cli="what to train")
+    dataset: str = setting(
+        help="e.g. cifar10, fashion_mnist, synthetic, npz:PATH, folder:PATH[@SIZE]",
+        cli="what to train",
+    )
     model: str = setting(help="default: resnet18", cli="what to train", cli_default="resnet18")
     pruner: str = setting(
         help=f"default: {reference_pruner()} (no pruning)",

@@ -93,9 +93,9 @@ class PrunedData(Dataset):
 
     ``dataset[i]`` must return ``(x, y)``. ``pruner``, ``epochs``, ``seed`` and the pruner's own
     parameters (``prune_ratio=``, ``exploration=``, ...) are those of
-    :func:`prunebench.pruners.create_pruner`. ``rank``/``world_size`` default to the initialized
-    torch.distributed group (else 0 and 1). ``device`` holds the pruner's scores (default: where
-    the first losses arrive).
+    :func:`prunebench.pruners.create_pruner`. The rank and world size are those of the
+    initialized torch.distributed group (else 0 and 1). ``device`` holds the pruner's scores
+    (default: where the first losses arrive).
     """
 
     def __init__(

@@ -43,6 +43,8 @@ Family = Callable[[str], DatasetEntry]
 
 _REGISTRY: dict[str, DatasetEntry] = {}
 _FAMILIES: dict[str, tuple[Family, str]] = {}
+_MADE: dict[str, DatasetEntry] = {}
+"""Entries made by a family, per full name (made once per process)."""
 
 
 def register_dataset(spec: DatasetSpec, locate: Locator) -> None:
@@ -68,19 +70,26 @@ def register_dataset_family(prefix: str, make: Family, usage: str) -> None:
 
 
 def available_datasets() -> list[str]:
-    """Names accepted by get_spec and build_loader, sorted, then the families' forms."""
-    return sorted(_REGISTRY) + [usage for _, usage in _FAMILIES.values()]
+    """Names registered for get_spec and build_loader, sorted (see also dataset_forms)."""
+    return sorted(_REGISTRY)
+
+
+def dataset_forms() -> list[str]:
+    """The registered families' name forms, e.g. ``npz:PATH``."""
+    return [usage for _, usage in _FAMILIES.values()]
 
 
 def _entry(name: str) -> DatasetEntry:
     if name in _REGISTRY:
         return _REGISTRY[name]
+    if name in _MADE:
+        return _MADE[name]
     prefix, colon, argument = name.partition(":")
     if colon and prefix in _FAMILIES:
         entry = _FAMILIES[prefix][0](argument)  # DataError (one line) when the data is wrong
-        _REGISTRY[name] = entry
+        _MADE[name] = entry
         return entry
-    valid = ", ".join(available_datasets())
+    valid = ", ".join(available_datasets() + dataset_forms())
     raise ConfigError(f"unknown dataset {name!r}; choose one of: {valid}")
 
 
