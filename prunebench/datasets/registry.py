@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,8 +44,8 @@ Family = Callable[[str], DatasetEntry]
 
 _REGISTRY: dict[str, DatasetEntry] = {}
 _FAMILIES: dict[str, tuple[Family, str]] = {}
-_MADE: dict[str, DatasetEntry] = {}
-"""Entries made by a family, per full name (made once per process)."""
+_MADE: dict[tuple[str, str], DatasetEntry] = {}
+"""Entries made by a family, per full name and working directory (made once per process)."""
 
 
 def register_dataset(spec: DatasetSpec, locate: Locator) -> None:
@@ -82,12 +83,14 @@ def dataset_forms() -> list[str]:
 def _entry(name: str) -> DatasetEntry:
     if name in _REGISTRY:
         return _REGISTRY[name]
-    if name in _MADE:
-        return _MADE[name]
+    # A relative path names other data in another working directory.
+    made = (name, os.getcwd())
+    if made in _MADE:
+        return _MADE[made]
     prefix, colon, argument = name.partition(":")
     if colon and prefix in _FAMILIES:
         entry = _FAMILIES[prefix][0](argument)  # DataError (one line) when the data is wrong
-        _MADE[name] = entry
+        _MADE[made] = entry
         return entry
     valid = ", ".join(available_datasets() + dataset_forms())
     raise ConfigError(f"unknown dataset {name!r}; choose one of: {valid}")

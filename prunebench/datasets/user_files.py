@@ -35,7 +35,7 @@ TEST_FOLDERS = ("test", "val")
 
 # ---------------------------------------------------------------------------------- npz
 def _npz_entry(argument: str) -> DatasetEntry:
-    path = Path(argument).expanduser()
+    path = Path(argument).expanduser().resolve()
     name = f"npz:{argument}"
     if not path.is_file():
         raise DataError(f"dataset {name}: no file {path}; pass the path of an .npz file")
@@ -114,7 +114,7 @@ def _folder_entry(argument: str) -> DatasetEntry:
     text, at, size_text = argument.rpartition("@")
     if not (at and size_text.isdigit()):
         text, size_text = argument, str(DEFAULT_IMAGE_SIZE)
-    size, root = int(size_text), Path(text).expanduser()
+    size, root = int(size_text), Path(text).expanduser().resolve()
     name = f"folder:{argument}"
     if size < 8:
         raise DataError(f"dataset {name}: image size {size} is too small; use at least 8")
