@@ -16,6 +16,7 @@ from mlflow import MlflowClient
 
 from prunebench.bench.plugins import _registered
 from prunebench.cli.main import main
+from prunebench.record import DEFAULT_EXPERIMENT
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -219,3 +220,21 @@ def test_an_installed_packages_entry_point_plugin_loads_with_its_distribution_ve
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600
     )
     assert shown.stdout.split() == ["ep_workload", "2.5", "['ep_net']"], shown.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_each_process_of_a_two_process_run_loads_the_plugin(tmp_path):
+    (tmp_path / "toy_plugin.py").write_text(PLUGIN)
+    run = prunebench(
+        tmp_path, "run", "--plugin", "toy_plugin.py", "--dataset", "blobs", "--model",
+        "tiny_net", "--pruner", "hardest", "--prune-ratio", "0.5", "--budget", "epochs:2",
+        "--batch-size", "32", "--nproc", "2", "--device", "cpu", "--loader", "tensor",
+        "--threads", "1", "--quiet",
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name(DEFAULT_EXPERIMENT)
+    (logged,) = client.search_runs([experiment.experiment_id], "tags.`prunebench.kind` = 'train'")
+    assert logged.data.params["device_count"] == "2"
+    assert logged.data.params["plugin.toy_plugin"] == "1.2.3"
+    assert logged.data.metrics["realized_prune_ratio"] == 0.5

@@ -155,3 +155,24 @@ def test_a_wrong_layout_is_one_line_naming_what_is_missing(workdir, capsys, make
     assert code == 2
     assert len(lines) == 1 and words in lines[0], lines
     assert not (workdir / "mlflow.db").exists()
+
+
+def test_torchvision_style_datasets_become_arrays():
+    """What a three-line torchvision plugin returns: a dataset with .data/.targets (MNIST,
+    CIFAR), or one that decodes (PIL image, label) pairs (here torchvision's FakeData)."""
+    from torchvision.datasets import FakeData
+
+    from prunebench.datasets.generic import dataset_arrays
+
+    class Stored:  # MNIST's attributes: a uint8 tensor [N, H, W] and a label tensor
+        data = torch.arange(4 * 5 * 5, dtype=torch.uint8).reshape(4, 5, 5)
+        targets = torch.tensor([0, 1, 1, 0])
+
+    stored = dataset_arrays(Stored(), "stored")
+    assert stored.images.shape == (4, 5, 5, 1) and stored.labels.tolist() == [0, 1, 1, 0]
+    assert np.array_equal(stored.images[..., 0], Stored.data.numpy())
+    fake = FakeData(size=6, image_size=(3, 7, 9), num_classes=4, random_offset=0)
+    decoded = dataset_arrays(fake, "fake")
+    assert decoded.images.shape == (6, 7, 9, 3) and decoded.images.dtype == np.uint8
+    assert decoded.labels.tolist() == [int(fake[i][1]) for i in range(6)]
+    assert np.array_equal(decoded.images[2], np.asarray(fake[2][0]))
