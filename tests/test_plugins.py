@@ -166,11 +166,13 @@ def test_a_broken_plugin_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys):
         "class Again(OrderDP):\n"
         "    name = 'orderdp'\n"
     )
+    (tmp_path / "raises.py").write_text("raise ValueError('bad setting\\nsecond line')\n")
     before = {key: set(names) for key, names in _registered().items()}
     for plugin, words in [
         ("broken.py", "cannot be loaded (ModuleNotFoundError"),
         ("twice.py", "'orderdp' is registered twice"),
         ("missing.py", "no such file"),
+        ("raises.py", "cannot be loaded (ValueError: bad setting)"),
         ("no_such_plugin_module", "cannot be loaded"),
     ]:
         code = main(["run", "--plugin", plugin, "--dataset", "synthetic", "--budget", "epochs:1"])

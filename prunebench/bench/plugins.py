@@ -101,6 +101,14 @@ def _import_file(path: Path) -> ModuleType:
     return module
 
 
+def _load_error(what: str, error: Exception) -> UsageError:
+    first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return UsageError(
+        f"plugin {what} cannot be loaded ({type(error).__name__}: {first}); fix it or drop it "
+        "from --plugin / the preset's plugins"
+    )
+
+
 def _load(key: str, what: str, importer: Callable[[], tuple[ModuleType, str | None]]) -> Plugin:
     """Import a plugin once, noting what it registered; UsageError (one line) if it fails."""
     if key in _LOADED:
@@ -108,13 +116,12 @@ def _load(key: str, what: str, importer: Callable[[], tuple[ModuleType, str | No
     before = _registered()
     try:
         module, distribution = importer()
-    except ValueError as error:  # the registries' "registered twice"
+    except ValueError as error:
+        if "registered twice" not in str(error):
+            raise _load_error(what, error) from None
         raise UsageError(f"plugin {what}: {error}; rename it or drop one of the plugins") from None
     except Exception as error:
-        raise UsageError(
-            f"plugin {what} cannot be loaded ({type(error).__name__}: {error}); fix it or "
-            "drop it from --plugin / the preset's plugins"
-        ) from None
+        raise _load_error(what, error) from None
     after = _registered()
     names = {kind: frozenset(after[kind] - before[kind]) for kind in after}
     plugin = Plugin(key, module.__name__, _version(module, distribution), names)
