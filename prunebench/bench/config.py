@@ -209,7 +209,10 @@ def setting(
 class RunConfig:
     """Everything that determines one training run (plus where its data lives)."""
 
-    dataset: str = setting(help="e.g. cifar10, fashion_mnist, synthetic", cli="what to train")
+    dataset: str = setting(
+        help="e.g. cifar10, fashion_mnist, synthetic, npz:PATH, folder:PATH[@SIZE]",
+        cli="what to train",
+    )
     model: str = setting(help="default: resnet18", cli="what to train", cli_default="resnet18")
     pruner: str = setting(
         help=f"default: {reference_pruner()} (no pruning)",
@@ -558,14 +561,10 @@ class RunConfig:
         training-set size so that its own parameter checks (e.g. q > s) run before any work.
         """
         from prunebench.bench.models import available_models
-        from prunebench.datasets import available_datasets, get_spec
+        from prunebench.datasets import get_spec
         from prunebench.pruners import available_pruners, create_pruner, pruner_class
 
-        if self.dataset not in available_datasets():
-            raise ConfigError(
-                f"unknown dataset {self.dataset!r}; choose one of: "
-                + ", ".join(available_datasets())
-            )
+        get_spec(self.dataset)  # ConfigError naming the valid datasets (or what data is missing)
         if self.model not in available_models():
             raise ConfigError(
                 f"unknown model {self.model!r}; choose one of: " + ", ".join(available_models())

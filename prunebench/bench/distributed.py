@@ -463,6 +463,9 @@ def _launched(function: Callable[..., Any], args: tuple) -> tuple[str, Any]:
         local_world = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // local_world))
     try:
+        from prunebench.bench.plugins import load_inherited_plugins
+
+        load_inherited_plugins()  # the parent's plugins: the run may name their pruner or model
         return "ok", function(*args)
     except UsageError as error:
         return "usage", str(error)

@@ -34,6 +34,8 @@ def register_model(name: str):
     """Decorator: register a builder ``(channels, num_classes, height) -> nn.Module``."""
 
     def decorate(builder: Callable[[int, int, int], nn.Module]):
+        if name in _MODELS:
+            raise ValueError(f"model name {name!r} is registered twice")
         _MODELS[name] = builder
         return builder
 

@@ -43,6 +43,7 @@ from prunebench.bench.distributed import (
     process_group,
 )
 from prunebench.bench.metrics import save_usage_histogram
+from prunebench.bench.plugins import plugin_params
 from prunebench.bench.schedule import schedule_params
 from prunebench.bench.system_metrics import nvml_index, system_metrics
 from prunebench.bench.tracking import RunTracker, SilentTracker
@@ -87,6 +88,7 @@ def config_params(cfg: RunConfig, device: torch.device) -> dict[str, Any]:
         record.PARAM_CONFIG_HASH: cfg.config_hash(),
         "autocast_dtype": str(autocast_dtype(device)).removeprefix("torch.").lower(),
         **schedule_params(),
+        **plugin_params(cfg.dataset, cfg.model, cfg.pruner),  # what code ran: plugin versions
     }
     # distributed: rank 0's GPU (rank 0 samples the system metrics; the others' GPUs are alike).
     if (index := nvml_index(device)) is not None:

@@ -42,6 +42,14 @@ def build_parser() -> ArgumentParser:
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     for module_name in SUBCOMMANDS:
         importlib.import_module(module_name).add_parser(subparsers)
+    for command in subparsers.choices.values():
+        command.add_argument(
+            "--plugin",
+            action="append",
+            default=[],
+            metavar="MODULE_OR_FILE",
+            help="load a plugin registering pruners, models or datasets first (repeatable)",
+        )
     return parser
 
 
@@ -76,6 +84,14 @@ def _quiet_third_party_logs() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+def _load_plugins(files: list[str]) -> None:
+    """The installed packages' plugins, those inherited from a parent process, then ``files``."""
+    from prunebench.bench.plugins import load_inherited_plugins, load_plugins
+
+    load_inherited_plugins()
+    load_plugins(files)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line ``argv`` (default: sys.argv[1:]); returns the exit code."""
     parser = build_parser()
@@ -85,6 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help(sys.stderr)
             return 2
         _quiet_third_party_logs()
+        _load_plugins(args.plugin)
         return int(args.execute(args))
     except UsageError as error:
         print(f"prunebench: error: {error}", file=sys.stderr)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,35 +19,81 @@ from prunebench.errors import ConfigError
 Locator = Callable[[DatasetSpec, str, "Path | str | None"], Source]
 
 
-@dataclass(frozen=True)
+@dataclass
 class DatasetEntry:
-    """A registered dataset: its default spec and how to find (or make) a split's data."""
+    """A registered dataset: how to describe it (its spec) and find (or make) a split's data.
 
-    spec: DatasetSpec
+    ``describe`` is called once, on first use: a dataset registered from data (a plugin's, a
+    folder, an npz file) learns its sizes and statistics by reading it.
+    """
+
+    describe: Callable[[], DatasetSpec]
     locate: Locator
+    _spec: DatasetSpec | None = None
 
+    @property
+    def spec(self) -> DatasetSpec:
+        """The dataset's spec (described on first use)."""
+        if self._spec is None:
+            self._spec = self.describe()
+        return self._spec
+
+
+Family = Callable[[str], DatasetEntry]
+"""Makes the entry of a dataset named ``<prefix>:<argument>`` from its argument (e.g. a path)."""
 
 _REGISTRY: dict[str, DatasetEntry] = {}
+_FAMILIES: dict[str, tuple[Family, str]] = {}
+_MADE: dict[tuple[str, str], DatasetEntry] = {}
+"""Entries made by a family, per full name and working directory (made once per process)."""
 
 
 def register_dataset(spec: DatasetSpec, locate: Locator) -> None:
     """Make `spec.name` available to get_spec and build_loader."""
-    if spec.name in _REGISTRY:
-        raise ValueError(f"dataset name {spec.name!r} is registered twice")
-    _REGISTRY[spec.name] = DatasetEntry(spec, locate)
+    register_described_dataset(spec.name, lambda: spec, locate)
+
+
+def register_described_dataset(
+    name: str, describe: Callable[[], DatasetSpec], locate: Locator
+) -> None:
+    """Make `name` available, its spec computed by ``describe()`` on first use (from the data)."""
+    if name in _REGISTRY or ":" in name:
+        problem = "is registered twice" if name in _REGISTRY else "may not contain ':'"
+        raise ValueError(f"dataset name {name!r} {problem}")
+    _REGISTRY[name] = DatasetEntry(describe, locate)
+
+
+def register_dataset_family(prefix: str, make: Family, usage: str) -> None:
+    """Make datasets named ``<prefix>:<argument>`` available (``usage``: e.g. "folder:PATH")."""
+    if prefix in _FAMILIES:
+        raise ValueError(f"dataset prefix {prefix!r} is registered twice")
+    _FAMILIES[prefix] = (make, usage)
 
 
 def available_datasets() -> list[str]:
-    """Names accepted by get_spec and build_loader, sorted."""
+    """Names registered for get_spec and build_loader, sorted (see also dataset_forms)."""
     return sorted(_REGISTRY)
 
 
+def dataset_forms() -> list[str]:
+    """The registered families' name forms, e.g. ``npz:PATH``."""
+    return [usage for _, usage in _FAMILIES.values()]
+
+
 def _entry(name: str) -> DatasetEntry:
-    try:
+    if name in _REGISTRY:
         return _REGISTRY[name]
-    except KeyError:
-        valid = ", ".join(available_datasets())
-        raise ConfigError(f"unknown dataset {name!r}; choose one of: {valid}") from None
+    # A relative path names other data in another working directory.
+    made = (name, os.getcwd())
+    if made in _MADE:
+        return _MADE[made]
+    prefix, colon, argument = name.partition(":")
+    if colon and prefix in _FAMILIES:
+        entry = _FAMILIES[prefix][0](argument)  # DataError (one line) when the data is wrong
+        _MADE[made] = entry
+        return entry
+    valid = ", ".join(available_datasets() + dataset_forms())
+    raise ConfigError(f"unknown dataset {name!r}; choose one of: {valid}")
 
 
 def get_spec(name: str) -> DatasetSpec:

@@ -63,6 +63,7 @@ from typing import Any
 
 from prunebench.bench.budgets import TIME_FRACTION, Budget
 from prunebench.bench.config import DEFAULT_ACCURACY_TARGETS, RunConfig, parse_budget
+from prunebench.bench.plugins import load_plugins
 from prunebench.datasets.build import resolve_loader
 from prunebench.errors import ConfigError
 from prunebench.pruners import pruner_class, reference_pruner
@@ -89,6 +90,7 @@ _TOP_KEYS = {
     "pruners",
     "search",
     "margin",
+    "plugins",  # modules or .py files (relative to the preset) loaded before the rest is read
     *_LIST_KEYS,
     *_RUN_KEYS,
     *_COMPARISON_KEYS,
@@ -429,6 +431,8 @@ def _entry_settings(
 def parse_preset(data: dict[str, Any], where: str, path: Path | None = None) -> Preset:
     """Validate a preset's TOML data (``where`` names it in errors) and build the Preset."""
     _check_keys(where, data, _TOP_KEYS)
+    plugins = _list(where, data, "plugins", str, None) if "plugins" in data else ()
+    load_plugins(plugins, path.parent if path is not None else None)  # their names, then checks
     name = data.get("name")
     if not isinstance(name, str) or not name.strip():
         raise _fail(where, "'name' (the MLflow experiment) must be a non-empty string")

@@ -33,6 +33,7 @@ from pathlib import Path
 from prunebench import record
 from prunebench.bench.checkpoint import checkpoint_path
 from prunebench.bench.config import RunConfig
+from prunebench.bench.plugins import load_inherited_plugins
 from prunebench.bench.system_metrics import SUITE_SYSTEM_METRICS_INTERVAL_S
 from prunebench.errors import ConfigError
 from prunebench.stores import store_created
@@ -332,6 +333,7 @@ def failed_cell_line(cfg: RunConfig, reason: str | None) -> str:
 def _worker_process(preset_path: str, overrides: dict, kwargs: dict, extra_seeds: tuple) -> None:
     # No per-worker thread count: each run pins its own (RunConfig.num_threads), so a config's
     # results do not depend on how many workers share the machine.
+    load_inherited_plugins()  # the parent's plugins, before their names are read
     preset = dataclasses.replace(load_preset(preset_path, **overrides), extra_seeds=extra_seeds)
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: the parent prints the one line
         run_worker(preset, **kwargs)
