@@ -89,7 +89,7 @@ def test_every_table_and_figure_is_produced(report):
     figures = {p.name for p in (out / "figures").glob("*.png")}
     expected = {
         f"{kind}-{slug}.png"
-        for kind in ("pareto", "tta", "usage", "stability", "jaccard")
+        for kind in ("answer", "pareto", "tta", "usage", "stability", "jaccard")
         for slug in ("synthetic-small_cnn-epochs-10", "fashion_mnist-small_cnn-samples-2000")
     } | {
         "theory-convergence.png",
@@ -110,6 +110,7 @@ def test_every_table_and_figure_is_produced(report):
         "searches.csv",
         "lossless_grid.csv",
         "equal_time.csv",
+        "answer.csv",
     }
     page = (out / "index.html").read_text()
     for heading in (
@@ -213,7 +214,7 @@ def test_failed_and_missing_runs_are_shown(report):
     assert _cell(board, SYNTH, "infobatch", 0.5)["seeds_flag"]  # seed 2 never ran
     assert not _cell(board, SYNTH, "orderdp", 0.5)["seeds_flag"]
     markdown = (out / "leaderboard.md").read_text()
-    assert "| 50 | ucb | — | 50.0 | — | — | 0/3 (!) |" in markdown
+    assert "| 50 | ucb | — | — | — | 0/3 (!) |" in markdown
     assert "seed 2 FAILED: diverged: train loss is nan at epoch 3" in markdown
     page = (out / "index.html").read_text()
     assert re.search(r'<tr class="failed"><td class="num">50</td><td>ucb</td>', page)
@@ -566,3 +567,30 @@ def test_minimal_store_without_histories_or_usage(tmp_path):
     page = (out / "index.html").read_text()
     assert page.count("No data for this figure.") == 4  # curves, usage, stability, Jaccard
     assert len(list((out / "figures").glob("*.png"))) == 4  # Pareto + 3 theory figures
+
+
+def test_the_report_opens_with_the_answer_and_ends_with_the_method(report):
+    out, _ = report
+    page = (out / "index.html").read_text()
+    headings = re.findall(r"<h2[^>]*>([^<]+)</h2>", page)
+    assert headings[0].startswith("The answer") and headings[-1] == "Method and rules"
+    assert headings.index("Leaderboard") == 1
+    markdown = (out / "leaderboard.md").read_text()
+    assert markdown.index("## The answer") < markdown.index("## Method and rules")
+    assert "comparisons against full data are decided" in markdown
+    assert "Full data's saturation was not measured" in markdown  # the fixture has no cells
+    answer = pd.read_csv(out / "tables" / "answer.csv")
+    assert {"lossless_lower_bound", "lossless_seeds_needed", "letters"} <= set(answer.columns)
+
+
+def test_saturation_says_what_doubling_the_budget_gains():
+    from prunebench.reports.answer import Saturation
+
+    base = np.array([0.8825, 0.8806, 0.8846, 0.8814, 0.8823])
+    gained = Saturation("fashion_mnist", "mlp", "epochs:10", 2.0, base, base + 0.0030)
+    assert gained.gain == pytest.approx(0.0030)
+    assert "is saturated at epochs:10: 2x the budget gains +0.30 points" in gained.sentence()
+    low, high = gained.interval()
+    assert low < 0.0030 < high
+    unsaturated = Saturation("fashion_mnist", "small_cnn", "epochs:20", 2.0, base, base + 0.04)
+    assert "is NOT saturated" in unsaturated.sentence()

@@ -93,7 +93,7 @@ def read_preset(value: str, **overrides) -> tuple[str, list[int], pd.DataFrame, 
             for cfg in preset.main_cells()
         ]
     ).drop_duplicates(ignore_index=True)
-    return preset.name, sorted(set(preset.seeds)), cells, preset.margin
+    return preset.name, sorted(set(preset.seeds)), cells
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -114,10 +114,11 @@ def execute(args: argparse.Namespace) -> int:
     margin = args.min_tolerance
     if args.preset is not None:
         overrides = overrides_from_args(args)
-        experiment, expected_seeds, expected_cells, preset_margin = read_preset(
-            args.preset, **overrides
-        )
-        margin = preset_margin if margin is None else margin
+        experiment, expected_seeds, expected_cells = read_preset(args.preset, **overrides)
+        if margin is None:  # the preset's own margin, as its suite and search used it
+            from prunebench.suite.presets import load_preset
+
+            margin = load_preset(args.preset, **overrides).margin
     preflight_report(args.out)
     out, run_id = build(
         experiment,

@@ -21,6 +21,14 @@ def _column(runs: pd.DataFrame, name: str) -> pd.Series:
     return runs[name] if name in runs else pd.Series(np.nan, index=runs.index)
 
 
+def _first_of(runs: pd.DataFrame, *names: str) -> pd.Series:
+    """Per run, the first of the columns ``names`` that holds a value."""
+    values = pd.Series(pd.NA, index=runs.index, dtype=object)
+    for name in names:
+        values = values.where(values.notna(), _column(runs, name).astype(object))
+    return values
+
+
 def trial_verdicts(
     runs: pd.DataFrame,
     full: pd.DataFrame,
@@ -120,8 +128,8 @@ def search_results(
             "dataset": _column(searches, "params.search_dataset").fillna(searches["dataset"]),
             "model": _column(searches, "params.search_model").fillna(searches["model"]),
             "pruner": _column(searches, "params.search_pruner").fillna(searches["pruner"]),
-            "variant": _column(searches, "params.search_variant").fillna(
-                _column(searches, "params.search_pruner").fillna(searches["pruner"])
+            "variant": _first_of(
+                searches, "params.search_variant", "params.search_pruner", "pruner"
             ),
             "status": searches["status"],
             "failure_reason": searches["failure_reason"],
