@@ -26,6 +26,9 @@ PARAMS = {
     "infobatch": {"prune_ratio": 0.5, "anneal": True, "delta": 0.75},
     "ucb": {"prune_ratio": 0.5, "period": 2},
     "epsilon_greedy": {"prune_ratio": 0.5, "period": 2, "epsilon": 0.2},
+    "seta": {"prune_ratio": 0.3},
+    "static_random": {"prune_ratio": 0.6},
+    "selective_backprop": {"prune_ratio": 0.75},
 }
 # An out-of-range value for each pruner's parameters, and the parameter the error must name.
 BAD = {
@@ -35,12 +38,25 @@ BAD = {
     "infobatch": ("delta", 2.0),
     "ucb": ("momentum", 1.0),
     "epsilon_greedy": ("epsilon", 1.1),
+    "seta": ("window_scale", 0.0),
+    "static_random": ("prune_ratio", 1.0),
+    "selective_backprop": ("history", 0),
 }
 
 
 # What each pruner states about itself: the target ratio of its PARAMS, whether it is searchable.
 TARGET = {name: params.get("prune_ratio", 0.0) for name, params in PARAMS.items()}
-SEARCHABLE = {"random", "rs2", "orderdp", "infobatch", "ucb", "epsilon_greedy"}
+SEARCHABLE = {
+    "random",
+    "rs2",
+    "orderdp",
+    "infobatch",
+    "ucb",
+    "epsilon_greedy",
+    "seta",
+    "static_random",
+    "selective_backprop",
+}
 
 
 def test_every_pruner_is_covered_here():
@@ -70,12 +86,19 @@ def losses_for(indices: torch.Tensor, epoch: int) -> torch.Tensor:
     return ((indices * 7919 + epoch * 104729) % 1000).float() / 250.0
 
 
-def run(pruner, epochs: range) -> list[EpochPlan]:
+def run(pruner, epochs: range, *, with_progress: bool = False) -> list[EpochPlan]:
+    """Plan and observe ``epochs`` as the trainer does (``with_progress``: pass e / epochs)."""
     plans = []
     for epoch in epochs:
-        plan = pruner.plan_epoch(epoch)
+        request = pruner.scoring_request(epoch)  # a forward-only pass, as the trainer runs it
+        if request is not None:
+            pruner.observe_scoring(request, losses_for(request, epoch))
+        progress = epoch / EPOCHS if with_progress else None
+        plan = pruner.plan_epoch(epoch, progress=progress)
         plans.append(plan)
         for batch in plan.indices.split(64):
+            if plan.per_step:  # candidates: a forward-only pass scores them, the kept train
+                batch = batch[pruner.select_step(batch, losses_for(batch, epoch))]
             pruner.observe(batch, losses_for(batch, epoch))
     return plans
 
@@ -198,11 +221,5 @@ def test_observe_never_synchronizes_the_host_on_cuda(name):
 @pytest.mark.parametrize("name", sorted(PARAMS))
 def test_progress_e_over_epochs_is_the_default(name):
     # Every pruner takes the budget progress at plan time; e / epochs is what None stands for.
-    with_progress = make(name, 4)
-    plans = []
-    for epoch in range(EPOCHS):
-        plan = with_progress.plan_epoch(epoch, progress=epoch / EPOCHS)
-        plans.append(plan)
-        for batch in plan.indices.split(64):
-            with_progress.observe(batch, losses_for(batch, epoch))
+    plans = run(make(name, 4), range(EPOCHS), with_progress=True)
     assert same(plans, run(make(name, 4), range(EPOCHS)))

@@ -38,7 +38,9 @@ from prunebench.bench.losses import sample_losses
 from prunebench.bench.metrics import jaccard, mean_and_std, subset_mask, summarize
 from prunebench.bench.models import build_model
 from prunebench.bench.schedule import OneCycle
+from prunebench.bench.step_selection import SelectedBatches
 from prunebench.datasets import build_loader
+from prunebench.errors import ConfigError
 from prunebench.pruners import EpochPlan, create_pruner
 
 EVAL_BATCH_SIZE = 512
@@ -125,6 +127,10 @@ class Trainer:
             **cfg.pruner_kwargs(),
         )
         self.pruner.follow_budget(self.budget.kind)  # progress-driven schedules (annealing)
+        if self.pruner.selects_per_step and dist.world_size > 1:
+            raise ConfigError(
+                f"pruner {cfg.pruner!r} selects per step and runs on one process; drop --nproc"
+            )
         model = build_model(cfg.model, self.train_loader.spec, derive_seed(cfg.seed, "model"))
         self.on_cuda = device.type == "cuda"
         self.autocast_dtype = autocast_dtype(device)
@@ -197,18 +203,13 @@ class Trainer:
         clock_start = time.perf_counter()  # planning is training time (selection cost counts)
         # distributed: the same on every rank (train_seconds is the slowest rank's clock).
         start = budget.progress(epoch, 0.0, counters.samples_trained, counters.train_seconds)
+        scored = self._score_requested(epoch)  # forward-only passes the pruner asks for
         plan = self.pruner.plan_epoch(epoch, progress=start)
         planned = plan.num_samples
         shard = self._start_plan(plan, epoch)
         weights = shard.weights.to(device) if shard.weights is not None else None
         observer = self.dist.observer(self.pruner, shard)  # distributed: all-gathers per epoch
-        current_subset = subset_mask(plan.indices.to(device), self.n)
-        overlap = (
-            jaccard(self.previous_subset, current_subset)
-            if self.previous_subset is not None
-            else None
-        )
-        self.previous_subset = current_subset
+        lr_scale = self.pruner.lr_scale(epoch)
 
         self.model.train()
         # Device accumulator; a NaN or inf loss makes the loss sum non-finite (losses are >= 0).
@@ -217,7 +218,9 @@ class Trainer:
         trained = steps = local = 0  # trained: over all ranks; local: this rank's plan position
         lr, momentum = self.cfg.lr, self.cfg.momentum
         batches = _progress_bar(self.train_loader, show_progress, f"epoch {epoch}")
-        for images, labels, batch_indices in batches:
+        # Per-step pruners: the plan holds candidates; each step trains the ones kept from them.
+        selected = self._per_step(batches) if plan.per_step else None
+        for images, labels, batch_indices in selected or batches:
             size = batch_indices.numel()
             seconds = counters.train_seconds + time.perf_counter() - clock_start
             if budget.kind == "time":
@@ -226,23 +229,33 @@ class Trainer:
                 seconds = self.dist.max(seconds)
                 if steps and seconds >= budget.amount:
                     break  # host clock: no device sync inside the epoch (see budgets.py)
+            consumed = selected.scored if selected is not None else trained
             progress = budget.progress(
-                epoch, trained / planned, counters.samples_trained + trained, seconds
+                epoch, consumed / planned, counters.samples_trained + trained, seconds
             )
-            lr, momentum = self.schedule.lr(progress), self.schedule.momentum_at(progress)
+            lr, momentum = (
+                lr_scale * self.schedule.lr(progress),
+                self.schedule.momentum_at(progress),
+            )
             for group in self.optimizer.param_groups:
                 group["lr"], group["momentum"] = lr, momentum
             batch_weights = weights[local : local + size] if weights is not None else None
-            divisor = shard.loss_divisor(steps)
+            divisor = size if selected is not None else shard.loss_divisor(steps)
             losses, grad_norm = self._step(images, labels, batch_weights, divisor)
             observer.add(batch_indices, losses, local)  # the pruner observes these losses
             grad_norm_sum += grad_norm
             grad_norm_squares += grad_norm.double().square()
             local += size
             steps += 1
-            trained = shard.trained_after(steps)
+            trained = trained + size if selected is not None else shard.trained_after(steps)
         loss_sum = observer.flush()  # distributed: the pruner observes every rank's losses here
-        self.usage.index_add_(0, shard.plan[:trained].to(device), self._ones(trained))
+        if selected is not None:
+            trained_indices, consumed = selected.trained_indices(), selected.scored
+            scored += consumed
+        else:
+            trained_indices, consumed = shard.plan[:trained], trained
+        self.usage.index_add_(0, trained_indices.to(device), self._ones(trained))
+        overlap = self._subset_overlap(plan.indices if selected is None else trained_indices)
         if self.on_cuda:
             torch.cuda.synchronize(device)
         # distributed: the slowest rank's clock, so every rank sees the same budget left.
@@ -259,9 +272,9 @@ class Trainer:
             raise Diverged(f"gradient norm became {_nonfinite(grad_norm_total)} at epoch {epoch}")
 
         counters.epoch += 1
-        counters.epochs_run += trained / planned
+        counters.epochs_run += consumed / planned
         counters.samples_trained += trained
-        counters.scoring_forward_passes += plan.scoring_forward_passes
+        counters.scoring_forward_passes += plan.scoring_forward_passes + scored
         alignment = self._measure_alignment(epoch, start, shard, trained)
         entry = {}
         # distributed: every rank decides alike (the same counters, the slowest rank's clock),
@@ -274,7 +287,7 @@ class Trainer:
             "train_loss": loss_total / trained,
             "lr": lr,
             "momentum": momentum,
-            "kept_fraction": plan.kept_fraction,
+            "kept_fraction": plan.kept_fraction if selected is None else trained / self.n,
             "train_seconds": counters.train_seconds,
             "eval_seconds": counters.eval_seconds,
             "samples_trained": float(counters.samples_trained),
@@ -310,6 +323,49 @@ class Trainer:
             )
         )
 
+    def _subset_overlap(self, trained: torch.Tensor) -> torch.Tensor | None:
+        """Jaccard similarity of this epoch's subset with the previous one's (None at first)."""
+        current = subset_mask(trained.to(self.device), self.n)
+        previous, self.previous_subset = self.previous_subset, current
+        return jaccard(previous, current) if previous is not None else None
+
+    def _score_batch(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Per-sample losses of a forward-only pass at the current weights (eval mode: no
+        BatchNorm statistics move; no gradients)."""
+        self.model.eval()
+        with torch.no_grad():
+            losses = sample_losses(self._forward(images), labels, self.cfg.label_smoothing)
+        self.model.train()
+        return losses
+
+    def _score_requested(self, epoch: int) -> int:
+        """Run the forward-only pass the pruner requests before planning ``epoch`` over the
+        samples it names (with the epoch's augmentation); returns the passes made (all ranks).
+
+        distributed: each rank scores its shard of the request; the pruner observes all of it.
+        """
+        request = self.pruner.scoring_request(epoch)
+        if request is None or request.numel() == 0:
+            return 0
+        shard = self.dist.shard(request, None, self.cfg.batch_size)
+        self.train_loader.set_plan(shard.indices, epoch)
+        observer = self.dist.observer(_ScoringSink(self.pruner), shard)
+        local = 0
+        for images, labels, batch_indices in self.train_loader:
+            observer.add(batch_indices, self._score_batch(images, labels), local)
+            local += batch_indices.numel()
+        observer.flush()
+        return shard.planned
+
+    def _per_step(self, candidates) -> SelectedBatches:
+        """Training batches chosen step by step from the scored candidates of the plan."""
+        limit = None
+        if self.budget.kind == "samples":
+            limit = int(self.budget.amount) - self.counters.samples_trained
+        return SelectedBatches(
+            candidates, self._score_batch, self.pruner, self.cfg.batch_size, limit
+        )
+
     def _ones(self, count: int) -> torch.Tensor:
         return torch.ones(count, dtype=torch.int64, device=self.device)
 
@@ -343,7 +399,7 @@ class Trainer:
     def _start_plan(self, plan: EpochPlan, epoch: int) -> Shard:
         """Hand this rank's part of the epoch's plan (cut to a samples budget) to the loader."""
         indices, weights = plan.indices, plan.weights
-        if self.budget.kind == "samples":
+        if self.budget.kind == "samples" and not plan.per_step:  # per step: SelectedBatches
             # Cut the last plan so that the run trains exactly the budgeted number of samples.
             left = int(self.budget.amount) - self.counters.samples_trained
             indices = indices[:left]
@@ -404,6 +460,13 @@ class Trainer:
         previous = state["previous_subset"]
         self.previous_subset = previous.to(self.device) if previous is not None else None
         self.counters = Counters(**state["counters"])
+
+
+class _ScoringSink:
+    """Routes an observer's losses to the pruner's :meth:`observe_scoring` (not ``observe``)."""
+
+    def __init__(self, pruner):
+        self.observe = pruner.observe_scoring
 
 
 def _nonfinite(value: float) -> str:

@@ -7,6 +7,9 @@ from prunebench.pruners import (  # noqa: F401  (each module registers its prune
     infobatch,
     orderdp,
     rs2,
+    selective_backprop,
+    seta,
+    static_random,
     ucb,
 )
 from prunebench.pruners.base import EpochPlan, Pruner

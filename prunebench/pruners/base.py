@@ -24,6 +24,9 @@ class EpochPlan:
     """None (every weight 1), or float32 per-sample loss weights aligned with ``indices``."""
     scoring_forward_passes: int = 0
     """Extra per-sample forward passes the pruner spent to score samples for this plan."""
+    per_step: bool = False
+    """True when ``indices`` are candidates: each loader batch of them is scored by a forward-only
+    pass and only the samples :meth:`Pruner.select_step` keeps are trained."""
 
     @property
     def num_samples(self) -> int:
@@ -95,6 +98,9 @@ class Pruner(ABC):
     search cannot tune this pruner); :meth:`params_from_search` maps them to parameters."""
     ratio_params: ClassVar[tuple[str, ...]] = ("prune_ratio",)
     """Parameters that set the target prune ratio (a preset varies prune_ratio otherwise)."""
+    selects_per_step: ClassVar[bool] = False
+    """True for pruners whose plans may be ``per_step``: each step's samples picked from freshly
+    scored candidates by :meth:`select_step` (then queued into full batches); one process only."""
 
     progress_pace: str = "epochs"
     """What budget progress grows with: "epochs" (an epochs budget, or no budget given) or
@@ -158,6 +164,31 @@ class Pruner(ABC):
 
     def observe(self, indices: torch.Tensor, losses: torch.Tensor) -> None:  # noqa: B027
         """Record detached per-sample training losses of one batch (no host synchronization)."""
+
+    # --------------------------------------------- optional: scoring passes, steps, LR scale
+    def scoring_request(self, epoch: int) -> torch.Tensor | None:
+        """Indices to score by a forward-only pass before planning ``epoch`` (None: none).
+
+        The trainer runs the pass on the training device inside the training clock, hands the
+        losses to :meth:`observe_scoring` and counts every index in ``scoring_forward_passes``.
+        """
+        return None
+
+    def observe_scoring(self, indices: torch.Tensor, losses: torch.Tensor) -> None:
+        """Record per-sample losses of a forward-only scoring pass (default: as training's)."""
+        self.observe(indices, losses)
+
+    def select_step(self, indices: torch.Tensor, losses: torch.Tensor) -> torch.Tensor:
+        """Bool mask over one candidate batch: which to train (pruners with selects_per_step).
+
+        ``losses`` come from a forward-only pass at the current weights; the mask stays on the
+        device (the trainer reads its count without stalling the device).
+        """
+        raise NotImplementedError(f"pruner {self.name!r} does not select per step")
+
+    def lr_scale(self, epoch: int) -> float:
+        """Factor on the scheduled learning rate during ``epoch`` (1: the schedule as is)."""
+        return 1.0
 
     # ----------------------------------------------------------------- helpers for subclasses
     def _randperm(self, n: int) -> torch.Tensor:

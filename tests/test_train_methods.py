@@ -1,0 +1,73 @@
+"""The trainer runs the methods with extra passes and charges them (synthetic data, seconds).
+
+Forward-only passes (a pruner's scoring request, per-step candidates) are counted in
+``scoring_forward_passes``, apart from the forward+backward passes a samples budget counts.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from prunebench.bench.budgets import parse_budget
+from prunebench.bench.config import RunConfig
+from prunebench.bench.distributed import Dist
+from prunebench.bench.trainer import Trainer
+
+SUBSET = 600
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def make_trainer(pruner: str, params: dict, budget: str) -> Trainer:
+    cfg = RunConfig(
+        dataset="synthetic",
+        model="small_cnn",
+        pruner=pruner,
+        pruner_params=params,
+        budget=parse_budget(budget),
+        subset=SUBSET,
+        batch_size=64,
+        lr=0.05,
+        device="cpu",
+        accuracy_targets=(0.15,),
+    )
+    return Trainer(cfg, Dist(torch.device("cpu")))
+
+
+def train(trainer: Trainer) -> list[dict[str, float]]:
+    counters = trainer.counters
+    while not trainer.budget.exhausted(
+        counters.epoch, counters.samples_trained, counters.train_seconds
+    ):
+        trainer.train_epoch(show_progress=False)
+    return counters.history
+
+
+def test_selective_backprop_charges_a_forward_pass_per_candidate():
+    trainer = make_trainer("selective_backprop", {}, "epochs:3")
+    history = train(trainer)
+    counters = trainer.counters
+    # Epoch 0 is primed (every sample trained, nothing scored); epochs 1 and 2 score all.
+    assert [entry["scoring_forward_passes"] for entry in history] == [0, SUBSET, 2 * SUBSET]
+    kept = counters.samples_trained - SUBSET
+    assert 0 < kept < 2 * SUBSET  # only the selected samples are backpropagated
+    assert int(trainer.usage.sum()) == counters.samples_trained
+    assert history[1]["kept_fraction"] + history[2]["kept_fraction"] == pytest.approx(kept / SUBSET)
+    assert counters.epochs_run == 3  # every candidate consumed: three whole epochs
+    summary = trainer.summary()
+    assert summary["realized_prune_ratio"] == pytest.approx(
+        1 - counters.samples_trained / (3 * SUBSET)
+    )
+
+
+def test_a_samples_budget_stops_on_backpropagated_samples_only():
+    trainer = make_trainer("selective_backprop", {"beta": 1.0}, "samples:1000")
+    history = train(trainer)
+    counters = trainer.counters
+    assert counters.samples_trained == 1000  # exactly: the last batch is cut to the budget
+    # The scoring passes are counted apart: more candidates were scored than trained after
+    # the primed epoch, and they did not count toward the budget.
+    assert counters.scoring_forward_passes > 1000 - SUBSET
+    assert history[-1]["scoring_forward_passes"] == counters.scoring_forward_passes
+    assert int(trainer.usage.sum()) == 1000
