@@ -29,6 +29,7 @@ PARAMS = {
     "seta": {"prune_ratio": 0.3},
     "static_random": {"prune_ratio": 0.6},
     "selective_backprop": {"prune_ratio": 0.75},
+    "kakurenbo": {"prune_ratio": 0.4},
 }
 # An out-of-range value for each pruner's parameters, and the parameter the error must name.
 BAD = {
@@ -41,6 +42,7 @@ BAD = {
     "seta": ("window_scale", 0.0),
     "static_random": ("prune_ratio", 1.0),
     "selective_backprop": ("history", 0),
+    "kakurenbo": ("threshold", 1.5),
 }
 
 
@@ -56,6 +58,7 @@ SEARCHABLE = {
     "seta",
     "static_random",
     "selective_backprop",
+    "kakurenbo",
 }
 
 
@@ -86,6 +89,12 @@ def losses_for(indices: torch.Tensor, epoch: int) -> torch.Tensor:
     return ((indices * 7919 + epoch * 104729) % 1000).float() / 250.0
 
 
+def confidences_for(indices: torch.Tensor, epoch: int) -> torch.Tensor:
+    """Deterministic prediction statistics in [0, 1), 0 (a wrong prediction) for a fifth."""
+    values = ((indices * 104729 + epoch * 7919) % 1000).float() / 1000.0
+    return torch.where(indices % 5 == 0, torch.zeros_like(values), values)
+
+
 def run(pruner, epochs: range, *, with_progress: bool = False) -> list[EpochPlan]:
     """Plan and observe ``epochs`` as the trainer does (``with_progress``: pass e / epochs)."""
     plans = []
@@ -93,6 +102,8 @@ def run(pruner, epochs: range, *, with_progress: bool = False) -> list[EpochPlan
         request = pruner.scoring_request(epoch)  # a forward-only pass, as the trainer runs it
         if request is not None:
             pruner.observe_scoring(request, losses_for(request, epoch))
+            if pruner.observes_predictions:
+                pruner.observe_predictions(request, confidences_for(request, epoch))
         progress = epoch / EPOCHS if with_progress else None
         plan = pruner.plan_epoch(epoch, progress=progress)
         plans.append(plan)
@@ -100,6 +111,8 @@ def run(pruner, epochs: range, *, with_progress: bool = False) -> list[EpochPlan
             if plan.per_step:  # candidates: a forward-only pass scores them, the kept train
                 batch = batch[pruner.select_step(batch, losses_for(batch, epoch))]
             pruner.observe(batch, losses_for(batch, epoch))
+            if pruner.observes_predictions:
+                pruner.observe_predictions(batch, confidences_for(batch, epoch))
     return plans
 
 

@@ -71,3 +71,16 @@ def test_a_samples_budget_stops_on_backpropagated_samples_only():
     assert counters.scoring_forward_passes > 1000 - SUBSET
     assert history[-1]["scoring_forward_passes"] == counters.scoring_forward_passes
     assert int(trainer.usage.sum()) == 1000
+
+
+def test_kakurenbo_charges_a_forward_pass_per_hidden_sample_and_scales_the_lr():
+    trainer = make_trainer("kakurenbo", {"prune_ratio": 0.5, "threshold": 0.1}, "epochs:4")
+    history = train(trainer)
+    passes = [entry["scoring_forward_passes"] for entry in history]
+    per_epoch = [b - a for a, b in zip([0.0, *passes], passes, strict=False)]
+    hidden = [SUBSET - round(entry["kept_fraction"] * SUBSET) for entry in history]
+    assert per_epoch[0] == 0 and hidden[0] == 0  # every sample trains in the first epoch
+    assert per_epoch[1:] == hidden[:-1]  # each epoch scores the samples hidden in the last
+    assert sum(hidden) > 0  # the run hid something, so the counts were exercised
+    # The last epoch starts at progress 3/4, past 0.6: F = 0.8 * 0.5, the LR times 1 / (1 - F).
+    assert trainer.pruner.lr_scale() == pytest.approx(1 / (1 - 0.4))

@@ -177,23 +177,23 @@ class Trainer:
         labels: torch.Tensor,
         weights: torch.Tensor | None,
         divisor: float,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One SGD step on a batch; returns detached per-sample losses and the global grad norm.
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One SGD step on a batch; returns detached per-sample losses, the global grad norm and
+        the detached logits.
 
         The loss is the (weighted) per-sample losses' sum over ``divisor``: the batch size on one
         process (the batch mean); under DDP the global batch's size / world_size, so that DDP's
         averaging of the ranks' gradients gives the gradient of the global batch's mean.
         """
-        losses = sample_losses(
-            self._forward(images, self.train_model), labels, self.cfg.label_smoothing
-        )
+        logits = self._forward(images, self.train_model)
+        losses = sample_losses(logits, labels, self.cfg.label_smoothing)
         loss = (losses * weights if weights is not None else losses).sum() / divisor
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grads = [p.grad for p in self.parameters if p.grad is not None]
         grad_norm = torch.nn.utils.get_total_norm(grads)
         self.optimizer.step()
-        return losses.detach(), grad_norm
+        return losses.detach(), grad_norm, logits.detach()
 
     # ------------------------------------------------------------------ one epoch
     def train_epoch(self, show_progress: bool) -> dict[str, float]:
@@ -209,7 +209,8 @@ class Trainer:
         shard = self._start_plan(plan, epoch)
         weights = shard.weights.to(device) if shard.weights is not None else None
         observer = self.dist.observer(self.pruner, shard)  # distributed: all-gathers per epoch
-        lr_scale = self.pruner.lr_scale(epoch)
+        lr_scale = self.pruner.lr_scale()  # e.g. KAKURENBO's 1 / (1 - hidden fraction)
+        predictions = self._predictions_observer(shard)  # None unless the pruner wants them
 
         self.model.train()
         # Device accumulator; a NaN or inf loss makes the loss sum non-finite (losses are >= 0).
@@ -241,14 +242,19 @@ class Trainer:
                 group["lr"], group["momentum"] = lr, momentum
             batch_weights = weights[local : local + size] if weights is not None else None
             divisor = size if selected is not None else shard.loss_divisor(steps)
-            losses, grad_norm = self._step(images, labels, batch_weights, divisor)
+            losses, grad_norm, logits = self._step(images, labels, batch_weights, divisor)
             observer.add(batch_indices, losses, local)  # the pruner observes these losses
+            if predictions is not None:
+                statistic = self.pruner.prediction_statistic(logits, labels)
+                predictions.add(batch_indices, statistic, local)
             grad_norm_sum += grad_norm
             grad_norm_squares += grad_norm.double().square()
             local += size
             steps += 1
             trained = trained + size if selected is not None else shard.trained_after(steps)
         loss_sum = observer.flush()  # distributed: the pruner observes every rank's losses here
+        if predictions is not None:
+            predictions.flush()
         if selected is not None:
             trained_indices, consumed = selected.trained_indices(), selected.scored
             scored += consumed
@@ -329,14 +335,27 @@ class Trainer:
         previous, self.previous_subset = self.previous_subset, current
         return jaccard(previous, current) if previous is not None else None
 
-    def _score_batch(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Per-sample losses of a forward-only pass at the current weights (eval mode: no
-        BatchNorm statistics move; no gradients)."""
+    def _forward_only(
+        self, images: torch.Tensor, labels: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-sample losses and logits of a forward-only pass at the current weights (eval
+        mode: no BatchNorm statistics move; no gradients)."""
         self.model.eval()
         with torch.no_grad():
-            losses = sample_losses(self._forward(images), labels, self.cfg.label_smoothing)
+            logits = self._forward(images)
+            losses = sample_losses(logits, labels, self.cfg.label_smoothing)
         self.model.train()
-        return losses
+        return losses, logits
+
+    def _score_batch(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Per-sample losses of a forward-only pass (a per-step pruner's candidates)."""
+        return self._forward_only(images, labels)[0]
+
+    def _predictions_observer(self, shard: Shard):
+        """An observer carrying prediction statistics to the pruner, if it observes them."""
+        if not self.pruner.observes_predictions:
+            return None
+        return self.dist.observer(_Sink(self.pruner.observe_predictions), shard)
 
     def _score_requested(self, epoch: int) -> int:
         """Run the forward-only pass the pruner requests before planning ``epoch`` over the
@@ -349,12 +368,19 @@ class Trainer:
             return 0
         shard = self.dist.shard(request, None, self.cfg.batch_size)
         self.train_loader.set_plan(shard.indices, epoch)
-        observer = self.dist.observer(_ScoringSink(self.pruner), shard)
+        observer = self.dist.observer(_Sink(self.pruner.observe_scoring), shard)
+        predictions = self._predictions_observer(shard)
         local = 0
         for images, labels, batch_indices in self.train_loader:
-            observer.add(batch_indices, self._score_batch(images, labels), local)
+            losses, logits = self._forward_only(images, labels)
+            observer.add(batch_indices, losses, local)
+            if predictions is not None:
+                statistic = self.pruner.prediction_statistic(logits, labels)
+                predictions.add(batch_indices, statistic, local)
             local += batch_indices.numel()
         observer.flush()
+        if predictions is not None:
+            predictions.flush()
         return shard.planned
 
     def _per_step(self, candidates) -> SelectedBatches:
@@ -462,11 +488,12 @@ class Trainer:
         self.counters = Counters(**state["counters"])
 
 
-class _ScoringSink:
-    """Routes an observer's losses to the pruner's :meth:`observe_scoring` (not ``observe``)."""
+class _Sink:
+    """Stands in for the pruner in an observer, routing its values to another method than
+    ``observe`` (a scoring pass's losses, prediction statistics)."""
 
-    def __init__(self, pruner):
-        self.observe = pruner.observe_scoring
+    def __init__(self, observe):
+        self.observe = observe
 
 
 def _nonfinite(value: float) -> str:

@@ -5,6 +5,7 @@ from prunebench.pruners import (  # noqa: F401  (each module registers its prune
     epsilon_greedy,
     full,
     infobatch,
+    kakurenbo,
     orderdp,
     rs2,
     selective_backprop,

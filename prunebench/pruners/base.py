@@ -98,6 +98,9 @@ class Pruner(ABC):
     search cannot tune this pruner); :meth:`params_from_search` maps them to parameters."""
     ratio_params: ClassVar[tuple[str, ...]] = ("prune_ratio",)
     """Parameters that set the target prune ratio (a preset varies prune_ratio otherwise)."""
+    observes_predictions: ClassVar[bool] = False
+    """True for pruners that also want :meth:`prediction_statistic` of every forward pass's
+    logits (training and scoring passes alike), handed to :meth:`observe_predictions`."""
     selects_per_step: ClassVar[bool] = False
     """True for pruners whose plans may be ``per_step``: each step's samples picked from freshly
     scored candidates by :meth:`select_step` (then queued into full batches); one process only."""
@@ -178,6 +181,13 @@ class Pruner(ABC):
         """Record per-sample losses of a forward-only scoring pass (default: as training's)."""
         self.observe(indices, losses)
 
+    def prediction_statistic(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """One float per sample computed from a batch's detached logits (observes_predictions)."""
+        raise NotImplementedError(f"pruner {self.name!r} observes no predictions")
+
+    def observe_predictions(self, indices: torch.Tensor, values: torch.Tensor) -> None:  # noqa: B027
+        """Record :meth:`prediction_statistic` values of samples (no host synchronization)."""
+
     def select_step(self, indices: torch.Tensor, losses: torch.Tensor) -> torch.Tensor:
         """Bool mask over one candidate batch: which to train (pruners with selects_per_step).
 
@@ -186,8 +196,8 @@ class Pruner(ABC):
         """
         raise NotImplementedError(f"pruner {self.name!r} does not select per step")
 
-    def lr_scale(self, epoch: int) -> float:
-        """Factor on the scheduled learning rate during ``epoch`` (1: the schedule as is)."""
+    def lr_scale(self) -> float:
+        """Factor on the scheduled learning rate in the epoch planned last (1: as scheduled)."""
         return 1.0
 
     # ----------------------------------------------------------------- helpers for subclasses
