@@ -30,6 +30,7 @@ PARAMS = {
     "static_random": {"prune_ratio": 0.6},
     "selective_backprop": {"prune_ratio": 0.75},
     "kakurenbo": {"prune_ratio": 0.4},
+    "ies": {"threshold": 0.5, "window": 1},
 }
 # An out-of-range value for each pruner's parameters, and the parameter the error must name.
 BAD = {
@@ -43,6 +44,7 @@ BAD = {
     "static_random": ("prune_ratio", 1.0),
     "selective_backprop": ("history", 0),
     "kakurenbo": ("threshold", 1.5),
+    "ies": ("window", 0),
 }
 
 
@@ -189,7 +191,7 @@ def test_unknown_parameter_lists_the_valid_ones(name):
 
 
 def test_unknown_pruner_lists_the_names():
-    with pytest.raises(ConfigError, match="choose one of: epsilon_greedy, full, infobatch"):
+    with pytest.raises(ConfigError, match="choose one of: epsilon_greedy, full, ies, infobatch"):
         create_pruner("nope", n=10, epochs=1, seed=0)
 
 

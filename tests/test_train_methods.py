@@ -84,3 +84,15 @@ def test_kakurenbo_charges_a_forward_pass_per_hidden_sample_and_scales_the_lr():
     assert sum(hidden) > 0  # the run hid something, so the counts were exercised
     # The last epoch starts at progress 3/4, past 0.6: F = 0.8 * 0.5, the LR times 1 / (1 - F).
     assert trainer.pruner.lr_scale() == pytest.approx(1 / (1 - 0.4))
+
+
+def test_ies_charges_an_eval_pass_per_excluded_sample():
+    # A loose threshold with a cap of half the data: from the 7th epoch on (6 losses judged)
+    # exactly half the samples are excluded, and each epoch re-scores the last one's excluded.
+    trainer = make_trainer("ies", {"threshold": 100.0, "prune_ratio": 0.5}, "epochs:8")
+    history = train(trainer)
+    passes = [entry["scoring_forward_passes"] for entry in history]
+    per_epoch = [b - a for a, b in zip([0.0, *passes], passes, strict=False)]
+    excluded = [SUBSET - round(entry["kept_fraction"] * SUBSET) for entry in history]
+    assert excluded == [0] * 6 + [SUBSET // 2] * 2
+    assert per_epoch == [0] * 7 + [SUBSET // 2]

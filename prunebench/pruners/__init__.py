@@ -4,6 +4,7 @@ from prunebench.pruners import (  # noqa: F401  (each module registers its prune
     dynamic_random,
     epsilon_greedy,
     full,
+    ies,
     infobatch,
     kakurenbo,
     orderdp,
