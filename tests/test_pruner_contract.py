@@ -31,6 +31,7 @@ PARAMS = {
     "selective_backprop": {"prune_ratio": 0.75},
     "kakurenbo": {"prune_ratio": 0.4},
     "ies": {"threshold": 0.5, "window": 1},
+    "orderdp_iteration": {"prune_ratio": 0.5},
 }
 # An out-of-range value for each pruner's parameters, and the parameter the error must name.
 BAD = {
@@ -45,6 +46,7 @@ BAD = {
     "selective_backprop": ("history", 0),
     "kakurenbo": ("threshold", 1.5),
     "ies": ("window", 0),
+    "orderdp_iteration": ("prune_ratio", 1.0),
 }
 
 
@@ -61,6 +63,7 @@ SEARCHABLE = {
     "static_random",
     "selective_backprop",
     "kakurenbo",
+    "orderdp_iteration",
 }
 
 
@@ -159,7 +162,9 @@ def test_plans_are_valid_cpu_int64_in_range(name):
         idx = plan.indices
         assert idx.dtype == torch.int64 and idx.dim() == 1 and idx.device.type == "cpu"
         assert 0 < idx.numel() <= N and int(idx.min()) >= 0 and int(idx.max()) < N
-        assert idx.unique().numel() == idx.numel(), "no sample twice in one epoch"
+        # Per-step candidates (orderdp_iteration's independent S^t) may repeat across steps.
+        distinct = idx.unique().numel() == idx.numel()
+        assert distinct or plan.per_step, "no sample twice in one epoch"
         assert plan.scoring_forward_passes == 0
         if plan.weights is not None:
             assert plan.weights.shape == idx.shape and plan.weights.dtype == torch.float32

@@ -96,3 +96,16 @@ def test_ies_charges_an_eval_pass_per_excluded_sample():
     excluded = [SUBSET - round(entry["kept_fraction"] * SUBSET) for entry in history]
     assert excluded == [0] * 6 + [SUBSET // 2] * 2
     assert per_epoch == [0] * 7 + [SUBSET // 2]
+
+
+def test_orderdp_iteration_scores_every_candidate_and_trains_q_per_step():
+    trainer = make_trainer("orderdp_iteration", {"prune_ratio": 0.36}, "epochs:2")
+    history = train(trainer)
+    steps = -(-int(0.8 * SUBSET) // 64)  # pool 480 -> 8 candidate batches of 64
+    q = int(0.8 * 64)
+    assert [entry["train_steps"] for entry in history] == [steps, steps]
+    assert [entry["samples_trained"] for entry in history] == [steps * q, 2 * steps * q]
+    assert [entry["scoring_forward_passes"] for entry in history] == [
+        steps * 64,
+        2 * steps * 64,
+    ]

@@ -127,6 +127,7 @@ class Trainer:
             **cfg.pruner_kwargs(),
         )
         self.pruner.follow_budget(self.budget.kind)  # progress-driven schedules (annealing)
+        self.pruner.follow_batch_size(cfg.batch_size)  # per-step plans' candidate batches
         if self.pruner.selects_per_step and dist.world_size > 1:
             raise ConfigError(
                 f"pruner {cfg.pruner!r} selects per step and runs on one process; drop --nproc"
@@ -220,7 +221,7 @@ class Trainer:
         lr, momentum = self.cfg.lr, self.cfg.momentum
         batches = _progress_bar(self.train_loader, show_progress, f"epoch {epoch}")
         # Per-step pruners: the plan holds candidates; each step trains the ones kept from them.
-        selected = self._per_step(batches) if plan.per_step else None
+        selected = self._per_step(batches, plan) if plan.per_step else None
         for images, labels, batch_indices in selected or batches:
             size = batch_indices.numel()
             seconds = counters.train_seconds + time.perf_counter() - clock_start
@@ -383,14 +384,13 @@ class Trainer:
             predictions.flush()
         return shard.planned
 
-    def _per_step(self, candidates) -> SelectedBatches:
+    def _per_step(self, candidates, plan: EpochPlan) -> SelectedBatches:
         """Training batches chosen step by step from the scored candidates of the plan."""
         limit = None
         if self.budget.kind == "samples":
             limit = int(self.budget.amount) - self.counters.samples_trained
-        return SelectedBatches(
-            candidates, self._score_batch, self.pruner, self.cfg.batch_size, limit
-        )
+        batch_size = plan.step_batch_size or self.cfg.batch_size
+        return SelectedBatches(candidates, self._score_batch, self.pruner, batch_size, limit)
 
     def _ones(self, count: int) -> torch.Tensor:
         return torch.ones(count, dtype=torch.int64, device=self.device)

@@ -8,6 +8,7 @@ from prunebench.pruners import (  # noqa: F401  (each module registers its prune
     infobatch,
     kakurenbo,
     orderdp,
+    orderdp_iteration,
     rs2,
     selective_backprop,
     seta,

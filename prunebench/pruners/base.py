@@ -27,6 +27,8 @@ class EpochPlan:
     per_step: bool = False
     """True when ``indices`` are candidates: each loader batch of them is scored by a forward-only
     pass and only the samples :meth:`Pruner.select_step` keeps are trained."""
+    step_batch_size: int | None = None
+    """Per-step plans: samples trained per step (None: the run's batch size)."""
 
     @property
     def num_samples(self) -> int:
@@ -109,6 +111,9 @@ class Pruner(ABC):
     """What budget progress grows with: "epochs" (an epochs budget, or no budget given) or
     "samples" (samples and time budgets: time is taken to grow with samples trained). Set by the
     trainer through :meth:`follow_budget`; pruners whose schedule depends on progress read it."""
+    batch_size: int = 128
+    """The run's batch size: the candidate batch of a per-step plan (set by the trainer through
+    :meth:`follow_batch_size`)."""
 
     # ----------------------------------------------------------------- facts about the class
     @classmethod
@@ -152,6 +157,10 @@ class Pruner(ABC):
         if kind not in ("epochs", "samples", "time"):
             raise ValueError(f"unknown budget kind {kind!r}")
         self.progress_pace = "epochs" if kind == "epochs" else "samples"
+
+    def follow_batch_size(self, batch_size: int) -> None:
+        """Say the run's batch size (the size of each candidate batch of a per-step plan)."""
+        self.batch_size = check_int("batch_size", batch_size, 1)
 
     def epoch_progress(self, epoch: int, progress: float | None) -> float:
         """Budget progress at the start of ``epoch``: as given, else epoch / epochs."""
