@@ -32,6 +32,8 @@ PARAMS = {
     "kakurenbo": {"prune_ratio": 0.4},
     "ies": {"threshold": 0.5, "window": 1},
     "orderdp_iteration": {"prune_ratio": 0.5},
+    "el2n": {"prune_ratio": 0.5, "score_epochs": 3},
+    "forgetting": {"prune_ratio": 0.5, "score_epochs": 3},
 }
 # An out-of-range value for each pruner's parameters, and the parameter the error must name.
 BAD = {
@@ -47,6 +49,8 @@ BAD = {
     "kakurenbo": ("threshold", 1.5),
     "ies": ("window", 0),
     "orderdp_iteration": ("prune_ratio", 1.0),
+    "el2n": ("score_epochs", 0),
+    "forgetting": ("prune_ratio", -0.5),
 }
 
 
@@ -64,6 +68,8 @@ SEARCHABLE = {
     "selective_backprop",
     "kakurenbo",
     "orderdp_iteration",
+    "el2n",
+    "forgetting",
 }
 
 
@@ -196,7 +202,9 @@ def test_unknown_parameter_lists_the_valid_ones(name):
 
 
 def test_unknown_pruner_lists_the_names():
-    with pytest.raises(ConfigError, match="choose one of: epsilon_greedy, full, ies, infobatch"):
+    with pytest.raises(
+        ConfigError, match="choose one of: el2n, epsilon_greedy, forgetting, full, ies"
+    ):
         create_pruner("nope", n=10, epochs=1, seed=0)
 
 

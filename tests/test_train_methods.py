@@ -109,3 +109,11 @@ def test_orderdp_iteration_scores_every_candidate_and_trains_q_per_step():
         steps * 64,
         2 * steps * 64,
     ]
+
+
+def test_el2n_charges_its_scoring_phase_and_one_pass_over_the_data():
+    trainer = make_trainer("el2n", {"prune_ratio": 0.5, "score_epochs": 1}, "epochs:3")
+    history = train(trainer)
+    assert [entry["scoring_forward_passes"] for entry in history] == [0, SUBSET, SUBSET]
+    # The scoring phase trains all the data (charged as training), then the kept half.
+    assert [entry["samples_trained"] for entry in history] == [SUBSET, 1.5 * SUBSET, 2 * SUBSET]

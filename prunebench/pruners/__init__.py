@@ -2,7 +2,9 @@
 
 from prunebench.pruners import (  # noqa: F401  (each module registers its pruner)
     dynamic_random,
+    el2n,
     epsilon_greedy,
+    forgetting,
     full,
     ies,
     infobatch,
