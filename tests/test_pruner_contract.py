@@ -28,7 +28,7 @@ PARAMS = {
     "epsilon_greedy": {"prune_ratio": 0.5, "period": 2, "epsilon": 0.2},
     "seta": {"prune_ratio": 0.3},
     "static_random": {"prune_ratio": 0.6},
-    "selective_backprop": {"prune_ratio": 0.75},
+    "selective_backprop": {"prune_ratio": 0.75, "staleness": 2},
     "kakurenbo": {"prune_ratio": 0.4},
     "ies": {"threshold": 0.5, "window": 1},
     "orderdp_iteration": {"prune_ratio": 0.5},

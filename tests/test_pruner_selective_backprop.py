@@ -83,3 +83,37 @@ def test_resume_mid_run_gives_identical_selections():
     tail = run(resumed, range(2, 4))
     assert len(whole) == len(head + tail)
     assert all(torch.equal(a, b) for a, b in zip(whole, head + tail, strict=True))
+
+
+def test_stale_variant_reuses_stored_losses_between_fresh_epochs():
+    n, batch = 200, 32
+    pruner = create_pruner("selective_backprop", n=n, epochs=8, seed=2, staleness=3)
+    pruner.follow_batch_size(batch)
+    stored = torch.rand(n, generator=torch.Generator().manual_seed(11)) * 3
+    kinds = []
+    public_history = collections.deque(maxlen=1024)
+    for epoch in range(6):
+        twin = torch.Generator()
+        twin.set_state(pruner.generator.get_state())
+        plan = pruner.plan_epoch(epoch)
+        kinds.append("fresh" if plan.per_step else "full" if plan.indices.numel() == n else "stale")
+        if plan.per_step:  # a fresh epoch: forward-only losses of every candidate
+            assert torch.equal(plan.indices, torch.randperm(n, generator=twin))
+            for candidates in plan.indices.split(batch):
+                keep = pruner.select_step(candidates, stored[candidates])
+                probabilities = public_probabilities(
+                    public_history, stored[candidates].tolist(), 3.0
+                )
+                twin_draws = torch.rand(candidates.numel(), generator=twin)
+                assert torch.equal(keep, twin_draws < torch.tensor(probabilities))
+        elif kinds[-1] == "stale":  # the public rule over the stored losses, no new pass
+            order = torch.randperm(n, generator=twin)
+            expected = []
+            for candidates in order.split(batch):
+                probabilities = public_probabilities(
+                    public_history, stored[candidates].tolist(), 3.0
+                )
+                draws = torch.rand(candidates.numel(), generator=twin)
+                expected.append(candidates[draws < torch.tensor(probabilities)])
+            assert torch.equal(plan.indices, torch.cat(expected))
+    assert kinds == ["full", "fresh", "stale", "stale", "fresh", "stale"]

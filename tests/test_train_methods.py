@@ -117,3 +117,12 @@ def test_el2n_charges_its_scoring_phase_and_one_pass_over_the_data():
     assert [entry["scoring_forward_passes"] for entry in history] == [0, SUBSET, SUBSET]
     # The scoring phase trains all the data (charged as training), then the kept half.
     assert [entry["samples_trained"] for entry in history] == [SUBSET, 1.5 * SUBSET, 2 * SUBSET]
+
+
+def test_stale_selective_backprop_scores_only_in_fresh_epochs():
+    trainer = make_trainer("selective_backprop", {"staleness": 2}, "epochs:4")
+    history = train(trainer)
+    # Epoch 0 primed, 1 fresh (every candidate scored), 2 stale (stored losses), 3 fresh.
+    assert [entry["scoring_forward_passes"] for entry in history] == [0, SUBSET, SUBSET, 2 * SUBSET]
+    assert 0 < history[2]["kept_fraction"] < 1
+    assert int(trainer.usage.sum()) == trainer.counters.samples_trained

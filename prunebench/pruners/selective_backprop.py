@@ -17,7 +17,12 @@ kept sample; the saving is backward passes only. The expected kept share is 1 / 
 the percentiles are uniform, so ``prune_ratio`` p stands for beta = p / (1 - p) (p 0.75 is beta
 3). Under an epochs budget the LR follows epochs (the candidates consumed); under a samples budget
 it counts backpropagated samples, as the public ``lr_sched`` on ``num_backpropped`` does.
-Not implemented: the public "stale" forward selector (losses reused for several epochs).
+The public "stale" forward selector (``lib/fp_selectors.py``, ``StaleSelector``) is
+``staleness`` k > 1: a sample gets a fresh forward pass only when its stored loss is k epochs
+old. Every sample is a candidate every epoch, so after the primed epoch the fresh epochs are
+every k-th one; in the epochs between, the same rule runs over candidate batches of the stored
+losses when the epoch is planned, with no forward-only pass. The default k = 1 is the plain
+method; the paper's stale variant uses k = 3.
 """
 
 from __future__ import annotations
@@ -70,6 +75,7 @@ class SelectiveBackprop(Pruner):
         beta: float | None = None,
         history: int = 1024,
         prime_epochs: int = 1,
+        staleness: int = 1,
     ):
         super().__init__(n, epochs, seed, device)
         if prune_ratio is not None and beta is not None:
@@ -80,6 +86,9 @@ class SelectiveBackprop(Pruner):
         self.beta = check_range("beta", 3.0 if beta is None else beta, 0.0, 1e6)
         self.history_size = check_int("history", history, 1)
         self.prime_epochs = check_int("prime_epochs", prime_epochs, 0)
+        self.staleness = check_int("staleness", staleness, 1)
+        # Never scored: +inf, the top percentile (such a sample is always backpropagated).
+        self.last_loss = torch.full((n,), torch.inf, dtype=torch.float32, device=self.device)
         self.history = torch.zeros(self.history_size, dtype=torch.float32, device=self.device)
         self.filled = 0
         """Losses in the history so far (at most history_size); host count, no sync."""
@@ -92,23 +101,38 @@ class SelectiveBackprop(Pruner):
             "beta": self.beta,
             "history": self.history_size,
             "prime_epochs": self.prime_epochs,
+            "staleness": self.staleness,
         }
 
     def _tensor_state(self) -> dict[str, torch.Tensor]:
-        return {"history": self.history}
+        return {"history": self.history, "last_loss": self.last_loss}
 
     def _extra_state(self) -> dict[str, Any]:
         return {"filled": self.filled, "cursor": self.cursor}
 
+    def is_fresh(self, epoch: int) -> bool:
+        """Whether ``epoch`` scores its candidates afresh (else: stored losses, or primed)."""
+        return epoch >= self.prime_epochs and (epoch - self.prime_epochs) % self.staleness == 0
+
     def plan_epoch(self, epoch: int, progress: float | None = None) -> EpochPlan:
         # Every sample is a candidate, once, in random order; the primed epochs train them all.
-        return EpochPlan(
-            indices=self._randperm(self.n), n=self.n, per_step=epoch >= self.prime_epochs
-        )
+        candidates = self._randperm(self.n)
+        if epoch < self.prime_epochs or self.is_fresh(epoch):
+            return EpochPlan(indices=candidates, n=self.n, per_step=self.is_fresh(epoch))
+        # A stale epoch: the per-step rule over candidate batches of the stored losses.
+        batches = candidates.split(self.batch_size)
+        keep = torch.cat([self._select(self.last_loss[batch]) for batch in batches])
+        kept = candidates[keep]
+        return EpochPlan(indices=kept if kept.numel() else candidates[:1], n=self.n)
 
     def select_step(self, indices: torch.Tensor, losses: torch.Tensor) -> torch.Tensor:
         self._follow_device(losses)
         losses = losses.detach().float()
+        self.last_loss[indices.to(self.device, non_blocking=True)] = losses
+        return self._select(losses)
+
+    def _select(self, losses: torch.Tensor) -> torch.Tensor:
+        """Keep mask of one candidate batch: history updated, then percentile ** beta draws."""
         self._remember(losses)
         probability = backprop_probability(self.history[: self.filled], losses, self.beta)
         draws = torch.rand(losses.numel(), generator=self.generator).to(self.device)
