@@ -10,6 +10,10 @@ or inf loss shows there as a non-finite loss sum and fails the run). Budgets and
 momentum rule: budgets.py and schedule.py. With ``grad_alignment`` the gradient alignment is
 measured at progress checkpoints, after the clock stops and before the evaluation, and its seconds
 are kept apart (diagnostics.py). The run lifecycle around it (MLflow, resume, checkpoints): run.py.
+A pruner may also ask for forward-only passes, counted in ``scoring_forward_passes`` apart from
+the forward+backward passes a samples budget counts: a scoring request before its plan, or a
+per-step plan whose candidates are scored and selected step by step (forward_passes.py); and it
+may scale the scheduled learning rate (``lr_scale``).
 
 On N processes (``dist``, distributed.py; the identity on one) each rank trains its shard of the
 plan under DDP with equal step counts, and the pruner observes every rank's losses at the epoch's
@@ -34,11 +38,11 @@ from prunebench.bench.budgets import points_passed
 from prunebench.bench.config import RunConfig
 from prunebench.bench.diagnostics import AlignmentMonitor, probe_indices
 from prunebench.bench.distributed import Dist, Shard
+from prunebench.bench.forward_passes import SelectedBatches, predictions_observer, score_samples
 from prunebench.bench.losses import sample_losses
 from prunebench.bench.metrics import jaccard, mean_and_std, subset_mask, summarize
 from prunebench.bench.models import build_model
 from prunebench.bench.schedule import OneCycle
-from prunebench.bench.step_selection import SelectedBatches
 from prunebench.datasets import build_loader
 from prunebench.errors import ConfigError
 from prunebench.pruners import EpochPlan, create_pruner
@@ -211,7 +215,7 @@ class Trainer:
         weights = shard.weights.to(device) if shard.weights is not None else None
         observer = self.dist.observer(self.pruner, shard)  # distributed: all-gathers per epoch
         lr_scale = self.pruner.lr_scale()  # e.g. KAKURENBO's 1 / (1 - hidden fraction)
-        predictions = self._predictions_observer(shard)  # None unless the pruner wants them
+        predictions = predictions_observer(self.dist, self.pruner, shard)  # None: not wanted
 
         self.model.train()
         # Device accumulator; a NaN or inf loss makes the loss sum non-finite (losses are >= 0).
@@ -352,37 +356,21 @@ class Trainer:
         """Per-sample losses of a forward-only pass (a per-step pruner's candidates)."""
         return self._forward_only(images, labels)[0]
 
-    def _predictions_observer(self, shard: Shard):
-        """An observer carrying prediction statistics to the pruner, if it observes them."""
-        if not self.pruner.observes_predictions:
-            return None
-        return self.dist.observer(_Sink(self.pruner.observe_predictions), shard)
-
     def _score_requested(self, epoch: int) -> int:
-        """Run the forward-only pass the pruner requests before planning ``epoch`` over the
-        samples it names (with the epoch's augmentation); returns the passes made (all ranks).
-
-        distributed: each rank scores its shard of the request; the pruner observes all of it.
-        """
+        """The forward-only pass the pruner requests before planning ``epoch``
+        (forward_passes.py); returns the passes made over all ranks."""
         request = self.pruner.scoring_request(epoch)
         if request is None or request.numel() == 0:
             return 0
-        shard = self.dist.shard(request, None, self.cfg.batch_size)
-        self.train_loader.set_plan(shard.indices, epoch)
-        observer = self.dist.observer(_Sink(self.pruner.observe_scoring), shard)
-        predictions = self._predictions_observer(shard)
-        local = 0
-        for images, labels, batch_indices in self.train_loader:
-            losses, logits = self._forward_only(images, labels)
-            observer.add(batch_indices, losses, local)
-            if predictions is not None:
-                statistic = self.pruner.prediction_statistic(logits, labels)
-                predictions.add(batch_indices, statistic, local)
-            local += batch_indices.numel()
-        observer.flush()
-        if predictions is not None:
-            predictions.flush()
-        return shard.planned
+        return score_samples(
+            request,
+            epoch,
+            self.train_loader,
+            self.dist,
+            self.pruner,
+            self._forward_only,
+            self.cfg.batch_size,
+        )
 
     def _per_step(self, candidates, plan: EpochPlan) -> SelectedBatches:
         """Training batches chosen step by step from the scored candidates of the plan."""
@@ -486,14 +474,6 @@ class Trainer:
         previous = state["previous_subset"]
         self.previous_subset = previous.to(self.device) if previous is not None else None
         self.counters = Counters(**state["counters"])
-
-
-class _Sink:
-    """Stands in for the pruner in an observer, routing its values to another method than
-    ``observe`` (a scoring pass's losses, prediction statistics)."""
-
-    def __init__(self, observe):
-        self.observe = observe
 
 
 def _nonfinite(value: float) -> str:

@@ -1,12 +1,16 @@
-"""Per-step selection: score each candidate batch forward-only, train what the pruner keeps.
+"""Forward-only passes a pruner asks for: a scoring request, and per-step candidate selection.
 
-Selective Backprop and OrderDP per iteration choose every step's samples from a freshly scored
-candidate batch. Each loader batch of the plan is one candidate batch: the trainer scores it by a
-forward-only pass, the pruner returns a keep mask, and the kept samples join a queue that training
-takes in full batches of ``batch_size`` (the last one of an epoch may be short). How many were
-kept is known only on the device: the count is copied to the host without blocking and read one
-candidate batch later, when the device has long computed it, so the host never waits for the
-device to drain its work at a step.
+A scoring request (``Pruner.scoring_request``) names samples to score before an epoch is planned:
+:func:`score_samples` runs them through the model without gradients, each rank its shard, and the
+pruner observes every rank's losses (and prediction statistics, if it wants them).
+
+Per-step selection: Selective Backprop and OrderDP per iteration choose every step's samples from
+a freshly scored candidate batch. Each loader batch of the plan is one candidate batch: the
+trainer scores it by a forward-only pass, the pruner returns a keep mask, and the kept samples
+join a queue that training takes in full batches of ``batch_size`` (the last one of an epoch may
+be short). How many were kept is known only on the device: the count is copied to the host
+without blocking and read one candidate batch later, when the device has long computed it, so
+the host never waits for the device to drain its work at a step.
 """
 
 from __future__ import annotations
@@ -15,9 +19,55 @@ from collections.abc import Callable, Iterable, Iterator
 
 import torch
 
+from prunebench.bench.distributed import Dist, Shard
 from prunebench.pruners import Pruner
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+ForwardOnly = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+"""(images, labels) -> (per-sample losses, logits) of a forward-only pass."""
+
+
+class Sink:
+    """Stands in for the pruner in an observer, routing its values to another method than
+    ``observe`` (a scoring pass's losses, prediction statistics)."""
+
+    def __init__(self, observe: Callable[[torch.Tensor, torch.Tensor], None]):
+        self.observe = observe
+
+
+def predictions_observer(dist: Dist, pruner: Pruner, shard: Shard):
+    """An observer carrying prediction statistics to the pruner, if it observes them."""
+    if not pruner.observes_predictions:
+        return None
+    return dist.observer(Sink(pruner.observe_predictions), shard)
+
+
+def score_samples(
+    request: torch.Tensor,
+    epoch: int,
+    loader,
+    dist: Dist,
+    pruner: Pruner,
+    forward_only: ForwardOnly,
+    batch_size: int,
+) -> int:
+    """Score the requested samples (with the epoch's augmentation) for the pruner; returns the
+    forward-only passes made over all ranks. distributed: each rank scores its shard."""
+    shard = dist.shard(request, None, batch_size)
+    loader.set_plan(shard.indices, epoch)
+    observer = dist.observer(Sink(pruner.observe_scoring), shard)
+    predictions = predictions_observer(dist, pruner, shard)
+    local = 0
+    for images, labels, batch_indices in loader:
+        losses, logits = forward_only(images, labels)
+        observer.add(batch_indices, losses, local)
+        if predictions is not None:
+            predictions.add(batch_indices, pruner.prediction_statistic(logits, labels), local)
+        local += batch_indices.numel()
+    observer.flush()
+    if predictions is not None:
+        predictions.flush()
+    return shard.planned
 
 
 class _DeferredCount:
