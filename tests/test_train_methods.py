@@ -13,6 +13,7 @@ from prunebench.bench.budgets import parse_budget
 from prunebench.bench.config import RunConfig
 from prunebench.bench.distributed import Dist
 from prunebench.bench.trainer import Trainer
+from prunebench.errors import ConfigError
 
 SUBSET = 600
 
@@ -126,3 +127,20 @@ def test_stale_selective_backprop_scores_only_in_fresh_epochs():
     assert [entry["scoring_forward_passes"] for entry in history] == [0, SUBSET, SUBSET, 2 * SUBSET]
     assert 0 < history[2]["kept_fraction"] < 1
     assert int(trainer.usage.sum()) == trainer.counters.samples_trained
+
+
+@pytest.mark.parametrize("pruner", ["selective_backprop", "orderdp_iteration"])
+def test_per_step_pruners_refuse_several_processes_before_any_work(pruner):
+    cfg = RunConfig(
+        dataset="synthetic",
+        model="small_cnn",
+        pruner=pruner,
+        pruner_params={"prune_ratio": 0.5},
+        budget=parse_budget("epochs:1"),
+        subset=SUBSET,
+        batch_size=64,
+        device="cpu",
+        nproc=2,
+    )
+    with pytest.raises(ConfigError, match="selects per step and runs on one process; drop --nproc"):
+        cfg.validate()

@@ -44,7 +44,6 @@ from prunebench.bench.metrics import jaccard, mean_and_std, subset_mask, summari
 from prunebench.bench.models import build_model
 from prunebench.bench.schedule import OneCycle
 from prunebench.datasets import build_loader
-from prunebench.errors import ConfigError
 from prunebench.pruners import EpochPlan, create_pruner
 
 EVAL_BATCH_SIZE = 512
@@ -132,10 +131,6 @@ class Trainer:
         )
         self.pruner.follow_budget(self.budget.kind)  # progress-driven schedules (annealing)
         self.pruner.follow_batch_size(cfg.batch_size)  # per-step plans' candidate batches
-        if self.pruner.selects_per_step and dist.world_size > 1:
-            raise ConfigError(
-                f"pruner {cfg.pruner!r} selects per step and runs on one process; drop --nproc"
-            )
         model = build_model(cfg.model, self.train_loader.spec, derive_seed(cfg.seed, "model"))
         self.on_cuda = device.type == "cuda"
         self.autocast_dtype = autocast_dtype(device)
