@@ -4,8 +4,8 @@ Trains each named pruner with the real trainer (no MLflow) and prints, epoch by 
 trained and the forward-only scoring passes, then the run's realized prune ratio and the mean
 forward-only passes per epoch. Example (a Fashion-MNIST subset on the CPU, about a minute):
 
-    PYTHONPATH=. python benchmarks/scoring_passes.py --dataset fashion_mnist --subset 6000 \
-        --epochs 8
+    PYTHONPATH=. python benchmarks/scoring_passes.py --dataset fashion_mnist --subset 2000 \
+        --epochs 8 --param ies:threshold=0.05
 """
 
 from __future__ import annotations
@@ -76,9 +76,21 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="METHOD:KEY=VALUE",
+        help="override a method's parameter (a number), e.g. ies:threshold=0.05; repeatable",
+    )
     args = parser.parse_args()
+    params = {name: dict(values) for name, values in METHODS.items()}
+    for item in args.param:
+        name, _, assignment = item.partition(":")
+        key, _, value = assignment.partition("=")
+        params.setdefault(name, {})[key] = float(value)
     for name in args.methods.split(","):
-        measure(name, METHODS.get(name, {}), args)
+        measure(name, params.get(name, {}), args)
 
 
 if __name__ == "__main__":
