@@ -144,3 +144,18 @@ def test_per_step_pruners_refuse_several_processes_before_any_work(pruner):
     )
     with pytest.raises(ConfigError, match="selects per step and runs on one process; drop --nproc"):
         cfg.validate()
+
+
+@pytest.mark.parametrize(
+    ("pruner", "params"),
+    [
+        ("seta", {"prune_ratio": 0.3}),
+        ("static_random", {"prune_ratio": 0.5}),
+        ("forgetting", {"prune_ratio": 0.5, "score_epochs": 1}),
+    ],
+)
+def test_methods_without_extra_passes_are_charged_none(pruner, params):
+    trainer = make_trainer(pruner, params, "epochs:2")
+    history = train(trainer)
+    assert [entry["scoring_forward_passes"] for entry in history] == [0, 0]
+    assert int(trainer.usage.sum()) == trainer.counters.samples_trained
