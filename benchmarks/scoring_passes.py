@@ -15,7 +15,7 @@ import argparse
 import torch
 
 from prunebench.bench.budgets import parse_budget
-from prunebench.bench.config import RunConfig
+from prunebench.bench.config import RunConfig, parse_param
 from prunebench.bench.distributed import Dist
 from prunebench.bench.trainer import Trainer
 
@@ -81,14 +81,14 @@ def main() -> None:
         action="append",
         default=[],
         metavar="METHOD:KEY=VALUE",
-        help="override a method's parameter (a number), e.g. ies:threshold=0.05; repeatable",
+        help="override a method's parameter, e.g. ies:threshold=0.05; repeatable",
     )
     args = parser.parse_args()
     params = {name: dict(values) for name, values in METHODS.items()}
     for item in args.param:
         name, _, assignment = item.partition(":")
-        key, _, value = assignment.partition("=")
-        params.setdefault(name, {})[key] = float(value)
+        key, value = parse_param(assignment)  # the CLI's --param rule: a TOML literal
+        params.setdefault(name, {})[key] = value
     for name in args.methods.split(","):
         measure(name, params.get(name, {}), args)
 
