@@ -9,6 +9,7 @@ from mlflow import MlflowClient
 from prunebench.cli.main import ArgumentParser, main
 from prunebench.cli.run import add_parser, config_from_args
 from prunebench.errors import ConfigError
+from prunebench.pruners import available_pruners
 
 GOOD = [
     "run",
@@ -128,6 +129,14 @@ def test_cuda_without_gpu_is_exit_2(workdir, capsys):
 def test_no_command_is_exit_2(capsys):
     assert main([]) == 2
     assert "run" in capsys.readouterr().err  # the help lists the commands
+
+
+def test_run_help_lists_every_pruner(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", "--help"])
+    assert exit_.value.code == 0
+    words = set(capsys.readouterr().out.replace(",", " ").split())
+    assert set(available_pruners()) <= words
 
 
 def test_run_finishes_and_is_tracked(workdir, capsys):

@@ -222,9 +222,9 @@ class RecordingTrainer(Trainer):
         self.step_norms: list[float] = []
 
     def _step(self, images, labels, weights, divisor):
-        losses, grad_norm = super()._step(images, labels, weights, divisor)
+        losses, grad_norm, logits = super()._step(images, labels, weights, divisor)
         self.step_norms.append(float(grad_norm))
-        return losses, grad_norm
+        return losses, grad_norm, logits
 
 
 def test_within_run_grad_norm_std_equals_numpy_over_recorded_steps():

@@ -33,7 +33,7 @@ from prunebench.bench.run import train_run
 from prunebench.bench.trainer import Trainer
 from prunebench.datasets import build_loader
 from prunebench.errors import ConfigError
-from prunebench.pruners import available_pruners, create_pruner
+from prunebench.pruners import available_pruners, create_pruner, pruner_class
 
 WORLD = 2
 SUBSET = 250
@@ -42,6 +42,10 @@ EPOCHS = 2
 TIME_BUDGET = "time:1.5"  # seconds: a few epochs of SUBSET samples, whatever the machine's load
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+SHARDED_PRUNERS = [name for name in available_pruners() if not pruner_class(name).selects_per_step]
+"""The pruners that run on several processes (per-step selection runs on one)."""
 
 
 def pruner_params(name: str) -> dict:
@@ -283,7 +287,7 @@ def _group_worker(root: str) -> dict:
         return {
             "rank": dist.rank,
             "loader": served_batches(loader, plans, dist.rank),
-            "pruners": {name: _train_pruner(dist, name) for name in available_pruners()},
+            "pruners": {name: _train_pruner(dist, name) for name in SHARDED_PRUNERS},
             "timed": _time_budget_with_diagnostics(dist),
             "out_of_sync": _out_of_sync(dist),
             "runs": _runs(dist, Path(root)),
@@ -331,7 +335,7 @@ def test_ranks_train_the_plan_exactly_with_its_weights(group):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", available_pruners())
+@pytest.mark.parametrize("name", SHARDED_PRUNERS)
 def test_pruner_state_is_identical_on_both_ranks_every_epoch(group, name):
     rank0, rank1 = (rank["pruners"][name] for rank in group["ranks"])
     for epoch, (state0, state1) in enumerate(zip(rank0["states"], rank1["states"], strict=True)):

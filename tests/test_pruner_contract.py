@@ -26,6 +26,14 @@ PARAMS = {
     "infobatch": {"prune_ratio": 0.5, "anneal": True, "delta": 0.75},
     "ucb": {"prune_ratio": 0.5, "period": 2},
     "epsilon_greedy": {"prune_ratio": 0.5, "period": 2, "epsilon": 0.2},
+    "seta": {"prune_ratio": 0.3},
+    "static_random": {"prune_ratio": 0.6},
+    "selective_backprop": {"prune_ratio": 0.75, "staleness": 2},
+    "kakurenbo": {"prune_ratio": 0.4},
+    "ies": {"threshold": 0.5, "window": 1},
+    "orderdp_iteration": {"prune_ratio": 0.5},
+    "el2n": {"prune_ratio": 0.5, "score_epochs": 3},
+    "forgetting": {"prune_ratio": 0.5, "score_epochs": 3},
 }
 # An out-of-range value for each pruner's parameters, and the parameter the error must name.
 BAD = {
@@ -35,12 +43,34 @@ BAD = {
     "infobatch": ("delta", 2.0),
     "ucb": ("momentum", 1.0),
     "epsilon_greedy": ("epsilon", 1.1),
+    "seta": ("window_scale", 0.0),
+    "static_random": ("prune_ratio", 1.0),
+    "selective_backprop": ("history", 0),
+    "kakurenbo": ("threshold", 1.5),
+    "ies": ("window", 0),
+    "orderdp_iteration": ("prune_ratio", 1.0),
+    "el2n": ("score_epochs", 0),
+    "forgetting": ("prune_ratio", -0.5),
 }
 
 
 # What each pruner states about itself: the target ratio of its PARAMS, whether it is searchable.
 TARGET = {name: params.get("prune_ratio", 0.0) for name, params in PARAMS.items()}
-SEARCHABLE = {"random", "rs2", "orderdp", "infobatch", "ucb", "epsilon_greedy"}
+SEARCHABLE = {
+    "random",
+    "rs2",
+    "orderdp",
+    "infobatch",
+    "ucb",
+    "epsilon_greedy",
+    "seta",
+    "static_random",
+    "selective_backprop",
+    "kakurenbo",
+    "orderdp_iteration",
+    "el2n",
+    "forgetting",
+}
 
 
 def test_every_pruner_is_covered_here():
@@ -70,13 +100,30 @@ def losses_for(indices: torch.Tensor, epoch: int) -> torch.Tensor:
     return ((indices * 7919 + epoch * 104729) % 1000).float() / 250.0
 
 
-def run(pruner, epochs: range) -> list[EpochPlan]:
+def confidences_for(indices: torch.Tensor, epoch: int) -> torch.Tensor:
+    """Deterministic prediction statistics in [0, 1), 0 (a wrong prediction) for a fifth."""
+    values = ((indices * 104729 + epoch * 7919) % 1000).float() / 1000.0
+    return torch.where(indices % 5 == 0, torch.zeros_like(values), values)
+
+
+def run(pruner, epochs: range, *, with_progress: bool = False) -> list[EpochPlan]:
+    """Plan and observe ``epochs`` as the trainer does (``with_progress``: pass e / epochs)."""
     plans = []
     for epoch in epochs:
-        plan = pruner.plan_epoch(epoch)
+        request = pruner.scoring_request(epoch)  # a forward-only pass, as the trainer runs it
+        if request is not None:
+            pruner.observe_scoring(request, losses_for(request, epoch))
+            if pruner.observes_predictions:
+                pruner.observe_predictions(request, confidences_for(request, epoch))
+        progress = epoch / EPOCHS if with_progress else None
+        plan = pruner.plan_epoch(epoch, progress=progress)
         plans.append(plan)
         for batch in plan.indices.split(64):
+            if plan.per_step:  # candidates: a forward-only pass scores them, the kept train
+                batch = batch[pruner.select_step(batch, losses_for(batch, epoch))]
             pruner.observe(batch, losses_for(batch, epoch))
+            if pruner.observes_predictions:
+                pruner.observe_predictions(batch, confidences_for(batch, epoch))
     return plans
 
 
@@ -121,7 +168,9 @@ def test_plans_are_valid_cpu_int64_in_range(name):
         idx = plan.indices
         assert idx.dtype == torch.int64 and idx.dim() == 1 and idx.device.type == "cpu"
         assert 0 < idx.numel() <= N and int(idx.min()) >= 0 and int(idx.max()) < N
-        assert idx.unique().numel() == idx.numel(), "no sample twice in one epoch"
+        # Per-step candidates (orderdp_iteration's independent S^t) may repeat across steps.
+        distinct = idx.unique().numel() == idx.numel()
+        assert distinct or plan.per_step, "no sample twice in one epoch"
         assert plan.scoring_forward_passes == 0
         if plan.weights is not None:
             assert plan.weights.shape == idx.shape and plan.weights.dtype == torch.float32
@@ -153,7 +202,9 @@ def test_unknown_parameter_lists_the_valid_ones(name):
 
 
 def test_unknown_pruner_lists_the_names():
-    with pytest.raises(ConfigError, match="choose one of: epsilon_greedy, full, infobatch"):
+    with pytest.raises(
+        ConfigError, match="choose one of: el2n, epsilon_greedy, forgetting, full, ies"
+    ):
         create_pruner("nope", n=10, epochs=1, seed=0)
 
 
@@ -198,11 +249,5 @@ def test_observe_never_synchronizes_the_host_on_cuda(name):
 @pytest.mark.parametrize("name", sorted(PARAMS))
 def test_progress_e_over_epochs_is_the_default(name):
     # Every pruner takes the budget progress at plan time; e / epochs is what None stands for.
-    with_progress = make(name, 4)
-    plans = []
-    for epoch in range(EPOCHS):
-        plan = with_progress.plan_epoch(epoch, progress=epoch / EPOCHS)
-        plans.append(plan)
-        for batch in plan.indices.split(64):
-            with_progress.observe(batch, losses_for(batch, epoch))
+    plans = run(make(name, 4), range(EPOCHS), with_progress=True)
     assert same(plans, run(make(name, 4), range(EPOCHS)))

@@ -590,6 +590,10 @@ class RunConfig:
             if spec.metadata["check"] is not None and not optional:
                 spec.metadata["check"](spec.metadata["label"] or spec.name, value)
         check_batch_size(self.batch_size, self.nproc)  # the per-process batch is batch / nproc
+        if self.nproc > 1 and pruner_class(self.pruner).selects_per_step:
+            raise ConfigError(
+                f"pruner {self.pruner!r} selects per step and runs on one process; drop --nproc"
+            )
         if self.base_momentum > self.max_momentum:
             raise ConfigError(
                 f"base_momentum {self.base_momentum} exceeds max_momentum {self.max_momentum}; "

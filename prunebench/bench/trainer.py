@@ -10,6 +10,10 @@ or inf loss shows there as a non-finite loss sum and fails the run). Budgets and
 momentum rule: budgets.py and schedule.py. With ``grad_alignment`` the gradient alignment is
 measured at progress checkpoints, after the clock stops and before the evaluation, and its seconds
 are kept apart (diagnostics.py). The run lifecycle around it (MLflow, resume, checkpoints): run.py.
+A pruner may also ask for forward-only passes, counted in ``scoring_forward_passes`` apart from
+the forward+backward passes a samples budget counts: a scoring request before its plan, or a
+per-step plan whose candidates are scored and selected step by step (forward_passes.py); and it
+may scale the scheduled learning rate (``lr_scale``).
 
 On N processes (``dist``, distributed.py; the identity on one) each rank trains its shard of the
 plan under DDP with equal step counts, and the pruner observes every rank's losses at the epoch's
@@ -34,6 +38,7 @@ from prunebench.bench.budgets import points_passed
 from prunebench.bench.config import RunConfig
 from prunebench.bench.diagnostics import AlignmentMonitor, probe_indices
 from prunebench.bench.distributed import Dist, Shard
+from prunebench.bench.forward_passes import SelectedBatches, predictions_observer, score_samples
 from prunebench.bench.losses import sample_losses
 from prunebench.bench.metrics import jaccard, mean_and_std, subset_mask, summarize
 from prunebench.bench.models import build_model
@@ -125,6 +130,7 @@ class Trainer:
             **cfg.pruner_kwargs(),
         )
         self.pruner.follow_budget(self.budget.kind)  # progress-driven schedules (annealing)
+        self.pruner.follow_batch_size(cfg.batch_size)  # per-step plans' candidate batches
         model = build_model(cfg.model, self.train_loader.spec, derive_seed(cfg.seed, "model"))
         self.on_cuda = device.type == "cuda"
         self.autocast_dtype = autocast_dtype(device)
@@ -171,23 +177,23 @@ class Trainer:
         labels: torch.Tensor,
         weights: torch.Tensor | None,
         divisor: float,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One SGD step on a batch; returns detached per-sample losses and the global grad norm.
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One SGD step on a batch; returns detached per-sample losses, the global grad norm and
+        the detached logits.
 
         The loss is the (weighted) per-sample losses' sum over ``divisor``: the batch size on one
         process (the batch mean); under DDP the global batch's size / world_size, so that DDP's
         averaging of the ranks' gradients gives the gradient of the global batch's mean.
         """
-        losses = sample_losses(
-            self._forward(images, self.train_model), labels, self.cfg.label_smoothing
-        )
+        logits = self._forward(images, self.train_model)
+        losses = sample_losses(logits, labels, self.cfg.label_smoothing)
         loss = (losses * weights if weights is not None else losses).sum() / divisor
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grads = [p.grad for p in self.parameters if p.grad is not None]
         grad_norm = torch.nn.utils.get_total_norm(grads)
         self.optimizer.step()
-        return losses.detach(), grad_norm
+        return losses.detach(), grad_norm, logits.detach()
 
     # ------------------------------------------------------------------ one epoch
     def train_epoch(self, show_progress: bool) -> dict[str, float]:
@@ -197,18 +203,14 @@ class Trainer:
         clock_start = time.perf_counter()  # planning is training time (selection cost counts)
         # distributed: the same on every rank (train_seconds is the slowest rank's clock).
         start = budget.progress(epoch, 0.0, counters.samples_trained, counters.train_seconds)
+        scored = self._score_requested(epoch)  # forward-only passes the pruner asks for
         plan = self.pruner.plan_epoch(epoch, progress=start)
         planned = plan.num_samples
         shard = self._start_plan(plan, epoch)
         weights = shard.weights.to(device) if shard.weights is not None else None
         observer = self.dist.observer(self.pruner, shard)  # distributed: all-gathers per epoch
-        current_subset = subset_mask(plan.indices.to(device), self.n)
-        overlap = (
-            jaccard(self.previous_subset, current_subset)
-            if self.previous_subset is not None
-            else None
-        )
-        self.previous_subset = current_subset
+        lr_scale = self.pruner.lr_scale()  # e.g. KAKURENBO's 1 / (1 - hidden fraction)
+        predictions = predictions_observer(self.dist, self.pruner, shard)  # None: not wanted
 
         self.model.train()
         # Device accumulator; a NaN or inf loss makes the loss sum non-finite (losses are >= 0).
@@ -217,7 +219,9 @@ class Trainer:
         trained = steps = local = 0  # trained: over all ranks; local: this rank's plan position
         lr, momentum = self.cfg.lr, self.cfg.momentum
         batches = _progress_bar(self.train_loader, show_progress, f"epoch {epoch}")
-        for images, labels, batch_indices in batches:
+        # Per-step pruners: the plan holds candidates; each step trains the ones kept from them.
+        selected = self._per_step(batches, plan) if plan.per_step else None
+        for images, labels, batch_indices in selected or batches:
             size = batch_indices.numel()
             seconds = counters.train_seconds + time.perf_counter() - clock_start
             if budget.kind == "time":
@@ -226,23 +230,38 @@ class Trainer:
                 seconds = self.dist.max(seconds)
                 if steps and seconds >= budget.amount:
                     break  # host clock: no device sync inside the epoch (see budgets.py)
+            consumed = selected.scored if selected is not None else trained
             progress = budget.progress(
-                epoch, trained / planned, counters.samples_trained + trained, seconds
+                epoch, consumed / planned, counters.samples_trained + trained, seconds
             )
-            lr, momentum = self.schedule.lr(progress), self.schedule.momentum_at(progress)
+            lr, momentum = (
+                lr_scale * self.schedule.lr(progress),
+                self.schedule.momentum_at(progress),
+            )
             for group in self.optimizer.param_groups:
                 group["lr"], group["momentum"] = lr, momentum
             batch_weights = weights[local : local + size] if weights is not None else None
-            divisor = shard.loss_divisor(steps)
-            losses, grad_norm = self._step(images, labels, batch_weights, divisor)
+            divisor = size if selected is not None else shard.loss_divisor(steps)
+            losses, grad_norm, logits = self._step(images, labels, batch_weights, divisor)
             observer.add(batch_indices, losses, local)  # the pruner observes these losses
+            if predictions is not None:
+                statistic = self.pruner.prediction_statistic(logits, labels)
+                predictions.add(batch_indices, statistic, local)
             grad_norm_sum += grad_norm
             grad_norm_squares += grad_norm.double().square()
             local += size
             steps += 1
-            trained = shard.trained_after(steps)
+            trained = trained + size if selected is not None else shard.trained_after(steps)
         loss_sum = observer.flush()  # distributed: the pruner observes every rank's losses here
-        self.usage.index_add_(0, shard.plan[:trained].to(device), self._ones(trained))
+        if predictions is not None:
+            predictions.flush()
+        if selected is not None:
+            trained_indices, consumed = selected.trained_indices(), selected.scored
+            scored += consumed
+        else:
+            trained_indices, consumed = shard.plan[:trained], trained
+        self.usage.index_add_(0, trained_indices.to(device), self._ones(trained))
+        overlap = self._subset_overlap(plan.indices if selected is None else trained_indices)
         if self.on_cuda:
             torch.cuda.synchronize(device)
         # distributed: the slowest rank's clock, so every rank sees the same budget left.
@@ -259,9 +278,9 @@ class Trainer:
             raise Diverged(f"gradient norm became {_nonfinite(grad_norm_total)} at epoch {epoch}")
 
         counters.epoch += 1
-        counters.epochs_run += trained / planned
+        counters.epochs_run += consumed / planned
         counters.samples_trained += trained
-        counters.scoring_forward_passes += plan.scoring_forward_passes
+        counters.scoring_forward_passes += plan.scoring_forward_passes + scored
         alignment = self._measure_alignment(epoch, start, shard, trained)
         entry = {}
         # distributed: every rank decides alike (the same counters, the slowest rank's clock),
@@ -274,7 +293,7 @@ class Trainer:
             "train_loss": loss_total / trained,
             "lr": lr,
             "momentum": momentum,
-            "kept_fraction": plan.kept_fraction,
+            "kept_fraction": plan.kept_fraction if selected is None else trained / self.n,
             "train_seconds": counters.train_seconds,
             "eval_seconds": counters.eval_seconds,
             "samples_trained": float(counters.samples_trained),
@@ -310,6 +329,52 @@ class Trainer:
             )
         )
 
+    def _subset_overlap(self, trained: torch.Tensor) -> torch.Tensor | None:
+        """Jaccard similarity of this epoch's subset with the previous one's (None at first)."""
+        current = subset_mask(trained.to(self.device), self.n)
+        previous, self.previous_subset = self.previous_subset, current
+        return jaccard(previous, current) if previous is not None else None
+
+    def _forward_only(
+        self, images: torch.Tensor, labels: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-sample losses and logits of a forward-only pass at the current weights (eval
+        mode: no BatchNorm statistics move; no gradients)."""
+        self.model.eval()
+        with torch.no_grad():
+            logits = self._forward(images)
+            losses = sample_losses(logits, labels, self.cfg.label_smoothing)
+        self.model.train()
+        return losses, logits
+
+    def _score_batch(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Per-sample losses of a forward-only pass (a per-step pruner's candidates)."""
+        return self._forward_only(images, labels)[0]
+
+    def _score_requested(self, epoch: int) -> int:
+        """The forward-only pass the pruner requests before planning ``epoch``
+        (forward_passes.py); returns the passes made over all ranks."""
+        request = self.pruner.scoring_request(epoch)
+        if request is None or request.numel() == 0:
+            return 0
+        return score_samples(
+            request,
+            epoch,
+            self.train_loader,
+            self.dist,
+            self.pruner,
+            self._forward_only,
+            self.cfg.batch_size,
+        )
+
+    def _per_step(self, candidates, plan: EpochPlan) -> SelectedBatches:
+        """Training batches chosen step by step from the scored candidates of the plan."""
+        limit = None
+        if self.budget.kind == "samples":
+            limit = int(self.budget.amount) - self.counters.samples_trained
+        batch_size = plan.step_batch_size or self.cfg.batch_size
+        return SelectedBatches(candidates, self._score_batch, self.pruner, batch_size, limit)
+
     def _ones(self, count: int) -> torch.Tensor:
         return torch.ones(count, dtype=torch.int64, device=self.device)
 
@@ -343,7 +408,7 @@ class Trainer:
     def _start_plan(self, plan: EpochPlan, epoch: int) -> Shard:
         """Hand this rank's part of the epoch's plan (cut to a samples budget) to the loader."""
         indices, weights = plan.indices, plan.weights
-        if self.budget.kind == "samples":
+        if self.budget.kind == "samples" and not plan.per_step:  # per step: SelectedBatches
             # Cut the last plan so that the run trains exactly the budgeted number of samples.
             left = int(self.budget.amount) - self.counters.samples_trained
             indices = indices[:left]

@@ -13,6 +13,7 @@ from prunebench.bench.config import RunConfig, parse_param
 from prunebench.bench.schedule import PUBLIC_RECIPE
 from prunebench.cli.main import configure_logging
 from prunebench.errors import ConfigError
+from prunebench.pruners import available_pruners
 from prunebench.record import DEFAULT_EXPERIMENT, DEFAULT_TRACKING_URI
 
 
@@ -81,6 +82,7 @@ def _add_flag(group: argparse._ArgumentGroup, spec: Field) -> None:
 
 
 def _add_pruner_params(group: argparse._ArgumentGroup) -> None:
+    group.description = "pruners (--pruner): " + ", ".join(available_pruners())
     group.add_argument("--prune-ratio", type=float, help="the pruner's prune_ratio, in [0, 1)")
     group.add_argument(
         "--param",

@@ -2,11 +2,19 @@
 
 from prunebench.pruners import (  # noqa: F401  (each module registers its pruner)
     dynamic_random,
+    el2n,
     epsilon_greedy,
+    forgetting,
     full,
+    ies,
     infobatch,
+    kakurenbo,
     orderdp,
+    orderdp_iteration,
     rs2,
+    selective_backprop,
+    seta,
+    static_random,
     ucb,
 )
 from prunebench.pruners.base import EpochPlan, Pruner

@@ -24,6 +24,11 @@ class EpochPlan:
     """None (every weight 1), or float32 per-sample loss weights aligned with ``indices``."""
     scoring_forward_passes: int = 0
     """Extra per-sample forward passes the pruner spent to score samples for this plan."""
+    per_step: bool = False
+    """True when ``indices`` are candidates: each loader batch of them is scored by a forward-only
+    pass and only the samples :meth:`Pruner.select_step` keeps are trained."""
+    step_batch_size: int | None = None
+    """Per-step plans: samples trained per step (None: the run's batch size)."""
 
     @property
     def num_samples(self) -> int:
@@ -95,11 +100,20 @@ class Pruner(ABC):
     search cannot tune this pruner); :meth:`params_from_search` maps them to parameters."""
     ratio_params: ClassVar[tuple[str, ...]] = ("prune_ratio",)
     """Parameters that set the target prune ratio (a preset varies prune_ratio otherwise)."""
+    observes_predictions: ClassVar[bool] = False
+    """True for pruners that also want :meth:`prediction_statistic` of every forward pass's
+    logits (training and scoring passes alike), handed to :meth:`observe_predictions`."""
+    selects_per_step: ClassVar[bool] = False
+    """True for pruners whose plans may be ``per_step``: each step's samples picked from freshly
+    scored candidates by :meth:`select_step` (then queued into full batches); one process only."""
 
     progress_pace: str = "epochs"
     """What budget progress grows with: "epochs" (an epochs budget, or no budget given) or
     "samples" (samples and time budgets: time is taken to grow with samples trained). Set by the
     trainer through :meth:`follow_budget`; pruners whose schedule depends on progress read it."""
+    batch_size: int = 128
+    """The run's batch size: the candidate batch of a per-step plan (set by the trainer through
+    :meth:`follow_batch_size`)."""
 
     # ----------------------------------------------------------------- facts about the class
     @classmethod
@@ -144,6 +158,10 @@ class Pruner(ABC):
             raise ValueError(f"unknown budget kind {kind!r}")
         self.progress_pace = "epochs" if kind == "epochs" else "samples"
 
+    def follow_batch_size(self, batch_size: int) -> None:
+        """Say the run's batch size (the size of each candidate batch of a per-step plan)."""
+        self.batch_size = check_int("batch_size", batch_size, 1)
+
     def epoch_progress(self, epoch: int, progress: float | None) -> float:
         """Budget progress at the start of ``epoch``: as given, else epoch / epochs."""
         return epoch / self.epochs if progress is None else float(progress)
@@ -158,6 +176,38 @@ class Pruner(ABC):
 
     def observe(self, indices: torch.Tensor, losses: torch.Tensor) -> None:  # noqa: B027
         """Record detached per-sample training losses of one batch (no host synchronization)."""
+
+    # --------------------------------------------- optional: scoring passes, steps, LR scale
+    def scoring_request(self, epoch: int) -> torch.Tensor | None:
+        """Indices to score by a forward-only pass before planning ``epoch`` (None: none).
+
+        The trainer runs the pass on the training device inside the training clock, hands the
+        losses to :meth:`observe_scoring` and counts every index in ``scoring_forward_passes``.
+        """
+        return None
+
+    def observe_scoring(self, indices: torch.Tensor, losses: torch.Tensor) -> None:
+        """Record per-sample losses of a forward-only scoring pass (default: as training's)."""
+        self.observe(indices, losses)
+
+    def prediction_statistic(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """One float per sample computed from a batch's detached logits (observes_predictions)."""
+        raise NotImplementedError(f"pruner {self.name!r} observes no predictions")
+
+    def observe_predictions(self, indices: torch.Tensor, values: torch.Tensor) -> None:  # noqa: B027
+        """Record :meth:`prediction_statistic` values of samples (no host synchronization)."""
+
+    def select_step(self, indices: torch.Tensor, losses: torch.Tensor) -> torch.Tensor:
+        """Bool mask over one candidate batch: which to train (pruners with selects_per_step).
+
+        ``losses`` come from a forward-only pass at the current weights; the mask stays on the
+        device (the trainer reads its count without stalling the device).
+        """
+        raise NotImplementedError(f"pruner {self.name!r} does not select per step")
+
+    def lr_scale(self) -> float:
+        """Factor on the scheduled learning rate in the epoch planned last (1: as scheduled)."""
+        return 1.0
 
     # ----------------------------------------------------------------- helpers for subclasses
     def _randperm(self, n: int) -> torch.Tensor:
