@@ -11,6 +11,7 @@ others its run id.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -26,7 +27,7 @@ import torch
 from tqdm.auto import tqdm
 
 import prunebench
-from prunebench import record
+from prunebench import interrupts, record
 from prunebench.bench.checkpoint import (
     check_checkpoint_dir,
     checkpoint_path,
@@ -273,6 +274,7 @@ def _train_run(
         tracker = RunTracker.start(tracking_uri, experiment, cfg.run_name(), run_tags(cfg, tags))
         dist.broadcast(tracker.run_id)
     try:
+        interrupts.point("run-started")
         if checkpoint is None:
             tracker.log_params(config_params(cfg, device))
             _log_config(tracker, cfg)
@@ -287,10 +289,15 @@ def _train_run(
             if dist.is_main:
                 log_data_inputs(tracker.client, tracker.run_id, _loaders(trainer))
         sampling_s = system_metrics_s if dist.is_main else None  # rank 0 samples its machine
-        with system_metrics(tracking_uri, tracker.run_id, sampling_s, checkpoint is not None):
-            return _train(trainer, tracker, path, show_progress, stop_after_epochs)
-    except KeyboardInterrupt:
-        _finish_quietly(tracker, "KILLED", None)
+        # Once training is complete, closing the record is shielded from signals until the
+        # sampler has stopped too: a signal then ends the command after a FINISHED record.
+        sampler = system_metrics(tracking_uri, tracker.run_id, sampling_s, checkpoint is not None)
+        with contextlib.ExitStack() as closing, sampler:
+            return _train(trainer, tracker, path, show_progress, stop_after_epochs, closing)
+    except KeyboardInterrupt as error:
+        interrupts.acknowledge()  # a second signal from here on is noted, not raised
+        reason = f"interrupted by {interrupts.signal_name(interrupts.exit_code(error))}"
+        _finish_quietly(tracker, "KILLED", reason)
         raise
     except BaseException as error:
         _log_traceback(tracker)
@@ -304,6 +311,7 @@ def _train(
     path: Path,
     show_progress: bool,
     stop_after_epochs: int | None,
+    closing: contextlib.ExitStack,
 ) -> RunResult:
     counters, budget = trainer.counters, trainer.budget
     epochs_this_call = 0
@@ -311,11 +319,13 @@ def _train(
         while not budget.exhausted(
             counters.epoch, counters.samples_trained, counters.train_seconds
         ):
+            interrupts.check()  # a signal Python discarded (e.g. during gc) stops here
             before = _budget_used(trainer)
             try:
                 entry = trainer.train_epoch(show_progress)
             except (Diverged, RanksOutOfSync) as diverged:
                 reason = str(diverged)
+                closing.enter_context(interrupts.shielded())
                 log.info("run %s failed: %s", tracker.run_id, reason)
                 _log_final(tracker, trainer)
                 tracker.finish("FAILED", reason)
@@ -326,12 +336,16 @@ def _train(
             _save_checkpoint(path, trainer, tracker, finished=False)
             tracker.log_epoch(entry, epoch)
             _report_epoch(bar, entry, epoch, _budget_used(trainer) - before)
+            interrupts.point("epoch-end")
             epochs_this_call += 1
             stopping = stop_after_epochs is not None and epochs_this_call >= stop_after_epochs
             if stopping and not budget.exhausted(
                 counters.epoch, counters.samples_trained, counters.train_seconds
             ):
                 return _result(trainer, tracker.run_id, "RUNNING", None, path)
+    interrupts.check()
+    closing.enter_context(interrupts.shielded())  # training is complete: the record closes whole
+    interrupts.point("training-done")
     _log_final(tracker, trainer)
     tracker.finish("FINISHED")
     _save_checkpoint(path, trainer, tracker, finished=True)
@@ -430,8 +444,11 @@ def _log_traceback(tracker: RunTracker) -> None:
 
 
 def _finish_quietly(tracker: RunTracker, status: str, reason: str | None) -> None:
-    """Record how a run ended without masking the exception that ended it."""
-    try:
-        tracker.finish(status, reason)
-    except Exception:  # the store itself may be what failed
-        log.exception("could not record status %s for run %s", status, tracker.run_id)
+    """Record how a run ended without masking the exception that ended it (shielded: a signal
+    arriving meanwhile is noted, not raised)."""
+    with interrupts.shielded():
+        interrupts.point("closing")
+        try:
+            tracker.finish(status, reason)
+        except Exception:  # the store itself may be what failed
+            log.exception("could not record status %s for run %s", status, tracker.run_id)

@@ -1,8 +1,10 @@
 """The ``prunebench`` command: a registry of subcommand modules behind one argument parser.
 
 Each module in SUBCOMMANDS exposes ``add_parser(subparsers)`` (which sets ``execute`` as the
-parser's default) and ``execute(args) -> int``. Exit codes: 0 done, 1 the work failed (e.g. a
-diverged run), 2 bad usage or configuration (one line on stderr, nothing written).
+parser's default) and ``execute(args) -> int``, and may set ``continue_hint`` (how to continue
+after an interrupt) the same way. Exit codes: 0 done, 1 the work failed (e.g. a diverged run),
+2 bad usage or configuration (one line on stderr, nothing written), 130/143 stopped by SIGINT or
+SIGTERM (one line; see ``prunebench.interrupts``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from prunebench import __version__
+from prunebench import __version__, interrupts
 from prunebench.errors import UsageError
 
 SUBCOMMANDS: tuple[str, ...] = (
@@ -76,27 +78,42 @@ def _quiet_third_party_logs() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+INTERRUPTED_BEFORE_START = "nothing was started; run the command again"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line ``argv`` (default: sys.argv[1:]); returns the exit code."""
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-        if not hasattr(args, "execute"):
-            parser.print_help(sys.stderr)
+    """Run the command line ``argv`` (default: sys.argv[1:]); returns the exit code.
+
+    SIGINT and SIGTERM are handled alike from the first line on (``prunebench.interrupts``).
+    Called as the program (``argv`` None) the handlers stay after the return, so a signal
+    during interpreter shutdown cannot turn a finished command's exit code into 130.
+    """
+    with interrupts.handling(restore=argv is not None):
+        args = None
+        try:
+            interrupts.point("main")
+            parser = build_parser()
+            interrupts.point("parser-built")
+            args = parser.parse_args(argv)
+            if not hasattr(args, "execute"):
+                parser.print_help(sys.stderr)
+                return 2
+            _quiet_third_party_logs()
+            return int(args.execute(args))
+        except UsageError as error:
+            print(f"prunebench: error: {error}", file=sys.stderr)
             return 2
-        _quiet_third_party_logs()
-        return int(args.execute(args))
-    except UsageError as error:
-        print(f"prunebench: error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        # Runs record themselves as KILLED and keep their last epoch's checkpoint.
-        print("prunebench: interrupted; rerun with --resume to continue", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        # The reader went away (e.g. `prunebench suite X --dry-run | head`): not an error.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+        except KeyboardInterrupt as error:
+            interrupts.acknowledge()
+            # Runs record themselves as KILLED and keep their last epoch's checkpoint.
+            hint = getattr(args, "continue_hint", None) or INTERRUPTED_BEFORE_START
+            name = interrupts.signal_name(interrupts.exit_code(error))
+            print(f"prunebench: interrupted by {name}; {hint}", file=sys.stderr)
+            return interrupts.exit_code(error)
+        except BrokenPipeError:
+            # The reader went away (e.g. `prunebench suite X --dry-run | head`): not an error.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
 
 
 if __name__ == "__main__":

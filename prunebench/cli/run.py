@@ -8,12 +8,18 @@ import os
 import sys
 from dataclasses import MISSING, Field
 
+from prunebench import interrupts
 from prunebench.bench.budgets import parse_budget
 from prunebench.bench.config import RunConfig, parse_param
 from prunebench.bench.schedule import PUBLIC_RECIPE
 from prunebench.cli.main import configure_logging
 from prunebench.errors import ConfigError
 from prunebench.record import DEFAULT_EXPERIMENT, DEFAULT_TRACKING_URI
+
+CONTINUE_HINT = (
+    "the run is recorded KILLED; rerun the same command with --resume to continue from its last "
+    "checkpoint"
+)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -51,7 +57,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--resume", action="store_true", help="continue this config's checkpoint and MLflow run"
     )
     out.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
-    parser.set_defaults(execute=execute)
+    parser.set_defaults(execute=execute, continue_hint=CONTINUE_HINT)
     return parser
 
 
@@ -156,6 +162,15 @@ def execute(args: argparse.Namespace) -> int:
         resume=args.resume,
         quiet=args.quiet,
     )
+    if (signum := interrupts.received()) is not None:
+        # The signal came after training was complete: the record was closed first.
+        name = interrupts.signal_name(128 + signum)
+        print(
+            f"prunebench: run {result.run_id} {result.status.lower()} before the {name} took "
+            "effect; its record is complete, nothing to continue",
+            file=sys.stderr,
+        )
+        return 128 + signum
     if rank != 0:
         return 0 if result.status == "FINISHED" else 1  # rank 0 prints the result
     if result.status != "FINISHED":

@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from prunebench import record
+from prunebench import interrupts, record
 from prunebench.bench.checkpoint import checkpoint_path
 from prunebench.bench.config import RunConfig
 from prunebench.bench.system_metrics import SUITE_SYSTEM_METRICS_INTERVAL_S
@@ -45,6 +45,8 @@ DEFAULT_STORAGE = "sqlite:///optuna.db"
 WAIT_POLL_SECONDS = 2.0
 """How often a worker left with only equal-time cells looks again at the runs they wait for."""
 WAITS_FOR_FULL_DATA = "waits for full data"
+STOP_WAIT_SECONDS = 60.0
+"""How long an interrupted suite waits for its workers to close their runs before killing them."""
 
 
 @dataclass(frozen=True)
@@ -212,6 +214,7 @@ def run_worker(
     done: list[tuple[str, str]] = []
     waiting = False
     while queue is not None:
+        interrupts.check()  # a signal noted while a cell's record closed: claim nothing more
         claim = queue.claim(ready)
         if claim is None:
             if not queue.has_waiting():
@@ -332,8 +335,28 @@ def failed_cell_line(cfg: RunConfig, reason: str | None) -> str:
 def _worker_process(preset_path: str, overrides: dict, kwargs: dict) -> None:
     # No per-worker thread count: each run pins its own (RunConfig.num_threads), so a config's
     # results do not depend on how many workers share the machine.
-    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: the parent prints the one line
-        run_worker(load_preset(preset_path, **overrides), **kwargs)
+    with interrupts.handling(restore=False):
+        try:
+            run_worker(load_preset(preset_path, **overrides), **kwargs)
+        except KeyboardInterrupt as error:  # the parent prints the one line
+            sys.exit(interrupts.exit_code(error))
+
+
+def _stop_workers(processes: list, signum: int) -> None:
+    """Forward ``signum`` to the live workers, wait for them to close their runs (at most
+    STOP_WAIT_SECONDS), then kill any left: the suite leaves no process behind."""
+    for process in processes:
+        if process.is_alive() and process.pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signum)
+    deadline = time.monotonic() + STOP_WAIT_SECONDS
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+    for process in processes:
+        if process.is_alive():
+            log.warning("worker %d did not stop in %g s; killed", process.pid, STOP_WAIT_SECONDS)
+            process.kill()
+            process.join()
 
 
 def run_suite(
@@ -380,10 +403,18 @@ def run_suite(
             )
             # No thread count either: each run pins its own, per process (RunConfig.num_threads).
             environment = {"CUDA_VISIBLE_DEVICES": devices} if devices is not None else {}
-            with _environment(environment):
+            with interrupts.shielded(), _environment(environment):  # started and known, whole
                 process.start()
-            processes.append(process)
-        for process in processes:
-            process.join()
+                processes.append(process)
+        try:
+            interrupts.point("workers-started")
+            interrupts.check()
+            for process in processes:
+                process.join()
+        except KeyboardInterrupt as error:
+            interrupts.acknowledge()
+            with interrupts.shielded():
+                _stop_workers(processes, interrupts.exit_code(error) - 128)
+            raise
     held = held_by_workers(preset, storage_url, grace_seconds)
     return plan(preset, tracking_uri, checkpoint_dir, held)

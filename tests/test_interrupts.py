@@ -1,0 +1,141 @@
+"""One signal path: SIGINT and SIGTERM at named points (the PRUNEBENCH_SIGNAL_AT test hook).
+
+Each test sends its signals from inside the command, at a named point of its life, so the timing
+is exact (no sleeps): the commands run in this process through ``main``, whose handlers are in
+place from its first line and are put back when it returns.
+"""
+
+from __future__ import annotations
+
+import gc
+import signal
+import sys
+import weakref
+
+import pytest
+from mlflow import MlflowClient
+
+from prunebench import interrupts
+from prunebench.cli.main import main
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+RUN = [
+    "run", "--dataset", "synthetic", "--model", "small_cnn", "--budget", "epochs:2",
+    "--subset", "100", "--batch-size", "50", "--device", "cpu", "--threads", "1", "--quiet",
+]  # fmt: skip
+
+
+def _runs(tracking_uri: str) -> list:
+    client = MlflowClient(tracking_uri)
+    found = client.get_experiment_by_name("prunebench")
+    return [] if found is None else client.search_runs([found.experiment_id])
+
+
+def _run(tmp_path, tracking_uri: str, monkeypatch, capsys, at: str, *extra: str):
+    monkeypatch.setenv(interrupts.TEST_HOOK_VARIABLE, at)
+    argv = [*RUN, "--tracking-uri", tracking_uri, "--checkpoint-dir", str(tmp_path / "ck")]
+    code = main([*argv, *extra])
+    monkeypatch.delenv(interrupts.TEST_HOOK_VARIABLE)
+    return code, capsys.readouterr().err.strip().splitlines()
+
+
+def test_the_first_signal_raises_later_ones_are_noted():
+    with interrupts.handling():
+        with pytest.raises(interrupts.Interrupted) as raised:
+            signal.raise_signal(signal.SIGTERM)
+        assert raised.value.exit_code == 143
+        signal.raise_signal(signal.SIGINT)  # noted: the first is being handled
+        assert interrupts.received() == signal.SIGTERM
+
+
+def test_a_shielded_signal_takes_effect_at_the_next_safe_point():
+    with interrupts.handling():
+        with interrupts.shielded():
+            signal.raise_signal(signal.SIGINT)  # noted, not raised
+        with pytest.raises(interrupts.Interrupted):
+            interrupts.check()
+        interrupts.acknowledge()
+        interrupts.check()  # taken effect: no second raise
+
+
+def test_a_signal_python_discarded_is_raised_at_the_next_safe_point():
+    """A raise in a weakref callback during gc is dropped by Python, with 'Exception ignored'
+    lines (class 4): no lines, and the stop takes effect at the next safe point."""
+
+    class Thing:
+        pass
+
+    seen: list = []
+    sys.unraisablehook, before = seen.append, sys.unraisablehook
+    try:
+        with interrupts.handling():
+            thing = Thing()
+            reference = weakref.ref(thing, lambda _: signal.raise_signal(signal.SIGINT))
+            del thing
+            gc.collect()  # the callback's Interrupted is discarded by Python
+            assert reference() is None and interrupts.received() == signal.SIGINT
+            with pytest.raises(interrupts.Interrupted):
+                interrupts.check()
+        assert seen == []
+    finally:
+        sys.unraisablehook = before
+
+
+def test_sigint_during_parser_building_is_one_line(tmp_path, monkeypatch, mlflow_sqlite, capsys):
+    """Class 12: a Ctrl-C in the first seconds (was a 52-89 line traceback)."""
+    code, err = _run(tmp_path, mlflow_sqlite, monkeypatch, capsys, "main=SIGINT")
+    assert code == 130
+    assert err == ["prunebench: interrupted by SIGINT; nothing was started; run the command again"]
+    assert _runs(mlflow_sqlite) == []
+
+
+def test_two_sigints_while_closing_leave_the_run_killed(
+    tmp_path, monkeypatch, mlflow_sqlite, capsys
+):
+    """Class 3: the second SIGINT lands while the record closes (was: RUNNING forever)."""
+    code, err = _run(
+        tmp_path, mlflow_sqlite, monkeypatch, capsys, "epoch-end=SIGINT,closing=SIGINT"
+    )
+    assert code == 130
+    assert len(err) == 1 and err[0].startswith("prunebench: interrupted by SIGINT; ")
+    assert "--resume" in err[0]
+    (run,) = _runs(mlflow_sqlite)
+    assert run.info.status == "KILLED"
+    assert run.info.end_time is not None
+    assert run.data.tags["prunebench.failure_reason"] == "interrupted by SIGINT"
+    # and it resumes to the end
+    code, _ = _run(tmp_path, mlflow_sqlite, monkeypatch, capsys, "", "--resume")
+    assert code == 0
+    (run,) = _runs(mlflow_sqlite)
+    assert run.info.status == "FINISHED"
+    assert "prunebench.failure_reason" not in run.data.tags
+
+
+def test_sigterm_ends_a_run_killed_with_143(tmp_path, monkeypatch, mlflow_sqlite, capsys):
+    """Class 6: SIGTERM (and `timeout`) was exit 143, no line, the run RUNNING forever."""
+    code, err = _run(tmp_path, mlflow_sqlite, monkeypatch, capsys, "run-started=SIGTERM")
+    assert code == 143
+    assert len(err) == 1 and err[0].startswith("prunebench: interrupted by SIGTERM; ")
+    (run,) = _runs(mlflow_sqlite)
+    assert (run.info.status, run.data.tags["prunebench.failure_reason"]) == (
+        "KILLED",
+        "interrupted by SIGTERM",
+    )
+
+
+@pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])
+def test_a_signal_after_training_finishes_the_record_then_exits(
+    tmp_path, monkeypatch, mlflow_sqlite, capsys, name
+):
+    """Class 4: a Ctrl-C during the final logging was ignored (exit 0 and 6 lines of
+    'Exception ignored'); now the record closes FINISHED and the exit says so in one line."""
+    code, err = _run(tmp_path, mlflow_sqlite, monkeypatch, capsys, f"training-done={name}")
+    assert code == 128 + signal.Signals[name]
+    (run,) = _runs(mlflow_sqlite)
+    assert run.info.status == "FINISHED"
+    assert "final_test_accuracy" in run.data.metrics
+    assert err == [
+        f"prunebench: run {run.info.run_id} finished before the {name} took effect; its record "
+        "is complete, nothing to continue"
+    ]
