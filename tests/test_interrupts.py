@@ -139,3 +139,97 @@ def test_a_signal_after_training_finishes_the_record_then_exits(
         f"prunebench: run {run.info.run_id} finished before the {name} took effect; its record "
         "is complete, nothing to continue"
     ]
+
+
+def _preset(path, name: str, budget: str) -> str:
+    path.write_text(
+        f'name = "{name}"\ndatasets = ["synthetic"]\nmodels = ["small_cnn"]\n'
+        f'budget = "{budget}"\nseeds = [0, 1]\nprune_ratios = [0.5]\nbatch_size = 50\n'
+        "subset = 200\nlr = 0.05\naccuracy_targets = [0.3]\nnum_threads = 1\n"
+        '[[pruners]]\nname = "full"\n'
+    )
+    return str(path)
+
+
+def _suite(tmp_path, preset: str, tracking_uri: str, *extra: str) -> list[str]:
+    return [
+        "suite", preset, "--tracking-uri", tracking_uri,
+        "--storage", f"sqlite:///{tmp_path / 'optuna.db'}", "--checkpoint-dir",
+        str(tmp_path / "ck"), "--quiet", "--system-metrics", "0", *extra,
+    ]  # fmt: skip
+
+
+def _train_runs(tracking_uri: str, experiment: str) -> list:
+    client = MlflowClient(tracking_uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return []
+    return client.search_runs([found.experiment_id], "tags.`prunebench.kind` = 'train'")
+
+
+def test_an_interrupted_suite_says_to_rerun_the_suite(tmp_path, monkeypatch, mlflow_sqlite, capsys):
+    """Class 11: the line said "rerun with --resume", which `suite` does not accept."""
+    monkeypatch.chdir(tmp_path)
+    argv = _suite(tmp_path, _preset(tmp_path / "p.toml", "hint", "epochs:2"), mlflow_sqlite)
+    monkeypatch.setenv(interrupts.TEST_HOOK_VARIABLE, "epoch-end=SIGINT")
+    assert main(argv) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("prunebench: interrupted by SIGINT; ")
+    assert "rerun the same suite command" in err[-1] and "--resume" not in err[-1]
+    (killed,) = _train_runs(mlflow_sqlite, "hint")
+    assert killed.info.status == "KILLED"
+    monkeypatch.delenv(interrupts.TEST_HOOK_VARIABLE)
+    assert main(argv) == 0  # the rerun the line names: the killed cell resumes, the other runs
+    runs = _train_runs(mlflow_sqlite, "hint")
+    assert sorted(run.info.status for run in runs) == ["FINISHED", "FINISHED"]
+    assert killed.info.run_id in {run.info.run_id for run in runs}  # resumed, not started over
+
+
+def test_stopping_the_suite_parent_stops_its_workers(tmp_path, monkeypatch, mlflow_sqlite, capsys):
+    """Class 5: SIGTERM to the parent of `suite --workers 2` only (was: workers ran on as
+    orphans). The parent forwards it, the workers close their runs KILLED and requeue their
+    cells, and no process is left."""
+    import multiprocessing
+    import os
+    import threading
+    import time
+
+    from optuna.trial import TrialState
+
+    from prunebench.suite.presets import load_preset
+    from prunebench.suite.runner import STOP_WAIT_SECONDS, queue_name
+    from prunebench.suite.workqueue import CellQueue, open_storage
+
+    monkeypatch.chdir(tmp_path)
+    preset = _preset(tmp_path / "p.toml", "stop", "epochs:200")
+    argv = _suite(tmp_path, preset, mlflow_sqlite, "--workers", "2")
+    sent = []
+
+    def signal_the_parent_when_a_worker_trains() -> None:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:  # both workers have a run and one has a checkpoint
+            if len(_train_runs(mlflow_sqlite, "stop")) == 2 and list(tmp_path.glob("ck/*.pt")):
+                sent.append(time.monotonic())
+                os.kill(os.getpid(), signal.SIGTERM)  # this process is the suite's parent
+                return
+            time.sleep(0.2)
+
+    watcher = threading.Thread(target=signal_the_parent_when_a_worker_trains, daemon=True)
+    watcher.start()
+    code = main(argv)
+    watcher.join()
+    assert sent, "the workers never started training"
+    assert code == 143
+    assert time.monotonic() - sent[0] < STOP_WAIT_SECONDS  # they stopped, not killed at the end
+    assert multiprocessing.active_children() == []
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("prunebench: interrupted by SIGTERM; ")
+    runs = _train_runs(mlflow_sqlite, "stop")
+    assert [run.info.status for run in runs] == ["KILLED", "KILLED"]
+    storage = open_storage(f"sqlite:///{tmp_path / 'optuna.db'}")
+    cells = [cfg.config_hash() for cfg in load_preset(preset).cells()]
+    queue = CellQueue.open(storage, queue_name(load_preset(preset)), cells)
+    trials = queue.study.get_trials(deepcopy=False)
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+    waiting = {t.user_attrs["cell"] for t in trials if t.state == TrialState.WAITING}
+    assert waiting == set(cells)  # both cells requeued
