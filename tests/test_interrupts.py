@@ -233,3 +233,114 @@ def test_stopping_the_suite_parent_stops_its_workers(tmp_path, monkeypatch, mlfl
     assert not [t for t in trials if t.state == TrialState.RUNNING]
     waiting = {t.user_attrs["cell"] for t in trials if t.state == TrialState.WAITING}
     assert waiting == set(cells)  # both cells requeued
+
+
+SWEEP_SEED = 23
+SWEEP_RUNS = 20
+SWEEP_CONFIGS = 4
+"""Seeds of the sweep's runs: each config is started, interrupted and resumed several times."""
+
+
+@pytest.mark.slow
+def test_a_signal_timing_sweep_leaves_the_store_usable_and_no_run_running(
+    tmp_path, monkeypatch, capsys
+):
+    """20 runs on a new store (created by the first), each sent SIGINT, two SIGINTs 2 ms apart
+    (what `timeout` relays of a Ctrl-C) or SIGTERM at a seeded random time across its life:
+    store creation, setup, training, final logging, closing. After each, the next run uses the
+    store, no run is left RUNNING, and the exit code matches the recorded status."""
+    import random
+    import threading
+    import time
+
+    from prunebench.bench.config import RunConfig
+
+    monkeypatch.chdir(tmp_path)
+    tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"  # new: the first run creates it
+    rng = random.Random(SWEEP_SEED)
+    argv = [*RUN, "--tracking-uri", tracking_uri, "--checkpoint-dir", str(tmp_path / "ck")]
+    argv[argv.index("epochs:2")] = "epochs:3"
+    life = 10.0  # seconds, updated from the runs that end on their own
+    counts = {"signals": 0, "runs": 0, "usable": 0, "running_left": 0}
+    outcomes = []
+    # Signals that arrive after a command returned go to this no-op, not to pytest.
+    ignore = {number: signal.signal(number, lambda *_: None) for number in interrupts.SIGNALS}
+    try:
+        for index in range(SWEEP_RUNS):
+            seed = index % SWEEP_CONFIGS
+            kind = rng.choice(["SIGINT", "SIGINT*2", "SIGTERM"])
+            delay = rng.uniform(0.0, life)
+            timer = threading.Timer(delay, _send, (kind,))
+            start = time.monotonic()
+            timer.start()
+            code = main([*argv, "--seed", str(seed), "--resume"])
+            elapsed = time.monotonic() - start
+            timer.cancel()
+            timer.join()
+            counts["signals"] += 2 if kind == "SIGINT*2" else 1
+            counts["runs"] += 1
+            err = capsys.readouterr().err.strip().splitlines()
+            config_hash = _config_hash(RunConfig, argv, seed)
+            statuses = _statuses(tracking_uri, config_hash)
+            outcomes.append((index, kind, round(delay, 2), code, statuses))
+            assert code in (0, 130, 143), (outcomes, err)
+            assert "RUNNING" not in [s for runs in _all_statuses(tracking_uri) for s in runs]
+            if code == 0:
+                assert statuses[-1] == "FINISHED", outcomes
+                life = max(life, elapsed) if index == 0 else 0.5 * life + 0.5 * elapsed * 1.2
+            else:
+                assert len(err) == 1 and err[0].startswith("prunebench: "), (outcomes, err)
+                signal_name = "SIGTERM" if code == 143 else "SIGINT"
+                assert signal_name in err[0]
+                if statuses and statuses[-1] == "FINISHED":
+                    assert (
+                        "finished before" in err[0]
+                        or "nothing to resume" in err[0]
+                        or ("interrupted by" in err[0])
+                    )
+                elif statuses:
+                    assert statuses[-1] == "KILLED", outcomes
+            counts["usable"] += 1
+        # Every config once more, uninterrupted: each resumes (or is already done) and finishes.
+        for seed in range(SWEEP_CONFIGS):
+            assert main([*argv, "--seed", str(seed), "--resume"]) == 0
+            assert _statuses(tracking_uri, _config_hash(RunConfig, argv, seed))[-1] == "FINISHED"
+    finally:
+        for number, handler in ignore.items():
+            signal.signal(number, handler)
+    counts["running_left"] = sum(
+        status == "RUNNING" for runs in _all_statuses(tracking_uri) for status in runs
+    )
+    print(f"sweep seed {SWEEP_SEED}: {counts}; outcomes {outcomes}")
+    assert counts == {"signals": counts["signals"], "runs": 20, "usable": 20, "running_left": 0}
+
+
+def _send(kind: str) -> None:
+    import os
+    import time
+
+    name, _, times = kind.partition("*")
+    for repeat in range(int(times or 1)):
+        if repeat:
+            time.sleep(0.002)
+        os.kill(os.getpid(), signal.Signals[name])
+
+
+def _config_hash(run_config, argv: list[str], seed: int) -> str:
+    from prunebench.cli.main import build_parser
+    from prunebench.cli.run import config_from_args
+
+    args = build_parser().parse_args([*argv, "--seed", str(seed)])
+    return config_from_args(args).config_hash()
+
+
+def _all_statuses(tracking_uri: str) -> list[list[str]]:
+    return [[run.info.status] for run in _runs(tracking_uri)]
+
+
+def _statuses(tracking_uri: str, config_hash: str) -> list[str]:
+    """The statuses of a config's runs, oldest first."""
+    runs = [
+        r for r in _runs(tracking_uri) if r.data.tags.get("prunebench.config_hash") == config_hash
+    ]
+    return [run.info.status for run in sorted(runs, key=lambda run: run.info.start_time)]
