@@ -64,6 +64,9 @@ TAG_BEST_PREFIX = "best."
 """A search's best parameters, as tags ``best.<param>`` (a later trial may improve them)."""
 TAG_DATA_SOURCE = "prunebench.source"
 """On a generated (synthetic) dataset input: the generator that made it."""
+TAG_PROCESS = "prunebench.process"
+"""``<host>:<pid>:<process start time>`` of the process training a run (set at each start or
+resume): a RUNNING run whose process is gone from this host is an orphan."""
 
 # ---------------------------------------------------------------------------- experiment tags
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"

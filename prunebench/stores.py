@@ -86,7 +86,7 @@ def store_fingerprint(url: str) -> str:
     return hashlib.sha256(f"prunebench-store:{url}".encode()).hexdigest()[:16]
 
 
-def _sqlite_path(url: str) -> Path | None:
+def sqlite_path(url: str) -> Path | None:
     """The database file of a ``sqlite:///`` URL (None for in-memory or other schemes)."""
     if not url.startswith("sqlite:///"):
         return None
@@ -98,7 +98,7 @@ def _sqlite_path(url: str) -> Path | None:
 
 def store_created(url: str) -> bool:
     """False only for a ``sqlite:///`` store whose file does not exist yet (opening creates it)."""
-    database = _sqlite_path(url)
+    database = sqlite_path(url)
     return database is None or database.is_file()
 
 
@@ -108,7 +108,7 @@ def lock_path(url: str) -> Path:
     Next to a SQLite file (so processes sharing the file share the lock); for a server database,
     in the temporary directory, keyed by the URL's fingerprint (serializes this machine's workers).
     """
-    database = _sqlite_path(url)
+    database = sqlite_path(url)
     if database is not None:
         return database.with_name(database.name + ".lock")
     return Path(tempfile.gettempdir()) / f"prunebench-store-{store_fingerprint(url)}.lock"
@@ -157,7 +157,7 @@ def create_sqlite_whole(url: str, create: Callable[[str], None]) -> None:
     only ever shows a complete store. Linking (not renaming) never replaces a store another
     machine created meanwhile.
     """
-    database = _sqlite_path(url)
+    database = sqlite_path(url)
     if database is None or database.exists():
         return
     temporary = database.with_name(f".{database.name}.{uuid.uuid4().hex[:12]}.creating")
@@ -178,7 +178,7 @@ def check_sqlite_file(url: str, what: str, option: str) -> None:
     The file is opened read-write where it is writable, as MLflow and Optuna open it, so a hot
     journal left by a writer that died mid-transaction is rolled back by SQLite here.
     """
-    database = _sqlite_path(url)
+    database = sqlite_path(url)
     if database is None or not database.is_file():
         return
     writable = os.access(database, os.W_OK) and os.access(database.parent, os.W_OK)

@@ -17,7 +17,6 @@ import logging
 import os
 import sys
 import tempfile
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,7 +45,14 @@ from prunebench.bench.distributed import (
 from prunebench.bench.metrics import save_usage_histogram
 from prunebench.bench.schedule import schedule_params
 from prunebench.bench.system_metrics import nvml_index, system_metrics
-from prunebench.bench.tracking import RunTracker, SilentTracker
+from prunebench.bench.tracking import (
+    RunTracker,
+    SilentTracker,
+    end_orphaned_runs,
+    finish_quietly,
+    log_traceback,
+    process_tag,
+)
 from prunebench.bench.trainer import EVAL_BATCH_SIZE, Diverged, Trainer, autocast_dtype
 from prunebench.datasets import locate_dataset
 from prunebench.errors import ConfigError, UsageError
@@ -128,6 +134,7 @@ def run_tags(cfg: RunConfig, extra: dict[str, str] | None) -> dict[str, str]:
         record.TAG_CELL: cfg.cell(),
         record.TAG_CONFIG_HASH: cfg.config_hash(),
         record.TAG_COMPARISON: cfg.comparison(),
+        record.TAG_PROCESS: process_tag(),
     }
     tags.update(extra or {})
     return tags
@@ -275,6 +282,9 @@ def _train_run(
         dist.broadcast(tracker.run_id)
     try:
         interrupts.point("run-started")
+        if dist.is_main:  # a run of this config whose process died unrecorded: KILLED now
+            for run_id in end_orphaned_runs(tracker, config_hash):
+                log.info("run %s of this config: KILLED, its process had ended", run_id)
         if checkpoint is None:
             tracker.log_params(config_params(cfg, device))
             _log_config(tracker, cfg)
@@ -297,11 +307,11 @@ def _train_run(
     except KeyboardInterrupt as error:
         interrupts.acknowledge()  # a second signal from here on is noted, not raised
         reason = f"interrupted by {interrupts.signal_name(interrupts.exit_code(error))}"
-        _finish_quietly(tracker, "KILLED", reason)
+        finish_quietly(tracker, "KILLED", reason)
         raise
     except BaseException as error:
-        _log_traceback(tracker)
-        _finish_quietly(tracker, "FAILED", f"{type(error).__name__}: {error}")
+        log_traceback(tracker)
+        finish_quietly(tracker, "FAILED", f"{type(error).__name__}: {error}")
         raise
 
 
@@ -433,22 +443,3 @@ def _result(
         config_hash=trainer.cfg.config_hash(),
         checkpoint_path=path,
     )
-
-
-def _log_traceback(tracker: RunTracker) -> None:
-    """Keep the failing traceback with the run: the terminal gets one line per failed cell."""
-    try:
-        tracker.log_text(traceback.format_exc(), record.ARTIFACT_TRACEBACK)
-    except Exception:  # the store itself may be what failed; the reason tag still says why
-        log.debug("could not log the traceback of run %s", tracker.run_id, exc_info=True)
-
-
-def _finish_quietly(tracker: RunTracker, status: str, reason: str | None) -> None:
-    """Record how a run ended without masking the exception that ended it (shielded: a signal
-    arriving meanwhile is noted, not raised)."""
-    with interrupts.shielded():
-        interrupts.point("closing")
-        try:
-            tracker.finish(status, reason)
-        except Exception:  # the store itself may be what failed
-            log.exception("could not record status %s for run %s", status, tracker.run_id)

@@ -15,9 +15,10 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from prunebench import __version__, interrupts
-from prunebench.errors import UsageError
+from prunebench.errors import UsageError, write_error, write_failure
 
 SUBCOMMANDS: tuple[str, ...] = (
     "prunebench.cli.run",
@@ -76,6 +77,9 @@ def _quiet_third_party_logs() -> None:
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     for name in ("mlflow", "alembic", "sqlalchemy", "optuna"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # MLflow's SQL store logs each database error with its traceback, then raises it: the raised
+    # error is what prunebench reports (one line for a full disk), so the log is left out.
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
 
 
 INTERRUPTED_BEFORE_START = "nothing was started; run the command again"
@@ -114,6 +118,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             # The reader went away (e.g. `prunebench suite X --dry-run | head`): not an error.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 0
+        except Exception as error:
+            cause = write_failure(error)  # a full disk, at any write of any command
+            if cause is None:
+                raise
+            print(f"prunebench: error: {_write_error_line(cause, args)}", file=sys.stderr)
+            return 2
+
+
+def _write_error_line(cause: OSError, args: argparse.Namespace | None) -> str:
+    """The one line of a failed write: the file (the OS's, else the tracking store's), the free
+    space there, and how to continue once there is room."""
+    from prunebench.record import resolve_tracking_uri
+    from prunebench.stores import sqlite_path
+
+    path = cause.filename
+    if path is None:
+        uri = getattr(args, "tracking_uri", None)
+        path = sqlite_path(resolve_tracking_uri(uri)) if uri is not None else None
+    resume = " with --resume" if hasattr(args, "resume") else ""  # `run` continues its run
+    fix = f"free space there, then run the same command again{resume}"
+    return str(write_error(cause, path or Path.cwd(), fix))
 
 
 if __name__ == "__main__":
