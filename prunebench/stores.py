@@ -103,15 +103,16 @@ def store_created(url: str) -> bool:
 
 
 def lock_path(url: str) -> Path:
-    """The lock file that serializes the first use of the store at ``url``.
+    """The lock file that serializes the first use of the store at ``url`` on this machine.
 
-    Next to a SQLite file (so processes sharing the file share the lock); for a server database,
-    in the temporary directory, keyed by the URL's fingerprint (serializes this machine's workers).
+    In the temporary directory, keyed by the fingerprint of the SQLite file's resolved path (so
+    processes sharing the file share the lock) or of a server database's URL. Never next to the
+    store: a lock file cannot be removed safely while another process may wait on it, and the
+    user's folder (a git checkout, say) keeps only what the user made.
     """
     database = sqlite_path(url)
-    if database is not None:
-        return database.with_name(database.name + ".lock")
-    return Path(tempfile.gettempdir()) / f"prunebench-store-{store_fingerprint(url)}.lock"
+    key = store_fingerprint(f"sqlite:///{database}" if database is not None else url)
+    return Path(tempfile.gettempdir()) / f"prunebench-store-{key}.lock"
 
 
 @contextlib.contextmanager

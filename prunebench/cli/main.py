@@ -71,12 +71,15 @@ def configure_logging(quiet: bool) -> None:
     logger.setLevel(logging.WARNING if quiet else logging.INFO)
 
 
-def _quiet_third_party_logs() -> None:
+def _quiet_third_party_logs(verbose: bool = False) -> None:
     # MLflow and its migration tool log at INFO on every new store; keep the console for prunebench.
     # MLflow configures its loggers at import from this variable (a user's setting wins).
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-    for name in ("mlflow", "alembic", "sqlalchemy", "optuna"):
+    for name in ("mlflow", "alembic", "sqlalchemy"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # Optuna's INFO lines (a study created, each trial's value) only with --verbose; suite
+    # workers take this level over from their parent.
+    logging.getLogger("optuna").setLevel(logging.INFO if verbose else logging.WARNING)
     # MLflow's SQL store logs each database error with its traceback, then raises it: the raised
     # error is what prunebench reports (one line for a full disk), so the log is left out.
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
@@ -102,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not hasattr(args, "execute"):
                 parser.print_help(sys.stderr)
                 return 2
-            _quiet_third_party_logs()
+            _quiet_third_party_logs(verbose=getattr(args, "verbose", False))
             return int(args.execute(args))
         except UsageError as error:
             print(f"prunebench: error: {error}", file=sys.stderr)

@@ -12,6 +12,7 @@ from prunebench import interrupts
 from prunebench.bench.budgets import parse_budget
 from prunebench.bench.config import RunConfig, parse_param
 from prunebench.bench.schedule import PUBLIC_RECIPE
+from prunebench.bench.system_metrics import SUITE_SYSTEM_METRICS_INTERVAL_S
 from prunebench.cli.main import configure_logging
 from prunebench.errors import ConfigError
 from prunebench.record import DEFAULT_EXPERIMENT, DEFAULT_TRACKING_URI
@@ -57,6 +58,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--resume", action="store_true", help="continue this config's checkpoint and MLflow run"
     )
     out.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+    out.add_argument(
+        "--system-metrics",
+        type=float,
+        default=SUITE_SYSTEM_METRICS_INTERVAL_S,
+        metavar="SECONDS",
+        help="sample MLflow system metrics (CPU, memory, GPU) every SECONDS, as suite cells do "
+        "(0: off; default %(default)g)",
+    )
     parser.set_defaults(execute=execute, continue_hint=CONTINUE_HINT)
     return parser
 
@@ -147,6 +156,8 @@ def execute(args: argparse.Namespace) -> int:
     from prunebench.bench.distributed import environment_world_size
     from prunebench.bench.run import train_run  # heavy: imported when a run starts
 
+    if not args.system_metrics >= 0:
+        raise ConfigError(f"--system-metrics must be >= 0 seconds, got {args.system_metrics}")
     cfg = config_from_args(args)
     world = environment_world_size()
     if world > 1 and cfg.nproc == 1:  # under torchrun, --nproc left out: torchrun's processes
@@ -161,6 +172,7 @@ def execute(args: argparse.Namespace) -> int:
         checkpoint_dir=args.checkpoint_dir,
         resume=args.resume,
         quiet=args.quiet,
+        system_metrics_s=args.system_metrics or None,
     )
     if (signum := interrupts.received()) is not None:
         # The signal came after training was complete: the record was closed first.

@@ -34,6 +34,7 @@ ACTIONS = {
     "run": "runs",
     "retry": "failed before, runs again",
     "held": "held by another worker",
+    "blocked": "cannot resume",
 }
 CONTINUE_HINT = (
     "interrupted cells are recorded KILLED and requeued; rerun the same suite command to continue "

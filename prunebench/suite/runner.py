@@ -26,6 +26,7 @@ import multiprocessing
 import os
 import sys
 import time
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,7 +55,7 @@ class CellState:
     """What the suite knows of one cell before running it."""
 
     config: RunConfig
-    action: str  # "done", "resume", "run", "retry", "held" (by another worker)
+    action: str  # "done", "resume", "run", "retry", "held" (by another worker), "blocked"
     reason: str | None = None
 
 
@@ -149,6 +150,15 @@ def end_orphaned_runs(tracking_uri: str, experiment: str, config_hash: str) -> l
     return orphans
 
 
+def _unreadable_checkpoint(checkpoint_dir: str | Path, cfg: RunConfig) -> str | None:
+    """Why the cell's checkpoint cannot be resumed (cut short: not a whole zip archive, as
+    torch writes them), or None (no checkpoint, or a whole one)."""
+    path = checkpoint_path(checkpoint_dir, cfg.config_hash())
+    if not path.is_file() or zipfile.is_zipfile(path):
+        return None
+    return f"checkpoint {path} is unreadable (cut short); delete it to run the cell over"
+
+
 def plan(
     preset: Preset,
     tracking_uri: str,
@@ -175,6 +185,8 @@ def plan(
             states.append(CellState(cfg, "done"))
         elif cfg.config_hash() in held:
             states.append(CellState(cfg, "held", _held_reason(held[cfg.config_hash()])))
+        elif (unreadable := _unreadable_checkpoint(checkpoint_dir, cfg)) is not None:
+            states.append(CellState(cfg, "blocked", unreadable))
         elif status == "FAILED":  # retried from its last checkpoint, if it has one
             states.append(CellState(cfg, "retry", reason))
         elif checkpoint_path(checkpoint_dir, cfg.config_hash()).is_file():
@@ -332,7 +344,21 @@ def failed_cell_line(cfg: RunConfig, reason: str | None) -> str:
     return f"cell {cfg.cell()} seed {cfg.seed} FAILED: {(first[0] if first else '')[:200]}"
 
 
-def _worker_process(preset_path: str, overrides: dict, kwargs: dict) -> None:
+def _logger_levels() -> dict[str, int]:
+    """The levels this process set on named loggers (e.g. Optuna's INFO lines turned off)."""
+    loggers = logging.root.manager.loggerDict.items()
+    return {
+        name: logger.level
+        for name, logger in loggers
+        if isinstance(logger, logging.Logger) and logger.level != logging.NOTSET
+    }
+
+
+def _worker_process(preset_path: str, overrides: dict, kwargs: dict, levels: dict) -> None:
+    # A spawned worker starts with no logging setup: its parent's levels, so a worker's Optuna
+    # and MLflow log as little as the parent's do.
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
     # No per-worker thread count: each run pins its own (RunConfig.num_threads), so a config's
     # results do not depend on how many workers share the machine.
     with interrupts.handling(restore=False):
@@ -398,7 +424,7 @@ def run_suite(
         for i, devices in enumerate(slices):
             process = context.Process(
                 target=_worker_process,
-                args=(str(preset.path), overrides or {}, kwargs),
+                args=(str(preset.path), overrides or {}, kwargs, _logger_levels()),
                 name=f"prunebench-worker-{i}",
             )
             # No thread count either: each run pins its own, per process (RunConfig.num_threads).
