@@ -345,3 +345,57 @@ def _statuses(tracking_uri: str, config_hash: str) -> list[str]:
         r for r in _runs(tracking_uri) if r.data.tags.get("prunebench.config_hash") == config_hash
     ]
     return [run.info.status for run in sorted(runs, key=lambda run: run.info.start_time)]
+
+
+SUITE_SWEEP_RUNS = 6
+"""The suite sweep's size: each `suite --workers 2` spawns two interpreters (~20 s here)."""
+
+
+@pytest.mark.slow
+def test_a_signal_timing_sweep_on_a_two_worker_suite_leaves_no_process(
+    tmp_path, monkeypatch, mlflow_sqlite
+):
+    """`suite --workers 2`, only its parent signalled (SIGINT, two SIGINTs 2 ms apart, or
+    SIGTERM) at seeded random times: after each, no process is left, no run is RUNNING, and every
+    cell is FINISHED or waiting in the queue; a final uninterrupted rerun finishes them all."""
+    import multiprocessing
+    import random
+    import threading
+
+    from prunebench.suite.presets import load_preset
+    from prunebench.suite.runner import queue_name
+    from prunebench.suite.workqueue import held_cells, open_storage
+
+    monkeypatch.chdir(tmp_path)
+    preset = _preset(tmp_path / "p.toml", "sweep", "epochs:4")
+    argv = _suite(tmp_path, preset, mlflow_sqlite, "--workers", "2")
+    rng = random.Random(SWEEP_SEED)
+    outcomes = []
+    ignore = {number: signal.signal(number, lambda *_: None) for number in interrupts.SIGNALS}
+    try:
+        for index in range(SUITE_SWEEP_RUNS):
+            kind = rng.choice(["SIGINT", "SIGINT*2", "SIGTERM"])
+            delay = rng.uniform(0.0, 40.0)  # seconds: spawning, claiming, training, closing
+            timer = threading.Timer(delay, _send, (kind,))
+            timer.start()
+            code = main(argv)
+            timer.cancel()
+            timer.join()
+            statuses = [run.info.status for run in _train_runs(mlflow_sqlite, "sweep")]
+            outcomes.append((index, kind, round(delay, 1), code, statuses))
+            assert code in (0, 130, 143), outcomes
+            assert multiprocessing.active_children() == [], outcomes
+            assert "RUNNING" not in statuses, outcomes
+            storage = open_storage(f"sqlite:///{tmp_path / 'optuna.db'}")
+            assert held_cells(storage, queue_name(load_preset(preset))) == {}, outcomes
+        assert main(argv[:-2]) == 0  # one worker, uninterrupted: every cell finishes
+    finally:
+        for number, handler in ignore.items():
+            signal.signal(number, handler)
+    runs = _train_runs(mlflow_sqlite, "sweep")
+    finished = {
+        run.data.tags["prunebench.config_hash"] for run in runs if run.info.status == "FINISHED"
+    }
+    assert finished == {cfg.config_hash() for cfg in load_preset(preset).cells()}
+    assert not [run for run in runs if run.info.status == "RUNNING"]
+    print(f"suite sweep seed {SWEEP_SEED}: {outcomes}")
