@@ -197,7 +197,8 @@ def test_stopping_the_suite_parent_stops_its_workers(tmp_path, monkeypatch, mlfl
     from optuna.trial import TrialState
 
     from prunebench.suite.presets import load_preset
-    from prunebench.suite.runner import STOP_WAIT_SECONDS, queue_name
+    from prunebench.suite.runner import queue_name
+    from prunebench.suite.stopping import STOP_WAIT_SECONDS
     from prunebench.suite.workqueue import CellQueue, open_storage
 
     monkeypatch.chdir(tmp_path)
@@ -367,35 +368,42 @@ def test_a_signal_timing_sweep_on_a_two_worker_suite_leaves_no_process(
     from prunebench.suite.workqueue import held_cells, open_storage
 
     monkeypatch.chdir(tmp_path)
-    preset = _preset(tmp_path / "p.toml", "sweep", "epochs:4")
-    argv = _suite(tmp_path, preset, mlflow_sqlite, "--workers", "2")
+    # A new preset every two runs: the second signalled run continues the first's cells.
+    presets = [
+        _preset(tmp_path / f"p{i}.toml", f"sweep{i}", "epochs:30")
+        for i in range(SUITE_SWEEP_RUNS // 2)
+    ]
     rng = random.Random(SWEEP_SEED)
     outcomes = []
     ignore = {number: signal.signal(number, lambda *_: None) for number in interrupts.SIGNALS}
     try:
         for index in range(SUITE_SWEEP_RUNS):
+            preset = presets[index // 2]
+            argv = _suite(tmp_path, preset, mlflow_sqlite, "--workers", "2")
             kind = rng.choice(["SIGINT", "SIGINT*2", "SIGTERM"])
-            delay = rng.uniform(0.0, 40.0)  # seconds: spawning, claiming, training, closing
+            delay = rng.uniform(0.0, 30.0)  # seconds: spawning, claiming, training, closing
             timer = threading.Timer(delay, _send, (kind,))
             timer.start()
             code = main(argv)
             timer.cancel()
             timer.join()
-            statuses = [run.info.status for run in _train_runs(mlflow_sqlite, "sweep")]
+            name = f"sweep{index // 2}"
+            statuses = [run.info.status for run in _train_runs(mlflow_sqlite, name)]
             outcomes.append((index, kind, round(delay, 1), code, statuses))
             assert code in (0, 130, 143), outcomes
             assert multiprocessing.active_children() == [], outcomes
             assert "RUNNING" not in statuses, outcomes
             storage = open_storage(f"sqlite:///{tmp_path / 'optuna.db'}")
             assert held_cells(storage, queue_name(load_preset(preset))) == {}, outcomes
-        assert main(argv[:-2]) == 0  # one worker, uninterrupted: every cell finishes
+        for i, preset in enumerate(presets):  # one worker, uninterrupted: every cell finishes
+            assert main(_suite(tmp_path, preset, mlflow_sqlite)) == 0
+            runs = _train_runs(mlflow_sqlite, f"sweep{i}")
+            done = {
+                r.data.tags["prunebench.config_hash"] for r in runs if r.info.status == "FINISHED"
+            }
+            assert done == {cfg.config_hash() for cfg in load_preset(preset).cells()}
+            assert not [run for run in runs if run.info.status == "RUNNING"]
     finally:
         for number, handler in ignore.items():
             signal.signal(number, handler)
-    runs = _train_runs(mlflow_sqlite, "sweep")
-    finished = {
-        run.data.tags["prunebench.config_hash"] for run in runs if run.info.status == "FINISHED"
-    }
-    assert finished == {cfg.config_hash() for cfg in load_preset(preset).cells()}
-    assert not [run for run in runs if run.info.status == "RUNNING"]
     print(f"suite sweep seed {SWEEP_SEED}: {outcomes}")

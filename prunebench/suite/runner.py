@@ -38,6 +38,7 @@ from prunebench.bench.system_metrics import SUITE_SYSTEM_METRICS_INTERVAL_S
 from prunebench.errors import ConfigError
 from prunebench.stores import store_created
 from prunebench.suite.presets import Preset, load_preset
+from prunebench.suite.stopping import logger_levels, sigint_ignored, stop_workers
 from prunebench.suite.workqueue import GRACE_SECONDS, CellQueue, Held, held_cells, open_storage
 
 log = logging.getLogger(__name__)
@@ -46,8 +47,6 @@ DEFAULT_STORAGE = "sqlite:///optuna.db"
 WAIT_POLL_SECONDS = 2.0
 """How often a worker left with only equal-time cells looks again at the runs they wait for."""
 WAITS_FOR_FULL_DATA = "waits for full data"
-STOP_WAIT_SECONDS = 60.0
-"""How long an interrupted suite waits for its workers to close their runs before killing them."""
 
 
 @dataclass(frozen=True)
@@ -344,16 +343,6 @@ def failed_cell_line(cfg: RunConfig, reason: str | None) -> str:
     return f"cell {cfg.cell()} seed {cfg.seed} FAILED: {(first[0] if first else '')[:200]}"
 
 
-def _logger_levels() -> dict[str, int]:
-    """The levels this process set on named loggers (e.g. Optuna's INFO lines turned off)."""
-    loggers = logging.root.manager.loggerDict.items()
-    return {
-        name: logger.level
-        for name, logger in loggers
-        if isinstance(logger, logging.Logger) and logger.level != logging.NOTSET
-    }
-
-
 def _worker_process(preset_path: str, overrides: dict, kwargs: dict, levels: dict) -> None:
     # A spawned worker starts with no logging setup: its parent's levels, so a worker's Optuna
     # and MLflow log as little as the parent's do.
@@ -366,23 +355,6 @@ def _worker_process(preset_path: str, overrides: dict, kwargs: dict, levels: dic
             run_worker(load_preset(preset_path, **overrides), **kwargs)
         except KeyboardInterrupt as error:  # the parent prints the one line
             sys.exit(interrupts.exit_code(error))
-
-
-def _stop_workers(processes: list, signum: int) -> None:
-    """Forward ``signum`` to the live workers, wait for them to close their runs (at most
-    STOP_WAIT_SECONDS), then kill any left: the suite leaves no process behind."""
-    for process in processes:
-        if process.is_alive() and process.pid is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(process.pid, signum)
-    deadline = time.monotonic() + STOP_WAIT_SECONDS
-    for process in processes:
-        process.join(max(0.0, deadline - time.monotonic()))
-    for process in processes:
-        if process.is_alive():
-            log.warning("worker %d did not stop in %g s; killed", process.pid, STOP_WAIT_SECONDS)
-            process.kill()
-            process.join()
 
 
 def run_suite(
@@ -424,12 +396,15 @@ def run_suite(
         for i, devices in enumerate(slices):
             process = context.Process(
                 target=_worker_process,
-                args=(str(preset.path), overrides or {}, kwargs, _logger_levels()),
+                args=(str(preset.path), overrides or {}, kwargs, logger_levels()),
                 name=f"prunebench-worker-{i}",
             )
             # No thread count either: each run pins its own, per process (RunConfig.num_threads).
             environment = {"CUDA_VISIBLE_DEVICES": devices} if devices is not None else {}
-            with interrupts.shielded(), _environment(environment):  # started and known, whole
+            # Started whole and known (shielded), with SIGINT ignored until the worker handles
+            # signals: a terminal's Ctrl-C reaches every process of the group, and a worker
+            # still importing would print a KeyboardInterrupt traceback; the parent stops it.
+            with interrupts.shielded(), _environment(environment), sigint_ignored():
                 process.start()
                 processes.append(process)
         try:
@@ -437,10 +412,10 @@ def run_suite(
             interrupts.check()
             for process in processes:
                 process.join()
-        except KeyboardInterrupt as error:
+        except KeyboardInterrupt:
             interrupts.acknowledge()
             with interrupts.shielded():
-                _stop_workers(processes, interrupts.exit_code(error) - 128)
+                stop_workers(processes)
             raise
     held = held_by_workers(preset, storage_url, grace_seconds)
     return plan(preset, tracking_uri, checkpoint_dir, held)
