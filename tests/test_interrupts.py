@@ -407,3 +407,28 @@ def test_a_signal_timing_sweep_on_a_two_worker_suite_leaves_no_process(
         for number, handler in ignore.items():
             signal.signal(number, handler)
     print(f"suite sweep seed {SWEEP_SEED}: {outcomes}")
+
+
+def test_an_interrupted_search_leaves_no_run_running(tmp_path, monkeypatch, mlflow_sqlite, capsys):
+    """A signal during a search trial: the trial's run KILLED, one line naming the rerun."""
+    monkeypatch.chdir(tmp_path)
+    preset = _preset(tmp_path / "p.toml", "search", "epochs:1")
+    with open(preset, "a") as text:
+        text.write('\n[[pruners]]\nname = "random"\n')
+    argv = [
+        "search", preset, "--pruner", "random", "--trials", "2", "--seeds", "1",
+        "--tracking-uri", mlflow_sqlite, "--storage", f"sqlite:///{tmp_path / 'optuna.db'}",
+        "--checkpoint-dir", str(tmp_path / "ck"),
+    ]  # fmt: skip
+    monkeypatch.setenv(interrupts.TEST_HOOK_VARIABLE, "search-trial=SIGTERM")
+    assert main(argv) == 143
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("prunebench: interrupted by SIGTERM; ")
+    assert "rerun the same search command" in err[-1]
+    client = MlflowClient(mlflow_sqlite)
+    experiment = client.get_experiment_by_name("search").experiment_id
+    runs = client.search_runs([experiment])
+    kinds = {(r.data.tags["prunebench.kind"], r.info.status) for r in runs}
+    assert ("trial", "KILLED") in kinds and ("train", "FINISHED") in kinds  # the reference
+    assert not [r for r in runs if r.info.status == "RUNNING" and r.data.tags[
+        "prunebench.kind"] != "search"]  # fmt: skip

@@ -30,7 +30,7 @@ import optuna
 from mlflow.entities import RunTag
 from optuna.trial import TrialState
 
-from prunebench import record
+from prunebench import interrupts, record
 from prunebench.errors import ConfigError
 from prunebench.pruners import pruner_class, reference_pruner, searchable_pruners
 from prunebench.stats import DEFAULT_LEVEL, DEFAULT_MARGIN, lossless_test
@@ -256,7 +256,13 @@ def run_search(
             record.TAG_PRESET: preset.name,
             record.TAG_VARIANT: variant,
         }
-        outcomes = [evaluate(pruner, params, seed, tags) for seed in seed_list]
+        try:
+            interrupts.point("search-trial")
+            outcomes = [evaluate(pruner, params, seed, tags) for seed in seed_list]
+        except KeyboardInterrupt:  # SIGINT or SIGTERM: the trial's run ends KILLED, not RUNNING
+            with interrupts.shielded():
+                client.set_terminated(trial_run_id, "KILLED")
+            raise
         accuracies = [acc for acc, _ in outcomes]
         ratios = [ratio for _, ratio in outcomes]
         if any(acc != acc for acc in accuracies):  # NaN: a seed's run failed (e.g. diverged)
