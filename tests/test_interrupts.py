@@ -423,8 +423,8 @@ def test_an_interrupted_search_leaves_no_run_running(tmp_path, monkeypatch, mlfl
     monkeypatch.setenv(interrupts.TEST_HOOK_VARIABLE, "search-trial=SIGTERM")
     assert main(argv) == 143
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith("prunebench: interrupted by SIGTERM; ")
-    assert "rerun the same search command" in err[-1]
+    assert len(err) == 1 and err[0].startswith("prunebench: interrupted by SIGTERM; "), err
+    assert "rerun the same search command" in err[0]
     client = MlflowClient(mlflow_sqlite)
     experiment = client.get_experiment_by_name("search").experiment_id
     runs = client.search_runs([experiment])

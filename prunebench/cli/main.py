@@ -77,9 +77,10 @@ def _quiet_third_party_logs(verbose: bool = False) -> None:
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     for name in ("mlflow", "alembic", "sqlalchemy"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    # Optuna's INFO lines (a study created, each trial's value) only with --verbose; suite
-    # workers take this level over from their parent.
-    logging.getLogger("optuna").setLevel(logging.INFO if verbose else logging.WARNING)
+    # Optuna's INFO lines (a study created, each trial's value) only with --verbose, nor its
+    # warning that an interrupted trial failed (the command's one line says so); suite workers
+    # take this level over from their parent.
+    logging.getLogger("optuna").setLevel(logging.INFO if verbose else logging.ERROR)
     # MLflow's SQL store logs each database error with its traceback, then raises it: the raised
     # error is what prunebench reports (one line for a full disk), so the log is left out.
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
