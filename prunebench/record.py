@@ -21,7 +21,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prunebench.errors import UsageError
-from prunebench.stores import first_use_lock, redact_text, redact_url
+from prunebench.stores import (
+    check_sqlite_file,
+    create_sqlite_whole,
+    first_use_lock,
+    redact_text,
+    redact_url,
+)
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -65,6 +71,9 @@ TAG_BEST_PREFIX = "best."
 """A search's best parameters, as tags ``best.<param>`` (a later trial may improve them)."""
 TAG_DATA_SOURCE = "prunebench.source"
 """On a generated (synthetic) dataset input: the generator that made it."""
+TAG_PROCESS = "prunebench.process"
+"""``<host>:<pid>:<process start time>`` of the process training a run (set at each start or
+resume): a RUNNING run whose process is gone from this host is an orphan."""
 
 # ---------------------------------------------------------------------------- experiment tags
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
@@ -277,20 +286,10 @@ def _check_writable_parent(path: Path, uri: str) -> None:
         )
 
 
-def _check_sqlite_database(path: Path, uri: str) -> None:
-    """An existing file must be a SQLite database (MLflow would print a long traceback)."""
-    if not path.is_file():
-        return
-    try:
-        with contextlib.closing(
-            sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-        ) as db:
-            db.execute("SELECT name FROM sqlite_master LIMIT 1").fetchall()
-    except sqlite3.DatabaseError as error:
-        raise UsageError(
-            f"tracking store {redact_url(uri)} is not a SQLite database ({error}); pass another "
-            "--tracking-uri or move the file away"
-        ) from None
+def _check_sqlite_database(uri: str) -> None:
+    """An existing file must be a completely migrated SQLite database (MLflow would print a long
+    traceback); opened read-write as MLflow will, so SQLite rolls back a hot journal."""
+    check_sqlite_file(uri, "tracking store", "--tracking-uri")
 
 
 def _check_http(uri: str, timeout_s: float) -> None:
@@ -354,8 +353,9 @@ def _check_sqlite_store(uri: str) -> None:
             f"No MLflow database at {redact_url(path)}; pass the store your runs were logged to "
             f"with --tracking-uri (e.g. sqlite:///path/to/mlflow.db)."
         )
+    _check_sqlite_database(uri)  # a hot journal rolled back, a half-migrated store named
     try:
-        with sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True) as connection:
+        with contextlib.closing(sqlite3.connect(path.resolve().as_uri(), uri=True)) as connection:
             tables = {
                 row[0]
                 for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
@@ -386,7 +386,7 @@ def check_tracking_uri(uri: str, timeout_s: float = 5.0, *, existing: bool = Fal
             _check_sqlite_store(uri)
         elif location and location != ":memory:":
             _check_writable_parent(Path(location), uri)
-            _check_sqlite_database(Path(location.split("?", 1)[0]), uri)
+            _check_sqlite_database(uri)
     elif scheme in ("", "file"):
         path = Path(parsed.path if scheme == "file" else uri)
         if not existing:
@@ -431,10 +431,20 @@ def client(tracking_uri: str) -> MlflowClient:
     if tracking_uri in _OPENED:
         return MlflowClient(tracking_uri)
     with first_use_lock(tracking_uri):
+        create_sqlite_whole(tracking_uri, _create_mlflow_store)  # a new SQLite file: whole
         store = MlflowClient(tracking_uri)  # MLflow 3 opens (creates) the store right here
         store.search_experiments(max_results=1)  # versions that open lazily open it here
     _OPENED.add(tracking_uri)
     return store
+
+
+def _create_mlflow_store(temporary_url: str) -> None:
+    """Create and migrate MLflow's schema (and its Default experiment) at ``temporary_url``, as
+    MlflowClient would with its default artifact root, then close every connection to it."""
+    from mlflow.store.tracking import DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    SqlAlchemyStore(temporary_url, DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH).engine.dispose()
 
 
 def open_store(tracking_uri: str | None, timeout_s: float = 10.0) -> MlflowClient:

@@ -7,7 +7,12 @@ A store URL (MLflow ``--tracking-uri``, Optuna ``--storage``) may carry a databa
 Processes that start together on a NEW database race to create its tables: MLflow's SQLAlchemy
 store and Optuna's RDB storage both check for the schema and then create it, so the loser of the
 race crashes (``table latest_metrics already exists``). :func:`first_use_lock` serializes that
-first use across processes of this machine with an exclusive ``fcntl`` lock.
+first use across processes of this machine with an exclusive ``fcntl`` lock, and
+:func:`create_sqlite_whole` builds a new SQLite store in a temporary file that appears under the
+store's name only complete: an interrupted or failed creation leaves no store, never a
+half-migrated one. :func:`check_sqlite_file` opens an existing file as the store will (read-write
+where the command writes, so SQLite rolls back a hot journal) and names the repair of a store
+left half-migrated.
 """
 
 from __future__ import annotations
@@ -17,9 +22,14 @@ import fcntl
 import hashlib
 import os
 import re
+import sqlite3
 import tempfile
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+from prunebench import interrupts
+from prunebench.errors import UsageError
 
 MASK = "***"
 _UNPRINTABLE = "<store URL>"
@@ -76,7 +86,7 @@ def store_fingerprint(url: str) -> str:
     return hashlib.sha256(f"prunebench-store:{url}".encode()).hexdigest()[:16]
 
 
-def _sqlite_path(url: str) -> Path | None:
+def sqlite_path(url: str) -> Path | None:
     """The database file of a ``sqlite:///`` URL (None for in-memory or other schemes)."""
     if not url.startswith("sqlite:///"):
         return None
@@ -88,20 +98,21 @@ def _sqlite_path(url: str) -> Path | None:
 
 def store_created(url: str) -> bool:
     """False only for a ``sqlite:///`` store whose file does not exist yet (opening creates it)."""
-    database = _sqlite_path(url)
+    database = sqlite_path(url)
     return database is None or database.is_file()
 
 
 def lock_path(url: str) -> Path:
-    """The lock file that serializes the first use of the store at ``url``.
+    """The lock file that serializes the first use of the store at ``url`` on this machine.
 
-    Next to a SQLite file (so processes sharing the file share the lock); for a server database,
-    in the temporary directory, keyed by the URL's fingerprint (serializes this machine's workers).
+    In the temporary directory, keyed by the fingerprint of the SQLite file's resolved path (so
+    processes sharing the file share the lock) or of a server database's URL. Never next to the
+    store: a lock file cannot be removed safely while another process may wait on it, and the
+    user's folder (a git checkout, say) keeps only what the user made.
     """
-    database = _sqlite_path(url)
-    if database is not None:
-        return database.with_name(database.name + ".lock")
-    return Path(tempfile.gettempdir()) / f"prunebench-store-{store_fingerprint(url)}.lock"
+    database = sqlite_path(url)
+    key = store_fingerprint(f"sqlite:///{database}" if database is not None else url)
+    return Path(tempfile.gettempdir()) / f"prunebench-store-{key}.lock"
 
 
 @contextlib.contextmanager
@@ -136,3 +147,78 @@ def first_use_lock(url: str) -> Iterator[None]:
     """
     with exclusive_lock(lock_path(url)):
         yield
+
+
+def create_sqlite_whole(url: str, create: Callable[[str], None]) -> None:
+    """Create the missing SQLite store at ``url`` whole: ``create(temporary_url)`` builds and
+    migrates it in a temporary file next to the target, which is then linked into place.
+
+    Call it under :func:`first_use_lock`. A no-op when ``url`` is not a SQLite file or the file
+    exists. A signal or error during the creation removes the temporary file; the store's name
+    only ever shows a complete store. Linking (not renaming) never replaces a store another
+    machine created meanwhile.
+    """
+    database = sqlite_path(url)
+    if database is None or database.exists():
+        return
+    temporary = database.with_name(f".{database.name}.{uuid.uuid4().hex[:12]}.creating")
+    try:
+        create(f"sqlite:///{temporary}")
+        interrupts.point("store-migrated")
+        with contextlib.suppress(FileExistsError):  # another machine's process made it: use it
+            os.link(temporary, database)
+    finally:
+        for leftover in (temporary, temporary.with_name(temporary.name + "-journal")):
+            leftover.unlink(missing_ok=True)
+
+
+def check_sqlite_file(url: str, what: str, option: str) -> None:
+    """UsageError (one line naming the fix) unless the existing SQLite file of ``url`` opens as
+    a database whose migrations are complete; a missing file or another scheme passes.
+
+    The file is opened read-write where it is writable, as MLflow and Optuna open it, so a hot
+    journal left by a writer that died mid-transaction is rolled back by SQLite here.
+    """
+    database = sqlite_path(url)
+    if database is None or not database.is_file():
+        return
+    writable = os.access(database, os.W_OK) and os.access(database.parent, os.W_OK)
+    address = f"{database.as_uri()}?mode={'rw' if writable else 'ro'}"
+    try:
+        with contextlib.closing(sqlite3.connect(address, uri=True, timeout=60)) as db:
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+            versions = (
+                db.execute("SELECT * FROM alembic_version").fetchall()
+                if "alembic_version" in tables
+                else []
+            )
+            rows = sum(
+                db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                for table in ("runs", "trials")
+                if table in tables
+            )
+    except sqlite3.DatabaseError as error:
+        raise UsageError(
+            f"{what} {redact_url(url)} is not a SQLite database ({error}); pass another {option}"
+        ) from None
+    leftovers = sorted(table for table in tables if table.startswith("_alembic_tmp_"))
+    if not leftovers and (versions or "alembic_version" not in tables):
+        return
+    if not rows:
+        repair = f"it holds no runs: delete {database} and run the command again"
+    else:
+        steps = [
+            f"DROP TABLE {table}"
+            if table.removeprefix("_alembic_tmp_") in tables
+            else f"ALTER TABLE {table} RENAME TO {table.removeprefix('_alembic_tmp_')}"
+            for table in leftovers
+        ]
+        repair = (
+            f"it holds {rows} runs: back it up, then run sqlite3 {database} "
+            f"'{'; '.join(steps) or 'SELECT 1'}' and run the command again to finish the migration"
+        )
+    found = f"table {leftovers[0]}" if leftovers else "no schema version"
+    raise UsageError(
+        f"{what} {redact_url(url)} was left half-migrated by an interrupted first use ({found}); "
+        f"{repair}"
+    )

@@ -66,7 +66,10 @@ def test_ctrl_c_ends_a_run_with_one_line(tmp_path):
     process.send_signal(signal.SIGINT)
     after = process.stderr.read().strip().splitlines()
     assert process.wait(timeout=120) == 130, "".join(before) + "\n".join(after)
-    assert after[-1] == "prunebench: interrupted; rerun with --resume to continue"
+    assert after[-1] == (
+        "prunebench: interrupted by SIGINT; the run is recorded KILLED; rerun the same command "
+        "with --resume to continue from its last checkpoint"
+    )
     assert not [line for line in after if "Traceback" in line or "KeyboardInterrupt" in line]
     assert all(line.startswith("epoch ") for line in after[:-1]), after
 

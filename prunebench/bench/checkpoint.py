@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from prunebench.errors import UsageError
+from prunebench.errors import UsageError, write_error
 
 CHECKPOINT_FORMAT = 1
 
@@ -42,11 +42,8 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
         os.replace(temporary, path)
     except OSError as error:
         temporary.unlink(missing_ok=True)
-        reason = (error.strerror or type(error).__name__).lower()
-        raise UsageError(
-            f"{reason} while writing checkpoint {path}; free space there or pass another "
-            "--checkpoint-dir, then rerun with --resume"
-        ) from None
+        fix = "free space there or pass another --checkpoint-dir, then rerun with --resume"
+        raise write_error(error, path, fix, what="checkpoint") from None
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise

@@ -11,12 +11,12 @@ others its run id.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import sys
 import tempfile
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ import torch
 from tqdm.auto import tqdm
 
 import prunebench
-from prunebench import record
+from prunebench import interrupts, record
 from prunebench.bench.checkpoint import (
     check_checkpoint_dir,
     checkpoint_path,
@@ -46,7 +46,14 @@ from prunebench.bench.metrics import save_usage_histogram
 from prunebench.bench.plugins import plugin_params
 from prunebench.bench.schedule import schedule_params
 from prunebench.bench.system_metrics import nvml_index, system_metrics
-from prunebench.bench.tracking import RunTracker, SilentTracker
+from prunebench.bench.tracking import (
+    RunTracker,
+    SilentTracker,
+    end_orphaned_runs,
+    finish_quietly,
+    log_traceback,
+    process_tag,
+)
 from prunebench.bench.trainer import EVAL_BATCH_SIZE, Diverged, Trainer, autocast_dtype
 from prunebench.datasets import locate_dataset
 from prunebench.errors import ConfigError, UsageError
@@ -131,6 +138,7 @@ def run_tags(cfg: RunConfig, extra: dict[str, str] | None) -> dict[str, str]:
         record.TAG_CELL: cfg.cell(),
         record.TAG_CONFIG_HASH: cfg.config_hash(),
         record.TAG_COMPARISON: cfg.comparison(),
+        record.TAG_PROCESS: process_tag(),
     }
     tags.update(extra or {})
     return tags
@@ -277,6 +285,10 @@ def _train_run(
         tracker = RunTracker.start(tracking_uri, experiment, cfg.run_name(), run_tags(cfg, tags))
         dist.broadcast(tracker.run_id)
     try:
+        interrupts.point("run-started")
+        if dist.is_main:  # a run of this config whose process died unrecorded: KILLED now
+            for run_id in end_orphaned_runs(tracker, config_hash):
+                log.info("run %s of this config: KILLED, its process had ended", run_id)
         if checkpoint is None:
             tracker.log_params(config_params(cfg, device))
             _log_config(tracker, cfg)
@@ -291,14 +303,19 @@ def _train_run(
             if dist.is_main:
                 log_data_inputs(tracker.client, tracker.run_id, _loaders(trainer))
         sampling_s = system_metrics_s if dist.is_main else None  # rank 0 samples its machine
-        with system_metrics(tracking_uri, tracker.run_id, sampling_s, checkpoint is not None):
-            return _train(trainer, tracker, path, show_progress, stop_after_epochs)
-    except KeyboardInterrupt:
-        _finish_quietly(tracker, "KILLED", None)
+        # Once training is complete, closing the record is shielded from signals until the
+        # sampler has stopped too: a signal then ends the command after a FINISHED record.
+        sampler = system_metrics(tracking_uri, tracker.run_id, sampling_s, checkpoint is not None)
+        with contextlib.ExitStack() as closing, sampler:
+            return _train(trainer, tracker, path, show_progress, stop_after_epochs, closing)
+    except KeyboardInterrupt as error:
+        interrupts.acknowledge()  # a second signal from here on is noted, not raised
+        reason = f"interrupted by {interrupts.signal_name(interrupts.exit_code(error))}"
+        finish_quietly(tracker, "KILLED", reason)
         raise
     except BaseException as error:
-        _log_traceback(tracker)
-        _finish_quietly(tracker, "FAILED", f"{type(error).__name__}: {error}")
+        log_traceback(tracker)
+        finish_quietly(tracker, "FAILED", f"{type(error).__name__}: {error}")
         raise
 
 
@@ -308,6 +325,7 @@ def _train(
     path: Path,
     show_progress: bool,
     stop_after_epochs: int | None,
+    closing: contextlib.ExitStack,
 ) -> RunResult:
     counters, budget = trainer.counters, trainer.budget
     epochs_this_call = 0
@@ -315,11 +333,13 @@ def _train(
         while not budget.exhausted(
             counters.epoch, counters.samples_trained, counters.train_seconds
         ):
+            interrupts.check()  # a signal Python discarded (e.g. during gc) stops here
             before = _budget_used(trainer)
             try:
                 entry = trainer.train_epoch(show_progress)
             except (Diverged, RanksOutOfSync) as diverged:
                 reason = str(diverged)
+                closing.enter_context(interrupts.shielded())
                 log.info("run %s failed: %s", tracker.run_id, reason)
                 _log_final(tracker, trainer)
                 tracker.finish("FAILED", reason)
@@ -330,12 +350,16 @@ def _train(
             _save_checkpoint(path, trainer, tracker, finished=False)
             tracker.log_epoch(entry, epoch)
             _report_epoch(bar, entry, epoch, _budget_used(trainer) - before)
+            interrupts.point("epoch-end")
             epochs_this_call += 1
             stopping = stop_after_epochs is not None and epochs_this_call >= stop_after_epochs
             if stopping and not budget.exhausted(
                 counters.epoch, counters.samples_trained, counters.train_seconds
             ):
                 return _result(trainer, tracker.run_id, "RUNNING", None, path)
+    interrupts.check()
+    closing.enter_context(interrupts.shielded())  # training is complete: the record closes whole
+    interrupts.point("training-done")
     _log_final(tracker, trainer)
     tracker.finish("FINISHED")
     _save_checkpoint(path, trainer, tracker, finished=True)
@@ -423,19 +447,3 @@ def _result(
         config_hash=trainer.cfg.config_hash(),
         checkpoint_path=path,
     )
-
-
-def _log_traceback(tracker: RunTracker) -> None:
-    """Keep the failing traceback with the run: the terminal gets one line per failed cell."""
-    try:
-        tracker.log_text(traceback.format_exc(), record.ARTIFACT_TRACEBACK)
-    except Exception:  # the store itself may be what failed; the reason tag still says why
-        log.debug("could not log the traceback of run %s", tracker.run_id, exc_info=True)
-
-
-def _finish_quietly(tracker: RunTracker, status: str, reason: str | None) -> None:
-    """Record how a run ended without masking the exception that ended it."""
-    try:
-        tracker.finish(status, reason)
-    except Exception:  # the store itself may be what failed
-        log.exception("could not record status %s for run %s", status, tracker.run_id)

@@ -6,13 +6,19 @@ Every call goes through an explicit client from ``record.client``; the global ML
 
 from __future__ import annotations
 
+import logging
+import os
+import socket
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
-from prunebench import record
+from prunebench import interrupts, record
 from prunebench.errors import UsageError
 from prunebench.stores import redact_url
+
+log = logging.getLogger(__name__)
 
 
 class RunTracker:
@@ -48,6 +54,7 @@ class RunTracker:
                 "pass the --tracking-uri it was logged to, or run without --resume"
             ) from None
         tracker.client.update_run(run_id, status="RUNNING")
+        tracker.set_tags({record.TAG_PROCESS: process_tag()})
         return tracker
 
     def log_params(self, params: dict[str, Any]) -> None:
@@ -104,6 +111,72 @@ class RunTracker:
             # A resumed run that failed before: its old reason no longer describes it.
             self.client.delete_tag(self.run_id, record.TAG_FAILURE_REASON)
         self.client.set_terminated(self.run_id, status=status)
+
+
+def log_traceback(tracker: RunTracker | SilentTracker) -> None:
+    """Keep the failing traceback with the run: the terminal gets one line per failed cell."""
+    try:
+        tracker.log_text(traceback.format_exc(), record.ARTIFACT_TRACEBACK)
+    except Exception:  # the store itself may be what failed; the reason tag still says why
+        log.debug("could not log the traceback of run %s", tracker.run_id, exc_info=True)
+
+
+def finish_quietly(tracker: RunTracker | SilentTracker, status: str, reason: str | None) -> None:
+    """Record how a run ended without masking the exception that ended it (shielded: a signal
+    arriving meanwhile is noted, not raised)."""
+    with interrupts.shielded():
+        interrupts.point("closing")
+        try:
+            tracker.finish(status, reason)
+        except Exception:  # the store itself may be what failed
+            # One line reaches the terminal (the error's); a run left RUNNING here is marked
+            # KILLED by the next run of its config (end_orphaned_runs).
+            log.debug("could not record %s for run %s", status, tracker.run_id, exc_info=True)
+
+
+ORPHAN_REASON = "its process ended without recording an end (e.g. kill -9 or a full disk)"
+
+
+def process_tag() -> str:
+    """This process as ``record.TAG_PROCESS`` names it (the start time tells a reused pid)."""
+    import psutil
+
+    pid = os.getpid()
+    return f"{socket.gethostname()}:{pid}:{psutil.Process(pid).create_time():.2f}"
+
+
+def process_gone(tag: str | None) -> bool:
+    """Whether the process a ``record.TAG_PROCESS`` value names has ended (False when it may
+    live: another host's, or an untagged run)."""
+    import psutil
+
+    host, _, rest = (tag or "").partition(":")
+    pid, _, started = rest.partition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        return f"{psutil.Process(int(pid)).create_time():.2f}" != started
+    except psutil.NoSuchProcess:
+        return True
+
+
+def end_orphaned_runs(tracker: RunTracker, config_hash: str) -> list[str]:
+    """Mark KILLED the RUNNING runs of ``config_hash`` in the tracker's experiment whose process
+    has ended (other than the tracker's own run); their ids."""
+    client = tracker.client
+    experiment_id = record.find_experiment_id(client, tracker.experiment)
+    if experiment_id is None:
+        return []
+    running = record.train_filter(config_hash, status="RUNNING")
+    orphans = [
+        run.info.run_id
+        for run in record.search_all_runs(client, experiment_id, running)
+        if run.info.run_id != tracker.run_id and process_gone(run.data.tags.get(record.TAG_PROCESS))
+    ]
+    for run_id in orphans:
+        record.set_tags(client, run_id, record.end_tags("KILLED", ORPHAN_REASON))
+        client.set_terminated(run_id, status="KILLED")
+    return orphans
 
 
 class SilentTracker:

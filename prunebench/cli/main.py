@@ -1,8 +1,10 @@
 """The ``prunebench`` command: a registry of subcommand modules behind one argument parser.
 
 Each module in SUBCOMMANDS exposes ``add_parser(subparsers)`` (which sets ``execute`` as the
-parser's default) and ``execute(args) -> int``. Exit codes: 0 done, 1 the work failed (e.g. a
-diverged run), 2 bad usage or configuration (one line on stderr, nothing written).
+parser's default) and ``execute(args) -> int``, and may set ``continue_hint`` (how to continue
+after an interrupt) the same way. Exit codes: 0 done, 1 the work failed (e.g. a diverged run),
+2 bad usage or configuration (one line on stderr, nothing written), 130/143 stopped by SIGINT or
+SIGTERM (one line; see ``prunebench.interrupts``).
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-from prunebench import __version__
-from prunebench.errors import UsageError
+from prunebench import __version__, interrupts
+from prunebench.errors import UsageError, write_error, write_failure
 
 SUBCOMMANDS: tuple[str, ...] = (
     "prunebench.cli.run",
@@ -76,12 +79,22 @@ def configure_logging(quiet: bool) -> None:
     logger.setLevel(logging.WARNING if quiet else logging.INFO)
 
 
-def _quiet_third_party_logs() -> None:
+def _quiet_third_party_logs(verbose: bool = False) -> None:
     # MLflow and its migration tool log at INFO on every new store; keep the console for prunebench.
     # MLflow configures its loggers at import from this variable (a user's setting wins).
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-    for name in ("mlflow", "alembic", "sqlalchemy", "optuna"):
+    for name in ("mlflow", "alembic", "sqlalchemy"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # Optuna's INFO lines (a study created, each trial's value) only with --verbose, nor its
+    # warning that an interrupted trial failed (the command's one line says so); suite workers
+    # take this level over from their parent.
+    logging.getLogger("optuna").setLevel(logging.INFO if verbose else logging.ERROR)
+    # MLflow's SQL store logs each database error with its traceback, then raises it: the raised
+    # error is what prunebench reports (one line for a full disk), so the log is left out.
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
+
+
+INTERRUPTED_BEFORE_START = "nothing was started; run the command again"
 
 
 def _load_plugins(files: list[str]) -> None:
@@ -93,27 +106,60 @@ def _load_plugins(files: list[str]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line ``argv`` (default: sys.argv[1:]); returns the exit code."""
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-        if not hasattr(args, "execute"):
-            parser.print_help(sys.stderr)
+    """Run the command line ``argv`` (default: sys.argv[1:]); returns the exit code.
+
+    SIGINT and SIGTERM are handled alike from the first line on (``prunebench.interrupts``).
+    Called as the program (``argv`` None) the handlers stay after the return, so a signal
+    during interpreter shutdown cannot turn a finished command's exit code into 130.
+    """
+    with interrupts.handling(restore=argv is not None):
+        args = None
+        try:
+            interrupts.point("main")
+            parser = build_parser()
+            interrupts.point("parser-built")
+            args = parser.parse_args(argv)
+            if not hasattr(args, "execute"):
+                parser.print_help(sys.stderr)
+                return 2
+            _quiet_third_party_logs(verbose=getattr(args, "verbose", False))
+            _load_plugins(getattr(args, "plugin", None) or [])
+            return int(args.execute(args))
+        except UsageError as error:
+            print(f"prunebench: error: {error}", file=sys.stderr)
             return 2
-        _quiet_third_party_logs()
-        _load_plugins(args.plugin)
-        return int(args.execute(args))
-    except UsageError as error:
-        print(f"prunebench: error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        # Runs record themselves as KILLED and keep their last epoch's checkpoint.
-        print("prunebench: interrupted; rerun with --resume to continue", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        # The reader went away (e.g. `prunebench suite X --dry-run | head`): not an error.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+        except KeyboardInterrupt as error:
+            interrupts.acknowledge()
+            # Runs record themselves as KILLED and keep their last epoch's checkpoint.
+            hint = getattr(args, "continue_hint", None) or INTERRUPTED_BEFORE_START
+            name = interrupts.signal_name(interrupts.exit_code(error))
+            print(f"prunebench: interrupted by {name}; {hint}", file=sys.stderr)
+            return interrupts.exit_code(error)
+        except BrokenPipeError:
+            # The reader went away (e.g. `prunebench suite X --dry-run | head`): not an error.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
+        except Exception as error:
+            cause = write_failure(error)  # a full disk, at any write of any command
+            if cause is None:
+                raise
+            print(f"prunebench: error: {_write_error_line(cause, args)}", file=sys.stderr)
+            return 2
+
+
+def _write_error_line(cause: OSError, args: argparse.Namespace | None) -> str:
+    """The one line of a failed write: the file (the OS's, else the tracking store's), the free
+    space there, and how to continue once there is room."""
+    from prunebench.record import resolve_tracking_uri
+    from prunebench.stores import sqlite_path
+
+    path = cause.filename
+    if path is None:
+        uri = getattr(args, "tracking_uri", None)
+        path = sqlite_path(resolve_tracking_uri(uri)) if uri is not None else None
+    resume = " with --resume" if hasattr(args, "resume") else ""  # `run` continues its run
+    fix = f"free space there, then run the same command again{resume}"
+    return str(write_error(cause, path or Path.cwd(), fix))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ from prunebench.stats.lossless import DEFAULT_MIN_TOLERANCE
 if TYPE_CHECKING:
     import pandas as pd
 
+CONTINUE_HINT = "the report folder was not changed; run the same command again"
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``report`` subcommand and its flags."""
@@ -62,7 +64,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     from prunebench.suite.preset_overrides import add_override_options
 
     add_override_options(parser)  # with --preset: the cut-down grid a suite ran with them
-    parser.set_defaults(execute=execute)
+    parser.set_defaults(execute=execute, continue_hint=CONTINUE_HINT)
     return parser
 
 

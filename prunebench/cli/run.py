@@ -8,13 +8,20 @@ import os
 import sys
 from dataclasses import MISSING, Field
 
+from prunebench import interrupts
 from prunebench.bench.budgets import parse_budget
 from prunebench.bench.config import RunConfig, parse_param
 from prunebench.bench.schedule import PUBLIC_RECIPE
+from prunebench.bench.system_metrics import SUITE_SYSTEM_METRICS_INTERVAL_S
 from prunebench.cli.main import configure_logging
 from prunebench.errors import ConfigError
 from prunebench.pruners import available_pruners
 from prunebench.record import DEFAULT_EXPERIMENT, DEFAULT_TRACKING_URI
+
+CONTINUE_HINT = (
+    "the run is recorded KILLED; rerun the same command with --resume to continue from its last "
+    "checkpoint"
+)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -52,7 +59,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--resume", action="store_true", help="continue this config's checkpoint and MLflow run"
     )
     out.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
-    parser.set_defaults(execute=execute)
+    out.add_argument(
+        "--system-metrics",
+        type=float,
+        default=SUITE_SYSTEM_METRICS_INTERVAL_S,
+        metavar="SECONDS",
+        help="sample MLflow system metrics (CPU, memory, GPU) every SECONDS, as suite cells do "
+        "(0: off; default %(default)g)",
+    )
+    parser.set_defaults(execute=execute, continue_hint=CONTINUE_HINT)
     return parser
 
 
@@ -143,6 +158,8 @@ def execute(args: argparse.Namespace) -> int:
     from prunebench.bench.distributed import environment_world_size
     from prunebench.bench.run import train_run  # heavy: imported when a run starts
 
+    if not args.system_metrics >= 0:
+        raise ConfigError(f"--system-metrics must be >= 0 seconds, got {args.system_metrics}")
     cfg = config_from_args(args)
     world = environment_world_size()
     if world > 1 and cfg.nproc == 1:  # under torchrun, --nproc left out: torchrun's processes
@@ -157,7 +174,17 @@ def execute(args: argparse.Namespace) -> int:
         checkpoint_dir=args.checkpoint_dir,
         resume=args.resume,
         quiet=args.quiet,
+        system_metrics_s=args.system_metrics or None,
     )
+    if (signum := interrupts.received()) is not None:
+        # The signal came after training was complete: the record was closed first.
+        name = interrupts.signal_name(128 + signum)
+        print(
+            f"prunebench: run {result.run_id} {result.status.lower()} before the {name} took "
+            "effect; its record is complete, nothing to continue",
+            file=sys.stderr,
+        )
+        return 128 + signum
     if rank != 0:
         return 0 if result.status == "FINISHED" else 1  # rank 0 prints the result
     if result.status != "FINISHED":

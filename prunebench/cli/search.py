@@ -13,6 +13,11 @@ from prunebench.suite.presets import load_preset
 from prunebench.suite.runner import DEFAULT_STORAGE
 from prunebench.suite.search import run_search, search_variants
 
+CONTINUE_HINT = (
+    "the interrupted runs are recorded KILLED; rerun the same search command to continue its "
+    "study (finished runs are reused)"
+)
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register the `search` subcommand."""
@@ -23,7 +28,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "non-inferior to full data (one-sided Welch test at a margin). Each labelled variant of a "
         "pruner in the preset is searched on its own. Workers sharing --storage share the study.",
     )
-    parser.set_defaults(execute=execute)
+    parser.set_defaults(execute=execute, continue_hint=CONTINUE_HINT)
     parser.add_argument("preset", help="a named preset (e.g. demo-fmnist) or a TOML file")
     parser.add_argument(
         "--pruner",

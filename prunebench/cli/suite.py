@@ -36,7 +36,12 @@ ACTIONS = {
     "run": "runs",
     "retry": "failed before, runs again",
     "held": "held by another worker",
+    "blocked": "cannot resume",
 }
+CONTINUE_HINT = (
+    "interrupted cells are recorded KILLED and requeued; rerun the same suite command to continue "
+    "(finished cells are skipped, interrupted ones resume from their checkpoints)"
+)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -48,7 +53,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "Start the same command on several machines sharing --tracking-uri and --storage "
         "to split the cells between them.",
     )
-    parser.set_defaults(execute=execute)
+    parser.set_defaults(execute=execute, continue_hint=CONTINUE_HINT)
     parser.add_argument("preset", help="a named preset (e.g. demo-fmnist) or a TOML file")
     parser.add_argument("--workers", type=int, default=1, help="local worker processes")
     parser.add_argument("--dry-run", action="store_true", help="show the plan, run nothing")

@@ -53,6 +53,41 @@ def pruner_parameters(name: str) -> list[str]:
     return [p for p in signature.parameters if p not in ("self", *_COMMON)]
 
 
+_TYPE_WORDS = {"float": "a number", "int": "an integer", "bool": "true or false", "str": "a string"}
+
+
+def _has_type(value: object, annotation: str) -> bool:
+    if annotation == "None":
+        return value is None
+    if annotation == "bool":
+        return isinstance(value, bool)
+    if annotation == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if annotation == "float":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, str) if annotation == "str" else True  # other types: not checked
+
+
+def check_param_types(name: str, params: dict[str, object]) -> None:
+    """ConfigError naming the first of ``params`` that pruner ``name`` does not take, or whose
+    value is not of the type its ``__init__`` declares (a number, an integer, true/false, ...)."""
+    signature = inspect.signature(pruner_class(name).__init__)
+    valid = pruner_parameters(name)
+    for key, value in params.items():
+        if key not in valid:
+            listed = ", ".join(valid) if valid else "none"
+            raise ConfigError(
+                f"pruner {name!r} has no parameter {key!r}; its parameters are: {listed}"
+            )
+        annotation = signature.parameters[key].annotation
+        if not isinstance(annotation, str):
+            annotation = getattr(annotation, "__name__", str(annotation))
+        kinds = [part.strip() for part in annotation.split("|")]
+        if not any(_has_type(value, kind) for kind in kinds):
+            wanted = " or ".join(_TYPE_WORDS.get(kind, kind) for kind in kinds if kind != "None")
+            raise ConfigError(f"pruner {name!r} parameter {key!r} must be {wanted}, got {value!r}")
+
+
 def create_pruner(
     name: str,
     *,

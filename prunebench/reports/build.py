@@ -21,7 +21,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Param
 
 from prunebench import __version__, record
-from prunebench.errors import UsageError
+from prunebench.errors import UsageError, write_error, write_failure
 from prunebench.reports import answer
 from prunebench.reports import figures as fig
 from prunebench.reports.comparisons import (
@@ -992,6 +992,12 @@ def _check_out(out: Path) -> None:
     """Refuse an --out that is a file, or a non-empty directory that is not a previous report."""
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file; pass a directory path for the report.")
+    here = Path.cwd()
+    if out.resolve() in (here, *here.parents):
+        raise UsageError(
+            f"--out {out} is the current directory or holds it, and a report replaces its folder "
+            "whole; pass a folder of its own, e.g. --out report"
+        )
     if out.is_dir() and any(out.iterdir()) and not (out / "index.html").is_file():
         raise UsageError(
             f"--out {out} is a non-empty directory that is not a prunebench report; pass a new "
@@ -1000,14 +1006,21 @@ def _check_out(out: Path) -> None:
 
 
 def _replace_dir(new: Path, out: Path) -> None:
-    """Move ``new`` to ``out``, replacing a previous report as a whole (never half-overwritten)."""
+    """Move ``new`` to ``out``, replacing a previous report as a whole (never half-overwritten;
+    on any failure the previous report is back in place and no ``.old-`` folder is left)."""
     if not out.exists():
         os.replace(new, out)
         return
     old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-    os.replace(out, old / "report")
-    os.replace(new, out)
-    shutil.rmtree(old, ignore_errors=True)
+    try:
+        os.replace(out, old / "report")
+        try:
+            os.replace(new, out)
+        except BaseException:
+            os.replace(old / "report", out)
+            raise
+    finally:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _log_report_run(client: MlflowClient, content: ReportContent, directory: Path) -> str:
@@ -1079,12 +1092,19 @@ def build(
     )
     content.ui_url = ui_url
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
-        write_report(content, staging)
-        run_id = _log_report_run(client, content, staging) if log_run else None
-        _replace_dir(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+        try:
+            write_report(content, staging)
+            _replace_dir(staging, out)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    except OSError as error:
+        if (cause := write_failure(error)) is None:
+            raise
+        fix = "free space there or pass another --out, then run the command again"
+        raise write_error(cause, out, fix, what="report") from None
+    # Logged once the folder is in place: MLflow never holds a report that was not written.
+    run_id = _log_report_run(client, content, out) if log_run else None
     return out, run_id

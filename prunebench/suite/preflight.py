@@ -16,7 +16,7 @@ from pathlib import Path
 
 from prunebench import record
 from prunebench.errors import ConfigError, UsageError
-from prunebench.stores import redact_text, redact_url
+from prunebench.stores import check_sqlite_file, redact_text, redact_url
 from prunebench.suite.presets import Preset
 
 
@@ -56,6 +56,7 @@ def check_storage(storage_url: str, timeout_s: float = 5.0) -> None:
             probe_writable(
                 Path(location).parent, "the Optuna storage's folder", "another --storage"
             )
+        check_sqlite_file(storage_url, "the Optuna storage", "another --storage")
         return
     import sqlalchemy
 

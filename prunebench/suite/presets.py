@@ -67,6 +67,7 @@ from prunebench.bench.plugins import load_plugins
 from prunebench.datasets.build import resolve_loader
 from prunebench.errors import ConfigError
 from prunebench.pruners import pruner_class, reference_pruner
+from prunebench.pruners.registry import check_param_types
 from prunebench.suite.preset_overrides import apply_overrides
 
 if sys.version_info >= (3, 11):
@@ -463,13 +464,16 @@ def parse_preset(data: dict[str, Any], where: str, path: Path | None = None) -> 
         params = table.get("params", {})
         if not isinstance(params, dict):
             raise _fail(at, f"'params' must be a table, got {params!r}")
+        try:  # each value of its declared type, so --dry-run already refuses "half"
+            check_param_types(pruner, params)
+        except ConfigError as error:
+            raise _fail(at, str(error)) from None
+        label = table.get("label", pruner)
+        if not isinstance(label, str) or not label.strip():
+            raise _fail(at, f"'label' must be a non-empty string, got {label!r}")
         own = tuple(map(float, _list(at, table, "prune_ratios", (int, float), list(ratios))))
         settings, settings_ratios = _entry_settings(at, table, pruner, own)
-        entries.append(
-            PrunerEntry(
-                pruner, table.get("label", pruner), dict(params), own, settings, settings_ratios
-            )
-        )
+        entries.append(PrunerEntry(pruner, label, dict(params), own, settings, settings_ratios))
     labels = [entry.label for entry in entries]
     if len(set(labels)) != len(labels):
         raise _fail(where, f"two pruners share a label ({labels}); give variants a 'label'")
@@ -588,8 +592,12 @@ def load_preset(name_or_path: str, **overrides: Any) -> Preset:
     """Read, override (``data_dir``, or see preset_overrides) and validate a preset file."""
     path = resolve_preset_path(name_or_path)
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML ({error}); fix the file") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {error.start}: {error.reason}); save it as UTF-8"
+        ) from None
     data = apply_overrides(data, overrides)
     return parse_preset(data, str(path), path)

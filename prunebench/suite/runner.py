@@ -26,11 +26,12 @@ import multiprocessing
 import os
 import sys
 import time
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from prunebench import record
+from prunebench import interrupts, record
 from prunebench.bench.checkpoint import checkpoint_path
 from prunebench.bench.config import RunConfig
 from prunebench.bench.plugins import load_inherited_plugins
@@ -38,6 +39,7 @@ from prunebench.bench.system_metrics import SUITE_SYSTEM_METRICS_INTERVAL_S
 from prunebench.errors import ConfigError
 from prunebench.stores import store_created
 from prunebench.suite.presets import Preset, load_preset
+from prunebench.suite.stopping import logger_levels, sigint_ignored, stop_workers
 from prunebench.suite.workqueue import GRACE_SECONDS, CellQueue, Held, held_cells, open_storage
 
 log = logging.getLogger(__name__)
@@ -53,7 +55,7 @@ class CellState:
     """What the suite knows of one cell before running it."""
 
     config: RunConfig
-    action: str  # "done", "resume", "run", "retry", "held" (by another worker)
+    action: str  # "done", "resume", "run", "retry", "held" (by another worker), "blocked"
     reason: str | None = None
 
 
@@ -148,6 +150,15 @@ def end_orphaned_runs(tracking_uri: str, experiment: str, config_hash: str) -> l
     return orphans
 
 
+def _unreadable_checkpoint(checkpoint_dir: str | Path, cfg: RunConfig) -> str | None:
+    """Why the cell's checkpoint cannot be resumed (cut short: not a whole zip archive, as
+    torch writes them), or None (no checkpoint, or a whole one)."""
+    path = checkpoint_path(checkpoint_dir, cfg.config_hash())
+    if not path.is_file() or zipfile.is_zipfile(path):
+        return None
+    return f"checkpoint {path} is unreadable (cut short); delete it to run the cell over"
+
+
 def plan(
     preset: Preset,
     tracking_uri: str,
@@ -174,6 +185,8 @@ def plan(
             states.append(CellState(cfg, "done"))
         elif cfg.config_hash() in held:
             states.append(CellState(cfg, "held", _held_reason(held[cfg.config_hash()])))
+        elif (unreadable := _unreadable_checkpoint(checkpoint_dir, cfg)) is not None:
+            states.append(CellState(cfg, "blocked", unreadable))
         elif status == "FAILED":  # retried from its last checkpoint, if it has one
             states.append(CellState(cfg, "retry", reason))
         elif checkpoint_path(checkpoint_dir, cfg.config_hash()).is_file():
@@ -213,6 +226,7 @@ def run_worker(
     done: list[tuple[str, str]] = []
     waiting = False
     while queue is not None:
+        interrupts.check()  # a signal noted while a cell's record closed: claim nothing more
         claim = queue.claim(ready)
         if claim is None:
             if not queue.has_waiting():
@@ -330,13 +344,22 @@ def failed_cell_line(cfg: RunConfig, reason: str | None) -> str:
     return f"cell {cfg.cell()} seed {cfg.seed} FAILED: {(first[0] if first else '')[:200]}"
 
 
-def _worker_process(preset_path: str, overrides: dict, kwargs: dict, extra_seeds: tuple) -> None:
-    # No per-worker thread count: each run pins its own (RunConfig.num_threads), so a config's
-    # results do not depend on how many workers share the machine.
+def _worker_process(
+    preset_path: str, overrides: dict, kwargs: dict, levels: dict, extra_seeds: tuple
+) -> None:
+    # A spawned worker starts with no logging setup: its parent's levels, so a worker's Optuna
+    # and MLflow log as little as the parent's do.
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
     load_inherited_plugins()  # the parent's plugins, before their names are read
     preset = dataclasses.replace(load_preset(preset_path, **overrides), extra_seeds=extra_seeds)
-    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: the parent prints the one line
-        run_worker(preset, **kwargs)
+    # No per-worker thread count: each run pins its own (RunConfig.num_threads), so a config's
+    # results do not depend on how many workers share the machine.
+    with interrupts.handling(restore=False):
+        try:
+            run_worker(preset, **kwargs)
+        except KeyboardInterrupt as error:  # the parent prints the one line
+            sys.exit(interrupts.exit_code(error))
 
 
 def run_suite(
@@ -378,15 +401,32 @@ def run_suite(
         for i, devices in enumerate(slices):
             process = context.Process(
                 target=_worker_process,
-                args=(str(preset.path), overrides or {}, kwargs, preset.extra_seeds),
+                args=(
+                    str(preset.path),
+                    overrides or {},
+                    kwargs,
+                    logger_levels(),
+                    preset.extra_seeds,
+                ),
                 name=f"prunebench-worker-{i}",
             )
             # No thread count either: each run pins its own, per process (RunConfig.num_threads).
             environment = {"CUDA_VISIBLE_DEVICES": devices} if devices is not None else {}
-            with _environment(environment):
+            # Started whole and known (shielded), with SIGINT ignored until the worker handles
+            # signals: a terminal's Ctrl-C reaches every process of the group, and a worker
+            # still importing would print a KeyboardInterrupt traceback; the parent stops it.
+            with interrupts.shielded(), _environment(environment), sigint_ignored():
                 process.start()
-            processes.append(process)
-        for process in processes:
-            process.join()
+                processes.append(process)
+        try:
+            interrupts.point("workers-started")
+            interrupts.check()
+            for process in processes:
+                process.join()
+        except KeyboardInterrupt:
+            interrupts.acknowledge()
+            with interrupts.shielded():
+                stop_workers(processes)
+            raise
     held = held_by_workers(preset, storage_url, grace_seconds)
     return plan(preset, tracking_uri, checkpoint_dir, held)

@@ -19,6 +19,7 @@ it; ``trials`` counts trials over all workers.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import statistics
@@ -33,11 +34,11 @@ import optuna
 from mlflow.entities import RunTag
 from optuna.trial import TrialState
 
-from prunebench import record
+from prunebench import interrupts, record
 from prunebench.errors import ConfigError
 from prunebench.pruners import pruner_class, reference_pruner, searchable_pruners
 from prunebench.stats import DEFAULT_LEVEL, DEFAULT_MARGIN, lossless_test
-from prunebench.stores import first_use_lock
+from prunebench.stores import exclusive_lock, first_use_lock
 from prunebench.suite.confirm import Confirmation, confirm
 from prunebench.suite.presets import Preset
 from prunebench.suite.workqueue import open_storage
@@ -222,7 +223,12 @@ def run_search(
     if sampler == "grid":
         trials = len(grid)
 
-    full = full_reference(preset, dataset, model, seed_list, tracking_uri, evaluate)
+    # This machine's workers train each full-data reference once: the others wait, then find
+    # it finished (a lock on the search's checkpoint folder, which leaves no file behind).
+    references = Path(checkpoint_dir) / "search"
+    references.mkdir(parents=True, exist_ok=True)
+    with exclusive_lock(references):
+        full = full_reference(preset, dataset, model, seed_list, tracking_uri, evaluate)
     full_mean = statistics.fmean(full)
     full_std = statistics.stdev(full) if len(full) > 1 else 0.0
     margin = DEFAULT_MARGIN if tolerance is None else tolerance
@@ -234,17 +240,18 @@ def run_search(
         f"/seeds{seeds}/margin-{margin:g}-level-{level:g}" + ("/grid" if grid else "")
     )
     study = optuna.create_study(
-        storage=storage,
-        study_name=study_name,
-        direction="maximize",
-        sampler=(
-            optuna.samplers.GridSampler({"prune_ratio": grid}, seed=sampler_seed)
-            if grid
-            else optuna.samplers.TPESampler(
-                seed=sampler_seed, n_startup_trials=min(8, max(2, trials // 3))
-            )
-        ),
-        load_if_exists=True,
+        storage=storage, study_name=study_name, direction="maximize", load_if_exists=True
+    )
+    # Workers sharing the study draw different trials: each its own seed (study, worker). A
+    # grid's workers share Optuna's grid bookkeeping, each starting at its own seeded point.
+    worker = _join_study(study, storage, storage_url)
+    worker_seed = search_worker_seed(study_name, sampler_seed, worker)
+    study.sampler = (
+        optuna.samplers.GridSampler({"prune_ratio": grid}, seed=worker_seed)
+        if grid
+        else optuna.samplers.TPESampler(
+            seed=worker_seed, n_startup_trials=min(8, max(2, trials // 3))
+        )
     )
     client = record.client(tracking_uri)
     study.set_user_attr("variant", variant)
@@ -279,7 +286,8 @@ def run_search(
         client.log_batch(
             trial_run_id,
             params=[_param(f"{record.PARAM_PRUNER_PREFIX}{k}", v) for k, v in params.items()]
-            + [_param("pruner", pruner), _param("pruner_label", variant)],
+            + [_param("pruner", pruner), _param("pruner_label", variant)]
+            + [_param("search_worker", worker), _param("sampler_seed", worker_seed)],
         )
         tags = {
             record.TAG_KIND: record.KIND_SEARCH_TRAIN,
@@ -288,7 +296,13 @@ def run_search(
             record.TAG_PRESET: preset.name,
             record.TAG_VARIANT: variant,
         }
-        outcomes = [evaluate(pruner, params, seed, tags) for seed in seed_list]
+        try:
+            interrupts.point("search-trial")
+            outcomes = [evaluate(pruner, params, seed, tags) for seed in seed_list]
+        except KeyboardInterrupt:  # SIGINT or SIGTERM: the trial's run ends KILLED, not RUNNING
+            with interrupts.shielded():
+                client.set_terminated(trial_run_id, "KILLED")
+            raise
         accuracies = [acc for acc, _ in outcomes]
         ratios = [ratio for _, ratio in outcomes]
         if any(acc != acc for acc in accuracies):  # NaN: a seed's run failed (e.g. diverged)
@@ -379,6 +393,23 @@ def _confirm_tags(search_run_id, study_name, preset, variant) -> dict[str, str]:
         record.TAG_VARIANT: variant,
         record.TAG_CONFIRMATION: "true",
     }
+
+
+def search_worker_seed(study_name: str, sampler_seed: int, worker: int) -> int:
+    """The sampler seed of a study's ``worker``-th worker: one per (study, --sampler-seed,
+    worker), so one worker on a new study draws the same trials every time."""
+    digest = hashlib.sha256(f"{study_name}\0{sampler_seed}\0{worker}".encode()).hexdigest()
+    return int(digest[:8], 16)
+
+
+def _join_study(study: optuna.Study, storage: optuna.storages.BaseStorage, url: str) -> int:
+    """This worker's number in the study (0 for the first), counted in a study attr under the
+    storage's lock (this machine's workers never share a number)."""
+    with first_use_lock(url):
+        attrs = optuna.load_study(study_name=study.study_name, storage=storage).user_attrs
+        worker = int(attrs.get("workers", 0))
+        study.set_user_attr("workers", worker + 1)
+    return worker
 
 
 def _search_run(

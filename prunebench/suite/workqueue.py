@@ -24,7 +24,7 @@ from optuna.storages import RDBStorage, fail_stale_trials
 from optuna.trial import TrialState
 
 from prunebench.errors import UsageError
-from prunebench.stores import first_use_lock, redact_text, redact_url
+from prunebench.stores import create_sqlite_whole, first_use_lock, redact_text, redact_url
 
 _EXPERIMENTAL = optuna.exceptions.ExperimentalWarning
 
@@ -62,6 +62,7 @@ def open_storage(url: str, attempts: int = 3, grace_seconds: int = GRACE_SECONDS
         try:
             with warnings.catch_warnings(), first_use_lock(url):
                 warnings.simplefilter("ignore", _EXPERIMENTAL)  # heartbeats: stable since 2.9
+                create_sqlite_whole(url, _create_optuna_storage)  # a new SQLite file: whole
                 return RDBStorage(
                     url,
                     engine_kwargs=engine_kwargs,
@@ -79,6 +80,11 @@ def open_storage(url: str, attempts: int = 3, grace_seconds: int = GRACE_SECONDS
                 "pass a reachable --storage URL"
             ) from None
     raise AssertionError("unreachable")
+
+
+def _create_optuna_storage(temporary_url: str) -> None:
+    """Create Optuna's schema at ``temporary_url``, then close every connection to it."""
+    RDBStorage(temporary_url).engine.dispose()
 
 
 def _fail_stale(study: optuna.Study) -> None:
