@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 import prunebench
 from prunebench import record
+from prunebench.bench.budgets import TIME_FRACTION
 from prunebench.bench.checkpoint import (
     check_checkpoint_dir,
     checkpoint_path,
@@ -70,7 +71,7 @@ class RunResult:
 
 def config_params(cfg: RunConfig, device: torch.device) -> dict[str, Any]:
     """The MLflow params known before the run's data and model are built (logged at its start)."""
-    budget = cfg.training_budget()  # what is trained (a time-fraction resolved)
+    budget = cfg.training_budget()  # what is trained (a symbolic budget resolved)
     params = {
         **cfg.logged_params(),  # the config's own fields, from its schema
         "target_prune_ratio": cfg.target_prune_ratio(),
@@ -93,7 +94,7 @@ def config_params(cfg: RunConfig, device: torch.device) -> dict[str, Any]:
         params[record.PARAM_NVML_INDEX] = index
     if cfg.matched_prune_ratio is not None:
         params[record.PARAM_MATCHED_PRUNE_RATIO] = cfg.matched_prune_ratio
-    if cfg.budget.is_symbolic:
+    if cfg.budget.kind == TIME_FRACTION:
         params[record.PARAM_TIME_BUDGET_FRACTION] = cfg.budget.amount
         params[record.PARAM_TIME_BUDGET_SECONDS] = cfg.training_budget().amount
     # Logged with the trainer's params, resolved (the config's None means every sample).

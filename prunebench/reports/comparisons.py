@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from prunebench import record
+from prunebench.bench.budgets import SAME_COMPUTE, Budget, plan_sample_passes
 from prunebench.reports.leaderboard import (
     REFERENCE,
     SECTION,
@@ -42,13 +43,13 @@ def _amount(budget: str) -> tuple[str, float]:
 
 
 def _same_compute_samples(budget: str, train_size: float, ratio: float) -> float:
-    """Sample passes of full data matching prune ratio ``ratio`` under a main ``budget``."""
+    """Sample passes of full data matching prune ratio ``ratio`` under a main ``budget``
+    (budgets.plan_sample_passes; NaN under a time budget, where they are measured)."""
     kind, amount = _amount(budget)
-    if kind == "epochs":
-        return round((1 - ratio) * train_size * amount)
-    if kind == "samples":
-        return round(amount * (1 - ratio))
-    return float("nan")
+    if kind not in ("epochs", "samples") or not np.isfinite(amount) or pd.isna(train_size):
+        return float("nan")
+    passes = plan_sample_passes(Budget(kind, amount), int(train_size), ratio)
+    return float("nan") if passes is None else float(passes)
 
 
 def _closest(candidates: pd.DataFrame, wanted: float, have: float) -> pd.Series | None:
@@ -64,7 +65,7 @@ def assign_sections(runs: pd.DataFrame, main: pd.DataFrame) -> pd.DataFrame:
     """``runs`` (same-compute or equal-time) with ``budget`` set to the main section they serve.
 
     Among the main sections of the same dataset and model: the only one, else the one whose
-    implied budget (same compute: round((1 - p) * n * E) sample passes; equal time: the fraction
+    implied budget (same compute: budgets.plan_sample_passes at p; equal time: the fraction
     of its full-data runs' mean training seconds) matches the run's. The run's own budget is kept
     as ``run_budget``; a run no section matches keeps its budget (a section of its own).
     """
@@ -83,7 +84,12 @@ def assign_sections(runs: pd.DataFrame, main: pd.DataFrame) -> pd.DataFrame:
             (sections["dataset"] == run["dataset"]) & (sections["model"] == run["model"])
         ].copy()
         _, have = _amount(run["budget"])
-        if run["comparison"] == record.COMPARISON_SAME_COMPUTE:
+        if run["comparison"] == record.COMPARISON_SAME_COMPUTE and str(run["budget"]).startswith(
+            f"{SAME_COMPUTE}:"
+        ):  # resolved from the pruned runs of a time budget's section
+            candidates = candidates[candidates["budget"].astype(str).str.startswith("time:")]
+            candidates["wanted"] = have
+        elif run["comparison"] == record.COMPARISON_SAME_COMPUTE:
             candidates["wanted"] = [
                 _same_compute_samples(b, n, run["matched_prune_ratio"])
                 for b, n in zip(candidates["budget"], candidates["train_size"], strict=True)
