@@ -152,9 +152,12 @@ SUMMARY_METRICS = (
 ``diagnostics_seconds_total`` is logged as well when gradient alignment was measured."""
 DIAGNOSTICS_SECONDS_TOTAL = "diagnostics_seconds_total"
 """Gradient-alignment measurement seconds of a run: outside the training and evaluation clocks."""
+METRIC_RATIO_SHORTFALL = "ratio_shortfall"
+"""Of a run whose pruner steers to a target realized ratio (InfoBatch's realized mode): the run's
+realized prune ratio minus that target, signed (negative: the target was not reached)."""
 METRIC_PRUNER_PREFIX = "pruner."
 """A pruner's own end-of-run summary (:attr:`Pruner.run_summary`) is logged as ``pruner.<name>``
-metrics (e.g. InfoBatch's realized-ratio shortfall)."""
+metrics (e.g. InfoBatch's largest loss weight, ``pruner.max_weight``)."""
 
 
 def target_key(prefix: str, target: float) -> str:

@@ -380,6 +380,9 @@ def _log_final(tracker: RunTracker, trainer: Trainer) -> None:
     if not trainer.dist.is_main:
         return  # distributed: rank 0 writes the summary and artifacts
     summary = trainer.summary()
+    target = trainer.pruner.target_realized_ratio
+    if target is not None and "realized_prune_ratio" in summary:
+        summary[record.METRIC_RATIO_SHORTFALL] = summary["realized_prune_ratio"] - target
     pruner_summary = trainer.pruner.run_summary.items()
     summary.update({f"{record.METRIC_PRUNER_PREFIX}{k}": v for k, v in pruner_summary})
     if summary:

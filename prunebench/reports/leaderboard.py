@@ -15,6 +15,7 @@ import pandas as pd
 
 from prunebench import record
 from prunebench.pruners import reference_pruner
+from prunebench.pruners.infobatch import RATIO_TOLERANCE
 from prunebench.stats import (
     DEFAULT_CONFIDENCE,
     DEFAULT_LEVEL,
@@ -190,6 +191,9 @@ def leaderboard(
             miss = (realized - row["target_prune_ratio"]).abs() > RATIO_MISS
             row["ratio_miss_runs"] = 0 if same_compute else int(miss.sum())
             row["ratio_flag"] = row["ratio_miss_runs"] > 0
+            # Signed realized - target of pruners that steer to a target (InfoBatch realized).
+            row["ratio_shortfall_mean"] = _mean(runs, f"metrics.{record.METRIC_RATIO_SHORTFALL}")
+            row["samples_trained_mean"] = _mean(runs, "metrics.samples_trained_total")
             ci = mean_ci(acc, DEFAULT_CONFIDENCE)
             row["accuracy_mean"] = ci.mean
             row["accuracy_std"] = acc.std(ddof=1) if acc.size > 1 else np.nan
@@ -290,6 +294,7 @@ def _against_same_compute(
             columns.append(
                 {
                     "same_compute_accuracy_mean": np.nan,
+                    "same_compute_samples_mean": np.nan,
                     "same_compute_n_seeds": 0,
                     "delta_to_same_compute": np.nan,
                     **_verdict_columns("same_compute", None),
@@ -300,6 +305,7 @@ def _against_same_compute(
         columns.append(
             {
                 "same_compute_accuracy_mean": float(samples[match].mean()),
+                "same_compute_samples_mean": board.loc[match, "samples_trained_mean"],
                 "same_compute_n_seeds": int(samples[match].size),
                 "delta_to_same_compute": verdict.difference,
                 **_verdict_columns("same_compute", verdict),
@@ -366,6 +372,17 @@ def _notes(row: dict, cell_problems: pd.DataFrame, has_full: bool, has_runs: boo
             f"{_pct(row['target_prune_ratio'])}% by more than {RATIO_MISS:g} "
             f"({row['ratio_miss_runs']} of {row['n_seeds']} runs)"
         )
+    shortfall = row["ratio_shortfall_mean"]  # realized - target, signed
+    if pd.notna(shortfall) and abs(shortfall) > RATIO_TOLERANCE:
+        realized = _pct(row["realized_prune_ratio_mean"], 0)
+        target = _pct(row["target_prune_ratio"], 0)
+        if shortfall < 0:
+            text = (
+                f"{row['pruner_label']} cannot reach {target}% on this data: realized {realized}%"
+            )
+        else:
+            text = f"{row['pruner_label']} overshoots its target {target}%: realized {realized}%"
+        notes.append(f"{text} ({100 * shortfall:+.1f} pts)")
     if not has_full:
         notes.append("no finished full-data run to compare with")
     return "; ".join(notes)
@@ -427,6 +444,14 @@ def _ratio_text(row: pd.Series) -> str:
     return f"{text} (!)" if row["ratio_flag"] else text
 
 
+def _passes_text(row: pd.Series) -> str:
+    """The row's mean sample passes, and those of the same-compute full data it is compared
+    with, e.g. "28,000 (28,000)"."""
+    text = _number(row["samples_trained_mean"], ",.0f")
+    same = row.get("same_compute_samples_mean", np.nan)
+    return text if pd.isna(same) else f"{text} ({same:,.0f})"
+
+
 def _lossless_text(value) -> str:
     return "—" if pd.isna(value) else ("yes" if value else "no")
 
@@ -473,6 +498,7 @@ def format_leaderboard(board: pd.DataFrame) -> pd.DataFrame:
                 )
             ],
             tta_header: board.apply(_tta_text, axis=1),
+            "Sample passes (same compute)": board.apply(_passes_text, axis=1),
             "Train device-h": board["train_device_hours_mean"].map(lambda v: _number(v, ".3g")),
             "Saved vs full (%)": board["saved_pct"].map(lambda v: _number(v, ".1f")),
             "Notes": board["notes"],
