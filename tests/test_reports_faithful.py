@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from prunebench.reports.leaderboard import format_leaderboard, leaderboard
+from prunebench.reports import figures as fig
+from prunebench.reports.leaderboard import format_leaderboard, leaderboard, usable_runs
+from prunebench.reports.stability import tta_curves
 
 
 def _run(label, pruner, target, realized, accuracy, seed, samples, comparison="main", **metrics):
@@ -80,3 +82,47 @@ def test_a_signed_shortfall_beyond_the_tolerance_is_shown_in_the_row():
     # Within RATIO_TOLERANCE (0.005): no note; rows without the metric: none either.
     assert "reach" not in board.loc[("infobatch", 0.3), "notes"]
     assert "reach" not in board.loc[("random", 0.7), "notes"]
+
+
+def _nominal_infobatch_train() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A nominal-mode InfoBatch cell at target 50% that realized 34%, beside random at 50%;
+    with per-epoch accuracy histories for the time-to-accuracy curves."""
+    rows, history = [], []
+    for seed in range(2):
+        rows += [
+            _run("full", "full", 0.0, 0.0, 0.90, seed, 10_000.0),
+            _run("random", "random", 0.5, 0.5, 0.88, seed, 5_000.0),
+            _run("infobatch-nominal", "infobatch", 0.5, 0.34, 0.89, seed, 6_600.0),
+        ]
+        for row in rows[-3:]:
+            for step in range(3):
+                history.append(
+                    {
+                        "run_id": row["run_id"],
+                        "step": step,
+                        "test_accuracy": 0.5 + 0.1 * step,
+                        "train_seconds": 1.0 + step,
+                    }
+                )
+    return pd.DataFrame(rows), pd.DataFrame(history)
+
+
+def test_figures_group_a_nominal_infobatch_run_where_the_leaderboard_puts_it():
+    train, histories = _nominal_infobatch_train()
+    board = leaderboard(train)
+    row = board[board["pruner_label"] == "infobatch-nominal"].iloc[0]
+    assert row["prune_ratio"] == 0.34  # the leaderboard's realized-ratio key
+    usable = fig.with_ratio_groups(usable_runs(train), board)
+    nominal = usable[usable["pruner_label"] == "infobatch-nominal"]
+    assert nominal[fig.RATIO_GROUP].tolist() == [0.34, 0.34]
+    curves = fig.with_ratio_groups(tta_curves(histories, usable), board)
+    figure = fig.tta_figure(curves, board, fig.pruner_palette(board["pruner_label"]), 0.6)
+    panels = {ax.get_title(): ax for ax in figure.axes}
+    assert set(panels) == {"realized prune ratio 34%", "realized prune ratio 50%"}
+    legend = [t.get_text() for t in panels["realized prune ratio 34%"].get_legend().get_texts()]
+    assert any(text.startswith("infobatch-nominal") for text in legend)
+    legend = [t.get_text() for t in panels["realized prune ratio 50%"].get_legend().get_texts()]
+    assert not any(text.startswith("infobatch-nominal") for text in legend)
+    usage = fig.usage_figure(usable, {})
+    titles = {ax.get_title() for ax in usage.axes if ax.axison}
+    assert "infobatch-nominal @ 34%" in titles and "random @ 50%" in titles

@@ -169,10 +169,13 @@ def compute(
         histories=data.histories,
     )
     palette = fig.pruner_palette(board["pruner_label"].tolist())
+    # Figures group cells by the leaderboard's realized-ratio key, as its rows do.
+    usable = fig.with_ratio_groups(usable, board)
     stability, steps_weighted = stability_phases(data.histories, usable)
+    stability = fig.with_ratio_groups(stability, board)
     jaccard = jaccard_checkpoints(data.histories, usable)
     alignment = alignment_checkpoints(data.histories, usable)
-    curves = tta_curves(data.histories, usable)
+    curves = fig.with_ratio_groups(tta_curves(data.histories, usable), board)
     sections = []
     for section, section_board in board.groupby(SECTION, sort=True, dropna=False):
         section_board = section_board.reset_index(drop=True)
@@ -267,8 +270,13 @@ def _phase_panel(stability: pd.DataFrame, mean: str, spread: str) -> pd.DataFram
     for phase in PHASE_NAMES:
         renamed[f"{phase}_{mean}"] = f"{phase}_mean"
         renamed[f"{phase}_{spread}"] = f"{phase}_std"
-    keep = ["pruner_label", "target_prune_ratio", "n_seeds", *renamed]
+    keep = ["pruner_label", "target_prune_ratio", *_present(stability, [fig.RATIO_GROUP])]
+    keep += ["n_seeds", *renamed]
     return stability[keep].rename(columns=renamed)
+
+
+def _present(frame: pd.DataFrame, columns: list[str]) -> list[str]:
+    return [column for column in columns if column in frame]
 
 
 def _stability_figure(x: FigureInput) -> Drawn:
