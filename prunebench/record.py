@@ -108,12 +108,15 @@ the epochs that reached a progress checkpoint, ``diagnostics_seconds`` (cumulati
 EPOCH_METRICS = (
     "test_accuracy",
     "test_loss",
+    "eval_samples_trained",
+    "eval_train_seconds",
     "train_loss",
     "lr",
     "momentum",
     "kept_fraction",
     "train_seconds",
     "eval_seconds",
+    "process_cpu_seconds",
     "samples_trained",
     "scoring_forward_passes",
     "train_steps",
@@ -123,7 +126,10 @@ EPOCH_METRICS = (
     *ALIGNMENT_METRICS,
 )
 """Per-epoch metrics of a training run (step = epoch; ``subset_jaccard`` absent at epoch 0;
-``test_accuracy`` and ``test_loss`` only at the epochs that evaluated, see ``eval_points``).
+``test_accuracy`` and ``test_loss`` only at the epochs that evaluated, see ``eval_points``, with
+``eval_samples_trained`` and ``eval_train_seconds``: the sample passes and training seconds at
+that evaluation, which happens where the run's clock reached an evaluation point common to every
+pruner of the cell (budgets.eval_interval), within the epoch when the point fell inside it).
 
 ``grad_norm`` and ``grad_norm_std`` are the mean and population std (ddof=0) of the epoch's
 per-step gradient norms over its ``train_steps`` optimizer steps, so the epochs of a training
@@ -140,12 +146,19 @@ SUMMARY_METRICS = (
     "train_device_hours",
     "total_device_hours",
     "samples_trained_total",
+    "train_samples_per_second",
+    "process_cpu_seconds_total",
     "scoring_forward_passes_total",
     "epochs_run",
     "evaluations",
     "zero_usage_samples",
 )
 """Summary metrics logged once at the end of a training run (plus ``tta_*`` per target).
+
+``train_samples_per_second`` (samples trained / training seconds) and ``process_cpu_seconds_total``
+(the process's CPU time over its epochs, evaluation included) say whether the wall clock can be
+trusted: the report flags the time figures of a run whose throughput deviates from its suite's
+runs of the same dataset, model and device.
 
 ``evaluations`` is the number of test evaluations the accuracies and ``tta_*`` rest on (param
 ``eval_points`` says how they were scheduled): time-to-accuracy is known to that resolution.

@@ -5,10 +5,11 @@ same realized-ratio groups in figures as in the leaderboard."""
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from prunebench.reports import figures as fig
 from prunebench.reports.leaderboard import format_leaderboard, leaderboard, usable_runs
-from prunebench.reports.stability import tta_curves
+from prunebench.reports.stability import epoch_end_progress, per_run_phases, tta_curves
 
 
 def _run(label, pruner, target, realized, accuracy, seed, samples, comparison="main", **metrics):
@@ -126,3 +127,34 @@ def test_figures_group_a_nominal_infobatch_run_where_the_leaderboard_puts_it():
     usage = fig.usage_figure(usable, {})
     titles = {ax.get_title() for ax in usage.axes if ax.axison}
     assert "infobatch-nominal @ 34%" in titles and "random @ 50%" in titles
+
+
+def test_table_9_phases_follow_budget_progress_not_epoch_counts():
+    """Under samples:1000 a run whose epochs trained 100, 100, 100, 400 and 300 passes is at
+    progress 0.1, 0.2, 0.3, 0.7 and 1.0 after them: phases 0-30% (epochs 0-2), 50-70% (epoch 3)
+    and 70-100% (epoch 4); counting epochs would put one in each phase. Under time:10 the
+    progress is training seconds / 10."""
+    histories = pd.DataFrame(
+        {
+            "run_id": ["s"] * 5 + ["t"] * 3,
+            "step": [0, 1, 2, 3, 4, 0, 1, 2],
+            "samples_trained": [100, 200, 300, 700, 1000, 50, 100, 150],
+            "train_seconds": [1.0, 2.0, 3.0, 4.0, 5.0, 2.9, 4.5, 10.2],
+            "test_accuracy": [1.0, 2.0, 3.0, 4.0, 5.0, 1.0, 2.0, 3.0],
+        }
+    )
+    usable = pd.DataFrame(
+        {
+            "run_id": ["s", "t"], "dataset": "d", "model": "m",
+            "budget": ["samples:1000", "time:10"], "pruner_label": ["p", "q"],
+            "target_prune_ratio": 0.5, "metrics.epochs_run": [4.6, 3.0],
+        }
+    )  # fmt: skip
+    assert epoch_end_progress(histories, usable).tolist() == pytest.approx(
+        [0.1, 0.2, 0.3, 0.7, 1.0, 0.29, 0.45, 1.0]
+    )
+    phases = per_run_phases(histories, usable, "test_accuracy").set_index("run_id")
+    assert phases.loc["s", "0-30%"] == 2.0 and pd.isna(phases.loc["s", "30-50%"])
+    assert phases.loc["s", "50-70%"] == 4.0 and phases.loc["s", "70-100%"] == 5.0
+    assert phases.loc["t", "0-30%"] == 1.0 and phases.loc["t", "30-50%"] == 2.0
+    assert phases.loc["t", "70-100%"] == 3.0

@@ -138,16 +138,30 @@ def same_compute_budget(budget: Budget, n: int, prune_ratio: float) -> Budget:
     return Budget("samples", passes)
 
 
-def points_passed(before: float, after: float, points: int) -> bool:
-    """Whether progress moving from ``before`` to ``after`` reached one of ``points`` points.
+DEFAULT_TIME_EVAL_POINTS = 20
+"""Evaluations of a time-budget run with ``eval_points`` 0 (no epoch length is common to all
+pruners there): one every budget / 20 training seconds."""
 
-    The points are k / points for k = 1..points (evenly spread over budget progress, the end
-    included); a point counts as reached at the first progress value >= it (up to rounding).
-    """
-    if points <= 0:
-        return False
-    slack = 1e-9  # e.g. 3 / 10 * 10 need not be exactly 3.0
-    return math.floor(after * points + slack) > math.floor(before * points + slack)
+
+def eval_interval(budget: Budget, n: int, points: int) -> float:
+    """The budget clock between evaluations, the same for every pruner of a cell (so time to
+    accuracy has one resolution): sample passes under epochs and samples budgets, one full-data
+    epoch (n) for ``points`` 0, else the budget's full-data passes / points but never under n
+    (an epoch records one evaluation); training seconds under a time budget, budget / points
+    (DEFAULT_TIME_EVAL_POINTS for 0)."""
+    if budget.kind == "time":
+        return float(budget.amount) / (points or DEFAULT_TIME_EVAL_POINTS)
+    if points == 0:
+        return float(n)
+    full_passes = n * budget.amount if budget.kind == "epochs" else budget.amount
+    return max(float(n), float(full_passes) / points)
+
+
+def eval_points_reached(budget: Budget, interval: float, samples: int, seconds: float) -> int:
+    """How many evaluation points (multiples of ``interval`` on the budget's clock: seconds
+    under a time budget, else sample passes) a run with this much training has reached."""
+    clock = seconds if budget.kind == "time" else float(samples)
+    return math.floor(clock / interval + 1e-9)  # slack: 3 / 10 * 10 need not be exactly 3.0
 
 
 def parse_budget(text: str) -> Budget:

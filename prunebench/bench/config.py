@@ -372,8 +372,10 @@ class RunConfig:
     )
     eval_points: int = setting(
         0,
-        help="evaluate at this many points spread evenly over budget progress, the end "
-        "included (0: after every epoch); time-to-accuracy has this resolution",
+        help="evaluate at this many points spread evenly over the budget's full-data sample "
+        "passes (seconds under time budgets), the same for every pruner, and at the end "
+        "(0: every full-data epoch of passes; 20 points under time budgets); time-to-accuracy "
+        "has this resolution",
         label="eval points",
         check=_check_count,
         preset=(int,),

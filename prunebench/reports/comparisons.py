@@ -15,8 +15,10 @@ from prunebench.bench.budgets import SAME_COMPUTE, Budget, plan_sample_passes
 from prunebench.reports.leaderboard import (
     REFERENCE,
     SECTION,
+    THROUGHPUT_FACTOR,
     is_full,
     is_reference,
+    throughput_ratios,
     usable_runs,
 )
 from prunebench.stats import lossless_test, mean_ci, tie_groups
@@ -131,6 +133,7 @@ def equal_time_table(
     usable = usable_runs(runs) if not runs.empty else runs
     if usable.empty:
         return pd.DataFrame()
+    throughput = throughput_ratios(usable)
     rows = []
     for key, group in usable.groupby(EQUAL_TIME_KEY, sort=True, dropna=False):
         full = group[is_reference(group)]
@@ -155,6 +158,9 @@ def equal_time_table(
                 "accuracy_ci_high": ci.high,
                 "n_seeds": ci.n,
                 "full_n_seeds": int(full_acc.size),
+                # Runs whose throughput is off the median (leaderboard.THROUGHPUT_FACTOR):
+                # their seconds measured the machine, so this row's comparison is suspect.
+                "time_flag_runs": _off(throughput.reindex(cell["run_id"]).dropna()),
             }
             if full_acc.size and not row["is_full"]:
                 verdict = lossless_test(acc, full_acc, margin=margin, level=level)
@@ -181,6 +187,10 @@ def equal_time_table(
     order = [*EQUAL_TIME_KEY, "rank", "accuracy_mean", "pruner_label"]
     ascending = [True] * len(EQUAL_TIME_KEY) + [True, False, True]
     return table.sort_values(order, ascending=ascending, kind="stable").reset_index(drop=True)
+
+
+def _off(ratios: pd.Series) -> int:
+    return int(((ratios > THROUGHPUT_FACTOR) | (ratios < 1.0 / THROUGHPUT_FACTOR)).sum())
 
 
 def _cell_name(cell: tuple) -> str:

@@ -38,6 +38,25 @@ REFERENCE = reference_pruner()
 
 RATIO_MISS = 0.01
 """A run whose realized prune ratio misses its target by more than this is flagged."""
+THROUGHPUT_FACTOR = 1.5
+"""A run whose training throughput (samples per second) is more than this factor above or below
+the median of the report's runs on the same dataset, model and device has its time figures
+(device-hours, saved %, time to accuracy) flagged: its wall clock measured something else
+(a shared or throttled machine), not the pruner."""
+TIME_GROUP = ["dataset", "model", "params.device_kind"]
+"""Runs whose throughputs are comparable: same data, model and device (its name)."""
+
+
+def throughput_ratios(runs: pd.DataFrame) -> pd.Series:
+    """Per run id: its training throughput over the median of its TIME_GROUP's runs."""
+    needed = {"metrics.train_seconds_total", "metrics.samples_trained_total"}
+    if runs.empty or not needed <= set(runs.columns):
+        return pd.Series(dtype=float)
+    seconds = runs["metrics.train_seconds_total"].where(runs["metrics.train_seconds_total"] > 0)
+    throughput = runs["metrics.samples_trained_total"] / seconds
+    group = [column for column in TIME_GROUP if column in runs]
+    median = throughput.groupby([runs[c].fillna("") for c in group]).transform("median")
+    return pd.Series((throughput / median).to_numpy(), index=runs["run_id"].to_numpy())
 
 
 def is_reference(runs: pd.DataFrame) -> pd.Series:
@@ -162,12 +181,14 @@ def leaderboard(
     # the displayed one is the lowest target logged in the section.
     all_targets = tta_targets(usable)
     resolution = _eval_resolution(histories, usable)
+    throughput = throughput_ratios(usable)
     rows, samples = [], []
     for _section, section_cells in cells.groupby(SECTION, sort=True, dropna=False):
         section_usable = usable[usable_section == keys(section_cells.iloc[:1], SECTION).iloc[0]]
         full = section_usable[is_full(section_usable)]
         full_acc = full["metrics.final_test_accuracy"].to_numpy(dtype=float)
         full_hours = full.get("metrics.train_device_hours", pd.Series(dtype=float)).mean()
+        full_samples = full.get("metrics.samples_trained_total", pd.Series(dtype=float)).mean()
         tolerance = lossless_tolerance(full_acc, min_tolerance) if full_acc.size else np.nan
         targets = tta_targets(section_usable)
         for cell, cell_rows in section_cells.groupby(CELL, sort=False, dropna=False):
@@ -236,6 +257,14 @@ def leaderboard(
             row["train_device_hours_std"] = _std(runs, "metrics.train_device_hours")
             row["total_device_hours_mean"] = _mean(runs, "metrics.total_device_hours")
             row["saved_pct"] = 100.0 * (1.0 - row["train_device_hours_mean"] / full_hours)
+            # The hardware-independent saving: sample passes (forward + backward) not trained.
+            row["saved_samples_pct"] = 100.0 * (1.0 - row["samples_trained_mean"] / full_samples)
+            ratios = throughput.reindex(runs["run_id"]).dropna()
+            off = (ratios > THROUGHPUT_FACTOR) | (ratios < 1.0 / THROUGHPUT_FACTOR)
+            row["throughput_ratio_min"] = float(ratios.min()) if len(ratios) else np.nan
+            row["throughput_ratio_max"] = float(ratios.max()) if len(ratios) else np.nan
+            row["time_flag_runs"] = int(off.sum())
+            row["time_flag"] = bool(off.any())
             cell_problems = problems[problem_cell == cell_key]
             row["problem_runs"] = int((~cell_problems["superseded"]).sum())
             row["notes"] = _notes(
@@ -383,6 +412,14 @@ def _notes(row: dict, cell_problems: pd.DataFrame, has_full: bool, has_runs: boo
         else:
             text = f"{row['pruner_label']} overshoots its target {target}%: realized {realized}%"
         notes.append(f"{text} ({100 * shortfall:+.1f} pts)")
+    if row["time_flag"]:
+        low, high = row["throughput_ratio_min"], row["throughput_ratio_max"]
+        spread = f"{low:.2g}×" if low == high else f"{low:.2g}–{high:.2g}×"
+        notes.append(
+            f"time figures not trusted: {row['time_flag_runs']} of {row['n_seeds']} runs trained "
+            f"at {spread} the median throughput of this dataset, model and device (more than "
+            f"{THROUGHPUT_FACTOR:g}× off: a shared or throttled machine?)"
+        )
     if not has_full:
         notes.append("no finished full-data run to compare with")
     return "; ".join(notes)
@@ -444,6 +481,11 @@ def _ratio_text(row: pd.Series) -> str:
     return f"{text} (!)" if row["ratio_flag"] else text
 
 
+def _time_text(row: pd.Series, text: str) -> str:
+    """A time-derived figure, marked (!) when the row's runs' wall clocks are not trusted."""
+    return f"{text} (!)" if row["time_flag"] and text != "—" else text
+
+
 def _passes_text(row: pd.Series) -> str:
     """The row's mean sample passes, and those of the same-compute full data it is compared
     with, e.g. "28,000 (28,000)"."""
@@ -497,10 +539,15 @@ def format_leaderboard(board: pd.DataFrame) -> pd.DataFrame:
                     strict=True,
                 )
             ],
-            tta_header: board.apply(_tta_text, axis=1),
+            tta_header: board.apply(lambda r: _time_text(r, _tta_text(r)), axis=1),
             "Sample passes (same compute)": board.apply(_passes_text, axis=1),
-            "Train device-h": board["train_device_hours_mean"].map(lambda v: _number(v, ".3g")),
-            "Saved vs full (%)": board["saved_pct"].map(lambda v: _number(v, ".1f")),
+            "Train device-h": board.apply(
+                lambda r: _time_text(r, _number(r["train_device_hours_mean"], ".3g")), axis=1
+            ),
+            "Saved vs full (%)": board.apply(
+                lambda r: _time_text(r, _number(r["saved_pct"], ".1f")), axis=1
+            ),
+            "Saved passes vs full (%)": board["saved_samples_pct"].map(lambda v: _number(v, ".1f")),
             "Notes": board["notes"],
         }
     )
