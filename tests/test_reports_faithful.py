@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from prunebench.reports import figures as fig
+from prunebench.reports.comparisons import assign_sections
 from prunebench.reports.leaderboard import format_leaderboard, leaderboard, usable_runs
 from prunebench.reports.stability import epoch_end_progress, per_run_phases, tta_curves
 
@@ -158,3 +159,29 @@ def test_table_9_phases_follow_budget_progress_not_epoch_counts():
     assert phases.loc["s", "50-70%"] == 4.0 and phases.loc["s", "70-100%"] == 5.0
     assert phases.loc["t", "0-30%"] == 1.0 and phases.loc["t", "30-50%"] == 2.0
     assert phases.loc["t", "70-100%"] == 3.0
+
+
+def test_a_time_budget_same_compute_run_serves_its_time_section():
+    """A same-compute run under a time budget logs budget "same-compute:0.5" (resolved to the
+    pruned runs' passes): it serves the time section of its dataset and model, not another."""
+    main = pd.DataFrame(
+        {
+            "dataset": "d", "model": "m", "budget": ["time:10", "epochs:5"],
+            "train_size": 100.0, "pruner": "full", "pruner_label": "full",
+            "target_prune_ratio": 0.0, "comparison": "main", "status": "FINISHED",
+            "seed": 0.0, "start_time": 0, "metrics.train_seconds_total": [10.0, 8.0],
+        }
+    )  # fmt: skip
+    same = pd.DataFrame(
+        {
+            "dataset": ["d"], "model": ["m"], "budget": ["same-compute:0.5"],
+            "comparison": ["same_compute"], "matched_prune_ratio": [0.5],
+            "time_budget_seconds": [float("nan")], "time_budget_fraction": [float("nan")],
+        }
+    )  # fmt: skip
+    assigned = assign_sections(same, main)
+    assert assigned["budget"].tolist() == ["time:10"]
+    assert assigned["run_budget"].tolist() == ["same-compute:0.5"]
+    # Under epochs:5 on 100 samples the matched passes are kept_count(100, 0.5) * 5 = 250.
+    epochs_run = same.assign(budget="samples:250")
+    assert assign_sections(epochs_run, main)["budget"].tolist() == ["epochs:5"]
