@@ -132,7 +132,8 @@ def run_preset(
     suite_args = ["--storage", STORAGE_URL, "--workers", str(workers), "--quiet"]
     prunebench(session, bin_dir, "suite", preset, *stores, *suite_args)
     if search:
-        prunebench(session, bin_dir, "search", preset, *stores, "--storage", STORAGE_URL)
+        search_args = ["--storage", STORAGE_URL, "--workers", str(workers)]
+        prunebench(session, bin_dir, "search", preset, *stores, *search_args)
     out = f"reports/{preset}"
     prunebench(session, bin_dir, "report", "--preset", preset, "--out", out, *stores)
     session.log(f"report: {ROOT / out / 'index.html'}  (compare runs: nox -s ui)")

@@ -131,12 +131,15 @@ the epochs that reached a progress checkpoint, ``diagnostics_seconds`` (cumulati
 EPOCH_METRICS = (
     "test_accuracy",
     "test_loss",
+    "eval_samples_trained",
+    "eval_train_seconds",
     "train_loss",
     "lr",
     "momentum",
     "kept_fraction",
     "train_seconds",
     "eval_seconds",
+    "process_cpu_seconds",
     "samples_trained",
     "scoring_forward_passes",
     "train_steps",
@@ -146,7 +149,10 @@ EPOCH_METRICS = (
     *ALIGNMENT_METRICS,
 )
 """Per-epoch metrics of a training run (step = epoch; ``subset_jaccard`` absent at epoch 0;
-``test_accuracy`` and ``test_loss`` only at the epochs that evaluated, see ``eval_points``).
+``test_accuracy`` and ``test_loss`` only at the epochs that evaluated, see ``eval_points``, with
+``eval_samples_trained`` and ``eval_train_seconds``: the sample passes and training seconds at
+that evaluation, which happens where the run's clock reached an evaluation point common to every
+pruner of the cell (budgets.eval_interval), within the epoch when the point fell inside it).
 
 ``grad_norm`` and ``grad_norm_std`` are the mean and population std (ddof=0) of the epoch's
 per-step gradient norms over its ``train_steps`` optimizer steps, so the epochs of a training
@@ -163,6 +169,8 @@ SUMMARY_METRICS = (
     "train_device_hours",
     "total_device_hours",
     "samples_trained_total",
+    "train_samples_per_second",
+    "process_cpu_seconds_total",
     "scoring_forward_passes_total",
     "epochs_run",
     "evaluations",
@@ -170,14 +178,22 @@ SUMMARY_METRICS = (
 )
 """Summary metrics logged once at the end of a training run (plus ``tta_*`` per target).
 
+``train_samples_per_second`` (samples trained / training seconds) and ``process_cpu_seconds_total``
+(the process's CPU time over its epochs, evaluation included) say whether the wall clock can be
+trusted: the report flags the time figures of a run whose throughput deviates from its suite's
+runs of the same dataset, model and device.
+
 ``evaluations`` is the number of test evaluations the accuracies and ``tta_*`` rest on (param
 ``eval_points`` says how they were scheduled): time-to-accuracy is known to that resolution.
 ``diagnostics_seconds_total`` is logged as well when gradient alignment was measured."""
 DIAGNOSTICS_SECONDS_TOTAL = "diagnostics_seconds_total"
 """Gradient-alignment measurement seconds of a run: outside the training and evaluation clocks."""
+METRIC_RATIO_SHORTFALL = "ratio_shortfall"
+"""Of a run whose pruner steers to a target realized ratio (InfoBatch's realized mode): the run's
+realized prune ratio minus that target, signed (negative: the target was not reached)."""
 METRIC_PRUNER_PREFIX = "pruner."
 """A pruner's own end-of-run summary (:attr:`Pruner.run_summary`) is logged as ``pruner.<name>``
-metrics (e.g. InfoBatch's realized-ratio shortfall)."""
+metrics (e.g. InfoBatch's largest loss weight, ``pruner.max_weight``)."""
 
 
 def target_key(prefix: str, target: float) -> str:

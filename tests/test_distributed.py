@@ -355,8 +355,10 @@ def test_pruner_state_is_identical_on_both_ranks_every_epoch(group, name):
     assert realized == pytest.approx(1 - planned / (EPOCHS * SUBSET), abs=1e-12)
     assert rank1["summary"]["realized_prune_ratio"] == realized
     for entry0, entry1 in zip(rank0["history"], rank1["history"], strict=True):
+        assert entry0.keys() == entry1.keys()  # both evaluate at the same epochs
         for key in ("test_accuracy", "test_loss", "train_loss", "grad_norm", "samples_trained"):
-            assert entry0[key] == entry1[key], key  # reduced values: the same on every rank
+            assert entry0.get(key) == entry1.get(key), key  # reduced: the same on every rank
+    assert "test_accuracy" in rank0["history"][-1]  # the end is always evaluated
 
 
 @pytest.mark.slow
@@ -428,15 +430,20 @@ def test_interrupted_run_resumes_in_the_same_mlflow_run(group):
     # Plans continue: the resumed run retraces the uninterrupted one epoch by epoch.
     assert len(resumed.history) == len(whole.history) == EPOCHS
     for resumed_entry, whole_entry in zip(resumed.history, whole.history, strict=True):
+        assert ("test_accuracy" in resumed_entry) == ("test_accuracy" in whole_entry)
         for key in ("test_accuracy", "train_loss", "kept_fraction", "samples_trained"):
-            assert resumed_entry[key] == pytest.approx(whole_entry[key], rel=1e-6), key
+            if key in whole_entry:  # test_accuracy: at the epochs reaching an eval point
+                assert resumed_entry[key] == pytest.approx(whole_entry[key], rel=1e-6), key
     store = f"sqlite:///{group['root'] / 'mlflow.db'}"
     client = MlflowClient(store)
     experiment = client.get_experiment_by_name("cut")
     runs = client.search_runs([experiment.experiment_id])
     assert [run.info.run_id for run in runs] == [cut.run_id]  # one run, written by rank 0 only
-    steps = [m.step for m in client.get_metric_history(cut.run_id, "test_accuracy")]
+    steps = [m.step for m in client.get_metric_history(cut.run_id, "train_loss")]
     assert steps == list(range(EPOCHS))
+    evaluated = [epoch for epoch, entry in enumerate(whole.history) if "test_accuracy" in entry]
+    steps = [m.step for m in client.get_metric_history(cut.run_id, "test_accuracy")]
+    assert steps == evaluated
     params = runs[0].data.params
     assert params["nproc"] == "2" and params["device_count"] == "2"
     assert params["batch_size"] == str(BATCH) and params["batch_size_per_device"] == str(BATCH // 2)

@@ -9,7 +9,7 @@ from mlflow import MlflowClient
 from prunebench import record
 from prunebench.cli.main import main
 from prunebench.suite.presets import load_preset
-from prunebench.suite.runner import WAITS_FOR_FULL_DATA, plan, run_suite
+from prunebench.suite.runner import WAITS_FOR_FULL_DATA, WAITS_FOR_PRUNED, plan, run_suite
 
 FAIR = """
 name = "fair"
@@ -129,10 +129,14 @@ def test_equal_time_and_same_compute_suite(stores, tmp_path):
     assert same.data.params["budget"] == "samples:256"
     assert same.data.metrics["samples_trained_total"] == 256
     # random keeps round(0.5 * 64) a epoch; InfoBatch annealing from epoch 4 cannot reach 0.5
-    # here (its pruning epochs would have to drop every sample) and records that shortfall.
+    # here (its pruning epochs would have to drop more than the public cap allows) and records
+    # that signed shortfall: realized minus target, negative.
     pruned = main_runs["random"].data.metrics["samples_trained_total"]
     assert abs(pruned - 256) <= 0.5 * 8, pruned
-    assert main_runs["infobatch-anneal"].data.metrics["pruner.ratio_shortfall"] > 0
+    infobatch = main_runs["infobatch-anneal"].data.metrics
+    assert infobatch["ratio_shortfall"] < 0
+    assert infobatch["ratio_shortfall"] == pytest.approx(infobatch["realized_prune_ratio"] - 0.5)
+    assert infobatch["pruner.max_weight"] <= 10.0
 
     # Equal time: 0.5 x the full-data main run's measured training seconds, for every pruner.
     full_seconds = main_runs["full"].data.metrics["train_seconds_total"]
@@ -163,18 +167,48 @@ def test_equal_time_and_same_compute_suite(stores, tmp_path):
 
 
 def test_samples_budget_same_compute_and_annealing(stores, tmp_path):
-    """Under samples:512 the same-compute full run gets round(0.5 * 512) passes, and InfoBatch
-    anneals at delta of the samples budget."""
+    """Under samples:512 every pruned run trains exactly 512 passes, so the same-compute full
+    run gets 512 too (not round(0.5 * 512)); InfoBatch anneals at delta of the samples budget."""
     preset = load_preset(str(write(tmp_path, budget="samples:512", equal_time="[]")))
     assert len(preset.cells()) == 4
     run_suite(preset, **stores)
     runs = train_runs(stores["tracking_uri"])
     (same,) = by_comparison(runs, "same_compute")
-    assert same.data.params["budget"] == "samples:256"
-    assert same.data.metrics["samples_trained_total"] == 256
+    assert same.data.params["budget"] == "samples:512"
+    assert same.data.metrics["samples_trained_total"] == 512
+    pruned = [r for r in by_comparison(runs, "main") if label_of(r) != "full"]
+    assert [r.data.metrics["samples_trained_total"] for r in pruned] == [512, 512]
     (infobatch,) = [r for r in by_comparison(runs, "main") if label_of(r) == "infobatch-anneal"]
     samples = history(stores["tracking_uri"], infobatch, "samples_trained")
     assert samples[-1] == 512
     assert_anneals_at_delta(
         stores["tracking_uri"], infobatch, [s / 512 for s in [0.0, *samples[:-1]]]
     )
+
+
+def test_time_budget_same_compute_trains_the_pruned_runs_mean_passes(stores, tmp_path):
+    """Under time:0.15 the pruned runs' passes are known only after they ran: the same-compute
+    cell waits for them (second phase), then trains their mean samples_trained_total exactly
+    (rounded), within one batch (64 samples) of the passes of the pruned runs it matches."""
+    path = write(tmp_path, budget="time:0.15", equal_time="[]")
+    preset = load_preset(str(path))
+    (same_cfg,) = [cfg for cfg in preset.cells() if cfg.comparison() == "same_compute"]
+    assert str(same_cfg.budget) == "same-compute:0.5"
+    states = plan(preset, stores["tracking_uri"], stores["checkpoint_dir"])
+    assert [s.reason for s in states if s.config.comparison() == "same_compute"] == [
+        WAITS_FOR_PRUNED
+    ]
+    final = run_suite(preset, **stores)
+    assert [state.action for state in final] == ["done"] * 4
+    runs = train_runs(stores["tracking_uri"])
+    (same,) = by_comparison(runs, "same_compute")
+    pruned = [r for r in by_comparison(runs, "main") if label_of(r) != "full"]
+    passes = [r.data.metrics["samples_trained_total"] for r in pruned]
+    mean = sum(passes) / len(passes)
+    assert same.data.params["budget_kind"] == "samples"
+    assert same.data.metrics["samples_trained_total"] == round(mean)
+    assert abs(same.data.metrics["samples_trained_total"] - mean) <= 64
+    # A rerun finds it done: its identity does not depend on the passes it resolved to.
+    assert [s.action for s in plan(preset, stores["tracking_uri"], stores["checkpoint_dir"])] == [
+        "done"
+    ] * 4

@@ -16,7 +16,7 @@ from prunebench.bench.config import RunConfig
 from prunebench.bench.run import train_run
 
 REPO = Path(__file__).resolve().parents[1]
-TIMINGS = {"train_seconds", "eval_seconds"}
+TIMINGS = {"train_seconds", "eval_seconds", "eval_train_seconds", "process_cpu_seconds"}
 CONFIG = {
     "dataset": "synthetic", "model": "small_cnn", "pruner": "infobatch",
     "pruner_params": {"prune_ratio": 0.5}, "subset": 300, "batch_size": 32, "lr": 0.05,

@@ -27,6 +27,10 @@ SUBSET = 600
 TIMING_METRICS = {
     "train_seconds",
     "eval_seconds",
+    "eval_train_seconds",
+    "process_cpu_seconds",
+    "process_cpu_seconds_total",
+    "train_samples_per_second",
     "train_seconds_total",
     "eval_seconds_total",
     "train_device_hours",
@@ -43,7 +47,7 @@ PARAMS = {
 EPOCH_METRICS = {
     "test_accuracy", "test_loss", "train_loss", "lr", "kept_fraction", "train_seconds",
     "eval_seconds", "samples_trained", "scoring_forward_passes", "grad_norm", "subset_jaccard",
-    "momentum", "grad_norm_std", "train_steps",
+    "momentum", "grad_norm_std", "train_steps", "eval_samples_trained", "eval_train_seconds",
 }  # fmt: skip
 SUMMARY_METRICS = {
     "final_test_accuracy", "best_test_accuracy", "realized_prune_ratio", "train_seconds_total",
@@ -121,9 +125,24 @@ def test_epochs_run_logs_the_mlflow_contract(store, workdir):
     assert params["device_kind"] == "cpu" and params["pruner"] == "orderdp"
     assert {"pruner.prune_ratio", "pruner.exploration", "pruner.exploitation"} <= params.keys()
 
+    # Evaluations at the epochs whose training reached a multiple of SUBSET sample passes (one
+    # full-data epoch; this run trains about half of it an epoch), and after the last epoch.
+    passes = [0.0] + [entry["samples_trained"] for entry in result.history]
+    evaluated = [
+        epoch
+        for epoch, (before, after) in enumerate(itertools.pairwise(passes))
+        if after // SUBSET > before // SUBSET or epoch == 2
+    ]
+    evaluation_metrics = {
+        "test_accuracy",
+        "test_loss",
+        "eval_samples_trained",
+        "eval_train_seconds",
+    }
     for key in EPOCH_METRICS:
         steps = [m.step for m in client.get_metric_history(result.run_id, key)]
-        assert steps == ([1, 2] if key == "subset_jaccard" else [0, 1, 2]), key
+        expected = evaluated if key in evaluation_metrics else [0, 1, 2]
+        assert steps == ([1, 2] if key == "subset_jaccard" else expected), key
     assert mlflow_run.data.metrics.keys() >= SUMMARY_METRICS
     assert "tta_seconds_0.15" in mlflow_run.data.metrics  # reached by chance level on 10 classes
     assert "tta_seconds_0.99" not in mlflow_run.data.metrics  # never reached: not logged
@@ -193,12 +212,12 @@ def test_each_budget_stops_where_it_should(store, workdir, budget, pruner, param
         assert metrics["realized_prune_ratio"] == pytest.approx(1 - np.mean(kept), abs=1e-12)
     # Time to accuracy is read off the per-epoch curve (a time budget on a busy CPU may end
     # before the target is reached: then the metric must be absent).
-    first = next((entry for entry in history if entry["test_accuracy"] >= 0.15), None)
+    first = next((entry for entry in history if entry.get("test_accuracy", 0) >= 0.15), None)
     if first is None:
         assert "tta_seconds_0.15" not in metrics and "tta_samples_0.15" not in metrics
-    else:
-        assert metrics["tta_seconds_0.15"] == first["train_seconds"]
-        assert metrics["tta_samples_0.15"] == first["samples_trained"]
+    else:  # at the evaluation's own clock (it may fall inside the epoch)
+        assert metrics["tta_seconds_0.15"] == first["eval_train_seconds"]
+        assert metrics["tta_samples_0.15"] == first["eval_samples_trained"]
 
 
 def test_eval_points_under_a_time_budget_evaluate_where_the_clock_passes_a_point(store, workdir):
@@ -298,8 +317,11 @@ def test_resume_equals_uninterrupted_run(store, workdir, pruner, params, budget)
 
     # The continued MLflow run holds every epoch once, and only one run was made.
     client = MlflowClient(store)
-    steps = [m.step for m in client.get_metric_history(rest.run_id, "test_accuracy")]
+    steps = [m.step for m in client.get_metric_history(rest.run_id, "train_loss")]
     assert steps == list(range(len(whole.history)))
+    evaluated = [epoch for epoch, entry in enumerate(whole.history) if "test_accuracy" in entry]
+    steps = [m.step for m in client.get_metric_history(rest.run_id, "test_accuracy")]
+    assert steps == evaluated  # the epochs whose training reached an evaluation point
     assert client.get_run(rest.run_id).info.status == "FINISHED"
     experiment = client.get_experiment_by_name("parts").experiment_id
     runs = client.search_runs(
@@ -395,5 +417,34 @@ def test_infobatch_realized_ratio_run_meets_its_target(store, workdir):
     assert result.metrics["realized_prune_ratio"] == pytest.approx(0.3, abs=1e-12)
     logged = MlflowClient(store).get_run(result.run_id).data
     assert logged.params["pruner.ratio_mode"] == "realized"
-    assert logged.metrics["pruner.ratio_shortfall"] == 0.0
+    assert logged.metrics["ratio_shortfall"] == pytest.approx(0.0, abs=1e-12)  # realized - target
+    assert logged.metrics["pruner.max_weight"] <= 10.0
     assert logged.metrics["pruner.planned_prune_ratio"] == pytest.approx(0.3)
+
+
+def test_every_pruner_of_a_cell_evaluates_at_the_same_sample_passes(store, workdir):
+    """epochs:4 on 600 samples, batch 64: evaluation points are every 600 sample passes (one
+    full-data epoch) for every pruner, so full data, random at 50% and InfoBatch steering to
+    50% are evaluated at the same passes, each within one batch past the point (a pruned epoch
+    is shorter than the interval, so the point may fall inside it), plus once at the end."""
+    evaluations = {}
+    for name, params in [
+        ("full", {}),
+        ("random", {"prune_ratio": 0.5}),
+        ("infobatch", {"prune_ratio": 0.5, "anneal": False, "ratio_mode": "realized"}),
+    ]:
+        cfg = make_config(pruner=name, pruner_params=params, budget=parse_budget("epochs:4"))
+        result = run(store, cfg, workdir / f"ckpt-eval-{name}")
+        evaluated = [e["eval_samples_trained"] for e in result.history if "test_accuracy" in e]
+        total = result.metrics["samples_trained_total"]
+        assert evaluated[-1] == total  # the end is always evaluated
+        points = [k * SUBSET for k in range(1, int(total // SUBSET) + 1)]
+        at_points = evaluated if total in points else evaluated[:-1]
+        assert len(at_points) == len(points), (name, evaluated)
+        for point, passes in zip(points, at_points, strict=True):
+            assert 0 <= passes - point < cfg.batch_size, (name, evaluated)
+        evaluations[name] = points
+        assert result.metrics["evaluations"] == len(evaluated)
+    assert evaluations["full"] == [600, 1200, 1800, 2400]
+    assert evaluations["random"] == [600, 1200]
+    assert evaluations["infobatch"] == evaluations["full"][: len(evaluations["infobatch"])]

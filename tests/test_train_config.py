@@ -12,8 +12,9 @@ import torch
 from prunebench.bench.budgets import (
     TIME_BUDGET_PRUNER_EPOCHS,
     Budget,
+    eval_interval,
+    eval_points_reached,
     parse_budget,
-    points_passed,
 )
 from prunebench.bench.checkpoint import load_checkpoint, save_checkpoint
 from prunebench.bench.config import RunConfig, parse_param
@@ -92,32 +93,38 @@ def test_pruner_epochs_estimates():
     assert Budget("time", 60).pruner_epochs(1000, 0.5) == TIME_BUDGET_PRUNER_EPOCHS
 
 
-def evaluated_epochs(budget: Budget, epochs: int, points: int) -> list[int]:
-    """The epochs (0-based) whose end passes an eval point, the end of the budget included."""
-    ends = [budget.progress(epoch, 0.0, 0, 0.0) for epoch in range(epochs + 1)]
-    return [e for e in range(epochs) if points_passed(ends[e], ends[e + 1], points)]
+def evaluated_epochs(budget: Budget, epochs: int, points: int, n: int = 1000) -> list[int]:
+    """The epochs (0-based) of a full-data run whose end passes an eval point."""
+    interval = eval_interval(budget, n, points)
+    reached = [eval_points_reached(budget, interval, epoch * n, 0.0) for epoch in range(epochs + 1)]
+    return [e for e in range(epochs) if reached[e + 1] > reached[e]]
 
 
 @pytest.mark.parametrize(
     ("epochs", "points", "expected"),
     [
-        (8, 4, [1, 3, 5, 7]),  # points 0.25 .. 1.0 hit exactly at epoch ends 2/8, 4/8, ...
-        (10, 3, [3, 6, 9]),  # 1/3 first reached at 4/10, 2/3 at 7/10, 1 at 10/10
+        (8, 4, [1, 3, 5, 7]),  # every 2 full-data epochs of passes
+        (10, 3, [3, 6, 9]),  # every 3.33 n passes: first reached at 4 n, then 7 n and 10 n
         (10, 10, list(range(10))),  # 3/10 * 10 is not exactly 3.0 in floats: still reached
-        (4, 6, [0, 1, 2, 3]),  # more points than epochs: every epoch end passes one
+        (4, 6, [0, 1, 2, 3]),  # more points than epochs: never finer than n (one per epoch)
         (5, 1, [4]),  # one point: the end
+        (5, 0, [0, 1, 2, 3, 4]),  # 0: every full-data epoch of passes
     ],
 )
-def test_eval_points_by_progress(epochs, points, expected):
+def test_eval_points_by_sample_passes(epochs, points, expected):
     assert evaluated_epochs(Budget("epochs", epochs), epochs, points) == expected
 
 
-def test_eval_points_under_samples_budget():
+def test_eval_points_under_samples_and_time_budgets():
     samples = Budget("samples", 1000)
-    assert not points_passed(samples.progress(0, 0, 240, 0), samples.progress(0, 0, 249, 0), 4)
-    assert points_passed(samples.progress(0, 0, 240, 0), samples.progress(0, 0, 250, 0), 4)
-    assert points_passed(0.0, 1.0, 4) and not points_passed(0.3, 0.3, 4)
-    assert not points_passed(0.0, 1.0, 0)  # 0 points: the trainer evaluates every epoch
+    assert eval_interval(samples, 100, 4) == 250  # the same for every pruner of the cell
+    assert eval_points_reached(samples, 250, 249, 0.0) == 0
+    assert eval_points_reached(samples, 250, 250, 0.0) == 1
+    assert eval_interval(samples, 100, 0) == 100  # 0 points: every full-data epoch of passes
+    assert eval_interval(samples, 400, 4) == 400  # never finer than one full-data epoch
+    time = Budget("time", 60)
+    assert eval_interval(time, 100, 4) == 15 and eval_interval(time, 100, 0) == 3
+    assert eval_points_reached(time, 15, 10_000, 29.9) == 1  # seconds, not samples
 
 
 # ---------------------------------------------------------------------------- LR schedule

@@ -12,6 +12,15 @@ run anneals fully whatever its number of steps:
 A suite's equal-time cells carry the symbolic budget ``time-fraction:F`` (F times the measured
 training seconds of the suite's full-data runs): it names the cell (its config hash is stable
 across reruns) and :meth:`Budget.resolve` turns it into ``time:S`` once those runs are finished.
+
+Sample passes (one definition, used by presets, the suite, the search and the report): a plan at
+prune ratio p keeps :func:`~prunebench.pruners.base.kept_count` samples an epoch, so a pruned run
+trains :func:`plan_sample_passes` passes: kept * E under ``epochs:E``, exactly S under
+``samples:S`` (every run is cut at S, pruned or not), and under ``time:`` a count only known once
+the runs have trained. Full data "on the same compute" trains those passes
+(:func:`same_compute_budget`): ``samples:P`` when P is known ahead, else the symbolic
+``same-compute:p``, which the suite resolves to the mean ``samples_trained_total`` of its
+finished pruned runs at target ratio p (same dataset and model) before training the cell.
 """
 
 from __future__ import annotations
@@ -20,10 +29,15 @@ import math
 from dataclasses import dataclass
 
 from prunebench.errors import ConfigError
+from prunebench.pruners.base import kept_count
 
 BUDGET_KINDS = ("epochs", "samples", "time")
 TIME_FRACTION = "time-fraction"
 """The symbolic kind of an equal-time cell's budget (never trained as such; see the docstring)."""
+SAME_COMPUTE = "same-compute"
+"""The symbolic kind of a same-compute cell's budget under a time budget: ``same-compute:p`` is
+full data on the mean sample passes of the suite's pruned runs at target ratio p."""
+SYMBOLIC_KINDS = (TIME_FRACTION, SAME_COMPUTE)
 
 TIME_BUDGET_PRUNER_EPOCHS = 1_000_000
 """Epoch count handed to pruners under a time budget, where no count is known ahead. Pruner
@@ -44,7 +58,7 @@ class Budget:
 
     def validate(self) -> None:
         """ConfigError unless the kind is known and the amount is positive (integral if counted)."""
-        if self.kind not in (*BUDGET_KINDS, TIME_FRACTION):
+        if self.kind not in (*BUDGET_KINDS, *SYMBOLIC_KINDS):
             raise ConfigError(
                 f"unknown budget kind {self.kind!r}; use epochs:N, samples:N or time:SECONDS"
             )
@@ -58,14 +72,18 @@ class Budget:
 
     @property
     def is_symbolic(self) -> bool:
-        """Whether this is a ``time-fraction`` budget, to be resolved before training."""
-        return self.kind == TIME_FRACTION
+        """Whether this is a ``time-fraction`` or ``same-compute`` budget, resolved before
+        training from the suite's finished runs."""
+        return self.kind in SYMBOLIC_KINDS
 
-    def resolve(self, reference_seconds: float) -> Budget:
-        """``time:`` this fraction of ``reference_seconds`` (a concrete budget: itself)."""
-        if not self.is_symbolic:
-            return self
-        return Budget("time", float(self.amount) * float(reference_seconds))
+    def resolve(self, reference: float) -> Budget:
+        """The concrete budget: ``time:`` this fraction of ``reference`` seconds, or
+        ``samples:round(reference)`` for same-compute (a concrete budget: itself)."""
+        if self.kind == TIME_FRACTION:
+            return Budget("time", float(self.amount) * float(reference))
+        if self.kind == SAME_COMPUTE:
+            return Budget("samples", max(1, round(float(reference))))
+        return self
 
     def progress(self, epoch: int, epoch_fraction: float, samples: int, seconds: float) -> float:
         """Budget progress in [0, 1] after ``samples`` passes and ``seconds`` of training."""
@@ -95,21 +113,55 @@ class Budget:
         if self.kind == "epochs":
             return int(self.amount)
         if self.kind == "samples":
-            kept = max(1, round((1.0 - target_prune_ratio) * n))
-            return max(1, math.ceil(self.amount / kept))
+            return max(1, math.ceil(self.amount / kept_count(n, target_prune_ratio)))
         return TIME_BUDGET_PRUNER_EPOCHS
 
 
-def points_passed(before: float, after: float, points: int) -> bool:
-    """Whether progress moving from ``before`` to ``after`` reached one of ``points`` points.
+def plan_sample_passes(budget: Budget, n: int, prune_ratio: float) -> int | None:
+    """Sample passes a run realizing ``prune_ratio`` on ``n`` samples trains under ``budget``:
+    kept_count(n, p) * E for ``epochs:E``, S for ``samples:S`` (pruned or not, the run is cut at
+    S), None for a time budget (known only after the runs trained)."""
+    if budget.kind == "epochs":
+        return kept_count(n, prune_ratio) * int(budget.amount)
+    if budget.kind == "samples":
+        return int(budget.amount)
+    return None
 
-    The points are k / points for k = 1..points (evenly spread over budget progress, the end
-    included); a point counts as reached at the first progress value >= it (up to rounding).
-    """
-    if points <= 0:
-        return False
-    slack = 1e-9  # e.g. 3 / 10 * 10 need not be exactly 3.0
-    return math.floor(after * points + slack) > math.floor(before * points + slack)
+
+def same_compute_budget(budget: Budget, n: int, prune_ratio: float) -> Budget:
+    """The budget of full data on the sample passes of the pruned runs at ``prune_ratio``:
+    ``samples:`` :func:`plan_sample_passes` when known ahead, else ``same-compute:p`` (resolved
+    by the suite from the pruned runs' mean ``samples_trained_total``)."""
+    passes = plan_sample_passes(budget, n, prune_ratio)
+    if passes is None:
+        return Budget(SAME_COMPUTE, float(prune_ratio))
+    return Budget("samples", passes)
+
+
+DEFAULT_TIME_EVAL_POINTS = 20
+"""Evaluations of a time-budget run with ``eval_points`` 0 (no epoch length is common to all
+pruners there): one every budget / 20 training seconds."""
+
+
+def eval_interval(budget: Budget, n: int, points: int) -> float:
+    """The budget clock between evaluations, the same for every pruner of a cell (so time to
+    accuracy has one resolution): sample passes under epochs and samples budgets, one full-data
+    epoch (n) for ``points`` 0, else the budget's full-data passes / points but never under n
+    (an epoch records one evaluation); training seconds under a time budget, budget / points
+    (DEFAULT_TIME_EVAL_POINTS for 0)."""
+    if budget.kind == "time":
+        return float(budget.amount) / (points or DEFAULT_TIME_EVAL_POINTS)
+    if points == 0:
+        return float(n)
+    full_passes = n * budget.amount if budget.kind == "epochs" else budget.amount
+    return max(float(n), float(full_passes) / points)
+
+
+def eval_points_reached(budget: Budget, interval: float, samples: int, seconds: float) -> int:
+    """How many evaluation points (multiples of ``interval`` on the budget's clock: seconds
+    under a time budget, else sample passes) a run with this much training has reached."""
+    clock = seconds if budget.kind == "time" else float(samples)
+    return math.floor(clock / interval + 1e-9)  # slack: 3 / 10 * 10 need not be exactly 3.0
 
 
 def parse_budget(text: str) -> Budget:

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from prunebench.bench.budgets import Budget, parse_budget
+from prunebench.bench.budgets import SAME_COMPUTE, TIME_FRACTION, Budget, parse_budget
 from prunebench.bench.distributed import check_batch_size
 from prunebench.bench.schedule import (
     BASE_MOMENTUM,
@@ -41,11 +41,11 @@ else:  # pragma: no cover - Python 3.10
 __all__ = ["LOADERS", "Budget", "RunConfig", "parse_budget", "parse_param"]
 
 DEFAULT_ACCURACY_TARGETS = (0.5, 0.7, 0.8, 0.9, 0.95)
-_HASH_EXCLUDED = ("data_dir", "time_budget_seconds", "num_threads")
+_HASH_EXCLUDED = ("data_dir", "time_budget_seconds", "same_compute_samples", "num_threads")
 """Fields left out of the config hash: where things are (data_dir), how many threads compute
 (num_threads: a rerun with another count continues the same cell), and what a symbolic
-``time-fraction`` budget resolved to (the fraction names the cell, so a rerun that measures the
-full-data seconds again is the same cell)."""
+``time-fraction`` or ``same-compute`` budget resolved to (the symbolic budget names the cell, so a
+rerun that measures the reference runs again is the same cell)."""
 DEFAULT_CPU_THREADS = 2
 """torch threads of a CPU run without --threads: a fixed number, not the machine's core count,
 so a config computes the same numbers on any machine and under any number of suite workers."""
@@ -376,8 +376,10 @@ class RunConfig:
     )
     eval_points: int = setting(
         0,
-        help="evaluate at this many points spread evenly over budget progress, the end "
-        "included (0: after every epoch); time-to-accuracy has this resolution",
+        help="evaluate at this many points spread evenly over the budget's full-data sample "
+        "passes (seconds under time budgets), the same for every pruner, and at the end "
+        "(0: every full-data epoch of passes; 20 points under time budgets); time-to-accuracy "
+        "has this resolution",
         label="eval points",
         check=_check_count,
         preset=(int,),
@@ -406,6 +408,14 @@ class RunConfig:
         help="the training seconds a time-fraction budget resolves to (set by the suite)",
         label="time budget seconds",
         check=_check_lr,  # a positive finite number
+        cli=None,
+        log=False,  # logged only when set (run.run_params)
+    )
+    same_compute_samples: int | None = setting(
+        None,
+        help="the sample passes a same-compute budget resolves to (set by the suite)",
+        label="same-compute samples",
+        check=_check_positive_int,
         cli=None,
         log=False,  # logged only when set (run.run_params)
     )
@@ -460,7 +470,7 @@ class RunConfig:
         time-fraction budget, same compute for a full-data run matching a prune ratio, else main."""
         from prunebench import record
 
-        if self.budget.is_symbolic:
+        if self.budget.kind == TIME_FRACTION:
             return record.COMPARISON_EQUAL_TIME
         if self.matched_prune_ratio is not None:
             return record.COMPARISON_SAME_COMPUTE
@@ -469,10 +479,18 @@ class RunConfig:
         return record.COMPARISON_MAIN
 
     def training_budget(self) -> Budget:
-        """The budget the trainer follows: the budget itself, or a time-fraction resolved to
-        ``time_budget_seconds`` (UsageError while unresolved)."""
+        """The budget the trainer follows: the budget itself, a time-fraction resolved to
+        ``time_budget_seconds``, or a same-compute budget resolved to ``same_compute_samples``
+        (UsageError while unresolved)."""
         if not self.budget.is_symbolic:
             return self.budget
+        if self.budget.kind == SAME_COMPUTE:
+            if self.same_compute_samples is None:
+                raise UsageError(
+                    f"budget {self.budget} is the mean sample passes of a suite's pruned runs; "
+                    "run it with `prunebench suite`, or pass --budget samples:N"
+                )
+            return Budget("samples", int(self.same_compute_samples))
         if self.time_budget_seconds is None:
             raise UsageError(
                 f"budget {self.budget} is relative to the full-data runs' training time of a "
@@ -576,7 +594,13 @@ class RunConfig:
         if not isinstance(self.budget, Budget):
             raise ConfigError(f"budget must be a Budget (see parse_budget), got {self.budget!r}")
         self.budget.validate()
-        if self.time_budget_seconds is not None and not self.budget.is_symbolic:
+        if self.same_compute_samples is not None and self.budget.kind != SAME_COMPUTE:
+            raise ConfigError(
+                f"same_compute_samples is for a same-compute budget, not {self.budget}; drop it"
+            )
+        if self.budget.kind == SAME_COMPUTE and self.matched_prune_ratio is None:
+            raise ConfigError(f"budget {self.budget} needs matched_prune_ratio (set by the suite)")
+        if self.time_budget_seconds is not None and self.budget.kind != TIME_FRACTION:
             raise ConfigError(
                 f"time_budget_seconds is for a time-fraction budget, not {self.budget}; drop it"
             )

@@ -28,7 +28,8 @@ def time_to_accuracy(
 ) -> dict[str, float]:
     """Cumulative training seconds and samples at the first evaluation reaching each target.
 
-    The sequences hold one value per evaluation (epoch end); a target never reached has no entry.
+    The sequences hold one value per evaluation (at its sample passes and training seconds); a
+    target never reached has no entry.
     """
     reached: dict[str, float] = {}
     accuracy = np.asarray(accuracies, dtype=np.float64)
@@ -84,11 +85,15 @@ def summarize(
         "train_device_hours": train_seconds / 3600.0 * device_count,
         "total_device_hours": (train_seconds + eval_seconds) / 3600.0 * device_count,
         "samples_trained_total": samples,
+        # Beside the wall clock, so a report can tell a slow machine from a shared one.
+        "train_samples_per_second": samples / train_seconds if train_seconds > 0 else math.nan,
         "scoring_forward_passes_total": float(last["scoring_forward_passes"]),
         "epochs_run": float(epochs_run),
         "evaluations": float(len(evaluated)),
         "zero_usage_samples": float((usage_counts == 0).sum().item()),
     }
+    if "process_cpu_seconds" in last:
+        summary["process_cpu_seconds_total"] = float(last["process_cpu_seconds"])
     if "diagnostics_seconds" in last:
         summary[DIAGNOSTICS_SECONDS_TOTAL] = float(last["diagnostics_seconds"])
     if not evaluated:
@@ -99,8 +104,8 @@ def summarize(
     summary.update(
         time_to_accuracy(
             accuracies,
-            [entry["train_seconds"] for entry in evaluated],
-            [entry["samples_trained"] for entry in evaluated],
+            [entry.get("eval_train_seconds", entry["train_seconds"]) for entry in evaluated],
+            [entry.get("eval_samples_trained", entry["samples_trained"]) for entry in evaluated],
             accuracy_targets,
         )
     )

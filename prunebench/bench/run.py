@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 import prunebench
 from prunebench import interrupts, record
+from prunebench.bench.budgets import TIME_FRACTION
 from prunebench.bench.checkpoint import (
     check_checkpoint_dir,
     checkpoint_path,
@@ -78,7 +79,7 @@ class RunResult:
 
 def config_params(cfg: RunConfig, device: torch.device) -> dict[str, Any]:
     """The MLflow params known before the run's data and model are built (logged at its start)."""
-    budget = cfg.training_budget()  # what is trained (a time-fraction resolved)
+    budget = cfg.training_budget()  # what is trained (a symbolic budget resolved)
     params = {
         **cfg.logged_params(),  # the config's own fields, from its schema
         "target_prune_ratio": cfg.target_prune_ratio(),
@@ -104,7 +105,7 @@ def config_params(cfg: RunConfig, device: torch.device) -> dict[str, Any]:
         params[record.PARAM_MATCHED_PRUNE_RATIO] = cfg.matched_prune_ratio
     if cfg.budget_multiple is not None:
         params[record.PARAM_BUDGET_MULTIPLE] = cfg.budget_multiple
-    if cfg.budget.is_symbolic:
+    if cfg.budget.kind == TIME_FRACTION:
         params[record.PARAM_TIME_BUDGET_FRACTION] = cfg.budget.amount
         params[record.PARAM_TIME_BUDGET_SECONDS] = cfg.training_budget().amount
     # Logged with the trainer's params, resolved (the config's None means every sample).
@@ -407,6 +408,9 @@ def _log_final(tracker: RunTracker, trainer: Trainer) -> None:
     if not trainer.dist.is_main:
         return  # distributed: rank 0 writes the summary and artifacts
     summary = trainer.summary()
+    target = trainer.pruner.target_realized_ratio
+    if target is not None and "realized_prune_ratio" in summary:
+        summary[record.METRIC_RATIO_SHORTFALL] = summary["realized_prune_ratio"] - target
     pruner_summary = trainer.pruner.run_summary.items()
     summary.update({f"{record.METRIC_PRUNER_PREFIX}{k}": v for k, v in pruner_summary})
     if summary:

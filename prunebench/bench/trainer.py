@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from prunebench.bench.budgets import points_passed
+from prunebench.bench.budgets import eval_interval, eval_points_reached
 from prunebench.bench.config import RunConfig
 from prunebench.bench.diagnostics import AlignmentMonitor, probe_indices
 from prunebench.bench.distributed import Dist, Shard
@@ -69,6 +69,9 @@ class Counters:
     eval_seconds: float = 0.0
     diagnostics_seconds: float = 0.0
     """Gradient-alignment measurement time: outside both the training and evaluation clocks."""
+    process_cpu_seconds: float = 0.0
+    """CPU time of this process (all its threads) over the epochs, training and evaluation:
+    beside the wall clock it shows whether the run had the cores it asked for."""
     history: list[dict[str, float]] = field(default_factory=list)
 
 
@@ -131,6 +134,8 @@ class Trainer:
         )
         self.pruner.follow_budget(self.budget.kind)  # progress-driven schedules (annealing)
         self.pruner.follow_batch_size(cfg.batch_size)  # per-step plans' candidate batches
+        # Evaluate at the same sample passes (seconds under time budgets) for every pruner.
+        self.eval_interval = eval_interval(self.budget, self.n, cfg.eval_points)
         model = build_model(cfg.model, self.train_loader.spec, derive_seed(cfg.seed, "model"))
         self.on_cuda = device.type == "cuda"
         self.autocast_dtype = autocast_dtype(device)
@@ -201,6 +206,7 @@ class Trainer:
         counters, budget, device = self.counters, self.budget, self.device
         epoch = counters.epoch
         clock_start = time.perf_counter()  # planning is training time (selection cost counts)
+        cpu_start = time.process_time()
         # distributed: the same on every rank (train_seconds is the slowest rank's clock).
         start = budget.progress(epoch, 0.0, counters.samples_trained, counters.train_seconds)
         scored = self._score_requested(epoch)  # forward-only passes the pruner asks for
@@ -218,6 +224,8 @@ class Trainer:
         grad_norm_squares = torch.zeros((), dtype=torch.float64, device=device)
         trained = steps = local = 0  # trained: over all ranks; local: this rank's plan position
         lr, momentum = self.cfg.lr, self.cfg.momentum
+        points_done = self._points_reached(counters.samples_trained, counters.train_seconds)
+        evaluation: dict[str, float] = {}
         batches = _progress_bar(self.train_loader, show_progress, f"epoch {epoch}")
         # Per-step pruners: the plan holds candidates; each step trains the ones kept from them.
         selected = self._per_step(batches, plan) if plan.per_step else None
@@ -231,6 +239,12 @@ class Trainer:
                 if steps and seconds >= budget.amount:
                     break  # host clock: no device sync inside the epoch (see budgets.py)
             consumed = selected.scored if selected is not None else trained
+            done = counters.samples_trained + trained
+            if steps and not evaluation and self._points_reached(done, seconds) > points_done:
+                # An evaluation point inside the epoch: evaluate at this step boundary, off
+                # the training clock (distributed: all ranks decide alike, as at epoch end).
+                evaluation = self._evaluate_at(done, seconds)
+                clock_start += evaluation.pop("_seconds")
             progress = budget.progress(
                 epoch, consumed / planned, counters.samples_trained + trained, seconds
             )
@@ -282,13 +296,15 @@ class Trainer:
         counters.samples_trained += trained
         counters.scoring_forward_passes += plan.scoring_forward_passes + scored
         alignment = self._measure_alignment(epoch, start, shard, trained)
-        entry = {}
         # distributed: every rank decides alike (the same counters, the slowest rank's clock),
         # so all ranks evaluate together: evaluate() ends in a collective.
-        if self._evaluation_due(start):  # progress at the previous epoch end
-            accuracy, test_loss, eval_seconds = self.evaluate()
-            counters.eval_seconds += eval_seconds
-            entry = {"test_accuracy": accuracy, "test_loss": test_loss}
+        points = self._points_reached(counters.samples_trained, counters.train_seconds)
+        last = budget.exhausted(counters.epoch, counters.samples_trained, counters.train_seconds)
+        if last or (not evaluation and points > points_done):  # always after the last epoch
+            evaluation = self._evaluate_at(counters.samples_trained, counters.train_seconds)
+            evaluation.pop("_seconds")
+        entry = dict(evaluation)
+        counters.process_cpu_seconds += time.process_time() - cpu_start  # evaluation included
         entry |= {
             "train_loss": loss_total / trained,
             "lr": lr,
@@ -296,6 +312,7 @@ class Trainer:
             "kept_fraction": plan.kept_fraction if selected is None else trained / self.n,
             "train_seconds": counters.train_seconds,
             "eval_seconds": counters.eval_seconds,
+            "process_cpu_seconds": counters.process_cpu_seconds,
             "samples_trained": float(counters.samples_trained),
             "scoring_forward_passes": float(counters.scoring_forward_passes),
             "train_steps": float(steps),
@@ -316,18 +333,21 @@ class Trainer:
             counters.epoch, 0.0, counters.samples_trained, counters.train_seconds
         )
 
-    def _evaluation_due(self, before: float) -> bool:
-        """Evaluate after every epoch (eval_points 0), else at the first epoch end at or past
-        each of the eval points (by budget progress; ``before``: at the previous epoch end), and
-        always after the last epoch."""
-        counters, points = self.counters, self.cfg.eval_points
-        return (
-            points == 0
-            or points_passed(before, self._progress(), points)
-            or self.budget.exhausted(
-                counters.epoch, counters.samples_trained, counters.train_seconds
-            )
-        )
+    def _points_reached(self, samples: int, seconds: float) -> int:
+        return eval_points_reached(self.budget, self.eval_interval, samples, seconds)
+
+    def _evaluate_at(self, samples: int, seconds: float) -> dict[str, float]:
+        """Evaluate now, after ``samples`` passes and ``seconds`` of training: the epoch's
+        evaluation metrics, plus "_seconds" (the evaluation's duration, for the caller's clock)."""
+        accuracy, test_loss, eval_seconds = self.evaluate()
+        self.counters.eval_seconds += eval_seconds
+        return {
+            "test_accuracy": accuracy,
+            "test_loss": test_loss,
+            "eval_samples_trained": float(samples),
+            "eval_train_seconds": float(seconds),
+            "_seconds": eval_seconds,
+        }
 
     def _subset_overlap(self, trained: torch.Tensor) -> torch.Tensor | None:
         """Jaccard similarity of this epoch's subset with the previous one's (None at first)."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 
 from prunebench.errors import ConfigError
 from prunebench.pruners import searchable_pruners
@@ -50,6 +52,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--checkpoint-dir", default="checkpoints")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--sampler-seed", type=int, default=0)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="search this many pruner variants at once, one process each (default 1)",
+    )
     # --seeds here counts seeds per trial
     add_override_options(parser, ("budget", "subset", "nproc"))
 
@@ -74,46 +82,79 @@ def execute(args: argparse.Namespace) -> int:
     searches = [
         (pruner, variant) for pruner in pruners for variant in search_variants(preset, pruner)
     ]
-    for pruner, variant in searches:
-        result = run_search(
-            preset,
-            pruner,
-            trials=args.trials or settings.trials,
-            seeds=args.seeds or settings.seeds,
-            tracking_uri=args.tracking_uri,
-            storage_url=args.storage,
-            dataset=settings.dataset,
-            model=settings.model,
-            tolerance=first_set(args.tolerance, settings.tolerance, preset.margin),
-            checkpoint_dir=args.checkpoint_dir,
-            sampler_seed=args.sampler_seed,
-            variant=variant,
-            sampler=settings.sampler,
-            confirm_seeds=settings.confirm_seeds,
-        )
-        print(
-            f"search {variant} ({pruner}) on {preset.name}: full data "
-            f"{result.full_accuracy_mean:.4f} +- {result.full_accuracy_std:.4f}, "
-            f"margin {result.tolerance:.4f}"
-        )
-        print(f"  {'trial':>5} {'ratio':>7} {'accuracy':>17}  lossless  parameters")
-        for row in result.frontier:
-            params = ", ".join(f"{k}={v:.3f}" for k, v in row["params"].items())
-            mark = "yes" if row["lossless"] else "no"
-            print(
-                f"  {row['trial']:>5} {row['prune_ratio']:>7.3f} "
-                f"{row['accuracy_mean']:>8.4f} +- {row['accuracy_std']:.4f}  {mark:<8}  {params}"
-            )
-        if result.best is None:
-            print("  no lossless setting found: try lower ratios or a larger --tolerance")
-        else:
-            params = ", ".join(f"{k}={v:.4f}" for k, v in result.best["params"].items())
-            print(
-                f"  largest lossless prune ratio on the search's seeds (unconfirmed): "
-                f"{result.best['prune_ratio']:.3f} ({params})"
-            )
-        print(confirmation_line(result))
+    if args.workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {args.workers}")
+    options = {
+        "trials": args.trials or settings.trials,
+        "seeds": args.seeds or settings.seeds,
+        "tracking_uri": args.tracking_uri,
+        "storage_url": args.storage,
+        "dataset": settings.dataset,
+        "model": settings.model,
+        "tolerance": first_set(args.tolerance, settings.tolerance, preset.margin),
+        "checkpoint_dir": args.checkpoint_dir,
+        "sampler_seed": args.sampler_seed,
+        "sampler": settings.sampler,
+        "confirm_seeds": settings.confirm_seeds,
+    }
+    if args.workers == 1:
+        for pruner, variant in searches:
+            print(_search_text(preset, pruner, variant, options), flush=True)
+        return 0
+    # Each pruner variant's search in a process of its own (spawned: no state shared); the
+    # answers print in the preset's order as they come in.
+    context = multiprocessing.get_context("spawn")
+    overrides = overrides_from_args(args)
+    with ProcessPoolExecutor(args.workers, mp_context=context) as pool:
+        futures = [
+            pool.submit(_search_worker, args.preset, overrides, pruner, variant, options)
+            for pruner, variant in searches
+        ]
+        for future in futures:
+            print(future.result(), flush=True)
     return 0
+
+
+def _search_worker(preset_arg: str, overrides: dict, pruner: str, variant: str, options: dict):
+    """One variant's search in a worker process: its answer as text."""
+    from prunebench.bench.plugins import load_inherited_plugins
+
+    load_inherited_plugins()
+    return _search_text(load_preset(preset_arg, **overrides), pruner, variant, options)
+
+
+def _search_text(preset, pruner: str, variant: str, options: dict) -> str:
+    """Run one variant's search; its answer and frontier as the lines to print."""
+    result = run_search(preset, pruner, variant=variant, **options)
+    lines = [
+        f"search {variant} ({pruner}) on {preset.name}: full data "
+        f"{result.full_accuracy_mean:.4f} +- {result.full_accuracy_std:.4f}, "
+        f"margin {result.tolerance:.4f}",
+        f"  {'trial':>5} {'ratio':>7} {'accuracy':>17}  lossless  parameters",
+    ]
+    for row in result.frontier:
+        mark = "yes" if row["lossless"] else "no"
+        lines.append(
+            f"  {row['trial']:>5} {row['prune_ratio']:>7.3f} "
+            f"{row['accuracy_mean']:>8.4f} +- {row['accuracy_std']:.4f}  {mark:<8}  "
+            + _params_text(row["params"], 3)
+        )
+    if result.best is None:
+        lines.append("  no lossless setting found: try lower ratios or a larger --tolerance")
+    else:
+        lines.append(
+            f"  largest lossless prune ratio on the search's seeds (unconfirmed): "
+            f"{result.best['prune_ratio']:.3f} ({_params_text(result.best['params'], 4)})"
+        )
+    lines.append(confirmation_line(result))
+    return "\n".join(lines)
+
+
+def _params_text(params: dict, digits: int) -> str:
+    """k=v pairs; numbers to ``digits`` decimals, other values (a mode, a flag) as they are."""
+    return ", ".join(
+        f"{k}={v:.{digits}f}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()
+    )
 
 
 def first_set(*values):

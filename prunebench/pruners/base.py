@@ -152,6 +152,12 @@ class Pruner(ABC):
         """Numbers the pruner reports about its run so far (logged as metrics at the end)."""
         return {}
 
+    @property
+    def target_realized_ratio(self) -> float | None:
+        """The realized prune ratio this pruner steers to, if any (the run then logs its signed
+        ``ratio_shortfall``: realized minus this); None for a nominal or exact ratio."""
+        return None
+
     def follow_budget(self, kind: str) -> None:
         """Say which budget kind drives progress: "epochs", "samples" or "time"."""
         if kind not in ("epochs", "samples", "time"):

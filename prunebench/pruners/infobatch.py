@@ -3,10 +3,16 @@
 Each pruning epoch, samples whose stored score (last training loss, 3.0 before the first) is at
 least the mean of all scores are kept; of the ``m`` below-mean samples a fixed count is kept,
 drawn uniformly without replacement, and weighted 1 / (1 - r) in the loss, r being the share of
-them pruned that epoch. Epoch 0 trains on the full data (scores carry no information yet). With
-``anneal`` on, epochs that start at budget progress >= delta train on the full data, weight 1
-(progress is the budget's, so annealing happens under epochs, samples and time budgets alike);
-the OrderDP paper compares against InfoBatch with annealing off.
+them pruned that epoch. The kept share 1 - r is at least MIN_KEEP_FRACTION (0.1, the public
+code's clamp), so no weight exceeds 10 and every epoch's weighted loss is an unbiased estimate of
+the full-data loss. Epoch 0 trains on the full data (scores carry no information yet).
+
+Annealing (``anneal``), as the public code schedules it: under an ``epochs:E`` budget epoch e
+(0-based) prunes while e + 1 <= delta * E, i.e. until its END reaches progress delta, so the
+first full-data epoch is floor(delta * E) (E = 10, delta = 0.875: epochs 1-7 prune, 8 and 9 are
+full). Under samples and time budgets, where epochs have no fixed length, an epoch prunes while
+the budget progress at its start is below delta. Annealed epochs train on all data, weight 1.
+The OrderDP paper compares against InfoBatch with annealing off.
 
 Two meanings of ``prune_ratio``:
 
@@ -16,19 +22,21 @@ Two meanings of ``prune_ratio``:
 - ``ratio_mode="realized"``: prune_ratio is the run's target REALIZED ratio, full epochs (epoch 0
   and the annealed tail) included. Each pruning epoch a controller chooses how many below-mean
   samples c to prune so that the cumulative pruned count meets target * epochs * n by the last
-  pruning epoch: c = (target * E * n - pruned so far) / (pruning epochs left), rounded; then
-  r_e = c / m exactly, so the 1 / (1 - r_e) rescaling is exact for the r_e used. With too few
-  below-mean samples it prunes them all (r_e = 1) and records the shortfall; later epochs make
-  it up when they can. Under an epochs budget E = epochs and the tail starts at epoch
-  ceil(delta * E): the run's ratio meets the target up to rounding. Under samples and time
-  budgets the epoch count is not known ahead; the controller reads it off progress: the pace
-  so far (samples trained per unit of progress) extrapolates the run's total samples S (exact
-  under a samples budget; under a time budget it assumes seconds grow with samples), so the run
-  spans E = S / ((1 - target) * n) epochs of which (1 - delta) * S / n are the annealed tail.
-  The kept samples of the round(E - tail - epoch) pruning epochs left are set so that training
-  reaches delta * S (S without annealing) when they run out; if the plan has under half a
-  pruning epoch left, the epoch is already annealed. Whole pruning epochs quantize the ratio by
-  up to about (1 - target) / (2 * E) under these budgets.
+  pruning epoch: c = (target * E * n - pruned so far) / (pruning epochs left), rounded, and at
+  most the public cap (c <= m - ceil(0.1 * m)); then r_e = c / m exactly, so the 1 / (1 - r_e)
+  rescaling is exact for the r_e used and at most 10. An epoch that wants more than the cap is
+  counted in ``capped_epochs`` and prunes the cap: the controller stays inside InfoBatch's own
+  semantics, so a target InfoBatch cannot reach on the data is NOT met: the run ends at its true
+  realized ratio and the trainer logs the signed ``ratio_shortfall`` (realized minus target).
+  Under samples and time budgets the epoch count is not known ahead; the controller reads it off
+  progress: the pace so far (samples trained per unit of progress) extrapolates the run's total
+  samples S (exact under a samples budget; under a time budget it assumes seconds grow with
+  samples), so the run spans E = S / ((1 - target) * n) epochs of which (1 - delta) * S / n are
+  the annealed tail. The kept samples of the round(E - tail - epoch) pruning epochs left are set
+  so that training reaches delta * S (S without annealing) when they run out; if the plan has
+  under half a pruning epoch left, the epoch is already annealed. Whole pruning epochs quantize
+  the ratio by up to about (1 - target) / (2 * E) under these budgets; the report flags a miss
+  beyond RATIO_TOLERANCE.
 """
 
 from __future__ import annotations
@@ -44,6 +52,9 @@ from prunebench.pruners.last_loss import LastLossPruner
 from prunebench.pruners.registry import register_pruner
 
 MIN_KEEP_FRACTION = 0.1
+"""The public code's clamp on the kept share of below-mean samples: weights are at most 10."""
+RATIO_TOLERANCE = 0.005
+"""A realized-mode run whose realized ratio misses its target by more than this is reported."""
 INITIAL_SCORE = 3.0
 RATIO_MODES = ("nominal", "realized")
 _EPS = 1e-9  # float slack when comparing progress with delta (7 / 8 must reach 0.875)
@@ -82,7 +93,8 @@ class InfoBatch(LastLossPruner):
         # Controller state (realized mode), part of the checkpoint: see _extra_state.
         self.epochs_planned = 0
         self.pruned_total = 0
-        self.infeasible_epochs = 0
+        self.capped_epochs = 0
+        self.max_weight = 1.0
         self.last_rate = 0.0
         self._last_plan: tuple[int, int, int] | None = None
 
@@ -96,31 +108,45 @@ class InfoBatch(LastLossPruner):
         }
 
     @property
+    def target_realized_ratio(self) -> float | None:
+        """The target realized ratio in realized mode (the trainer logs the signed shortfall)."""
+        return self.prune_ratio if self.ratio_mode == "realized" else None
+
+    @property
     def run_summary(self) -> dict[str, float]:
-        """Prune ratio planned so far; in realized mode also its shortfall against the target
-        (final once the run has ended) and the epochs that pruned every below-mean sample and
-        still fell short of the controller's count."""
+        """Prune ratio planned so far and the largest loss weight used; in realized mode also
+        the epochs whose wanted count the public cap (keep >= 0.1) cut."""
         planned = self.pruned_total / (self.epochs_planned * self.n) if self.epochs_planned else 0.0
-        summary = {"planned_prune_ratio": planned}
+        summary = {"planned_prune_ratio": planned, "max_weight": float(self.max_weight)}
         if self.ratio_mode == "realized":
-            summary["ratio_shortfall"] = max(0.0, self.prune_ratio - planned)
-            summary["infeasible_epochs"] = float(self.infeasible_epochs)
+            summary["capped_epochs"] = float(self.capped_epochs)
         return summary
 
     def _extra_state(self) -> dict[str, Any]:
         return {
             "epochs_planned": self.epochs_planned,
             "pruned_total": self.pruned_total,
-            "infeasible_epochs": self.infeasible_epochs,
+            "capped_epochs": self.capped_epochs,
+            "max_weight": self.max_weight,
             "last_rate": self.last_rate,
             "_last_plan": self._last_plan,
         }
 
     def is_pruning_epoch(self, epoch: int, progress: float | None = None) -> bool:
-        """Whether ``epoch`` prunes: not the first epoch and, with annealing, progress < delta."""
+        """Whether ``epoch`` prunes: not the first epoch and, with annealing, before the tail
+        (epochs pace: e + 1 <= delta * E as the public code; else start progress < delta)."""
         if epoch == 0:
             return False
-        return not self.anneal or self.epoch_progress(epoch, progress) < self.delta - _EPS
+        if not self.anneal:
+            return True
+        start = self.epoch_progress(epoch, progress)
+        if self.progress_pace == "epochs":
+            return start + 1.0 / self.epochs <= self.delta + _EPS
+        return start < self.delta - _EPS
+
+    def first_annealed_epoch(self) -> int:
+        """Under an epochs budget: the first full-data epoch of the tail, floor(delta * E)."""
+        return math.floor(self.delta * self.epochs + _EPS) if self.anneal else self.epochs
 
     def wanted_prune(self, epoch: int, progress: float | None) -> int | None:
         """How many samples the realized-ratio controller wants pruned in pruning epoch ``epoch``.
@@ -144,17 +170,16 @@ class InfoBatch(LastLossPruner):
             # ceil: the last pruning epoch lands at (not just below) progress delta.
             kept = math.ceil(kept_left / max(1, round(left)) - _EPS)
             return min(self.n, max(0, self.n - kept))
-        first_full = math.ceil(self.delta * self.epochs - _EPS) if self.anneal else self.epochs
-        left = max(1, first_full - epoch)
+        left = max(1, self.first_annealed_epoch() - epoch)
         return max(0, round((target * self.epochs * self.n - self.pruned_total) / left))
 
     def plan_epoch(self, epoch: int, progress: float | None = None) -> EpochPlan:
         if self._last_plan is not None and self._last_plan[0] == epoch:
             # Planning the same epoch again replaces its earlier plan in the controller's count.
-            _, pruned, infeasible = self._last_plan
+            _, pruned, capped = self._last_plan
             self.epochs_planned -= 1
             self.pruned_total -= pruned
-            self.infeasible_epochs -= infeasible
+            self.capped_epochs -= capped
         pruning = self.is_pruning_epoch(epoch, progress)
         realized = self.ratio_mode == "realized"
         wanted = self.wanted_prune(epoch, progress) if pruning and realized else None
@@ -172,12 +197,16 @@ class InfoBatch(LastLossPruner):
             self.last_rate = 1.0 - self.keep_fraction
             self._record(epoch, count - keep_below, False)
         else:
-            pruned = min(wanted, count)
+            # The public cap: keep at least a tenth of the below-mean samples (weight <= 10).
+            cap = count - math.ceil(MIN_KEEP_FRACTION * count - _EPS)
+            pruned = min(wanted, cap)
             keep_below = count - pruned
             self.last_rate = pruned / count if count else 0.0
             # 1 / (1 - r_e) with r_e = pruned / count, exactly; unused when nothing is kept.
             weight = count / keep_below if keep_below else 1.0
-            self._record(epoch, pruned, wanted > count)
+            self._record(epoch, pruned, wanted > cap)
+        if keep_below:
+            self.max_weight = max(self.max_weight, weight)
         kept_below = below[self._randperm(count)[:keep_below]]
         indices = torch.cat([above, kept_below])
         weights = torch.cat(
@@ -189,9 +218,9 @@ class InfoBatch(LastLossPruner):
         order = self._randperm(indices.numel())
         return EpochPlan(indices=indices[order], weights=weights[order], n=self.n)
 
-    def _record(self, epoch: int, pruned: int, infeasible: bool) -> None:
-        """Count one planned epoch; ``infeasible``: it wanted more than every below-mean sample."""
+    def _record(self, epoch: int, pruned: int, capped: bool) -> None:
+        """Count one planned epoch; ``capped``: it wanted more than the public cap allows."""
         self.epochs_planned += 1
         self.pruned_total += pruned
-        self.infeasible_epochs += int(infeasible)
-        self._last_plan = (epoch, pruned, int(infeasible))
+        self.capped_epochs += int(capped)
+        self._last_plan = (epoch, pruned, int(capped))

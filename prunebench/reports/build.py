@@ -43,6 +43,7 @@ from prunebench.reports.html import HtmlReport, markdown_table
 from prunebench.reports.leaderboard import (
     CELL,
     SECTION,
+    THROUGHPUT_FACTOR,
     format_leaderboard,
     keys,
     leaderboard,
@@ -172,10 +173,13 @@ def compute(
         histories=data.histories,
     )
     palette = fig.pruner_palette(board["pruner_label"].tolist())
+    # Figures group cells by the leaderboard's realized-ratio key, as its rows do.
+    usable = fig.with_ratio_groups(usable, board)
     stability, steps_weighted = stability_phases(data.histories, usable)
+    stability = fig.with_ratio_groups(stability, board)
     jaccard = jaccard_checkpoints(data.histories, usable)
     alignment = alignment_checkpoints(data.histories, usable)
-    curves = tta_curves(data.histories, usable)
+    curves = fig.with_ratio_groups(tta_curves(data.histories, usable), board)
     sections = []
     for section, section_board in board.groupby(SECTION, sort=True, dropna=False):
         section_board = section_board.reset_index(drop=True)
@@ -255,9 +259,11 @@ def _tta_figure(x: FigureInput) -> Drawn:
             x.curves, x.content.board, x.palette, target.iloc[0] if len(target) else None
         ),
         f"Time to accuracy, {x.title}",
-        "Test accuracy after each epoch against cumulative training seconds (evaluation "
+        "Test accuracy at each evaluation against cumulative training seconds (evaluation "
         "excluded), mean over seeds (line) ± 1 std (band), seeds aligned by epoch; full "
-        "data dashed; dotted: the leaderboard's accuracy target.",
+        "data dashed; dotted: the leaderboard's accuracy target. Every pruner of a section is "
+        "evaluated at the same sample passes (seconds under time budgets), so the curves share "
+        "one resolution; panels are the leaderboard's realized-ratio groups.",
     )
 
 
@@ -279,8 +285,13 @@ def _phase_panel(stability: pd.DataFrame, mean: str, spread: str) -> pd.DataFram
     for phase in PHASE_NAMES:
         renamed[f"{phase}_{mean}"] = f"{phase}_mean"
         renamed[f"{phase}_{spread}"] = f"{phase}_std"
-    keep = ["pruner_label", "target_prune_ratio", "n_seeds", *renamed]
+    keep = ["pruner_label", "target_prune_ratio", *_present(stability, [fig.RATIO_GROUP])]
+    keep += ["n_seeds", *renamed]
     return stability[keep].rename(columns=renamed)
+
+
+def _present(frame: pd.DataFrame, columns: list[str]) -> list[str]:
+    return [column for column in columns if column in frame]
 
 
 def _stability_figure(x: FigureInput) -> Drawn:
@@ -471,16 +482,24 @@ RULES = (
     "to target (MLPerf): training "
     "seconds to the first evaluation at or above the target; the median over seeds below 5 "
     "seeds, from 5 the mean without the fastest and slowest, a seed that never reached it "
-    "counting as infinitely slow; it is only as fine as the evaluation points. Saved: 1 − train "
-    "device-hours / full-data train device-hours (same dataset, model and budget). A cell is "
-    "flagged when it has fewer finished seeds than its preset asks for."
+    "counting as infinitely slow; it is only as fine as the evaluation points, which are the "
+    "same sample passes (seconds under time budgets) for every pruner. Saved: 1 − train "
+    "device-hours / full-data train device-hours (same dataset, model and budget); saved passes: "
+    "1 − sample passes / full data's, which no hardware changes. Ranks and verdicts use accuracy "
+    "only; the Pareto front against device-hours and every saving in seconds use the wall "
+    "clock, so a run whose training throughput is more than {factor:g}× off the median of its "
+    "dataset, model and device has its time figures marked (!) and a note. A cell is flagged "
+    "when it has fewer finished seeds than its preset asks for."
 )
 
 
 def rules(content: ReportContent) -> str:
     """The rules the report's numbers follow, with this report's margin and level."""
     return RULES.format(
-        margin=100 * content.min_tolerance, level=content.level, min_seeds=MIN_SEEDS
+        margin=100 * content.min_tolerance,
+        level=content.level,
+        min_seeds=MIN_SEEDS,
+        factor=THROUGHPUT_FACTOR,
     )
 
 
@@ -566,9 +585,12 @@ def _equal_time_display(table: pd.DataFrame) -> pd.DataFrame:
                 )
             ],
             "Seeds": table["n_seeds"],
-            "Trained (s)": table["train_seconds_mean"].map(
-                lambda v: "—" if pd.isna(v) else f"{v:.3g}"
-            ),
+            "Trained (s)": [
+                "—" if pd.isna(v) else (f"{v:.3g} (!)" if flagged else f"{v:.3g}")
+                for v, flagged in zip(
+                    table["train_seconds_mean"], table["time_flag_runs"] > 0, strict=True
+                )
+            ],
             "Δ full, same time (pts)": table["delta_to_full"].map(
                 lambda v: "—" if pd.isna(v) else f"{100 * v:+.2f}"
             ),

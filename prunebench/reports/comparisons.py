@@ -11,11 +11,14 @@ import numpy as np
 import pandas as pd
 
 from prunebench import record
+from prunebench.bench.budgets import SAME_COMPUTE, Budget, plan_sample_passes
 from prunebench.reports.leaderboard import (
     REFERENCE,
     SECTION,
+    THROUGHPUT_FACTOR,
     is_full,
     is_reference,
+    throughput_ratios,
     usable_runs,
 )
 from prunebench.stats import lossless_test, mean_ci, rank_groups
@@ -42,13 +45,13 @@ def _amount(budget: str) -> tuple[str, float]:
 
 
 def _same_compute_samples(budget: str, train_size: float, ratio: float) -> float:
-    """Sample passes of full data matching prune ratio ``ratio`` under a main ``budget``."""
+    """Sample passes of full data matching prune ratio ``ratio`` under a main ``budget``
+    (budgets.plan_sample_passes; NaN under a time budget, where they are measured)."""
     kind, amount = _amount(budget)
-    if kind == "epochs":
-        return round((1 - ratio) * train_size * amount)
-    if kind == "samples":
-        return round(amount * (1 - ratio))
-    return float("nan")
+    if kind not in ("epochs", "samples") or not np.isfinite(amount) or pd.isna(train_size):
+        return float("nan")
+    passes = plan_sample_passes(Budget(kind, amount), int(train_size), ratio)
+    return float("nan") if passes is None else float(passes)
 
 
 def _closest(candidates: pd.DataFrame, wanted: float, have: float) -> pd.Series | None:
@@ -64,7 +67,7 @@ def assign_sections(runs: pd.DataFrame, main: pd.DataFrame) -> pd.DataFrame:
     """``runs`` (same-compute or equal-time) with ``budget`` set to the main section they serve.
 
     Among the main sections of the same dataset and model: the only one, else the one whose
-    implied budget (same compute: round((1 - p) * n * E) sample passes; equal time: the fraction
+    implied budget (same compute: budgets.plan_sample_passes at p; equal time: the fraction
     of its full-data runs' mean training seconds) matches the run's. The run's own budget is kept
     as ``run_budget``; a run no section matches keeps its budget (a section of its own).
     """
@@ -83,7 +86,12 @@ def assign_sections(runs: pd.DataFrame, main: pd.DataFrame) -> pd.DataFrame:
             (sections["dataset"] == run["dataset"]) & (sections["model"] == run["model"])
         ].copy()
         _, have = _amount(run["budget"])
-        if run["comparison"] == record.COMPARISON_SAME_COMPUTE:
+        if run["comparison"] == record.COMPARISON_SAME_COMPUTE and str(run["budget"]).startswith(
+            f"{SAME_COMPUTE}:"
+        ):  # resolved from the pruned runs of a time budget's section
+            candidates = candidates[candidates["budget"].astype(str).str.startswith("time:")]
+            candidates["wanted"] = have
+        elif run["comparison"] == record.COMPARISON_SAME_COMPUTE:
             candidates["wanted"] = [
                 _same_compute_samples(b, n, run["matched_prune_ratio"])
                 for b, n in zip(candidates["budget"], candidates["train_size"], strict=True)
@@ -125,6 +133,7 @@ def equal_time_table(
     usable = usable_runs(runs) if not runs.empty else runs
     if usable.empty:
         return pd.DataFrame()
+    throughput = throughput_ratios(usable)
     rows = []
     for key, group in usable.groupby(EQUAL_TIME_KEY, sort=True, dropna=False):
         full = group[is_reference(group)]
@@ -149,6 +158,9 @@ def equal_time_table(
                 "accuracy_ci_high": ci.high,
                 "n_seeds": ci.n,
                 "full_n_seeds": int(full_acc.size),
+                # Runs whose throughput is off the median (leaderboard.THROUGHPUT_FACTOR):
+                # their seconds measured the machine, so this row's comparison is suspect.
+                "time_flag_runs": _off(throughput.reindex(cell["run_id"]).dropna()),
             }
             if full_acc.size and not row["is_full"]:
                 verdict = lossless_test(acc, full_acc, margin=margin, level=level)
@@ -180,6 +192,10 @@ def equal_time_table(
     order = [*EQUAL_TIME_KEY, "rank", "accuracy_mean", "pruner_label"]
     ascending = [True] * len(EQUAL_TIME_KEY) + [True, False, True]
     return table.sort_values(order, ascending=ascending, kind="stable").reset_index(drop=True)
+
+
+def _off(ratios: pd.Series) -> int:
+    return int(((ratios > THROUGHPUT_FACTOR) | (ratios < 1.0 / THROUGHPUT_FACTOR)).sum())
 
 
 def _mean(runs: pd.DataFrame, column: str) -> float:

@@ -22,10 +22,11 @@ from prunebench.reports.leaderboard import CELL
 from prunebench.reports.stability import (
     FINAL,
     PHASES,
+    epoch_end_progress,
     epochs_run,
     over_seeds,
     per_run_phases,
-    phase_of,
+    phase_of_progress,
 )
 
 CHECKPOINTS = record.PROGRESS_CHECKPOINTS
@@ -131,8 +132,7 @@ def grad_norm_phases(histories: pd.DataFrame, usable: pd.DataFrame) -> tuple[pd.
     std = (
         logged["grad_norm_std"] if "grad_norm_std" in logged else pd.Series(np.nan, logged.index)
     ).to_numpy()
-    epochs = epochs_run(histories, usable)
-    phase = phase_of(logged["step"].to_numpy(), epochs.loc[logged["run_id"]].to_numpy())
+    phase = phase_of_progress(epoch_end_progress(logged, usable))  # Table 9's phases
     parts = pd.DataFrame(
         {
             "run_id": logged["run_id"].to_numpy(),

@@ -11,7 +11,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from prunebench.reports.leaderboard import CELL, REFERENCE
+from prunebench.reports.leaderboard import CELL, REFERENCE, keys
 from prunebench.reports.pareto import PARETO_AXES, pareto_mask
 from prunebench.reports.stability import FINAL, PHASES
 from prunebench.reports.stability import epochs_run as _epochs_run
@@ -52,6 +52,27 @@ def pruner_palette(labels: Sequence[str]) -> dict[str, tuple]:
     palette = {label: colors[i % len(colors)] for i, label in enumerate(others)}
     palette[REFERENCE] = FULL_COLOR
     return palette
+
+
+RATIO_GROUP = "prune_ratio"
+"""The column figures group cells by: the leaderboard's realized-ratio key (leaderboard.ratio_key)
+of the cell, so a pruner that realized 34% at a 50% target is drawn where its row stands."""
+
+
+def with_ratio_groups(frame: pd.DataFrame, board: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` (rows carrying the CELL columns: runs, curves or per-cell tables) with its
+    cell's leaderboard ``prune_ratio`` in RATIO_GROUP (the target where the board lacks it)."""
+    if frame.empty or not set(CELL) <= set(frame.columns):
+        return frame
+    groups = dict(zip(keys(board, CELL), board[RATIO_GROUP], strict=True)) if len(board) else {}
+    grouped = keys(frame, CELL).map(groups).astype(float)
+    return frame.assign(**{RATIO_GROUP: grouped.fillna(frame["target_prune_ratio"])})
+
+
+def _ratio_group(frame: pd.DataFrame) -> pd.Series:
+    """The realized-ratio group of each row (the target where none was attached)."""
+    column = RATIO_GROUP if RATIO_GROUP in frame else "target_prune_ratio"
+    return frame[column]
 
 
 def cell_label(pruner_label: str, ratio: float) -> str:
@@ -127,14 +148,16 @@ def tta_figure(
     palette: Mapping[str, tuple],
     target: float | None,
 ) -> Figure | None:
-    """Test accuracy vs training seconds, one panel per target ratio; mean line, ±1 std band."""
+    """Test accuracy vs training seconds, one panel per realized-ratio group (the leaderboard's
+    rows); mean line, ±1 std band."""
     if curves.empty:
         return None
     is_full = curves["pruner_label"] == REFERENCE
-    ratios = sorted(curves.loc[~is_full, "target_prune_ratio"].unique()) or [0.0]
+    group = _ratio_group(curves)
+    ratios = sorted(group[~is_full].unique()) or [0.0]
     figure, axes = new_figure(min(4.2 * len(ratios), 14), 3.6, 1, len(ratios), sharey=True)
     for ax, ratio in zip(axes[0], ratios, strict=True):
-        panel = curves[is_full | (curves["target_prune_ratio"] == ratio)]
+        panel = curves[is_full | (group == ratio)]
         for (label, _), curve in panel.groupby(["pruner_label", "target_prune_ratio"], sort=True):
             color = palette[label]
             seeds = int(curve["n_seeds"].max())
@@ -155,7 +178,7 @@ def tta_figure(
             )
         if target is not None:
             ax.axhline(100 * target, color="grey", lw=0.8, ls=":")
-        ax.set_title("full data" if ratio == 0 else f"target prune ratio {100 * ratio:.0f}%")
+        ax.set_title("full data" if ratio == 0 else f"realized prune ratio {100 * ratio:.0f}%")
         ax.set_xlabel("cumulative training seconds")
         ax.legend(fontsize=7, loc="lower right")
     axes[0][0].set_ylabel("test accuracy (%)")
@@ -163,21 +186,21 @@ def tta_figure(
 
 
 def usage_figure(usable: pd.DataFrame, usage: Mapping[str, np.ndarray]) -> Figure | None:
-    """Per-sample usage histograms per pruner (rows) and target ratio (columns), zeros annotated."""
+    """Per-sample usage histograms per pruner (rows) and realized-ratio group (columns), zeros
+    annotated."""
     pruned = usable[usable["pruner_label"] != REFERENCE]
     if pruned.empty:
         return None
     labels = sorted(pruned["pruner_label"].unique())
-    ratios = sorted(pruned["target_prune_ratio"].unique())
+    group = _ratio_group(pruned)
+    ratios = sorted(group.unique())
     figure, axes = new_figure(
         3.3 * len(ratios) + 0.5, 2.4 * len(labels) + 0.3, len(labels), len(ratios)
     )
     for r, label in enumerate(labels):
         for c, ratio in enumerate(ratios):
             ax = axes[r][c]
-            runs = pruned[
-                (pruned["pruner_label"] == label) & (pruned["target_prune_ratio"] == ratio)
-            ]
+            runs = pruned[(pruned["pruner_label"] == label) & (group == ratio)]
             if runs.empty:
                 ax.set_axis_off()
                 continue
@@ -237,7 +260,7 @@ def stability_figure(
         scale = 100.0 if ylabel.startswith("test") else 1.0
         offsets = np.linspace(-0.25, 0.25, len(table)) if len(table) > 1 else [0.0]
         for offset, (_, row) in zip(offsets, table.iterrows(), strict=True):
-            label = cell_label(row["pruner_label"], row["target_prune_ratio"])
+            label = cell_label(row["pruner_label"], row.get(RATIO_GROUP, row["target_prune_ratio"]))
             means = np.array([row[f"{p}_mean"] for p in phases], dtype=float) * scale
             stds = np.array([row[f"{p}_std"] for p in phases], dtype=float) * scale
             ax.errorbar(
@@ -271,12 +294,12 @@ def jaccard_figure(
         return None
     epochs = _epochs_run(histories, usable)
     progress = 100 * (logged["step"] + 1) / logged["run_id"].map(epochs)
-    logged = logged.assign(progress=progress)
-    ratios = sorted(logged["target_prune_ratio"].unique())
+    logged = logged.assign(progress=progress, _group=_ratio_group(logged))
+    ratios = sorted(logged["_group"].unique())
     styles = dict(zip(ratios, ["-", "--", ":", "-."] * len(ratios), strict=False))
     figure, axes = new_figure(7.5, 3.6)
     ax = axes[0][0]
-    for (label, ratio), cell in logged.groupby(["pruner_label", "target_prune_ratio"], sort=True):
+    for (label, ratio), cell in logged.groupby(["pruner_label", "_group"], sort=True):
         curve = cell.groupby("progress")["subset_jaccard"].mean()
         ax.plot(
             curve.index,

@@ -16,6 +16,7 @@ import pandas as pd
 
 from prunebench import record
 from prunebench.pruners import reference_pruner
+from prunebench.pruners.infobatch import RATIO_TOLERANCE
 from prunebench.stats import (
     DEFAULT_CONFIDENCE,
     DEFAULT_LEVEL,
@@ -38,6 +39,25 @@ REFERENCE = reference_pruner()
 
 RATIO_MISS = 0.01
 """A run whose realized prune ratio misses its target by more than this is flagged."""
+THROUGHPUT_FACTOR = 1.5
+"""A run whose training throughput (samples per second) is more than this factor above or below
+the median of the report's runs on the same dataset, model and device has its time figures
+(device-hours, saved %, time to accuracy) flagged: its wall clock measured something else
+(a shared or throttled machine), not the pruner."""
+TIME_GROUP = ["dataset", "model", "params.device_kind"]
+"""Runs whose throughputs are comparable: same data, model and device (its name)."""
+
+
+def throughput_ratios(runs: pd.DataFrame) -> pd.Series:
+    """Per run id: its training throughput over the median of its TIME_GROUP's runs."""
+    needed = {"metrics.train_seconds_total", "metrics.samples_trained_total"}
+    if runs.empty or not needed <= set(runs.columns):
+        return pd.Series(dtype=float)
+    seconds = runs["metrics.train_seconds_total"].where(runs["metrics.train_seconds_total"] > 0)
+    throughput = runs["metrics.samples_trained_total"] / seconds
+    group = [column for column in TIME_GROUP if column in runs]
+    median = throughput.groupby([runs[c].fillna("") for c in group]).transform("median")
+    return pd.Series((throughput / median).to_numpy(), index=runs["run_id"].to_numpy())
 
 
 def is_reference(runs: pd.DataFrame) -> pd.Series:
@@ -162,12 +182,14 @@ def leaderboard(
     # the displayed one is the lowest target logged in the section.
     all_targets = tta_targets(usable)
     resolution = _eval_resolution(histories, usable)
+    throughput = throughput_ratios(usable)
     rows, samples = [], []
     for _section, section_cells in cells.groupby(SECTION, sort=True, dropna=False):
         section_usable = usable[usable_section == keys(section_cells.iloc[:1], SECTION).iloc[0]]
         full = section_usable[is_full(section_usable)]
         full_acc = full["metrics.final_test_accuracy"].to_numpy(dtype=float)
         full_hours = full.get("metrics.train_device_hours", pd.Series(dtype=float)).mean()
+        full_samples = full.get("metrics.samples_trained_total", pd.Series(dtype=float)).mean()
         tolerance = lossless_tolerance(full_acc, min_tolerance) if full_acc.size else np.nan
         targets = tta_targets(section_usable)
         for cell, cell_rows in section_cells.groupby(CELL, sort=False, dropna=False):
@@ -191,6 +213,9 @@ def leaderboard(
             miss = (realized - row["target_prune_ratio"]).abs() > RATIO_MISS
             row["ratio_miss_runs"] = 0 if same_compute else int(miss.sum())
             row["ratio_flag"] = row["ratio_miss_runs"] > 0
+            # Signed realized - target of pruners that steer to a target (InfoBatch realized).
+            row["ratio_shortfall_mean"] = _mean(runs, f"metrics.{record.METRIC_RATIO_SHORTFALL}")
+            row["samples_trained_mean"] = _mean(runs, "metrics.samples_trained_total")
             ci = mean_ci(acc, DEFAULT_CONFIDENCE)
             row["accuracy_mean"] = ci.mean
             row["accuracy_std"] = acc.std(ddof=1) if acc.size > 1 else np.nan
@@ -233,6 +258,14 @@ def leaderboard(
             row["train_device_hours_std"] = _std(runs, "metrics.train_device_hours")
             row["total_device_hours_mean"] = _mean(runs, "metrics.total_device_hours")
             row["saved_pct"] = 100.0 * (1.0 - row["train_device_hours_mean"] / full_hours)
+            # The hardware-independent saving: sample passes (forward + backward) not trained.
+            row["saved_samples_pct"] = 100.0 * (1.0 - row["samples_trained_mean"] / full_samples)
+            ratios = throughput.reindex(runs["run_id"]).dropna()
+            off = (ratios > THROUGHPUT_FACTOR) | (ratios < 1.0 / THROUGHPUT_FACTOR)
+            row["throughput_ratio_min"] = float(ratios.min()) if len(ratios) else np.nan
+            row["throughput_ratio_max"] = float(ratios.max()) if len(ratios) else np.nan
+            row["time_flag_runs"] = int(off.sum())
+            row["time_flag"] = bool(off.any())
             cell_problems = problems[problem_cell == cell_key]
             row["problem_runs"] = int((~cell_problems["superseded"]).sum())
             row["notes"] = _notes(
@@ -297,6 +330,7 @@ def _against_same_compute(
             columns.append(
                 {
                     "same_compute_accuracy_mean": np.nan,
+                    "same_compute_samples_mean": np.nan,
                     "same_compute_n_seeds": 0,
                     "delta_to_same_compute": np.nan,
                     **_verdict_columns("same_compute", None),
@@ -307,6 +341,7 @@ def _against_same_compute(
         columns.append(
             {
                 "same_compute_accuracy_mean": float(samples[match].mean()),
+                "same_compute_samples_mean": board.loc[match, "samples_trained_mean"],
                 "same_compute_n_seeds": int(samples[match].size),
                 "delta_to_same_compute": verdict.difference,
                 **_verdict_columns("same_compute", verdict),
@@ -368,6 +403,25 @@ def _notes(row: dict, cell_problems: pd.DataFrame, has_full: bool, has_runs: boo
             f"realized ratio {_pct(row['realized_prune_ratio_mean'])}% misses its target "
             f"{_pct(row['target_prune_ratio'])}% by more than {RATIO_MISS:g} "
             f"({row['ratio_miss_runs']} of {row['n_seeds']} runs)"
+        )
+    shortfall = row["ratio_shortfall_mean"]  # realized - target, signed
+    if pd.notna(shortfall) and abs(shortfall) > RATIO_TOLERANCE:
+        realized = _pct(row["realized_prune_ratio_mean"], 0)
+        target = _pct(row["target_prune_ratio"], 0)
+        if shortfall < 0:
+            text = (
+                f"{row['pruner_label']} cannot reach {target}% on this data: realized {realized}%"
+            )
+        else:
+            text = f"{row['pruner_label']} overshoots its target {target}%: realized {realized}%"
+        notes.append(f"{text} ({100 * shortfall:+.1f} pts)")
+    if row["time_flag"]:
+        low, high = row["throughput_ratio_min"], row["throughput_ratio_max"]
+        spread = f"{low:.2g}×" if low == high else f"{low:.2g}–{high:.2g}×"
+        notes.append(
+            f"time figures not trusted: {row['time_flag_runs']} of {row['n_seeds']} runs trained "
+            f"at {spread} the median throughput of this dataset, model and device (more than "
+            f"{THROUGHPUT_FACTOR:g}× off: a shared or throttled machine?)"
         )
     if not has_full:
         notes.append("no finished full-data run to compare with")
@@ -432,6 +486,19 @@ def _ratio_text(row: pd.Series) -> str:
     return f"{text} (!)" if row["ratio_flag"] else text
 
 
+def _time_text(row: pd.Series, text: str) -> str:
+    """A time-derived figure, marked (!) when the row's runs' wall clocks are not trusted."""
+    return f"{text} (!)" if row["time_flag"] and text != "—" else text
+
+
+def _passes_text(row: pd.Series) -> str:
+    """The row's mean sample passes, and those of the same-compute full data it is compared
+    with, e.g. "28,000 (28,000)"."""
+    text = _number(row["samples_trained_mean"], ",.0f")
+    same = row.get("same_compute_samples_mean", np.nan)
+    return text if pd.isna(same) else f"{text} ({same:,.0f})"
+
+
 def _lossless_text(value) -> str:
     return "—" if pd.isna(value) else ("yes" if value else "no")
 
@@ -456,9 +523,15 @@ def format_leaderboard(board: pd.DataFrame) -> pd.DataFrame:
             "Seeds": board.apply(_seeds_text, axis=1),
             "vs full (pts)": _verdicts(board, "lossless", "full_n_seeds"),
             "vs same compute (pts)": _verdicts(board, "same_compute", "same_compute_n_seeds"),
-            tta_header: board.apply(_tta_text, axis=1),
-            "Train device-h": board["train_device_hours_mean"].map(lambda v: _number(v, ".3g")),
-            "Saved vs full (%)": board["saved_pct"].map(lambda v: _number(v, ".1f")),
+            tta_header: board.apply(lambda r: _time_text(r, _tta_text(r)), axis=1),
+            "Sample passes (same compute)": board.apply(_passes_text, axis=1),
+            "Train device-h": board.apply(
+                lambda r: _time_text(r, _number(r["train_device_hours_mean"], ".3g")), axis=1
+            ),
+            "Saved vs full (%)": board.apply(
+                lambda r: _time_text(r, _number(r["saved_pct"], ".1f")), axis=1
+            ),
+            "Saved passes vs full (%)": board["saved_samples_pct"].map(lambda v: _number(v, ".1f")),
             "Notes": board["notes"],
         }
     )

@@ -24,6 +24,52 @@ def phase_of(step: np.ndarray, epochs_run: np.ndarray) -> np.ndarray:
     return (percent[:, None] > bounds[None, :] * total[:, None]).sum(axis=1)
 
 
+_PHASE_SLACK = 1e-9  # 3 / 10 must stay on the 30% boundary whatever the float rounding
+
+
+def phase_of_progress(progress: np.ndarray) -> np.ndarray:
+    """Phase index (0..3) of each epoch from the budget progress in [0, 1] at its end; phases
+    are right-closed (progress 0.3 is still in 0-30%)."""
+    bounds = np.array([bound / 100 for _, bound in PHASES[:-1]])
+    values = np.asarray(progress, dtype=np.float64)
+    return (values[:, None] > bounds[None, :] + _PHASE_SLACK).sum(axis=1)
+
+
+def epoch_end_progress(logged: pd.DataFrame, usable: pd.DataFrame) -> np.ndarray:
+    """Budget progress at the end of each row's epoch (``logged``: history rows of usable runs),
+    as the LR schedule and Table 11 follow it: samples trained / S under ``samples:S``, training
+    seconds / T under ``time:T``, else (step + 1) / epochs_run (the run's epochs, not truncated:
+    E for a finished ``epochs:E`` run)."""
+    runs = usable.drop_duplicates("run_id").set_index("run_id")
+    budget = runs["budget"] if "budget" in runs else pd.Series("", index=runs.index)
+    parts = budget.astype(str).str.partition(":")
+    kind = parts[0].reindex(logged["run_id"]).to_numpy()
+    amount = pd.to_numeric(parts[2], errors="coerce").reindex(logged["run_id"]).to_numpy()
+    epochs = _epochs_float(logged, usable).reindex(logged["run_id"]).to_numpy()
+    step = logged["step"].to_numpy(dtype=np.float64) + 1
+    progress = step / epochs
+    used = {  # the budget's clock at each epoch end (epochs: step / epochs_run, as set above)
+        "samples": _column(logged, "samples_trained"),
+        "time": _column(logged, "train_seconds"),
+    }
+    for name, values in used.items():
+        chosen = (kind == name) & np.isfinite(amount) & np.isfinite(values)
+        progress = np.where(chosen, values / np.where(chosen, amount, 1.0), progress)
+    return np.clip(progress, 0.0, 1.0)
+
+
+def _column(logged: pd.DataFrame, name: str) -> np.ndarray:
+    if name not in logged:
+        return np.full(len(logged), np.nan)
+    return logged[name].to_numpy(dtype=np.float64)
+
+
+def _epochs_float(logged: pd.DataFrame, usable: pd.DataFrame) -> pd.Series:
+    steps = logged.groupby("run_id")["step"].max() + 1
+    summary = usable.set_index("run_id").get("metrics.epochs_run", pd.Series(dtype=float))
+    return summary.reindex(steps.index).fillna(steps).astype(np.float64)
+
+
 def epochs_run(histories: pd.DataFrame, usable: pd.DataFrame) -> pd.Series:
     """Epochs run per run id: the summary metric ``epochs_run``, else the epochs logged."""
     logged = histories.groupby("run_id")["step"].max() + 1
@@ -37,8 +83,8 @@ def per_run_phases(histories: pd.DataFrame, usable: pd.DataFrame, metric: str) -
     logged = logged[logged["run_id"].isin(usable["run_id"])]
     if logged.empty:
         return pd.DataFrame(columns=["run_id", *[name for name, _ in PHASES], FINAL])
-    epochs = epochs_run(histories, usable)
-    phase = phase_of(logged["step"].to_numpy(), epochs.loc[logged["run_id"]].to_numpy())
+    # Phases by budget progress, the same progress as the LR schedule and Table 11's points.
+    phase = phase_of_progress(epoch_end_progress(logged, usable))
     names = np.array([name for name, _ in PHASES])
     means = logged.assign(phase=names[phase]).pivot_table(
         index="run_id", columns="phase", values=metric, aggfunc="mean"
@@ -79,6 +125,10 @@ def tta_curves(histories: pd.DataFrame, usable: pd.DataFrame) -> pd.DataFrame:
     mean accuracy) over the seeds that ran that epoch; ``n_seeds`` says how many did.
     """
     logged = histories.dropna(subset=["test_accuracy", "train_seconds"])
+    if "eval_train_seconds" in logged:  # the evaluation's own clock (it may be mid-epoch)
+        logged = logged.assign(
+            train_seconds=logged["eval_train_seconds"].fillna(logged["train_seconds"])
+        )
     merged = logged.merge(usable[["run_id", *CELL]], on="run_id")
     if merged.empty:
         return pd.DataFrame()

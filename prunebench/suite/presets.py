@@ -44,9 +44,12 @@ Besides its main cells (record tag ``prunebench.comparison`` = "main"), a preset
 fair comparisons:
 
 - ``same_compute = true``: for every target prune ratio p of its pruned cells, full data on the
-  passes of the pruned runs at p: ``samples:round((1 - p) * n * E)`` (n training samples, budget
-  ``epochs:E``; ``samples:round((1 - p) * S)`` for a budget ``samples:S``), the LR schedule
-  compressed to it; param matched_prune_ratio = p.
+  sample passes the pruned runs at p train (bench.budgets.same_compute_budget, the one rule):
+  ``samples:kept * E`` for a budget ``epochs:E`` (kept = round((1 - p) * n) a plan),
+  ``samples:S`` for a budget ``samples:S`` (every pruned run trains exactly S), and under
+  ``time:`` the symbolic ``same-compute:p``, resolved by the runner to the mean
+  ``samples_trained_total`` of the finished pruned main runs at p (a second-phase cell); the LR
+  schedule compressed to it; param matched_prune_ratio = p.
 - ``equal_time = [fractions]``: every main cell again under the symbolic budget
   ``time-fraction:F``, F times the mean training seconds of the suite's finished full-data main
   runs of the same dataset and model. These cells run in a second phase, once those runs are
@@ -61,7 +64,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from prunebench.bench.budgets import TIME_FRACTION, Budget
+from prunebench.bench.budgets import SAME_COMPUTE, TIME_FRACTION, Budget, same_compute_budget
 from prunebench.bench.config import DEFAULT_ACCURACY_TARGETS, RunConfig, parse_budget
 from prunebench.bench.plugins import load_plugins
 from prunebench.datasets.build import resolve_loader
@@ -272,12 +275,12 @@ class Preset:
             n = _train_size(dataset, self.run_settings.get("subset"))
             for model in self.models:
                 for ratio in self.prune_ratios():
-                    passes = same_compute_passes(budget, n, ratio)
+                    matched = same_compute_budget(budget, n, ratio)
                     extra = [s for lab, r, s in self.extra_seeds if lab == "same_compute"
                              and round(r, 9) == round(ratio, 9)]  # fmt: skip
                     for seed in [*self.seeds, *extra]:
                         cfg = self.base_config(dataset, model, seed)
-                        cfg.budget = Budget("samples", passes)
+                        cfg.budget = matched
                         cfg.matched_prune_ratio = ratio
                         configs.append(cfg)
         return configs
@@ -309,18 +312,29 @@ class Preset:
         return configs
 
     def reference_cells(self, cfg: RunConfig) -> list[RunConfig]:
-        """The full-data main cells (every seed) whose training seconds an equal-time cell's
-        budget is a fraction of: same dataset and model (the preset has one budget)."""
+        """The main cells (every seed) a symbolic budget is resolved from, same dataset and model
+        (the preset has one budget): for an equal-time cell the full-data cells whose training
+        seconds it is a fraction of; for a ``same-compute:p`` cell the pruned cells at target
+        ratio p whose sample passes it trains."""
+        same = (cfg.dataset, cfg.model)
+        if cfg.budget.kind == SAME_COMPUTE:
+            return [
+                main
+                for main in self.main_cells()
+                if not pruner_class(main.pruner).is_reference
+                and (main.dataset, main.model) == same
+                and round(main.target_prune_ratio(), 9) == round(float(cfg.budget.amount), 9)
+            ]
         return [
             main
             for main in self.main_cells()
-            if pruner_class(main.pruner).is_reference
-            and (main.dataset, main.model) == (cfg.dataset, cfg.model)
+            if pruner_class(main.pruner).is_reference and (main.dataset, main.model) == same
         ]
 
     def cells(self) -> list[RunConfig]:
-        """Every run of the suite: main cells, same-compute cells, then equal-time cells (the
-        second phase, which waits for the full-data main runs)."""
+        """Every run of the suite: main cells, same-compute cells, saturation cells, then
+        equal-time cells (cells with a symbolic budget are a second phase that waits for the main
+        runs they rest on)."""
         return (
             self.main_cells()
             + self.same_compute_cells()
@@ -332,19 +346,6 @@ class Preset:
         """Identifies the set of cells: changes when any cell's configuration changes."""
         hashes = "\n".join(sorted(cfg.config_hash() for cfg in self.cells()))
         return hashlib.sha256(hashes.encode()).hexdigest()[:12]
-
-
-def same_compute_passes(budget: Budget, n: int, ratio: float) -> int:
-    """Sample passes of a pruned run at target ratio ``ratio`` on ``n`` samples under ``budget``:
-    round((1 - p) * n * E) for ``epochs:E``, round((1 - p) * S) for ``samples:S``."""
-    if budget.kind == "epochs":
-        return max(1, round((1.0 - ratio) * n * budget.amount))
-    if budget.kind == "samples":
-        return max(1, round((1.0 - ratio) * budget.amount))
-    raise ConfigError(
-        f"same_compute needs an epochs or samples budget, not {budget}: under a time budget "
-        "every run already has the same compute; set same_compute = false"
-    )
 
 
 def _train_size(dataset: str, subset: int | None) -> int:
@@ -481,9 +482,6 @@ def parse_preset(data: dict[str, Any], where: str, path: Path | None = None) -> 
     same_compute = data.get("same_compute", False)
     if not isinstance(same_compute, bool):
         raise _fail(where, f"'same_compute' must be true or false, got {same_compute!r}")
-    if same_compute and parse_budget(budget).kind == "time":
-        same_passes = "under a time budget every run already has the same compute"
-        raise _fail(where, f"same_compute needs an epochs or samples budget ({same_passes})")
     margin = data.get("margin")
     if margin is not None and (
         isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 0 <= margin < 1

@@ -5,10 +5,12 @@ work queue (``workqueue``) decides who runs what. Finished cells are skipped, in
 resume from their checkpoints, failed ones are recorded and the suite carries on; running the
 suite again retries them.
 
-Equal-time cells (``equal_time`` in the preset) are a second phase: their ``time-fraction``
-budget is resolved to seconds from the finished full-data main runs of the same dataset and
-model, so a worker claims one only when none of those runs is waiting or running in the queue;
-a worker left with nothing else waits (one log line) until they end.
+Cells with a symbolic budget are a second phase: an equal-time cell's ``time-fraction`` budget
+is resolved to seconds from the finished full-data main runs of the same dataset and model, and
+a same-compute cell's ``same-compute:p`` budget (under a time budget) to the mean sample passes
+of the finished pruned main runs at target ratio p; a worker claims one only when none of those
+runs is waiting or running in the queue; a worker left with nothing else waits (one log line)
+until they end.
 
 A cell's ``nproc`` N makes it one run on N processes, one device each: the worker that claims the
 cell starts them (``train_run``). Local workers on GPUs get disjoint slices of the visible GPUs
@@ -32,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from prunebench import interrupts, record
+from prunebench.bench.budgets import SAME_COMPUTE, TIME_FRACTION
 from prunebench.bench.checkpoint import checkpoint_path
 from prunebench.bench.config import RunConfig
 from prunebench.bench.plugins import load_inherited_plugins
@@ -48,6 +51,7 @@ DEFAULT_STORAGE = "sqlite:///optuna.db"
 WAIT_POLL_SECONDS = 2.0
 """How often a worker left with only equal-time cells looks again at the runs they wait for."""
 WAITS_FOR_FULL_DATA = "waits for full data"
+WAITS_FOR_PRUNED = "waits for the pruned runs it matches"
 
 
 @dataclass(frozen=True)
@@ -74,34 +78,39 @@ def recorded_runs(tracking_uri: str, experiment: str) -> dict[str, tuple[str, st
     return records
 
 
-def reference_seconds(preset: Preset, cfg: RunConfig, tracking_uri: str) -> float | None:
-    """Mean training seconds of the finished full-data main runs an equal-time cell is timed
-    against (None while there is none)."""
+def reference_amount(preset: Preset, cfg: RunConfig, tracking_uri: str) -> float | None:
+    """What a symbolic budget is resolved from (None while no run it rests on has finished):
+    for an equal-time cell the mean training seconds of the finished full-data main runs, for a
+    same-compute cell the mean sample passes of the finished pruned main runs it matches."""
+    metric = "samples_trained_total" if cfg.budget.kind == SAME_COMPUTE else "train_seconds_total"
     client = record.client(tracking_uri)
     experiment_id = record.find_experiment_id(client, preset.name)
     if experiment_id is None:
         return None
-    seconds = []
+    values = []
     for reference in preset.reference_cells(cfg):
         finished = client.search_runs(
             [experiment_id],
             filter_string=record.train_filter(reference.config_hash(), finished=True),
             max_results=1,
         )
-        if finished and "train_seconds_total" in finished[0].data.metrics:
-            seconds.append(finished[0].data.metrics["train_seconds_total"])
-    return sum(seconds) / len(seconds) if seconds else None
+        if finished and metric in finished[0].data.metrics:
+            values.append(finished[0].data.metrics[metric])
+    return sum(values) / len(values) if values else None
 
 
 def resolve_cell(preset: Preset, cfg: RunConfig, tracking_uri: str) -> RunConfig | None:
-    """``cfg`` ready to train: an equal-time cell with its seconds resolved (None while its
-    full-data runs have not finished); any other cell as it is."""
+    """``cfg`` ready to train: a cell with a symbolic budget resolved (None while the runs it
+    rests on have not finished); any other cell as it is."""
     if not cfg.budget.is_symbolic:
         return cfg
-    reference = reference_seconds(preset, cfg, tracking_uri)
+    reference = reference_amount(preset, cfg, tracking_uri)
     if reference is None:
         return None
-    return dataclasses.replace(cfg, time_budget_seconds=cfg.budget.resolve(reference).amount)
+    resolved = cfg.budget.resolve(reference).amount
+    if cfg.budget.kind == SAME_COMPUTE:
+        return dataclasses.replace(cfg, same_compute_samples=int(resolved))
+    return dataclasses.replace(cfg, time_budget_seconds=resolved)
 
 
 ORPHAN_REASON = (
@@ -177,10 +186,12 @@ def plan(
         if status != "FINISHED" and cfg.budget.is_symbolic:
             resolved = resolve_cell(preset, cfg, tracking_uri) if exists else None
             if resolved is None:
-                reason = WAITS_FOR_FULL_DATA
+                reason = (
+                    WAITS_FOR_FULL_DATA if cfg.budget.kind == TIME_FRACTION else WAITS_FOR_PRUNED
+                )
             else:
                 cfg = resolved
-                reason = reason or f"time:{resolved.time_budget_seconds:.3g}s"
+                reason = reason or _resolved_text(resolved)
         if status == "FINISHED":
             states.append(CellState(cfg, "done"))
         elif cfg.config_hash() in held:
@@ -194,6 +205,11 @@ def plan(
         else:
             states.append(CellState(cfg, "run", reason))
     return states
+
+
+def _resolved_text(cfg: RunConfig) -> str:
+    budget = cfg.training_budget()
+    return f"time:{budget.amount:.3g}s" if budget.kind == "time" else str(budget)
 
 
 def run_worker(
@@ -220,7 +236,7 @@ def run_worker(
     }
 
     def ready(cell: str, unfinished: set[str]) -> bool:
-        # An equal-time cell waits until no full-data run it is timed against may still finish.
+        # A symbolic-budget cell waits until no run it is resolved from may still finish.
         return not references.get(cell, set()) & unfinished
 
     done: list[tuple[str, str]] = []
@@ -233,7 +249,7 @@ def run_worker(
                 break
             if not waiting:
                 log.info(
-                    "worker %d: equal-time cells wait for full-data runs of other workers",
+                    "worker %d: second-phase cells wait for main runs of other workers",
                     os.getpid(),
                 )
             waiting = True
@@ -246,8 +262,8 @@ def run_worker(
                 queue.finish(claim, "FINISHED")  # finished by an earlier generation meanwhile
                 continue
             resolved = resolve_cell(preset, cfg, tracking_uri)
-            if resolved is None:  # every full-data run it is timed against failed
-                reason = "no finished full-data run to take the training time from"
+            if resolved is None:  # every run it is resolved from failed
+                reason = "no finished main run to take its budget from"
                 print(failed_cell_line(cfg, reason), file=sys.stderr, flush=True)
                 queue.finish(claim, "FAILED")
                 done.append((claim.cell, f"FAILED ({reason})"))
@@ -257,8 +273,8 @@ def run_worker(
                 log.info("run %s of cell %s: KILLED, %s", run_id, cfg.cell(), ORPHAN_REASON)
             if cfg.budget.is_symbolic:
                 log.info(
-                    "worker %d: %s seed %d: %s = %.3f training seconds",
-                    os.getpid(), cfg.cell(), cfg.seed, cfg.budget, cfg.time_budget_seconds,
+                    "worker %d: %s seed %d: %s = %s",
+                    os.getpid(), cfg.cell(), cfg.seed, cfg.budget, cfg.training_budget(),
                 )  # fmt: skip
             log.info("worker %d: %s seed %d", os.getpid(), cfg.cell(), cfg.seed)
             try:

@@ -355,8 +355,9 @@ def run_search(
         fresh_tags = {**_confirm_tags(search_run_id, study_name, preset, variant)}
 
         def train(params: dict[str, Any] | None, seed: int) -> tuple[float, float]:
-            if params is None:
-                return evaluate(reference_pruner(), {}, seed, fresh_tags)
+            if params is None:  # shared by every variant's search: trained once, then reused
+                with exclusive_lock(references):
+                    return evaluate(reference_pruner(), {}, seed, fresh_tags)
             return evaluate(pruner, params, seed, fresh_tags)
 
         confirmation = confirm(lossless, train, confirm_seeds or seeds, margin, level)
