@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 
@@ -14,6 +15,7 @@ from prunebench.suite.preset_overrides import add_override_options, overrides_fr
 from prunebench.suite.presets import load_preset
 from prunebench.suite.runner import DEFAULT_STORAGE
 from prunebench.suite.search import run_search, search_variants
+from prunebench.suite.stopping import logger_levels
 
 CONTINUE_HINT = (
     "the interrupted runs are recorded KILLED; rerun the same search command to continue its "
@@ -107,7 +109,9 @@ def execute(args: argparse.Namespace) -> int:
     overrides = overrides_from_args(args)
     with ProcessPoolExecutor(args.workers, mp_context=context) as pool:
         futures = [
-            pool.submit(_search_worker, args.preset, overrides, pruner, variant, options)
+            pool.submit(
+                _search_worker, args.preset, overrides, pruner, variant, options, logger_levels()
+            )
             for pruner, variant in searches
         ]
         for future in futures:
@@ -115,10 +119,14 @@ def execute(args: argparse.Namespace) -> int:
     return 0
 
 
-def _search_worker(preset_arg: str, overrides: dict, pruner: str, variant: str, options: dict):
+def _search_worker(
+    preset_arg: str, overrides: dict, pruner: str, variant: str, options: dict, levels: dict
+) -> str:
     """One variant's search in a worker process: its answer as text."""
     from prunebench.bench.plugins import load_inherited_plugins
 
+    for name, level in levels.items():  # the parent's (Optuna's INFO lines off unless --verbose)
+        logging.getLogger(name).setLevel(level)
     load_inherited_plugins()
     return _search_text(load_preset(preset_arg, **overrides), pruner, variant, options)
 
