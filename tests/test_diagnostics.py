@@ -366,14 +366,15 @@ def test_paper_presets_use_the_public_recipe_and_short_presets_keep_their_own():
 
 
 def test_demo_measures_alignment_for_full_data_and_orderdp_infobatch_at_its_top_ratio():
-    preset = load_preset("demo-fmnist")
+    # The small-CNN demo, kept as the unsaturated contrast (the MLP demo measures OrderDP only).
+    preset = load_preset("unsaturated-fmnist-cnn")
     top = max(max(entry.prune_ratios) for entry in preset.pruners)
     measured = {
         (cfg.label, cfg.target_prune_ratio()) for cfg in preset.cells() if cfg.grad_alignment
     }
     assert measured == {("full", 0.0), ("orderdp", top), ("infobatch", top)}
     # Overriding the ratios keeps the per-ratio settings only where their ratio is still run.
-    narrowed = load_preset("demo-fmnist", prune_ratios=[0.5])
+    narrowed = load_preset("unsaturated-fmnist-cnn", prune_ratios=[0.5])
     assert {cfg.label for cfg in narrowed.cells() if cfg.grad_alignment} == {"full"}
 
 

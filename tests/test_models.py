@@ -15,12 +15,12 @@ TINY = synthetic_spec(channels=3, height=8, width=8, num_classes=7)
 
 
 def test_registry_names():
-    assert available_models() == ["resnet18", "resnet50", "resnet9", "small_cnn"]
-    with pytest.raises(ConfigError, match="unknown model 'vgg'; choose one of: resnet18, resnet50"):
+    assert available_models() == ["mlp", "resnet18", "resnet50", "resnet9", "small_cnn"]
+    with pytest.raises(ConfigError, match="unknown model 'vgg'; choose one of: mlp, resnet18"):
         build_model("vgg", TINY, seed=0)
 
 
-@pytest.mark.parametrize("name", ["small_cnn", "resnet9", "resnet18", "resnet50"])
+@pytest.mark.parametrize("name", ["mlp", "small_cnn", "resnet9", "resnet18", "resnet50"])
 @pytest.mark.parametrize("spec", [TINY, get_spec("fashion_mnist")], ids=["8x8x3", "fmnist"])
 def test_output_shape_follows_spec(name, spec):
     model = build_model(name, spec, seed=0).eval()

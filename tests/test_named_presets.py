@@ -44,9 +44,10 @@ def test_fashion_mnist_presets_dry_run_and_write_nothing(name, tmp_path, monkeyp
 
 
 def test_a_searchs_full_data_reference_is_the_suites_full_cell():
-    """The demo's full entry measures gradient alignment; the search's reference used the bare
-    config, so it trained full data again under another hash and the report counted 4 runs."""
-    preset = load_preset("demo-fmnist")
+    """The (old) demo's full entry measures gradient alignment; the search's reference used the
+    bare config, so it trained full data again under another hash and the report counted 4 runs.
+    That demo is the preset unsaturated-fmnist-cnn now."""
+    preset = load_preset("unsaturated-fmnist-cnn")
     cells = {cfg.seed: cfg.config_hash() for cfg in preset.main_cells() if cfg.pruner == "full"}
     reference = {
         seed: preset.reference_config("fashion_mnist", "small_cnn", seed).config_hash()
@@ -60,8 +61,9 @@ def test_a_searchs_full_data_reference_is_the_suites_full_cell():
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CPU threads only matter for CPU runs")
 def test_a_suite_asking_for_more_cpu_threads_than_cores_says_so_once(tmp_path, monkeypatch, capsys):
     """Two workers of 2-thread runs on 2 cores made every run ~10x slower (an equal-time suite
-    then measured the contention); the suite now says so before its first cell."""
-    preset = load_preset("demo-fmnist")
+    then measured the contention); the suite now says so before its first cell. (The demo runs
+    one thread a run; the unsaturated contrast keeps the default two.)"""
+    preset = load_preset("unsaturated-fmnist-cnn")
     assert contention_line(preset, workers=1, cores=2) is None
     assert "2 worker(s) x 2 threads = 4 CPU threads on 2 cores" in contention_line(
         preset, workers=2, cores=2
@@ -69,6 +71,7 @@ def test_a_suite_asking_for_more_cpu_threads_than_cores_says_so_once(tmp_path, m
     monkeypatch.chdir(tmp_path)
     workers = (os.cpu_count() or 1) + 1
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    argv = ["suite", "demo-fmnist", "--dry-run", "--workers", str(workers), "--tracking-uri", store]
+    argv = ["suite", "unsaturated-fmnist-cnn", "--dry-run", "--workers", str(workers)]
+    argv += ["--tracking-uri", store]
     assert main(argv) == 0
     assert capsys.readouterr().err.count(f"warning: {workers} worker(s) x 2 threads") == 1
