@@ -100,9 +100,10 @@ def test_preset_runs_end_to_end_on_a_tiny_fixture(name, tmp_path, monkeypatch, c
         f"suite {preset.name}: loader {preset.run_settings['loader']}"
     )
     # Per dataset and model: the pruners' cells, the same-compute full run at 0.5 if asked for
-    # (orderdp's), and the pruners' again per equal-time fraction.
+    # (orderdp's), full data on twice the budget if asked for (saturation), and the pruners'
+    # again per equal-time fraction.
     same_compute = int(preset.same_compute and "orderdp" in pruners)
-    per_grid = len(pruners) * (1 + len(preset.equal_time)) + same_compute
+    per_grid = len(pruners) * (1 + len(preset.equal_time)) + same_compute + int(preset.saturation)
     assert f"all {per_grid * len(preset.datasets) * len(preset.models)} cells finished" in out
 
     client = record.client(tracking)
@@ -115,7 +116,7 @@ def test_preset_runs_end_to_end_on_a_tiny_fixture(name, tmp_path, monkeypatch, c
         # The preset's own code path: its loader and model, on the fixture's samples.
         assert run.data.params["loader"] == preset.run_settings["loader"]
         assert run.data.params["model"] == preset.models[0]
-        assert run.data.params["augment"] == "True"
+        assert run.data.params["augment"] == str(preset.run_settings["augment"])
         assert run.data.metrics["epochs_run"] == 1
         assert int(run.data.params["train_size"]) in (train, train // 5 * 5 + 5)  # CIFAR-10: 5 x 13
         assert 0.0 <= run.data.metrics["test_accuracy"] <= 1.0
