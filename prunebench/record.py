@@ -60,6 +60,10 @@ TAG_VARIANT = "prunebench.variant"
 TAG_LOOKS = "prunebench.looks"
 """On an experiment run with --until-decided: the design's number of looks L (its verdicts
 test at level / L)."""
+TAG_ROUNDS = "prunebench.rounds"
+"""On an experiment run with --until-decided: "INITIAL+ROUND", its seeds before the first look
+and the seeds each round adds (a verdict on N seeds rests on 1 + ceil((N - INITIAL) / ROUND)
+rounds)."""
 TAG_MARGIN = "prunebench.margin"
 """On an experiment run with --until-decided: the margin its rounds decided at."""
 TAG_CONFIRMATION = "prunebench.confirmation"

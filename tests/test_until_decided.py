@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from mlflow import MlflowClient
 
+from prunebench.reports.answer import rounds, verdict_table
 from prunebench.suite.presets import parse_preset
 from prunebench.suite.until_decided import SAME_COMPUTE, run_until_decided
 
@@ -46,3 +48,25 @@ def test_an_undecided_cell_gets_more_seeds_and_a_decided_one_does_not(mlflow_sql
     assert all(key[0] != SAME_COMPUTE for key in looks[0].added)  # the preset has none
     experiment = MlflowClient(mlflow_sqlite).get_experiment_by_name("rounds")
     assert experiment.tags["prunebench.looks"] == "3"  # the report tests at 0.05 / 3
+    assert experiment.tags["prunebench.rounds"] == "3+3"  # 3 seeds, then 3 a round
+
+
+def test_the_report_says_how_many_rounds_and_seeds_each_verdict_rests_on():
+    board = pd.DataFrame(
+        {
+            "is_full": [False, False],
+            "comparison": ["main", "main"],
+            "n_seeds": [3, 9],
+            "prune_ratio": [0.5, 0.5],
+            "pruner_label": ["rs2", "random"],
+            "lossless_verdict": ["lossy", "undecided"],
+            "lossless_lower_bound": [-0.05, -0.004],
+            "same_compute_verdict": [pd.NA, pd.NA],
+            "same_compute_lower_bound": [float("nan"), float("nan")],
+        }
+    )
+    table = verdict_table(board, design=(3, 3)).set_index("Pruner")
+    assert table.loc["rs2", "50% seeds (rounds)"] == "3 (1)"  # decided at the first look
+    assert table.loc["random", "50% seeds (rounds)"] == "9 (3)"  # two rounds added
+    assert "50% seeds (rounds)" not in verdict_table(board).columns  # no design: not shown
+    assert [rounds(n, (5, 5)) for n in (5, 6, 10, 11, 20)] == [1, 2, 2, 3, 4]

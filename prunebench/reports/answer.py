@@ -144,9 +144,19 @@ def _cell(verdict, lower: float) -> str:
     return f"{VERDICT_MARKS.get(verdict, '')} {verdict}{bound}"
 
 
-def verdict_table(board: pd.DataFrame) -> pd.DataFrame:
+def rounds(seeds: int, design: tuple[int, int] | None) -> int:
+    """Rounds of seeds a verdict on ``seeds`` seeds rests on under an --until-decided
+    ``design`` (initial seeds, seeds a round adds); 1 without one."""
+    if design is None:
+        return 1
+    initial, per_round = design
+    return 1 + max(0, -(-(seeds - initial) // per_round))
+
+
+def verdict_table(board: pd.DataFrame, design: tuple[int, int] | None = None) -> pd.DataFrame:
     """Pruner rows, a column pair per realized ratio: the verdict against full data and against
-    same-compute full data, each with its one-sided 95% lower bound (points)."""
+    same-compute full data, each with its one-sided 95% lower bound (points); under an
+    --until-decided ``design`` also the seeds and rounds each pruned cell rests on."""
     rows = verdict_frame(board)
     if rows.empty:
         return pd.DataFrame()
@@ -155,6 +165,9 @@ def verdict_table(board: pd.DataFrame) -> pd.DataFrame:
         head = f"{100 * ratio:.0f}%"
         for _, row in at.iterrows():
             line = table.setdefault(row["pruner_label"], {"Pruner": row["pruner_label"]})
+            if design is not None:
+                seeds = int(row["n_seeds"])
+                line[f"{head} seeds (rounds)"] = f"{seeds} ({rounds(seeds, design)})"
             line[f"{head} vs full"] = _cell(row["lossless_verdict"], row["lossless_lower_bound"])
             line[f"{head} vs same compute"] = _cell(
                 row["same_compute_verdict"], row["same_compute_lower_bound"]
@@ -281,7 +294,7 @@ def html(page, content) -> None:
         page.text(power_sentence(section.board, content.min_tolerance, content.level))
         if "answer" in section.figures:
             page.figure(section.figures["answer"])
-        page.table(verdict_table(section.board))
+        page.table(verdict_table(section.board, content.design))
     confirmed = confirmed_table(content.searches)
     if not confirmed.empty:
         page.text(
@@ -325,7 +338,7 @@ def markdown(content) -> list[str]:
         lines += [f"### {section_title(section.key)}", ""]
         lines += [line + "\n" for line in ratio_sentences(section.board, content.min_tolerance)]
         lines += [power_sentence(section.board, content.min_tolerance, content.level), ""]
-        lines += [markdown_table(verdict_table(section.board)), ""]
+        lines += [markdown_table(verdict_table(section.board, content.design)), ""]
     confirmed = confirmed_table(content.searches)
     if not confirmed.empty:
         lines += ["Largest lossless prune ratio, confirmed on fresh seeds:", ""]

@@ -113,6 +113,8 @@ class ReportContent:
     generated: str
     equal_time: pd.DataFrame = field(default_factory=pd.DataFrame)
     saturation: list[answer.Saturation] = field(default_factory=list)
+    design: tuple[int, int] | None = None
+    """An --until-decided experiment's (initial seeds, seeds a round adds); None: none."""
     """Full data on a multiple of the budget against the budget (the doubling test)."""
     level: float = DEFAULT_LEVEL
     ui_url: str = ""
@@ -1112,6 +1114,9 @@ def build(
         min_tolerance=min_tolerance,
         level=look_level(int(tags.get(record.TAG_LOOKS, 1)), DEFAULT_LEVEL),
     )
+    if record.TAG_ROUNDS in tags:
+        initial, per_round = tags[record.TAG_ROUNDS].split("+")
+        content.design = (int(initial), int(per_round))
     content.ui_url = ui_url
     out.parent.mkdir(parents=True, exist_ok=True)
     try:

@@ -130,6 +130,9 @@ def run_until_decided(
     experiment_id = record.get_or_create_experiment(client, preset.name)
     client.set_experiment_tag(experiment_id, record.TAG_LOOKS, str(looks))
     client.set_experiment_tag(experiment_id, record.TAG_MARGIN, f"{margin:g}")
+    client.set_experiment_tag(
+        experiment_id, record.TAG_ROUNDS, f"{len(preset.seeds)}+{round_seeds}"
+    )
     history = []
     for number in range(1, looks + 1):
         run_round(preset)
