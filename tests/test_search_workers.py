@@ -88,7 +88,9 @@ def test_two_search_workers_draw_different_trials_and_train_each_reference_once(
 
     evaluated = [json.loads(line) for line in calls.read_text().splitlines()]
     references = [seed for pruner, _, seed in evaluated if pruner == "full"]
-    assert sorted(references) == [0, 1]  # each reference once, not once per worker
+    # Each reference once, not once per worker: the search's seeds and, once per study, the
+    # fresh seeds its answer is confirmed on.
+    assert sorted(references) == [0, 1, 1000, 1001]
     trained = [json.dumps([params, seed], sort_keys=True) for p, params, seed in evaluated
                if p != "full"]  # fmt: skip
     assert len(trained) == len(set(trained))  # no (parameters, seed) trained twice

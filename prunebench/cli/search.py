@@ -174,7 +174,12 @@ def confirmation_line(result) -> str:
     """The search's answer as confirmed (or not) on fresh seeds, with what it cost."""
     confirmation = result.confirmation
     cost = f"{result.training_runs} training runs asked for, reused ones included"
-    if confirmation is None or not confirmation.attempts:
+    if confirmation is None:
+        return (
+            "  confirmed on fresh seeds: done by another worker or an earlier run (see the "
+            f"search run's confirmed_* metrics; {cost})"
+        )
+    if not confirmation.attempts:
         return f"  confirmed on fresh seeds: nothing to confirm ({cost})"
     seeds = f"seeds {confirmation.seeds[0]}-{confirmation.seeds[-1]}"
     confirmed = confirmation.confirmed

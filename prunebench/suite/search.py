@@ -360,9 +360,17 @@ def run_search(
                     return evaluate(reference_pruner(), {}, seed, fresh_tags)
             return evaluate(pruner, params, seed, fresh_tags)
 
-        confirmation = confirm(lossless, train, confirm_seeds or seeds, margin, level)
-        result = dataclasses.replace(result, confirmation=confirmation)
-        runs += confirmation.training_runs
+        # Once per study: workers that finish together take turns (a folder lock on this
+        # machine), and a worker that finds the confirmation done leaves it to the record.
+        turn = references / "confirm"
+        turn.mkdir(exist_ok=True)
+        with exclusive_lock(turn):
+            done = optuna.load_study(study_name=study_name, storage=storage).user_attrs
+            if not done.get("confirmed"):
+                confirmation = confirm(lossless, train, confirm_seeds or seeds, margin, level)
+                result = dataclasses.replace(result, confirmation=confirmation)
+                runs += confirmation.training_runs
+                study.set_user_attr("confirmed", True)
     result = dataclasses.replace(result, training_runs=runs)
     _log_result(client, search_run_id, result)
     return result
@@ -480,9 +488,10 @@ def _summarize(study, study_name, run_id, full_mean, full_std, margin, variant) 
 
 
 def _log_result(client, run_id: str, result: SearchResult) -> None:
-    metrics = [_metric("search_training_runs", result.training_runs)]
+    metrics = []
     confirmation = result.confirmation
-    if confirmation is not None:
+    if confirmation is not None:  # the worker that confirmed logs the whole search's cost
+        metrics.append(_metric("search_training_runs", result.training_runs))
         metrics.append(_metric("confirm_seeds", len(confirmation.seeds)))
         metrics.append(_metric("confirm_attempts", len(confirmation.attempts)))
         confirmed = confirmation.confirmed
