@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 from scipy import stats as scipy_stats
+from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestIndPower
 
 from prunebench.stats import (
@@ -18,7 +19,7 @@ from prunebench.stats import (
     seeds_for_margin,
     supported_margin,
 )
-from prunebench.stats.ranks import compact_letters
+from prunebench.stats.ranks import compact_letters, holm_reject
 
 MARGIN = 0.003  # 0.3 points
 FULL = [0.9000, 0.9012, 0.8991, 0.9005, 0.8995]
@@ -110,6 +111,18 @@ def test_identical_pruners_split_at_most_at_the_level():
         ranks = rank_groups(samples, 0.05)
         splits += len({r.rank for r in ranks.values()}) > 1
     assert splits / 2000 <= 0.065
+
+
+def test_holm_decides_as_statsmodels_does():
+    # 60 families of 1-30 p-values (numpy seed 5), some tiny, some tied: the same rejections
+    # (60, not more: each multipletests call runs a full garbage collection).
+    rng = np.random.default_rng(5)
+    for _ in range(60):
+        size = int(rng.integers(1, 31))
+        p = np.round(rng.beta(0.3, 1.0, size), 3)
+        level = float(rng.choice([0.01, 0.05, 0.1]))
+        expected = multipletests(p, alpha=level, method="holm")[0]
+        assert (holm_reject(p, level) == expected).all(), (p, level)
 
 
 def test_letters_are_transitive_groups():
