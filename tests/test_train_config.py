@@ -217,7 +217,7 @@ def test_target_ratio_cell_and_run_name():
     ("overrides", "message"),
     [
         ({"dataset": "mnist"}, "unknown dataset 'mnist'; choose one of: cifar10"),
-        ({"model": "vgg"}, "unknown model 'vgg'; choose one of: resnet18"),
+        ({"model": "vgg"}, "unknown model 'vgg'; choose one of: mlp, resnet18"),
         ({"pruner": "magic"}, "unknown pruner 'magic'; choose one of: "),
         ({"pruner_params": {"prune_ratio": 1.0}}, r"prune ratio must be in \[0, 1\)"),
         ({"pruner_params": {"prune_ratio": -0.1}}, r"prune ratio must be in \[0, 1\)"),
