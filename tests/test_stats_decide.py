@@ -114,10 +114,10 @@ def test_identical_pruners_split_at_most_at_the_level():
 
 
 def test_holm_decides_as_statsmodels_does():
-    # 60 families of 1-30 p-values (numpy seed 5), some tiny, some tied: the same rejections
-    # (60, not more: each multipletests call runs a full garbage collection).
+    # 30 families of 1-30 p-values (numpy seed 5), some tiny, some tied: the same rejections
+    # (30, not more: each multipletests call runs a full garbage collection).
     rng = np.random.default_rng(5)
-    for _ in range(60):
+    for _ in range(30):
         size = int(rng.integers(1, 31))
         p = np.round(rng.beta(0.3, 1.0, size), 3)
         level = float(rng.choice([0.01, 0.05, 0.1]))
