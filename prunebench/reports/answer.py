@@ -20,7 +20,7 @@ from prunebench.bench.budgets import parse_budget
 from prunebench.reports.figures import new_figure
 from prunebench.reports.html import markdown_table
 from prunebench.reports.leaderboard import is_reference, section_title, usable_runs
-from prunebench.stats import DEFAULT_LEVEL, supported_margin, welch_bounds
+from prunebench.stats import DEFAULT_LEVEL, DEFAULT_RESOLUTION, supported_margin, welch_bounds
 from prunebench.stats.power import DEFAULT_POWER
 
 SATURATION_AIM = 0.005
@@ -48,7 +48,7 @@ class Saturation:
         """The gain's two-sided 95% Welch interval (NaN with fewer than 2 seeds a side)."""
         if min(self.base.size, self.more.size) < 2:
             return np.nan, np.nan
-        welch = welch_bounds(self.more, self.base, resolution=1e-4)
+        welch = welch_bounds(self.more, self.base, DEFAULT_RESOLUTION)
         return welch.bound(0.975, -1), welch.bound(0.975, +1)
 
     def sentence(self) -> str:

@@ -71,6 +71,7 @@ from prunebench.datasets.build import resolve_loader
 from prunebench.errors import ConfigError
 from prunebench.pruners import pruner_class, reference_pruner
 from prunebench.pruners.registry import check_param_types
+from prunebench.record import COMPARISON_SAME_COMPUTE
 from prunebench.suite.preset_overrides import apply_overrides
 
 if sys.version_info >= (3, 11):
@@ -177,7 +178,7 @@ class Preset:
     margin: float | None = None
     """The non-inferiority margin of this preset's verdicts (fraction; None: the default)."""
     extra_seeds: tuple[tuple[str, float, int], ...] = ()
-    """(pruner label or "same_compute", target ratio, seed): cells run beyond ``seeds`` (the
+    """(pruner label or COMPARISON_SAME_COMPUTE, target ratio, seed): cells beyond ``seeds`` (the
     rounds of ``--until-decided``)."""
 
     def base_config(self, dataset: str, model: str, seed: int) -> RunConfig:
@@ -276,7 +277,7 @@ class Preset:
             for model in self.models:
                 for ratio in self.prune_ratios():
                     matched = same_compute_budget(budget, n, ratio)
-                    extra = [s for lab, r, s in self.extra_seeds if lab == "same_compute"
+                    extra = [s for lab, r, s in self.extra_seeds if lab == COMPARISON_SAME_COMPUTE
                              and round(r, 9) == round(ratio, 9)]  # fmt: skip
                     for seed in [*self.seeds, *extra]:
                         cfg = self.base_config(dataset, model, seed)

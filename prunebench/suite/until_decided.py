@@ -28,8 +28,9 @@ from prunebench.suite.presets import Preset
 
 log = logging.getLogger(__name__)
 
-SAME_COMPUTE = "same_compute"
-"""The reference key of same-compute full data (its cells are per ratio)."""
+SAME_COMPUTE = record.COMPARISON_SAME_COMPUTE
+"""The reference key of same-compute full data (its cells are per ratio): the comparison's name,
+as Preset.extra_seeds reads it."""
 
 
 @dataclass(frozen=True)
