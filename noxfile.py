@@ -96,7 +96,7 @@ def tests(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Speed benchmarks; each prints ratios measured in one run (pass --device cuda on a GPU)."""
     python = shared_env(session) / "python"
-    for script in sorted((ROOT / "benchmarks").glob("*.py")):
+    for script in sorted((ROOT / "benchmarks").glob("[!_]*.py")):  # _x.py: shared helpers
         session.log(f"benchmark {script.name}")
         session.run(str(python), str(script), *session.posargs, external=True)
 

@@ -12,7 +12,7 @@ step python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_
 step python3 benchmarks/pruners.py --device cuda
 step python3 benchmarks/loaders.py --device cuda
 step python3 benchmarks/harness.py --device cuda --dataset synthetic --model resnet18 \
-  --subset 10000 --epochs 3 --batch-size 512
+  --subset 10000 --rounds 9 --batch-size 512
 step python3 -m pytest -q -p no:cacheprovider tests/test_datasets_loaders.py \
   tests/test_pruner_contract.py -k "gpu or cuda"
 exit $status

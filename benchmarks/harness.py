@@ -12,23 +12,28 @@
     all-gather it replaces. The epoch time is extrapolated from timed DDP steps of the model at
     the per-rank batch on these CPUs (epoch = steps per epoch x seconds per step). Target < 1%.
 
-Epochs of every variant are interleaved round by round and each variant's fastest epoch is
-compared (noise on these shared CPUs only ever adds time); each variant's first epoch is a warm-up
-and not counted.
+Every round runs one epoch of every variant (bare, harness, each ratio) in a fresh random order
+(benchmarks/_interleave.py), after one warm-up round; each figure is a per-round ratio of two
+epochs of the same round, printed as the median over rounds with its 95% interval. The targets
+are met when the whole interval is: overhead's upper end <= 2%, efficiency's lower end >= 0.95.
 On CUDA it also counts host synchronizations per training epoch (sync debug mode "warn").
 
-    python benchmarks/harness.py [--device cuda] [--epochs 5] [--subset 8000] [--threads 1]
+    python benchmarks/harness.py [--device cuda] [--rounds 15] [--subset 8000] [--threads 1]
                                  [--parts a,b,c]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 import warnings
+from collections.abc import Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from _interleave import CONFIDENCE, fewest_rounds, interleaved, median_interval
 
 from prunebench.bench.budgets import parse_budget
 from prunebench.bench.config import RunConfig, device_kind
@@ -201,7 +206,8 @@ def sync_benchmark(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--epochs", type=int, default=5, help="timed epochs per variant")
+    parser.add_argument("--rounds", type=int, default=15, help="timed epochs per variant")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the variants' order")
     parser.add_argument("--dataset", default="fashion_mnist")
     parser.add_argument("--model", default="small_cnn")
     parser.add_argument("--subset", type=int, default=8000)
@@ -216,6 +222,8 @@ def main() -> None:
     if ignored:
         print(f"(ignoring {' '.join(ignored)})")
     parts = set(args.parts.split(","))
+    if args.rounds < fewest_rounds():
+        parser.error(f"--rounds must be at least {fewest_rounds()} for a 95% interval of a median")
     if parts & {"a", "b"}:
         overhead_benchmark(args)
     if "c" in parts:
@@ -223,13 +231,13 @@ def main() -> None:
 
 
 def overhead_benchmark(args: argparse.Namespace) -> None:
-    """Parts (a) and (b): harness overhead and speedup efficiency (one interleaved loop)."""
+    """Parts (a) and (b): harness overhead and speedup efficiency, one interleaved loop."""
     device = torch.device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
     spec = get_spec(args.dataset)
     subset = min(args.subset, spec.train_size) if args.subset else None
-    epochs = args.epochs + 1  # plus the warm-up
+    epochs = args.rounds + 1  # plus the warm-up round
 
     def config(pruner: str, params: dict) -> RunConfig:
         return RunConfig(
@@ -249,48 +257,59 @@ def overhead_benchmark(args: argparse.Namespace) -> None:
     bare = BareLoop(config("full", {}), device)
     pruned = {r: Trainer(config(args.pruner, {"prune_ratio": r}), Dist(device)) for r in ratios}
     count_syncs = device.type == "cuda"
-
-    times: dict[str, list[float]] = {"bare": [], "full": [], **{f"p{r}": [] for r in ratios}}
     syncs: list[int] = []
-    for round_index in range(epochs):
-        record = round_index > 0
-        seconds = bare.train_epoch()
-        if record:
-            times["bare"].append(seconds)
-        seconds, synced = harness_epoch(full, count_syncs)
-        if record:
-            times["full"].append(seconds)
-            syncs.append(synced)
-        for ratio, trainer in pruned.items():
-            seconds, _ = harness_epoch(trainer, False)
-            if record:
-                times[f"p{ratio}"].append(seconds)
+    samples: dict[float, list[int]] = {r: [] for r in ratios}
 
-    best = {key: min(values) for key, values in times.items()}
+    def full_epoch() -> float:
+        seconds, synced = harness_epoch(full, count_syncs)
+        syncs.append(synced)
+        return seconds
+
+    def pruned_epoch(ratio: float) -> Callable[[], float]:
+        trainer = pruned[ratio]
+
+        def epoch() -> float:
+            before = trainer.counters.samples_trained
+            seconds, _ = harness_epoch(trainer, False)
+            samples[ratio].append(trainer.counters.samples_trained - before)
+            return seconds
+
+        return epoch
+
+    variants = {"bare": bare.train_epoch, "full": full_epoch}
+    variants.update({f"p{r}": pruned_epoch(r) for r in ratios})
+    times = interleaved(variants, args.rounds, seed=args.seed)
+
     steps = -(-full.n // args.batch_size)
     print(
         f"harness benchmark: {args.model} on {args.dataset} (n={full.n}), batch "
         f"{args.batch_size}, {device_kind(device)} ({torch.get_num_threads()} threads), "
-        f"fastest of {args.epochs} epochs"
+        f"{args.rounds} rounds of every variant in random order after a warm-up round; "
+        f"medians with {CONFIDENCE:.0%} intervals"
     )
-    overhead = best["full"] / best["bare"] - 1
-    verdict = "ok" if overhead <= OVERHEAD_TARGET else "ABOVE TARGET"
-    print(f"(a) bare loop epoch      {best['bare']:.3f} s")
-    print(f"    harness epoch        {best['full']:.3f} s")
-    print(f"    overhead             {overhead:+.2%}  (target <= {OVERHEAD_TARGET:.0%}: {verdict})")
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    overhead = median_interval(times["full"] / times["bare"] - 1)
+    verdict = "ok" if overhead.high <= OVERHEAD_TARGET else "ABOVE TARGET"
+    print(f"(a) bare loop epoch      {median_interval(times['bare']).text()} s")
+    print(f"    harness epoch        {median_interval(times['full']).text()} s")
+    print(
+        f"    overhead             {overhead.text('+.2%')}  "
+        f"(target: upper end <= {OVERHEAD_TARGET:.0%}: {verdict})"
+    )
     if count_syncs:
         print(f"    host syncs per epoch {max(syncs)} over {steps} steps (set_plan + epoch end)")
-    print(f"(b) speedup efficiency of {args.pruner} (target >= {EFFICIENCY_TARGET}):")
-    print("    ratio  realized  epoch_s  speedup  ideal  efficiency")
-    for ratio, trainer in pruned.items():
-        realized = trainer.summary()["realized_prune_ratio"]
-        speedup = best["full"] / best[f"p{ratio}"]
-        ideal = 1 / (1 - realized)
-        efficiency = speedup / ideal
-        flag = "" if efficiency >= EFFICIENCY_TARGET else "  BELOW TARGET"
+    print(f"(b) speedup efficiency of {args.pruner} (target: lower end >= {EFFICIENCY_TARGET}):")
+    print("    ratio  realized  epoch_s  efficiency (95% interval)")
+    for ratio in ratios:
+        # Ideal speedup of each round: the full epoch's samples over this epoch's (the epoch's
+        # own realized ratio, so a pruner that trains more some epochs is not penalized).
+        kept = np.asarray(samples[ratio][1:], dtype=np.float64) / full.n
+        efficiency = median_interval(times["full"] / times[f"p{ratio}"] * kept)
+        realized = 1 - kept.mean()
+        flag = "" if efficiency.low >= EFFICIENCY_TARGET else "  BELOW TARGET"
         print(
-            f"    {ratio:5.2f}  {realized:8.4f}  {best[f'p{ratio}']:7.3f}  {speedup:7.3f}  "
-            f"{ideal:5.3f}  {efficiency:10.3f}{flag}"
+            f"    {ratio:5.2f}  {realized:8.4f}  {np.median(times[f'p{ratio}']):7.3f}  "
+            f"{efficiency.text()}{flag}"
         )
 
 
