@@ -8,6 +8,7 @@ place from its first line and are put back when it returns.
 from __future__ import annotations
 
 import gc
+import os
 import signal
 import sys
 import weakref
@@ -348,8 +349,10 @@ def _statuses(tracking_uri: str, config_hash: str) -> list[str]:
     return [run.info.status for run in sorted(runs, key=lambda run: run.info.start_time)]
 
 
-SUITE_SWEEP_RUNS = 6
-"""The suite sweep's size: each `suite --workers 2` spawns two interpreters (~20 s here)."""
+SUITE_SWEEP_RUNS = int(os.environ.get("PRUNEBENCH_SUITE_SWEEP_RUNS", "6"))
+"""The suite sweep's size: each `suite --workers 2` spawns two interpreters (~20 s here), so the
+test suite runs 6; the full sweep of 20 is `PRUNEBENCH_SUITE_SWEEP_RUNS=20 pytest -s -k
+two_worker_suite tests/test_interrupts.py` (an even number: each preset is signalled twice)."""
 
 
 @pytest.mark.slow
