@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from prunebench import record
-from prunebench.reports.leaderboard import CELL
+from prunebench.reports.frame import CELL
 from prunebench.reports.stability import (
     FINAL,
     PHASES,

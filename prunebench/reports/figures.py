@@ -11,7 +11,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from prunebench.reports.leaderboard import CELL, REFERENCE, keys
+from prunebench.reports.frame import CELL, FINAL_ACCURACY, REFERENCE, keys
 from prunebench.reports.pareto import PARETO_AXES, pareto_mask
 from prunebench.reports.stability import FINAL, PHASES
 from prunebench.reports.stability import epochs_run as _epochs_run
@@ -93,7 +93,7 @@ def pareto_figure(
             if run_column in runs:
                 ax.scatter(
                     runs[run_column] * scale,
-                    runs["metrics.final_test_accuracy"] * 100,
+                    runs[FINAL_ACCURACY] * 100,
                     s=12,
                     alpha=0.35,
                     color=palette[pruner_label],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from prunebench.reports.leaderboard import CELL
+from prunebench.reports.frame import CELL, EPOCHS_RUN
 
 PHASES = (("0-30%", 30), ("30-50%", 50), ("50-70%", 70), ("70-100%", 100))
 """Training-progress phases of the paper's Table 9, by their upper bound in percent."""
@@ -66,14 +66,14 @@ def _column(logged: pd.DataFrame, name: str) -> np.ndarray:
 
 def _epochs_float(logged: pd.DataFrame, usable: pd.DataFrame) -> pd.Series:
     steps = logged.groupby("run_id")["step"].max() + 1
-    summary = usable.set_index("run_id").get("metrics.epochs_run", pd.Series(dtype=float))
+    summary = usable.set_index("run_id").get(EPOCHS_RUN, pd.Series(dtype=float))
     return summary.reindex(steps.index).fillna(steps).astype(np.float64)
 
 
 def epochs_run(histories: pd.DataFrame, usable: pd.DataFrame) -> pd.Series:
     """Epochs run per run id: the summary metric ``epochs_run``, else the epochs logged."""
     logged = histories.groupby("run_id")["step"].max() + 1
-    summary = usable.set_index("run_id").get("metrics.epochs_run", pd.Series(dtype=float))
+    summary = usable.set_index("run_id").get(EPOCHS_RUN, pd.Series(dtype=float))
     return summary.reindex(logged.index).fillna(logged).astype(np.int64)
 
 
