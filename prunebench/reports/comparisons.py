@@ -11,9 +11,15 @@ import numpy as np
 import pandas as pd
 
 from prunebench import record
-from prunebench.bench.budgets import SAME_COMPUTE, parse_budget, plan_sample_passes
-from prunebench.errors import ConfigError
-from prunebench.reports.frame import REFERENCE, SECTION, TRAIN_SECONDS, is_full, usable_runs
+from prunebench.bench.budgets import SAME_COMPUTE, plan_sample_passes
+from prunebench.reports.frame import (
+    REFERENCE,
+    SECTION,
+    TRAIN_SECONDS,
+    is_full,
+    logged_budget,
+    usable_runs,
+)
 
 SAME_COMPUTE_LABEL = f"{REFERENCE} (same compute)"
 """Leaderboard label of full data trained on the sample passes of a prune ratio's runs."""
@@ -29,21 +35,16 @@ def of_comparison(train: pd.DataFrame, comparison: str) -> pd.DataFrame:
 
 
 def _amount(budget: str) -> float:
-    """The amount of a concrete logged budget (budgets.parse_budget); NaN for any other."""
-    try:
-        return float(parse_budget(budget).amount)
-    except ConfigError:
-        return float("nan")
+    """The amount of a concrete logged budget; NaN for a symbolic one."""
+    parsed = logged_budget(budget)
+    return float("nan") if parsed is None else float(parsed.amount)
 
 
 def _same_compute_samples(budget: str, train_size: float, ratio: float) -> float:
     """Sample passes of full data matching prune ratio ``ratio`` under a main ``budget``
     (budgets.plan_sample_passes; NaN under a time budget, where they are measured)."""
-    try:
-        parsed = parse_budget(budget)
-    except ConfigError:
-        return float("nan")
-    if pd.isna(train_size):
+    parsed = logged_budget(budget)
+    if parsed is None or pd.isna(train_size):
         return float("nan")
     passes = plan_sample_passes(parsed, int(train_size), ratio)
     return float("nan") if passes is None else float(passes)

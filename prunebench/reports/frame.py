@@ -11,6 +11,8 @@ from collections.abc import Sequence
 import pandas as pd
 
 from prunebench import record
+from prunebench.bench.budgets import Budget, parse_budget
+from prunebench.errors import ConfigError
 from prunebench.pruners import reference_pruner
 
 SECTION = ["dataset", "model", "budget"]
@@ -38,6 +40,25 @@ TOTAL_DEVICE_HOURS = summary("total_device_hours")
 EPOCHS_RUN = summary("epochs_run")
 EVALUATIONS = summary("evaluations")
 RATIO_SHORTFALL = f"metrics.{record.METRIC_RATIO_SHORTFALL}"
+
+
+def epoch_metric(name: str) -> str:
+    """The history-frame column of per-epoch metric ``name`` (ValueError unless record names it)."""
+    if name not in record.EPOCH_METRICS:
+        raise ValueError(f"per-epoch metric {name!r} is not in record.EPOCH_METRICS")
+    return name
+
+
+TEST_ACCURACY = epoch_metric("test_accuracy")
+EPOCH_TRAIN_SECONDS = epoch_metric("train_seconds")
+EVAL_TRAIN_SECONDS = epoch_metric("eval_train_seconds")
+EPOCH_SAMPLES = epoch_metric("samples_trained")
+TRAIN_STEPS = epoch_metric("train_steps")
+GRAD_NORM = epoch_metric("grad_norm")
+GRAD_NORM_STD = epoch_metric("grad_norm_std")
+SUBSET_JACCARD = epoch_metric("subset_jaccard")
+GRAD_COSINE = epoch_metric("grad_cosine")
+GRAD_ALIGNMENT_PROGRESS = epoch_metric("grad_alignment_progress")
 TTA_PREFIX = f"metrics.{record.METRIC_TTA_SECONDS}_"
 """Columns ``metrics.tta_seconds_<target>`` (record.target_key)."""
 
@@ -45,6 +66,15 @@ TTA_PREFIX = f"metrics.{record.METRIC_TTA_SECONDS}_"
 def tta_column(prefix: str, target: float) -> str:
     """The runs-frame column of a time-to-accuracy metric, e.g. ``metrics.tta_seconds_0.90``."""
     return f"metrics.{record.target_key(prefix, target)}"
+
+
+def logged_budget(text: str) -> Budget | None:
+    """A run's ``budget`` param as budgets.parse_budget reads it; None for a symbolic budget
+    (``same-compute:p``, ``time-fraction:F``) or a missing one."""
+    try:
+        return parse_budget(text)
+    except ConfigError:
+        return None
 
 
 RATIO_MISS = 0.01

@@ -21,6 +21,7 @@ from prunebench.reports.compare import compare_cells, verdict_columns
 from prunebench.reports.formatting import pct as _pct
 from prunebench.reports.frame import (
     CELL,
+    EPOCH_TRAIN_SECONDS,
     EVALUATIONS,
     FINAL_ACCURACY,
     RATIO_MISS,
@@ -29,6 +30,7 @@ from prunebench.reports.frame import (
     SAMPLES_TRAINED,
     SCORING_PASSES,
     SECTION,
+    TEST_ACCURACY,
     THROUGHPUT_FACTOR,
     TOTAL_DEVICE_HOURS,
     TRAIN_DEVICE_HOURS,
@@ -362,7 +364,7 @@ def _eval_resolution(histories: pd.DataFrame | None, usable: pd.DataFrame) -> pd
     """Per run: evaluation points logged and the mean training seconds between them."""
     if histories is None or histories.empty:
         return pd.DataFrame(columns=["points", "interval"], dtype=float)
-    logged = histories.dropna(subset=["test_accuracy"])
+    logged = histories.dropna(subset=[TEST_ACCURACY])
     logged = logged[logged["run_id"].isin(usable["run_id"])].sort_values(["run_id", "step"])
     grouped = logged.groupby("run_id")
     points = grouped.size().astype(float)
@@ -371,7 +373,7 @@ def _eval_resolution(histories: pd.DataFrame | None, usable: pd.DataFrame) -> pd
         counted = usable.set_index("run_id")[EVALUATIONS].reindex(points.index)
         points = counted.fillna(points)
     # From the start of training to the first evaluation counts as an interval too.
-    interval = grouped["train_seconds"].max() / points
+    interval = grouped[EPOCH_TRAIN_SECONDS].max() / points
     return pd.DataFrame({"points": points, "interval": interval})
 
 
