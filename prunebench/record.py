@@ -200,6 +200,12 @@ METRIC_PRUNER_PREFIX = "pruner."
 metrics (e.g. InfoBatch's largest loss weight, ``pruner.max_weight``)."""
 
 
+METRIC_TTA_SECONDS = "tta_seconds"
+"""Prefix of the summary metric: training seconds to the first evaluation at an accuracy target."""
+METRIC_TTA_SAMPLES = "tta_samples"
+"""Prefix of the summary metric: sample passes to the first evaluation at an accuracy target."""
+
+
 def target_key(prefix: str, target: float) -> str:
     """Metric name for an accuracy target, e.g. ``tta_seconds_0.90``."""
     return f"{prefix}_{target:.2f}"

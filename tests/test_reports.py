@@ -584,7 +584,7 @@ def test_the_report_opens_with_the_answer_and_ends_with_the_method(report):
 
 
 def test_saturation_says_what_doubling_the_budget_gains():
-    from prunebench.reports.answer import Saturation
+    from prunebench.reports.sections.answer import Saturation
 
     base = np.array([0.8825, 0.8806, 0.8846, 0.8814, 0.8823])
     gained = Saturation("fashion_mnist", "mlp", "epochs:10", 2.0, base, base + 0.0030)

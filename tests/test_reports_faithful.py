@@ -9,7 +9,9 @@ import pytest
 
 from prunebench.reports import figures as fig
 from prunebench.reports.comparisons import assign_sections
-from prunebench.reports.leaderboard import format_leaderboard, leaderboard, usable_runs
+from prunebench.reports.frame import usable_runs
+from prunebench.reports.leaderboard import leaderboard
+from prunebench.reports.sections.leaderboard import format_leaderboard
 from prunebench.reports.stability import epoch_end_progress, per_run_phases, tta_curves
 
 

@@ -14,13 +14,10 @@ from mlflow import MlflowClient
 from prunebench.bench.budgets import parse_budget
 from prunebench.bench.config import RunConfig
 from prunebench.bench.run import train_run
-from prunebench.reports.leaderboard import (
-    THROUGHPUT_FACTOR,
-    format_leaderboard,
-    leaderboard,
-    usable_runs,
-)
+from prunebench.reports.frame import THROUGHPUT_FACTOR, usable_runs
+from prunebench.reports.leaderboard import leaderboard
 from prunebench.reports.runs import load_experiment, training_runs
+from prunebench.reports.sections.leaderboard import format_leaderboard
 
 CONFIG = {
     "dataset": "synthetic", "model": "small_cnn", "pruner": "full", "pruner_params": {},

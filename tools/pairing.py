@@ -14,7 +14,7 @@ import argparse
 import numpy as np
 
 from prunebench import record
-from prunebench.reports.leaderboard import is_full, usable_runs
+from prunebench.reports.frame import is_full, usable_runs
 from prunebench.reports.runs import load_experiment, training_runs
 
 

@@ -11,17 +11,15 @@ import numpy as np
 import pandas as pd
 
 from prunebench import record
-from prunebench.bench.budgets import SAME_COMPUTE, Budget, plan_sample_passes
-from prunebench.reports.leaderboard import (
+from prunebench.bench.budgets import SAME_COMPUTE, plan_sample_passes
+from prunebench.reports.frame import (
     REFERENCE,
     SECTION,
-    THROUGHPUT_FACTOR,
+    TRAIN_SECONDS,
     is_full,
-    is_reference,
-    throughput_ratios,
+    logged_budget,
     usable_runs,
 )
-from prunebench.stats import lossless_test, mean_ci, rank_groups
 
 SAME_COMPUTE_LABEL = f"{REFERENCE} (same compute)"
 """Leaderboard label of full data trained on the sample passes of a prune ratio's runs."""
@@ -36,21 +34,19 @@ def of_comparison(train: pd.DataFrame, comparison: str) -> pd.DataFrame:
     return train[train["comparison"] == comparison]
 
 
-def _amount(budget: str) -> tuple[str, float]:
-    kind, _, amount = str(budget).partition(":")
-    try:
-        return kind, float(amount)
-    except ValueError:
-        return kind, float("nan")
+def _amount(budget: str) -> float:
+    """The amount of a concrete logged budget; NaN for a symbolic one."""
+    parsed = logged_budget(budget)
+    return float("nan") if parsed is None else float(parsed.amount)
 
 
 def _same_compute_samples(budget: str, train_size: float, ratio: float) -> float:
     """Sample passes of full data matching prune ratio ``ratio`` under a main ``budget``
     (budgets.plan_sample_passes; NaN under a time budget, where they are measured)."""
-    kind, amount = _amount(budget)
-    if kind not in ("epochs", "samples") or not np.isfinite(amount) or pd.isna(train_size):
+    parsed = logged_budget(budget)
+    if parsed is None or pd.isna(train_size):
         return float("nan")
-    passes = plan_sample_passes(Budget(kind, amount), int(train_size), ratio)
+    passes = plan_sample_passes(parsed, int(train_size), ratio)
     return float("nan") if passes is None else float(passes)
 
 
@@ -75,8 +71,8 @@ def assign_sections(runs: pd.DataFrame, main: pd.DataFrame) -> pd.DataFrame:
         return runs.assign(run_budget=pd.Series(dtype=object))
     full = usable_runs(main[is_full(main)]) if not main.empty else main
     seconds = (
-        full.groupby(SECTION)["metrics.train_seconds_total"].mean()
-        if "metrics.train_seconds_total" in full
+        full.groupby(SECTION)[TRAIN_SECONDS].mean()
+        if TRAIN_SECONDS in full
         else pd.Series(dtype=float)
     )
     sections = main.groupby(SECTION, sort=True)["train_size"].max().reset_index()
@@ -85,11 +81,12 @@ def assign_sections(runs: pd.DataFrame, main: pd.DataFrame) -> pd.DataFrame:
         candidates = sections[
             (sections["dataset"] == run["dataset"]) & (sections["model"] == run["model"])
         ].copy()
-        _, have = _amount(run["budget"])
+        have = _amount(run["budget"])
         if run["comparison"] == record.COMPARISON_SAME_COMPUTE and str(run["budget"]).startswith(
             f"{SAME_COMPUTE}:"
-        ):  # resolved from the pruned runs of a time budget's section
+        ):  # resolved from the pruned runs of a time budget's section: any of them matches
             candidates = candidates[candidates["budget"].astype(str).str.startswith("time:")]
+            have = run["matched_prune_ratio"]
             candidates["wanted"] = have
         elif run["comparison"] == record.COMPARISON_SAME_COMPUTE:
             candidates["wanted"] = [
@@ -115,88 +112,3 @@ def same_compute_cells(same: pd.DataFrame) -> pd.DataFrame:
         pruner_label=SAME_COMPUTE_LABEL,
         target_prune_ratio=same["matched_prune_ratio"].round(9),
     )
-
-
-EQUAL_TIME_KEY = [*SECTION, "time_budget_fraction"]
-"""An equal-time comparison: a section and a fraction of its full-data training time."""
-
-
-def equal_time_table(
-    runs: pd.DataFrame, *, margin: float, level: float, confidence: float = 0.95
-) -> pd.DataFrame:
-    """Per section and time fraction, every pruner's accuracy (mean, CI), verdict and rank.
-
-    ``runs`` are equal-time training runs already given their section (:func:`assign_sections`).
-    The verdict is the lossless test against full data trained for the same seconds; pruners
-    ranks and letters come from Holm-corrected pairwise tests (stats.rank_groups).
-    """
-    usable = usable_runs(runs) if not runs.empty else runs
-    if usable.empty:
-        return pd.DataFrame()
-    throughput = throughput_ratios(usable)
-    rows = []
-    for key, group in usable.groupby(EQUAL_TIME_KEY, sort=True, dropna=False):
-        full = group[is_reference(group)]
-        full_acc = full["metrics.final_test_accuracy"].to_numpy(dtype=float)
-        samples = {}
-        for (label, ratio), cell in group.groupby(
-            ["pruner_label", "target_prune_ratio"], sort=True, dropna=False
-        ):
-            acc = cell["metrics.final_test_accuracy"].to_numpy(dtype=float)
-            samples[(label, ratio)] = acc
-            ci = mean_ci(acc, confidence)
-            row = {
-                **dict(zip(EQUAL_TIME_KEY, key, strict=True)),
-                "pruner_label": label,
-                "target_prune_ratio": ratio,
-                "is_full": bool(is_reference(cell).any()),
-                "time_budget_seconds": float(cell["time_budget_seconds"].mean()),
-                "train_seconds_mean": _mean(cell, "metrics.train_seconds_total"),
-                "realized_prune_ratio_mean": _mean(cell, "metrics.realized_prune_ratio"),
-                "accuracy_mean": ci.mean,
-                "accuracy_ci_low": ci.low,
-                "accuracy_ci_high": ci.high,
-                "n_seeds": ci.n,
-                "full_n_seeds": int(full_acc.size),
-                # Runs whose throughput is off the median (leaderboard.THROUGHPUT_FACTOR):
-                # their seconds measured the machine, so this row's comparison is suspect.
-                "time_flag_runs": _off(throughput.reindex(cell["run_id"]).dropna()),
-            }
-            if full_acc.size and not row["is_full"]:
-                verdict = lossless_test(acc, full_acc, margin=margin, level=level)
-                row.update(
-                    delta_to_full=verdict.difference,
-                    lossless_verdict=verdict.verdict,
-                    lossless_p_value=verdict.p_value,
-                    lossless_sentence=verdict.sentence,
-                    lossless_lower_bound=verdict.lower_bound,
-                    lossless_seeds_needed=verdict.seeds_needed,
-                )
-            rows.append(row)
-        ranks = rank_groups({k: v for k, v in samples.items() if v.size}, level)
-        for row in rows[len(rows) - len(samples) :]:
-            place = ranks.get((row["pruner_label"], row["target_prune_ratio"]))
-            row["rank"] = np.nan if place is None else place.rank
-            row["letters"] = "" if place is None else place.letters
-    table = pd.DataFrame(rows)
-    for column in (
-        "delta_to_full",
-        "lossless_verdict",
-        "lossless_p_value",
-        "lossless_sentence",
-        "lossless_lower_bound",
-        "lossless_seeds_needed",
-    ):
-        if column not in table:
-            table[column] = np.nan
-    order = [*EQUAL_TIME_KEY, "rank", "accuracy_mean", "pruner_label"]
-    ascending = [True] * len(EQUAL_TIME_KEY) + [True, False, True]
-    return table.sort_values(order, ascending=ascending, kind="stable").reset_index(drop=True)
-
-
-def _off(ratios: pd.Series) -> int:
-    return int(((ratios > THROUGHPUT_FACTOR) | (ratios < 1.0 / THROUGHPUT_FACTOR)).sum())
-
-
-def _mean(runs: pd.DataFrame, column: str) -> float:
-    return float(runs[column].mean()) if column in runs and len(runs) else np.nan

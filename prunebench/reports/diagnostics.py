@@ -18,7 +18,16 @@ import numpy as np
 import pandas as pd
 
 from prunebench import record
-from prunebench.reports.leaderboard import CELL
+from prunebench.reports.frame import (
+    CELL,
+    GRAD_ALIGNMENT_PROGRESS,
+    GRAD_COSINE,
+    GRAD_NORM,
+    GRAD_NORM_STD,
+    SUBSET_JACCARD,
+    TEST_ACCURACY,
+    TRAIN_STEPS,
+)
 from prunebench.reports.stability import (
     FINAL,
     PHASES,
@@ -71,11 +80,11 @@ def jaccard_checkpoints(histories: pd.DataFrame, usable: pd.DataFrame) -> pd.Dat
     A run's value at checkpoint c is the Jaccard of the first epoch whose end reaches c with the
     epoch before it (absent for epoch 0, so a run shorter than 1 / c epochs has none there).
     """
-    logged = _usable_histories(histories, usable, "subset_jaccard")
+    logged = _usable_histories(histories, usable, SUBSET_JACCARD)
     if logged.empty:
         return pd.DataFrame()
     epochs = epochs_run(histories, usable)
-    values = logged.set_index(["run_id", "step"])["subset_jaccard"]
+    values = logged.set_index(["run_id", "step"])[SUBSET_JACCARD]
     run_ids = logged["run_id"].unique()
     per_run = {}
     for checkpoint in CHECKPOINTS:
@@ -93,14 +102,14 @@ def alignment_checkpoints(histories: pd.DataFrame, usable: pd.DataFrame) -> pd.D
     A run's value at checkpoint c is its first measurement taken at progress >= c (the trainer
     measures at the first epoch end reaching c; ``grad_alignment_progress`` says where).
     """
-    logged = _usable_histories(histories, usable, "grad_cosine")
+    logged = _usable_histories(histories, usable, GRAD_COSINE)
     if logged.empty:
         return pd.DataFrame()
     logged = logged.sort_values(["run_id", "step"])
     per_run = {}
     for checkpoint in CHECKPOINTS:
-        reached = logged[logged["grad_alignment_progress"] >= checkpoint - PROGRESS_TOLERANCE]
-        per_run[checkpoint_name(checkpoint)] = reached.groupby("run_id")["grad_cosine"].first()
+        reached = logged[logged[GRAD_ALIGNMENT_PROGRESS] >= checkpoint - PROGRESS_TOLERANCE]
+        per_run[checkpoint_name(checkpoint)] = reached.groupby("run_id")[GRAD_COSINE].first()
     return _checkpoint_frame(per_run, usable)
 
 
@@ -122,15 +131,15 @@ def grad_norm_phases(histories: pd.DataFrame, usable: pd.DataFrame) -> tuple[pd.
     whether every epoch had its step count; where one lacks ``train_steps`` its epochs weigh
     equally, an approximation when epochs differ in step count).
     """
-    logged = _usable_histories(histories, usable, "grad_norm")
+    logged = _usable_histories(histories, usable, GRAD_NORM)
     if logged.empty:
         return pd.DataFrame(), True
-    steps = logged["train_steps"] if "train_steps" in logged else pd.Series(np.nan, logged.index)
+    steps = logged[TRAIN_STEPS] if TRAIN_STEPS in logged else pd.Series(np.nan, logged.index)
     exact = bool(steps.notna().all())
     weight = steps.fillna(1.0).to_numpy()
-    mean = logged["grad_norm"].to_numpy()
+    mean = logged[GRAD_NORM].to_numpy()
     std = (
-        logged["grad_norm_std"] if "grad_norm_std" in logged else pd.Series(np.nan, logged.index)
+        logged[GRAD_NORM_STD] if GRAD_NORM_STD in logged else pd.Series(np.nan, logged.index)
     ).to_numpy()
     phase = phase_of_progress(epoch_end_progress(logged, usable))  # Table 9's phases
     parts = pd.DataFrame(
@@ -156,8 +165,8 @@ def grad_norm_phases(histories: pd.DataFrame, usable: pd.DataFrame) -> tuple[pd.
         axis=1,
     )
     last = logged.assign(grad_norm_std=std).sort_values("step").groupby("run_id").last()
-    table[f"{FINAL}_grad"] = last["grad_norm"]
-    table[f"{FINAL}_grad_std"] = last["grad_norm_std"]
+    table[f"{FINAL}_grad"] = last[GRAD_NORM]
+    table[f"{FINAL}_grad_std"] = last[GRAD_NORM_STD]
     return table.rename_axis("run_id").reset_index(), exact
 
 
@@ -170,7 +179,7 @@ def stability_phases(histories: pd.DataFrame, usable: pd.DataFrame) -> tuple[pd.
     per-step norms: the paper's "Std"); their spreads over seeds as ``..._std``. Returns the
     table and whether the pooling was exact (see :func:`grad_norm_phases`).
     """
-    accuracy = per_run_phases(histories, usable, "test_accuracy")
+    accuracy = per_run_phases(histories, usable, TEST_ACCURACY)
     grad, exact = grad_norm_phases(histories, usable)
     if accuracy.empty and grad.empty:
         return pd.DataFrame(), exact

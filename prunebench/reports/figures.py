@@ -11,7 +11,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from prunebench.reports.leaderboard import CELL, REFERENCE, keys
+from prunebench.reports.frame import CELL, FINAL_ACCURACY, REFERENCE, SUBSET_JACCARD, keys
 from prunebench.reports.pareto import PARETO_AXES, pareto_mask
 from prunebench.reports.stability import FINAL, PHASES
 from prunebench.reports.stability import epochs_run as _epochs_run
@@ -93,7 +93,7 @@ def pareto_figure(
             if run_column in runs:
                 ax.scatter(
                     runs[run_column] * scale,
-                    runs["metrics.final_test_accuracy"] * 100,
+                    runs[FINAL_ACCURACY] * 100,
                     s=12,
                     alpha=0.35,
                     color=palette[pruner_label],
@@ -286,9 +286,7 @@ def jaccard_figure(
     histories: pd.DataFrame, usable: pd.DataFrame, palette: Mapping[str, tuple]
 ) -> Figure | None:
     """Jaccard similarity of consecutive epochs' subsets vs training progress, mean over seeds."""
-    logged = histories.dropna(subset=["subset_jaccard"]).merge(
-        usable[["run_id", *CELL]], on="run_id"
-    )
+    logged = histories.dropna(subset=[SUBSET_JACCARD]).merge(usable[["run_id", *CELL]], on="run_id")
     logged = logged[logged["pruner_label"] != REFERENCE]
     if logged.empty:
         return None
@@ -300,7 +298,7 @@ def jaccard_figure(
     figure, axes = new_figure(7.5, 3.6)
     ax = axes[0][0]
     for (label, ratio), cell in logged.groupby(["pruner_label", "_group"], sort=True):
-        curve = cell.groupby("progress")["subset_jaccard"].mean()
+        curve = cell.groupby("progress")[SUBSET_JACCARD].mean()
         ax.plot(
             curve.index,
             curve.to_numpy(),

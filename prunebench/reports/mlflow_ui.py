@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from prunebench import record
-from prunebench.reports.leaderboard import CELL, keys
+from prunebench.reports.frame import CELL, keys
 from prunebench.reports.ui_links import run_url
 
 CPU_METRIC = "system/cpu_utilization_percentage"

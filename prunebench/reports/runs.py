@@ -17,6 +17,7 @@ from mlflow.exceptions import MlflowException
 
 from prunebench import record
 from prunebench.errors import UsageError
+from prunebench.reports.frame import FINAL_ACCURACY
 from prunebench.reports.mlflow_ui import run_utilization
 
 # Worst status wins when the prunebench tag and MLflow's own status disagree (a crashed process
@@ -119,12 +120,12 @@ def runs_frame(runs: Iterable) -> pd.DataFrame:
     if frame.empty:
         return frame
     # A finished training run without its summary is incomplete, not a result.
-    if "metrics.final_test_accuracy" not in frame:
-        frame["metrics.final_test_accuracy"] = np.nan
+    if FINAL_ACCURACY not in frame:
+        frame[FINAL_ACCURACY] = np.nan
     broken = (
         (frame["kind"] == record.KIND_TRAIN)
         & (frame["status"] == "FINISHED")
-        & frame["metrics.final_test_accuracy"].isna()
+        & frame[FINAL_ACCURACY].isna()
     )
     frame.loc[broken, "status"] = "INCOMPLETE"
     frame.loc[broken, "failure_reason"] = "finished without a final_test_accuracy summary metric"

@@ -11,8 +11,9 @@ import numpy as np
 import pandas as pd
 
 from prunebench import record
-from prunebench.reports.leaderboard import is_full, usable_runs
-from prunebench.stats import DEFAULT_LEVEL, DEFAULT_MARGIN, lossless_test
+from prunebench.reports.compare import compare_cells
+from prunebench.reports.frame import FINAL_ACCURACY, is_full, usable_runs
+from prunebench.stats import DEFAULT_LEVEL, DEFAULT_MARGIN
 
 SEARCH_KEY = ["dataset", "model", "pruner"]
 
@@ -58,13 +59,9 @@ def trial_verdicts(
         if budget:
             reference = reference[reference["budget"] == budget]
         reference = reference[reference["seed"].isin(set(seeds["seed"]))]
-        accuracies = seeds["metrics.final_test_accuracy"].to_numpy(dtype=float)
-        full_acc = reference["metrics.final_test_accuracy"].to_numpy(dtype=float)
-        verdict = (
-            lossless_test(accuracies, full_acc, margin=margin, level=level)
-            if full_acc.size
-            else None
-        )
+        accuracies = seeds[FINAL_ACCURACY].to_numpy(dtype=float)
+        full_acc = reference[FINAL_ACCURACY].to_numpy(dtype=float)
+        verdict = compare_cells(accuracies, full_acc, margin=margin, level=level)
         logged = trial.get("metrics.lossless", np.nan)
         searched = pd.NA if pd.isna(logged) else bool(logged > 0.5)
         rows.append(

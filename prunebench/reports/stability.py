@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from prunebench.reports.leaderboard import CELL
+from prunebench.reports.frame import (
+    CELL,
+    EPOCH_SAMPLES,
+    EPOCH_TRAIN_SECONDS,
+    EPOCHS_RUN,
+    EVAL_TRAIN_SECONDS,
+    TEST_ACCURACY,
+    logged_budget,
+)
 
 PHASES = (("0-30%", 30), ("30-50%", 50), ("50-70%", 70), ("70-100%", 100))
 """Training-progress phases of the paper's Table 9, by their upper bound in percent."""
@@ -42,15 +50,19 @@ def epoch_end_progress(logged: pd.DataFrame, usable: pd.DataFrame) -> np.ndarray
     E for a finished ``epochs:E`` run)."""
     runs = usable.drop_duplicates("run_id").set_index("run_id")
     budget = runs["budget"] if "budget" in runs else pd.Series("", index=runs.index)
-    parts = budget.astype(str).str.partition(":")
-    kind = parts[0].reindex(logged["run_id"]).to_numpy()
-    amount = pd.to_numeric(parts[2], errors="coerce").reindex(logged["run_id"]).to_numpy()
+    # One parse per distinct budget (a handful per report), spread over the history's rows.
+    texts = budget.astype(str)
+    parsed = {text: logged_budget(text) for text in texts.unique()}
+    kinds = {text: "" if b is None else b.kind for text, b in parsed.items()}
+    amounts = {text: np.nan if b is None else float(b.amount) for text, b in parsed.items()}
+    kind = texts.map(kinds).reindex(logged["run_id"]).to_numpy()
+    amount = texts.map(amounts).reindex(logged["run_id"]).to_numpy(dtype=np.float64)
     epochs = _epochs_float(logged, usable).reindex(logged["run_id"]).to_numpy()
     step = logged["step"].to_numpy(dtype=np.float64) + 1
     progress = step / epochs
     used = {  # the budget's clock at each epoch end (epochs: step / epochs_run, as set above)
-        "samples": _column(logged, "samples_trained"),
-        "time": _column(logged, "train_seconds"),
+        "samples": _column(logged, EPOCH_SAMPLES),
+        "time": _column(logged, EPOCH_TRAIN_SECONDS),
     }
     for name, values in used.items():
         chosen = (kind == name) & np.isfinite(amount) & np.isfinite(values)
@@ -66,14 +78,14 @@ def _column(logged: pd.DataFrame, name: str) -> np.ndarray:
 
 def _epochs_float(logged: pd.DataFrame, usable: pd.DataFrame) -> pd.Series:
     steps = logged.groupby("run_id")["step"].max() + 1
-    summary = usable.set_index("run_id").get("metrics.epochs_run", pd.Series(dtype=float))
+    summary = usable.set_index("run_id").get(EPOCHS_RUN, pd.Series(dtype=float))
     return summary.reindex(steps.index).fillna(steps).astype(np.float64)
 
 
 def epochs_run(histories: pd.DataFrame, usable: pd.DataFrame) -> pd.Series:
     """Epochs run per run id: the summary metric ``epochs_run``, else the epochs logged."""
     logged = histories.groupby("run_id")["step"].max() + 1
-    summary = usable.set_index("run_id").get("metrics.epochs_run", pd.Series(dtype=float))
+    summary = usable.set_index("run_id").get(EPOCHS_RUN, pd.Series(dtype=float))
     return summary.reindex(logged.index).fillna(logged).astype(np.int64)
 
 
@@ -124,10 +136,10 @@ def tta_curves(histories: pd.DataFrame, usable: pd.DataFrame) -> pd.DataFrame:
     Seeds are aligned by epoch (their clocks differ), so a point is (mean training seconds,
     mean accuracy) over the seeds that ran that epoch; ``n_seeds`` says how many did.
     """
-    logged = histories.dropna(subset=["test_accuracy", "train_seconds"])
-    if "eval_train_seconds" in logged:  # the evaluation's own clock (it may be mid-epoch)
+    logged = histories.dropna(subset=[TEST_ACCURACY, EPOCH_TRAIN_SECONDS])
+    if EVAL_TRAIN_SECONDS in logged:  # the evaluation's own clock (it may be mid-epoch)
         logged = logged.assign(
-            train_seconds=logged["eval_train_seconds"].fillna(logged["train_seconds"])
+            train_seconds=logged[EVAL_TRAIN_SECONDS].fillna(logged[EPOCH_TRAIN_SECONDS])
         )
     merged = logged.merge(usable[["run_id", *CELL]], on="run_id")
     if merged.empty:
@@ -135,8 +147,8 @@ def tta_curves(histories: pd.DataFrame, usable: pd.DataFrame) -> pd.DataFrame:
     grouped = merged.groupby([*CELL, "step"], sort=True, dropna=False)
     curves = grouped.agg(
         train_seconds=("train_seconds", "mean"),
-        accuracy_mean=("test_accuracy", "mean"),
-        accuracy_std=("test_accuracy", "std"),
+        accuracy_mean=(TEST_ACCURACY, "mean"),
+        accuracy_std=(TEST_ACCURACY, "std"),
         n_seeds=("run_id", "nunique"),
     ).reset_index()
     curves["accuracy_std"] = curves["accuracy_std"].fillna(0.0)  # one seed: no band

@@ -6,6 +6,7 @@ largest lossless ratio per pruner; full data's saturation; the margin's power), 
 forest plot of each pruner's difference against full data and same-compute full data, with the
 one-sided 95% bounds and the margin marked, a panel per ratio) and its renderers. It reads the
 leaderboard and the search table the report already computed, and the saturation runs.
+Its report-wide part is the list of :class:`Saturation` measurements.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ import pandas as pd
 from prunebench import record
 from prunebench.bench.budgets import parse_budget
 from prunebench.reports.figures import new_figure
-from prunebench.reports.html import markdown_table
-from prunebench.reports.leaderboard import is_reference, section_title, usable_runs
+from prunebench.reports.frame import FINAL_ACCURACY, is_reference, usable_runs
+from prunebench.reports.html import HtmlReport, markdown_table
+from prunebench.reports.model import FigureInput, ReportContent, Section
 from prunebench.stats import DEFAULT_LEVEL, DEFAULT_RESOLUTION, supported_margin, welch_bounds
 from prunebench.stats.power import DEFAULT_POWER
 
@@ -84,15 +86,14 @@ def saturation(everything: pd.DataFrame) -> list[Saturation]:
         ]
         if reference.empty:
             continue
-        accuracy = "metrics.final_test_accuracy"
         out.append(
             Saturation(
                 dataset,
                 model,
                 original,
                 float(multiple),
-                reference[accuracy].to_numpy(float),
-                group[accuracy].to_numpy(float),
+                reference[FINAL_ACCURACY].to_numpy(float),
+                group[FINAL_ACCURACY].to_numpy(float),
             )
         )
     return out
@@ -270,10 +271,10 @@ def forest_figure(board: pd.DataFrame, margin: float, level: float = DEFAULT_LEV
 
 
 # ------------------------------------------------------------------ renderers
-def figure(x) -> tuple:
+def figure(x: FigureInput) -> tuple:
     """The section's figure: a forest plot per dataset / model / budget section."""
     return (
-        forest_figure(x.content.board, x.margin, x.level),
+        forest_figure(x.content.board, x.report.min_tolerance, x.report.level),
         f"Each pruner against full data, {x.title}",
         "Difference of mean accuracy (pruned − reference, points): circles against full data on "
         "the full budget, squares against full data given the same sample passes; bars span the "
@@ -283,12 +284,12 @@ def figure(x) -> tuple:
     )
 
 
-def html(page, content) -> None:
+def html(page: HtmlReport, content: ReportContent) -> None:
     """The answer in index.html: sentences, per section the forest plot and verdict table."""
     for line in _answer_lines(content):
         page.text(line)
     for section in content.sections:
-        page.heading(section_title(section.key), 3)
+        page.heading(section.title, 3)
         for line in ratio_sentences(section.board, content.min_tolerance):
             page.text(line)
         page.text(power_sentence(section.board, content.min_tolerance, content.level))
@@ -305,7 +306,7 @@ def html(page, content) -> None:
         page.table(confirmed)
 
 
-def _answer_lines(content) -> list[str]:
+def _answer_lines(content: ReportContent) -> list[str]:
     decided, total = decided_share(content.board)
     lines = [
         f"{decided} of {total} comparisons against full data are decided (lossless or lossy), "
@@ -321,21 +322,22 @@ def _answer_lines(content) -> list[str]:
             "(Bonferroni), so the false-lossless rate over all looks is at most "
             f"{DEFAULT_LEVEL:g}."
         )
-    if not content.saturation:
+    measured = content.parts["answer"]
+    if not measured:
         lines.append(
             "Full data's saturation was not measured (preset key saturation = true trains it on "
             "twice the budget): without it a verdict cannot say whether full data was "
             "over-trained."
         )
-    return lines + [s.sentence() for s in content.saturation]
+    return lines + [s.sentence() for s in measured]
 
 
-def markdown(content) -> list[str]:
+def markdown(content: ReportContent) -> list[str]:
     """The answer in leaderboard.md."""
     lines = ["## The answer", ""]
     lines += [line + "\n" for line in _answer_lines(content)]
     for section in content.sections:
-        lines += [f"### {section_title(section.key)}", ""]
+        lines += [f"### {section.title}", ""]
         lines += [line + "\n" for line in ratio_sentences(section.board, content.min_tolerance)]
         lines += [power_sentence(section.board, content.min_tolerance, content.level), ""]
         lines += [markdown_table(verdict_table(section.board, content.design)), ""]
@@ -344,3 +346,14 @@ def markdown(content) -> list[str]:
         lines += ["Largest lossless prune ratio, confirmed on fresh seeds:", ""]
         lines += [markdown_table(confirmed), ""]
     return lines
+
+
+REPORT_SECTION = Section(
+    "answer",
+    "The answer: who saves how much without losing accuracy",
+    html,
+    compute=lambda content: saturation(content.everything),
+    figure=figure,
+    markdown=markdown,
+    csv={"answer": lambda content: verdict_frame(content.board)},
+)
