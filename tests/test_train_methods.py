@@ -120,6 +120,15 @@ def test_el2n_charges_its_scoring_phase_and_one_pass_over_the_data():
     assert [entry["samples_trained"] for entry in history] == [SUBSET, 1.5 * SUBSET, 2 * SUBSET]
 
 
+def test_grand_charges_its_final_scoring_pass_like_el2n():
+    trainer = make_trainer("grand", {"prune_ratio": 0.5, "score_epochs": 1}, "epochs:3")
+    history = train(trainer)
+    assert [entry["scoring_forward_passes"] for entry in history] == [0, SUBSET, SUBSET]
+    assert [entry["samples_trained"] for entry in history] == [SUBSET, 1.5 * SUBSET, 2 * SUBSET]
+    # Every sample was seen twice before pruning: its training pass and the scoring pass.
+    assert int(trainer.pruner.passes.min()) == int(trainer.pruner.passes.max()) == 2
+
+
 def test_stale_selective_backprop_scores_only_in_fresh_epochs():
     trainer = make_trainer("selective_backprop", {"staleness": 2}, "epochs:4")
     history = train(trainer)
