@@ -26,6 +26,7 @@ from prunebench.bench.run import train_run
 from prunebench.bench.schedule import OneCycle
 from prunebench.bench.trainer import derive_seed
 from prunebench.datasets import build_loader
+from prunebench.errors import ConfigError
 from prunebench.pruners import create_pruner
 
 SUBSET = 256
@@ -353,3 +354,48 @@ def test_a_plain_sgd_loop_trains_with_a_per_step_pruner_and_resumes(name):
     twin.load_state_dict(saved)
     data.load_state_dict(saved)
     assert torch.equal(twin.set_epoch(3).indices, data.set_epoch(3).indices)
+
+
+SCORING = {
+    "ucb": {"prune_ratio": 0.5, "period": 2, "rescore": True},
+    "epsilon_greedy": {"prune_ratio": 0.5, "period": 2, "rescore": True},
+    "ies": {"threshold": 0.5, "window": 1},
+}
+
+
+@pytest.mark.parametrize("name", sorted(SCORING))
+def test_scoring_requests_are_answered_and_counted(name):
+    # Oracle: the same pruner driven by hand on frozen losses, each request answered as the
+    # trainer answers it (observe_scoring before planning); the plans must be equal.
+    batch, epochs, n = 16, 6, 120
+    data = PrunedData(labelled(n), pruner=name, epochs=epochs, seed=2, **SCORING[name])
+    loader = DataLoader(data, batch_sampler=data.batch_sampler(batch_size=batch))
+    twin = create_pruner(name, n=n, epochs=epochs, seed=2, **SCORING[name])
+    features_of = labelled(n).tensors[0]
+    requested = 0
+    for epoch in range(epochs):
+        request = twin.scoring_request(epoch)
+        if request is not None:
+            twin.observe_scoring(request, frozen_losses(features_of[request]))
+            requested += request.numel()
+        expected = twin.plan_epoch(epoch)
+        plan = data.set_epoch(epoch, score=lambda x, y: frozen_losses(x))
+        assert torch.equal(plan.indices, expected.indices), f"epoch {epoch}"
+        for idx, x, _ in loader:
+            data.loss(idx, frozen_losses(x))
+        twin.observe(expected.indices, frozen_losses(features_of[expected.indices]))
+    data.end_epoch()
+    assert requested > 0 and data.scoring_forward_passes == requested
+    assert data.history[-1]["scoring_forward_passes"] == requested
+
+
+def test_a_request_without_a_score_function_names_the_fix():
+    data = PrunedData(labelled(), pruner="ucb", epochs=3, **SCORING["ucb"])
+    with pytest.raises(RuntimeError, match=r"set_epoch\(epoch, score=score\)"):
+        data.set_epoch(0)  # rescore: every sample is scored before the first selection
+
+
+def test_pruners_that_read_predictions_are_refused():
+    for name in ("el2n", "grand", "forgetting", "kakurenbo"):
+        with pytest.raises(ConfigError, match="predictions"):
+            PrunedData(labelled(), pruner=name, epochs=3)

@@ -32,17 +32,20 @@ loader's batches unchanged, so one loop serves every pruner (one process only)::
         model.eval(); losses = F.cross_entropy(model(x), y, reduction="none"); model.train()
         return losses
     for epoch in range(E):
-        data.set_epoch(epoch)
+        data.set_epoch(epoch, score=score)   # score: for pruners that ask (see below)
         for idx, x, y in data.steps(loader, score):
             loss = data.loss(idx, F.cross_entropy(model(x), y, reduction="none"))
             loss.backward(); opt.step(); opt.zero_grad()
 
-Its forward-only passes are counted in ``scoring_forward_passes``, apart from the samples trained.
+Pruners that ask to score samples by a forward-only pass before planning (IES's excluded
+samples, the bandits' ``rescore``) get it from ``set_epoch(epoch, score=score)``. Every such pass
+is counted in ``scoring_forward_passes``, apart from the samples trained (pruned_passes.py).
+Pruners that read every pass's predictions (KAKURENBO, EL2N, GraNd, forgetting) are refused.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import torch
@@ -59,11 +62,9 @@ from prunebench.bench.distributed import (
 )
 from prunebench.bench.forward_passes import SelectedBatches
 from prunebench.bench.metrics import jaccard, subset_mask
+from prunebench.bench.pruned_passes import Score, answer_request, moved, selected_batches
 from prunebench.errors import ConfigError
 from prunebench.pruners import EpochPlan, Pruner, create_pruner
-
-Score = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-"""(x, y) -> per-sample losses of a forward-only pass at the current weights."""
 
 
 class PlanBatches:
@@ -137,6 +138,11 @@ class PrunedData(Dataset):
             pruner, n=self.n, epochs=epochs, seed=seed, device=device, **pruner_params
         )
         grouped = torch_dist.is_available() and torch_dist.is_initialized()
+        if self.pruner.observes_predictions:
+            raise ConfigError(
+                f"pruner {pruner!r} reads every pass's predictions (logits), which PrunedData "
+                "does not carry; train it with prunebench run"
+            )
         if grouped and torch_dist.get_world_size() > 1 and self.pruner.selects_per_step:
             raise ConfigError(
                 f"pruner {pruner!r} selects per step and runs on one process; train it without "
@@ -195,10 +201,28 @@ class PrunedData(Dataset):
         self.pruner.follow_batch_size(batch_size)
         return PlanBatches(self, batch_size)
 
-    def set_epoch(self, epoch: int, progress: float | None = None) -> EpochPlan:
+    def set_epoch(
+        self, epoch: int, progress: float | None = None, score: Score | None = None
+    ) -> EpochPlan:
         """End the previous epoch (its losses reach the pruner) and plan ``epoch``; call it on
-        every rank. ``progress``: budget progress in [0, 1] (default epoch / epochs)."""
+        every rank. ``progress``: budget progress in [0, 1] (default epoch / epochs).
+
+        ``score(x, y)``: the loop's forward-only pass, for pruners that ask to score samples
+        before planning (IES, the bandits' ``rescore``); needed only when they ask.
+        distributed: every rank scores the whole request (the same weights: the same losses).
+        """
         self.end_epoch()
+        request = self.pruner.scoring_request(epoch)
+        if request is not None and request.numel():
+            if score is None:
+                raise RuntimeError(
+                    f"pruner {self.pruner.name!r} asks for a forward-only pass over "
+                    f"{request.numel()} samples before epoch {epoch}; pass "
+                    "set_epoch(epoch, score=score)"
+                )
+            batch = self.pruner.batch_size  # the sampler's (set by batch_sampler)
+            passes = answer_request(self.dataset, request, score, self.pruner, batch)
+            self.scoring_forward_passes += passes * self.world_size
         plan = self.pruner.plan_epoch(epoch, progress=progress)
         self._current = _Epoch(epoch, plan)
         return plan
@@ -214,30 +238,13 @@ class PrunedData(Dataset):
         ``device``: move each batch there first (the model's device; the losses must be there).
         """
         current = self._epoch()
-
-        def moved(batch: tuple) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-            idx, x, y = batch
-            if device is None:
-                return idx, x, y
-            return tuple(part.to(device, non_blocking=True) for part in (idx, x, y))
-
         if not current.plan.per_step:
-            yield from (moved(batch) for batch in batches)
+            yield from (moved(batch, device) for batch in batches)
             return
-
-        def candidates() -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-            for batch in batches:
-                idx, x, y = moved(batch)
-                yield x, y, idx
-
-        def no_grad_score(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-            with torch.no_grad():
-                return score(x, y).detach()
-
         if current.shard is None:
             self._shard_for(self.pruner.batch_size)
         step_size = current.plan.step_batch_size or current.shard.batch_size
-        current.selected = SelectedBatches(candidates(), no_grad_score, self.pruner, step_size)
+        current.selected = selected_batches(batches, score, device, self.pruner, step_size)
         for x, y, idx in current.selected:
             yield idx, x, y
 
