@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -18,6 +19,11 @@ class ConfigError(UsageError, ValueError):
 
 class DataError(UsageError):
     """Data that is missing, unreadable or inconsistent (no local copy, truncated cache file)."""
+
+
+def unknown(kind: str, name: object, choices: Iterable[str]) -> ConfigError:
+    """The error for a name no registry knows: ``unknown <kind> 'name'; choose one of: a, b``."""
+    return ConfigError(f"unknown {kind} {name!r}; choose one of: {', '.join(choices)}")
 
 
 _WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS}

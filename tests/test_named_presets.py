@@ -75,3 +75,15 @@ def test_a_suite_asking_for_more_cpu_threads_than_cores_says_so_once(tmp_path, m
     argv += ["--tracking-uri", store]
     assert main(argv) == 0
     assert capsys.readouterr().err.count(f"warning: {workers} worker(s) x 2 threads") == 1
+
+
+def test_methods_preset_runs_the_fields_methods_on_the_demos_workload():
+    preset, demo = load_preset("methods-fmnist"), load_preset("demo-fmnist")
+    labels = {cfg.label for cfg in preset.main_cells()}
+    methods = {"seta", "kakurenbo", "selective_backprop", "ies", "orderdp_iteration"}
+    static = {"el2n", "grand", "forgetting", "static_random"}
+    assert labels == methods | static | {"full", "random", "orderdp", "infobatch"}
+    workload = ("datasets", "models", "budget", "seeds", "margin", "same_compute")
+    assert [getattr(preset, key) for key in workload] == [getattr(demo, key) for key in workload]
+    for key in ("subset", "lr", "batch_size", "augment", "loader", "num_threads"):
+        assert preset.run_settings[key] == demo.run_settings[key], key

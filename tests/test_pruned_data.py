@@ -26,6 +26,8 @@ from prunebench.bench.run import train_run
 from prunebench.bench.schedule import OneCycle
 from prunebench.bench.trainer import derive_seed
 from prunebench.datasets import build_loader
+from prunebench.errors import ConfigError
+from prunebench.pruners import create_pruner
 
 SUBSET = 256
 EPOCHS = 3
@@ -248,3 +250,152 @@ def test_the_mlflow_callback_logs_a_runs_data_metrics(tmp_path, mlflow_sqlite):
     counts = np.load(client.download_artifacts(run.info.run_id, "usage.npz", str(tmp_path)))
     assert np.array_equal(counts["counts"], data.usage_counts().numpy())
     assert logged.metrics["zero_usage_samples"] == float((counts["counts"] == 0).sum())
+
+
+PER_STEP = {"selective_backprop": {"prune_ratio": 0.5}, "orderdp_iteration": {"prune_ratio": 0.5}}
+
+
+def labelled(n: int = 120) -> TensorDataset:
+    generator = torch.Generator().manual_seed(11)
+    x = torch.randn(n, 4, generator=generator)
+    return TensorDataset(x, (x[:, 0] > 0).long() + (x[:, 1] > 0).long())
+
+
+def frozen_losses(x: torch.Tensor) -> torch.Tensor:
+    """A model that does not change: every pass gives a sample the same loss."""
+    return x.square().sum(dim=1) + x[:, 0]
+
+
+@pytest.mark.parametrize("name", sorted(PER_STEP))
+def test_per_step_pruners_train_what_their_selection_keeps(name):
+    # Oracle: the same pruner driven by hand, as the trainer drives it (each batch of the plan
+    # scored, select_step's kept samples trained in candidate order); frozen losses make the
+    # scores known, so PrunedData must train exactly these samples, in this order.
+    batch, epochs, n = 16, 3, 120
+    data = PrunedData(labelled(n), pruner=name, epochs=epochs, seed=4, **PER_STEP[name])
+    loader = DataLoader(data, batch_sampler=data.batch_sampler(batch_size=batch))
+    twin = create_pruner(name, n=n, epochs=epochs, seed=4, **PER_STEP[name])
+    twin.follow_batch_size(batch)
+    features_of = labelled(n).tensors[0]
+    scored = 0
+    for epoch in range(epochs):
+        plan = data.set_epoch(epoch)
+        expected_plan = twin.plan_epoch(epoch)
+        assert torch.equal(plan.indices, expected_plan.indices)
+        expected = expected_plan.indices
+        if expected_plan.per_step:
+            kept = []
+            for chunk in expected_plan.indices.split(batch):
+                kept.append(chunk[twin.select_step(chunk, frozen_losses(features_of[chunk]))])
+            expected = torch.cat(kept)
+            scored += expected_plan.num_samples
+        trained, sizes = [], []
+        for idx, x, _ in data.steps(loader, lambda x, y: frozen_losses(x)):
+            data.loss(idx, frozen_losses(x))
+            trained.append(idx)
+            sizes.append(len(idx))
+        assert torch.equal(torch.cat(trained), expected), f"epoch {epoch}"
+        step = (expected_plan.step_batch_size or batch) if expected_plan.per_step else batch
+        assert all(size == step for size in sizes[:-1])  # kept samples queued into full batches
+        twin.observe(expected, frozen_losses(features_of[expected]))
+        data.end_epoch()
+        assert data.history[-1]["scoring_forward_passes"] == scored
+        assert data.history[-1]["kept_fraction"] == pytest.approx(len(expected) / n)
+    assert scored > 0 and data.summary()["scoring_forward_passes_total"] == scored
+    assert int(data.usage_counts().sum()) == data.samples_trained
+    assert data.epochs_run == pytest.approx(epochs)  # every candidate consumed
+    if name == "orderdp_iteration":  # q = floor(b * s) of each candidate batch of s = 16
+        q = twin.trained_per_step
+        assert sizes == [q] * len(sizes) and q < batch
+
+
+@pytest.mark.parametrize("name", sorted(PER_STEP))
+def test_a_plain_sgd_loop_trains_with_a_per_step_pruner_and_resumes(name):
+    model = torch.nn.Linear(4, 3)
+    with torch.no_grad():  # a seeded initialization that leaves the global RNG alone
+        model.weight.copy_(0.1 * torch.randn(3, 4, generator=torch.Generator().manual_seed(0)))
+        model.bias.zero_()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.2)
+    data = PrunedData(labelled(), pruner=name, epochs=4, seed=1, **PER_STEP[name])
+    loader = DataLoader(data, batch_sampler=data.batch_sampler(batch_size=20))
+
+    def score(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        model.eval()
+        losses = F.cross_entropy(model(x), y, reduction="none")
+        model.train()
+        return losses
+
+    losses_by_epoch = []
+    for epoch in range(3):
+        data.set_epoch(epoch)
+        total = count = 0.0
+        for idx, x, y in data.steps(loader, score):
+            loss = data.loss(idx, F.cross_entropy(model(x), y, reduction="none"))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total, count = total + float(loss.detach()) * len(idx), count + len(idx)
+        losses_by_epoch.append(total / count)
+    data.end_epoch()
+    saved = data.state_dict()  # at an epoch boundary, as a checkpoint
+    assert losses_by_epoch[-1] < losses_by_epoch[0]  # it learns
+    summary = data.summary()
+    assert 0 < summary["realized_prune_ratio"] < 1
+    assert summary["scoring_forward_passes_total"] > 0
+    assert summary["samples_trained_total"] == int(data.usage_counts().sum())
+    # Iterating the loader itself would train candidates unselected: refused.
+    data.set_epoch(3)
+    if data.plan.per_step:
+        idx, x, y = next(iter(loader))
+        with pytest.raises(RuntimeError, match=r"data\.steps"):
+            data.loss(idx, F.cross_entropy(model(x), y, reduction="none"))
+    twin = PrunedData(labelled(), pruner=name, epochs=4, seed=1, **PER_STEP[name])
+    twin.batch_sampler(batch_size=20)
+    twin.load_state_dict(saved)
+    data.load_state_dict(saved)
+    assert torch.equal(twin.set_epoch(3).indices, data.set_epoch(3).indices)
+
+
+SCORING = {
+    "ucb": {"prune_ratio": 0.5, "period": 2, "rescore": True},
+    "epsilon_greedy": {"prune_ratio": 0.5, "period": 2, "rescore": True},
+    "ies": {"threshold": 0.5, "window": 1},
+}
+
+
+@pytest.mark.parametrize("name", sorted(SCORING))
+def test_scoring_requests_are_answered_and_counted(name):
+    # Oracle: the same pruner driven by hand on frozen losses, each request answered as the
+    # trainer answers it (observe_scoring before planning); the plans must be equal.
+    batch, epochs, n = 16, 6, 120
+    data = PrunedData(labelled(n), pruner=name, epochs=epochs, seed=2, **SCORING[name])
+    loader = DataLoader(data, batch_sampler=data.batch_sampler(batch_size=batch))
+    twin = create_pruner(name, n=n, epochs=epochs, seed=2, **SCORING[name])
+    features_of = labelled(n).tensors[0]
+    requested = 0
+    for epoch in range(epochs):
+        request = twin.scoring_request(epoch)
+        if request is not None:
+            twin.observe_scoring(request, frozen_losses(features_of[request]))
+            requested += request.numel()
+        expected = twin.plan_epoch(epoch)
+        plan = data.set_epoch(epoch, score=lambda x, y: frozen_losses(x))
+        assert torch.equal(plan.indices, expected.indices), f"epoch {epoch}"
+        for idx, x, _ in loader:
+            data.loss(idx, frozen_losses(x))
+        twin.observe(expected.indices, frozen_losses(features_of[expected.indices]))
+    data.end_epoch()
+    assert requested > 0 and data.scoring_forward_passes == requested
+    assert data.history[-1]["scoring_forward_passes"] == requested
+
+
+def test_a_request_without_a_score_function_names_the_fix():
+    data = PrunedData(labelled(), pruner="ucb", epochs=3, **SCORING["ucb"])
+    with pytest.raises(RuntimeError, match=r"set_epoch\(epoch, score=score\)"):
+        data.set_epoch(0)  # rescore: every sample is scored before the first selection
+
+
+def test_pruners_that_read_predictions_are_refused():
+    for name in ("el2n", "grand", "forgetting", "kakurenbo"):
+        with pytest.raises(ConfigError, match="predictions"):
+            PrunedData(labelled(), pruner=name, epochs=3)

@@ -34,6 +34,7 @@ PARAMS = {
     "orderdp_iteration": {"prune_ratio": 0.5},
     "el2n": {"prune_ratio": 0.5, "score_epochs": 3},
     "forgetting": {"prune_ratio": 0.5, "score_epochs": 3},
+    "grand": {"prune_ratio": 0.5, "score_epochs": 3},
 }
 # An out-of-range value for each pruner's parameters, and the parameter the error must name.
 BAD = {
@@ -51,6 +52,7 @@ BAD = {
     "orderdp_iteration": ("prune_ratio", 1.0),
     "el2n": ("score_epochs", 0),
     "forgetting": ("prune_ratio", -0.5),
+    "grand": ("score_epochs", 0),
 }
 
 
@@ -70,6 +72,7 @@ SEARCHABLE = {
     "orderdp_iteration",
     "el2n",
     "forgetting",
+    "grand",
 }
 
 
@@ -203,7 +206,7 @@ def test_unknown_parameter_lists_the_valid_ones(name):
 
 def test_unknown_pruner_lists_the_names():
     with pytest.raises(
-        ConfigError, match="choose one of: el2n, epsilon_greedy, forgetting, full, ies"
+        ConfigError, match="choose one of: el2n, epsilon_greedy, forgetting, full, grand, ies"
     ):
         create_pruner("nope", n=10, epochs=1, seed=0)
 

@@ -217,6 +217,73 @@ def test_bandits_reselect_every_period_epochs(name):
     assert sets[2] != sets[3] and sets[5] != sets[6]
 
 
+def public_rescored_ucb(rescores: np.ndarray, momentum: float, c: float, kept: int) -> list:
+    """The re-scoring variant in a few lines: every selection observes every sample's re-scored
+    loss (the first sets the mean), EMA mean and squared deviation, top ``kept`` by mean + c*var."""
+    mean, var, chosen = rescores[0].copy(), np.zeros_like(rescores[0]), []
+    for row, losses in enumerate(rescores):
+        if row:
+            var = momentum * var + (1 - momentum) * (losses - mean) ** 2
+            mean = momentum * mean + (1 - momentum) * losses
+        chosen.append(set(np.argsort(-(mean + c * var))[:kept].tolist()))
+    return chosen
+
+
+@pytest.mark.parametrize("name", ["ucb", "epsilon_greedy"])
+def test_rescoring_bandits_ask_for_every_sample_before_each_selection_only(name):
+    plain = create_pruner(name, n=30, epochs=7, seed=0, prune_ratio=0.5, period=3)
+    variant = create_pruner(name, n=30, epochs=7, seed=0, prune_ratio=0.5, period=3, rescore=True)
+    assert variant.params["rescore"] is True and plain.params["rescore"] is False
+    for epoch in range(7):
+        assert plain.scoring_request(epoch) is None  # the default spends no extra pass
+        request = variant.scoring_request(epoch)
+        if epoch % 3 == 0:  # a selection epoch: n forward-only passes
+            assert request.tolist() == list(range(30))
+            variant.observe_scoring(request, torch.rand(30, generator=torch.Generator()))
+        else:
+            assert request is None
+        variant.plan_epoch(epoch)
+    with pytest.raises(ConfigError, match="rescore"):
+        create_pruner(name, n=30, epochs=7, seed=0, rescore=1)
+
+
+def test_rescored_ucb_updates_every_sample_from_the_rescoring_passes_only():
+    n, epochs, momentum = 40, 12, 0.8
+    rng = np.random.default_rng(9)
+    rescores = rng.gamma(2.0, 1.0, size=(epochs // 2, n)).astype(np.float32)  # period 2
+    expected = public_rescored_ucb(rescores, momentum, 1.0, kept=10)
+    pruner = create_pruner(
+        "ucb", n=n, epochs=epochs, seed=3, prune_ratio=0.75, period=2, rescore=True
+    )
+    for epoch in range(epochs):
+        request = pruner.scoring_request(epoch)
+        if request is not None:
+            pruner.observe_scoring(request, torch.from_numpy(rescores[epoch // 2]))
+        plan = pruner.plan_epoch(epoch)
+        assert set(plan.indices.tolist()) == expected[epoch // 2], f"epoch {epoch}"
+        # Training losses do not move the statistics of the variant.
+        pruner.observe(plan.indices, torch.full((plan.num_samples,), 1e6))
+    assert bool(pruner.seen.all())  # untrained samples were scored too
+
+
+def test_rescored_bandit_resumes_exactly():
+    options = {"n": 50, "epochs": 6, "seed": 4, "prune_ratio": 0.5, "period": 2, "rescore": True}
+
+    def epoch_of(pruner, epoch: int) -> torch.Tensor:
+        request = pruner.scoring_request(epoch)
+        if request is not None:
+            pruner.observe_scoring(request, (request * 37 % 11).float() + epoch)
+        return pruner.plan_epoch(epoch).indices
+
+    first = create_pruner("epsilon_greedy", **options)
+    for epoch in range(3):
+        epoch_of(first, epoch)
+    second = create_pruner("epsilon_greedy", **options)
+    second.load_state_dict(first.state_dict())
+    for epoch in range(3, 6):  # epoch 4 selects after a re-scoring pass
+        assert torch.equal(epoch_of(first, epoch), epoch_of(second, epoch)), f"epoch {epoch}"
+
+
 # ------------------------------------------------- InfoBatch at a target realized ratio
 # Fixed skewed scores: lognormal losses (sigma 2.5, torch seed 0), so about 94% of the samples
 # are below the mean; every epoch observes the same per-sample losses.

@@ -120,6 +120,31 @@ def test_el2n_charges_its_scoring_phase_and_one_pass_over_the_data():
     assert [entry["samples_trained"] for entry in history] == [SUBSET, 1.5 * SUBSET, 2 * SUBSET]
 
 
+def test_grand_charges_its_final_scoring_pass_like_el2n():
+    trainer = make_trainer("grand", {"prune_ratio": 0.5, "score_epochs": 1}, "epochs:3")
+    history = train(trainer)
+    assert [entry["scoring_forward_passes"] for entry in history] == [0, SUBSET, SUBSET]
+    assert [entry["samples_trained"] for entry in history] == [SUBSET, 1.5 * SUBSET, 2 * SUBSET]
+    # Every sample was seen twice before pruning: its training pass and the scoring pass.
+    assert int(trainer.pruner.passes.min()) == int(trainer.pruner.passes.max()) == 2
+
+
+@pytest.mark.parametrize("name", ["ucb", "epsilon_greedy"])
+def test_rescoring_bandits_charge_a_forward_pass_per_sample_at_each_selection(name):
+    params = {"prune_ratio": 0.5, "period": 2, "rescore": True}
+    trainer = make_trainer(name, params, "epochs:4")
+    history = train(trainer)
+    # Selections at epochs 0 and 2, each after re-scoring all 600 samples; training is apart.
+    assert [entry["scoring_forward_passes"] for entry in history] == [
+        SUBSET,
+        SUBSET,
+        2 * SUBSET,
+        2 * SUBSET,
+    ]
+    assert [entry["samples_trained"] for entry in history] == [300, 600, 900, 1200]
+    assert bool(trainer.pruner.seen.all())  # every sample scored, trained or not
+
+
 def test_stale_selective_backprop_scores_only_in_fresh_epochs():
     trainer = make_trainer("selective_backprop", {"staleness": 2}, "epochs:4")
     history = train(trainer)

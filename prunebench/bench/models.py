@@ -19,7 +19,7 @@ import torch
 import torchvision
 from torch import nn
 
-from prunebench.errors import ConfigError
+from prunebench.errors import unknown
 
 LARGE_IMAGE_PIXELS = 64
 """Images taller than this get the ImageNet stem (7x7 stride 2 + max-pool)."""
@@ -50,9 +50,7 @@ def available_models() -> list[str]:
 def build_model(name: str, spec, seed: int) -> nn.Module:
     """Model ``name`` sized for dataset ``spec``, initialized from ``seed``."""
     if name not in _MODELS:
-        raise ConfigError(
-            f"unknown model {name!r}; choose one of: " + ", ".join(available_models())
-        )
+        raise unknown("model", name, available_models())
     with torch.device("meta"):
         model = _MODELS[name](spec.channels, spec.num_classes, spec.height)
     model = model.to_empty(device="cpu")

@@ -21,11 +21,31 @@ the plan, cut by :func:`~prunebench.bench.distributed.shard_plan` exactly as a m
 cuts it (``batch_size`` is the per-rank batch), and the losses of every rank are all-gathered
 once per epoch, when the next ``set_epoch`` (or :meth:`PrunedData.end_epoch`) is called on every
 rank, so that every rank's pruner plans the same next epoch.
+
+Pruners that select per step (``selective_backprop``, ``orderdp_iteration``) plan candidates:
+each loader batch is scored by a forward-only pass and only the samples the pruner keeps are
+trained, queued into full batches, as the trainer does (forward_passes.py). The loop wraps its
+loader in :meth:`PrunedData.steps`, which does that and, for every other plan, yields the
+loader's batches unchanged, so one loop serves every pruner (one process only)::
+
+    def score(x, y):                         # the forward-only pass: eval mode, no gradients
+        model.eval(); losses = F.cross_entropy(model(x), y, reduction="none"); model.train()
+        return losses
+    for epoch in range(E):
+        data.set_epoch(epoch, score=score)   # score: for pruners that ask (see below)
+        for idx, x, y in data.steps(loader, score):
+            loss = data.loss(idx, F.cross_entropy(model(x), y, reduction="none"))
+            loss.backward(); opt.step(); opt.zero_grad()
+
+Pruners that ask to score samples by a forward-only pass before planning (IES's excluded
+samples, the bandits' ``rescore``) get it from ``set_epoch(epoch, score=score)``. Every such pass
+is counted in ``scoring_forward_passes``, apart from the samples trained (pruned_passes.py).
+Pruners that read every pass's predictions (KAKURENBO, EL2N, GraNd, forgetting) are refused.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import torch
@@ -40,7 +60,10 @@ from prunebench.bench.distributed import (
     Shard,
     shard_plan,
 )
+from prunebench.bench.forward_passes import SelectedBatches
 from prunebench.bench.metrics import jaccard, subset_mask
+from prunebench.bench.pruned_passes import Score, answer_request, moved, selected_batches
+from prunebench.errors import ConfigError
 from prunebench.pruners import EpochPlan, Pruner, create_pruner
 
 
@@ -74,6 +97,7 @@ class _Epoch:
         self.shard: Shard | None = None
         self.observer: Any = None
         self.position = 0  # samples of this rank's shard trained so far
+        self.selected: SelectedBatches | None = None  # a per-step plan's chosen batches
         self.steps = 0
         self.ended = False
         self._weights: dict[torch.device, torch.Tensor] = {}
@@ -114,6 +138,16 @@ class PrunedData(Dataset):
             pruner, n=self.n, epochs=epochs, seed=seed, device=device, **pruner_params
         )
         grouped = torch_dist.is_available() and torch_dist.is_initialized()
+        if self.pruner.observes_predictions:
+            raise ConfigError(
+                f"pruner {pruner!r} reads every pass's predictions (logits), which PrunedData "
+                "does not carry; train it with prunebench run"
+            )
+        if grouped and torch_dist.get_world_size() > 1 and self.pruner.selects_per_step:
+            raise ConfigError(
+                f"pruner {pruner!r} selects per step and runs on one process; train it without "
+                "torch.distributed"
+            )
         score_device = torch.device(device) if device is not None else torch.device("cpu")
         # distributed: the same sharding and per-epoch all-gather as a multi-process run.
         self._dist: Dist = (
@@ -124,10 +158,14 @@ class PrunedData(Dataset):
         self.samples_trained = 0
         """Samples trained over every rank (the passes the plans cost), counted per epoch."""
         self.epochs_run = 0.0
-        """Epochs ended; an epoch ended early counts the fraction of its plan trained."""
+        """Epochs ended; an epoch ended early counts the fraction of its plan trained (per-step
+        plans: of its candidates scored)."""
+        self.scoring_forward_passes = 0
+        """Forward-only passes that trained nothing (per-step candidates), counted per epoch."""
         self.history: list[dict[str, float]] = []
         """Per ended epoch: train_loss, kept_fraction, samples_trained (cumulative),
-        train_steps and subset_jaccard (from the second epoch), as a run logs them."""
+        scoring_forward_passes (cumulative), train_steps and subset_jaccard (from the second
+        epoch), as a run logs them."""
         self._previous_subset: torch.Tensor | None = None
         self._current: _Epoch | None = None
 
@@ -158,16 +196,57 @@ class PrunedData(Dataset):
     def batch_sampler(self, batch_size: int) -> PlanBatches:
         """A batch sampler for ``DataLoader(data, batch_sampler=...)``: this rank's batches of
         ``batch_size`` samples of the current plan, in the plan's order (global batch:
-        batch_size x world_size)."""
+        batch_size x world_size). Per-step plans: each batch is one candidate batch (OrderDP
+        per iteration draws them of this size, so create the sampler before ``set_epoch``)."""
+        self.pruner.follow_batch_size(batch_size)
         return PlanBatches(self, batch_size)
 
-    def set_epoch(self, epoch: int, progress: float | None = None) -> EpochPlan:
+    def set_epoch(
+        self, epoch: int, progress: float | None = None, score: Score | None = None
+    ) -> EpochPlan:
         """End the previous epoch (its losses reach the pruner) and plan ``epoch``; call it on
-        every rank. ``progress``: budget progress in [0, 1] (default epoch / epochs)."""
+        every rank. ``progress``: budget progress in [0, 1] (default epoch / epochs).
+
+        ``score(x, y)``: the loop's forward-only pass, for pruners that ask to score samples
+        before planning (IES, the bandits' ``rescore``); needed only when they ask.
+        distributed: every rank scores the whole request (the same weights: the same losses).
+        """
         self.end_epoch()
+        request = self.pruner.scoring_request(epoch)
+        if request is not None and request.numel():
+            if score is None:
+                raise RuntimeError(
+                    f"pruner {self.pruner.name!r} asks for a forward-only pass over "
+                    f"{request.numel()} samples before epoch {epoch}; pass "
+                    "set_epoch(epoch, score=score)"
+                )
+            batch = self.pruner.batch_size  # the sampler's (set by batch_sampler)
+            passes = answer_request(self.dataset, request, score, self.pruner, batch)
+            self.scoring_forward_passes += passes * self.world_size
         plan = self.pruner.plan_epoch(epoch, progress=progress)
         self._current = _Epoch(epoch, plan)
         return plan
+
+    def steps(
+        self, batches: Iterable, score: Score, device: torch.device | str | None = None
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """The epoch's training batches ``(idx, x, y)`` from ``batches`` (the DataLoader).
+
+        A per-step plan's batches are candidates: ``score(x, y)`` (run under no_grad) gives
+        their losses, the pruner keeps some, and the kept ones are yielded in batches of the
+        plan's step size (default: the sampler's batch size). Other plans pass through.
+        ``device``: move each batch there first (the model's device; the losses must be there).
+        """
+        current = self._epoch()
+        if not current.plan.per_step:
+            yield from (moved(batch, device) for batch in batches)
+            return
+        if current.shard is None:
+            self._shard_for(self.pruner.batch_size)
+        step_size = current.plan.step_batch_size or current.shard.batch_size
+        current.selected = selected_batches(batches, score, device, self.pruner, step_size)
+        for x, y, idx in current.selected:
+            yield idx, x, y
 
     @property
     def plan(self) -> EpochPlan:
@@ -191,6 +270,11 @@ class PrunedData(Dataset):
             )
         if current.ended:
             raise RuntimeError(f"epoch {current.epoch} has ended; call set_epoch() first")
+        if current.plan.per_step and current.selected is None:
+            raise RuntimeError(
+                f"pruner {self.pruner.name!r} selects epoch {current.epoch}'s samples per step; "
+                "iterate data.steps(loader, score) instead of the loader"
+            )
         start, shard = current.position, current.shard
         if start + size > shard.indices.numel():
             raise RuntimeError(
@@ -205,7 +289,9 @@ class PrunedData(Dataset):
             )
         weights = current.weights_on(per_sample.device)
         weighted = per_sample * weights[start : start + size] if weights is not None else per_sample
-        loss = weighted.sum() / shard.loss_divisor(current.steps)
+        # Per-step batches are the kept samples, queued: each step's mean, as the trainer's.
+        divisor = size if current.selected is not None else shard.loss_divisor(current.steps)
+        loss = weighted.sum() / divisor
         # The same call the trainer makes (distributed: buffered, all-gathered at epoch end).
         current.observer.add(idx.to(per_sample.device), per_sample.detach(), start)
         current.position += size
@@ -222,19 +308,30 @@ class PrunedData(Dataset):
             return
         current.ended = True
         loss_sum = current.observer.flush()  # distributed: every rank's losses observed here
-        shard = current.shard
-        trained = shard.trained_after(current.steps)
-        self.usage.index_add_(0, shard.plan[:trained].cpu(), torch.ones(trained, dtype=torch.int64))
+        shard, selected = current.shard, current.selected
+        if selected is None:
+            trained = shard.trained_after(current.steps)
+            trained_indices, consumed, scored = shard.plan[:trained], trained, 0
+            kept_fraction = current.plan.kept_fraction
+        else:  # per step: the samples handed to loss(), out of the candidates scored
+            trained = current.position
+            trained_indices = selected.trained_indices()[:trained]
+            consumed = scored = selected.scored
+            kept_fraction = trained / self.n
+        trained_indices = trained_indices.cpu()
+        self.usage.index_add_(0, trained_indices, torch.ones(trained, dtype=torch.int64))
         self.samples_trained += trained
+        self.scoring_forward_passes += current.plan.scoring_forward_passes + scored
         if shard.planned:
-            self.epochs_run += trained / shard.planned
+            self.epochs_run += consumed / shard.planned
         self._dist.check_in_sync(self.pruner, current.epoch)
         # The epoch's metrics under a run's names (record.EPOCH_METRICS); one host read.
-        subset = subset_mask(shard.plan, self.n)
+        subset = subset_mask(trained_indices if selected is not None else shard.plan, self.n)
         entry = {
             "train_loss": float(loss_sum) / max(trained, 1),
-            "kept_fraction": current.plan.kept_fraction,
+            "kept_fraction": kept_fraction,
             "samples_trained": float(self.samples_trained),
+            "scoring_forward_passes": float(self.scoring_forward_passes),
             "train_steps": float(current.steps),
         }
         if self._previous_subset is not None:
@@ -276,11 +373,12 @@ class PrunedData(Dataset):
 
     def summary(self) -> dict[str, float]:
         """A run's data summary metrics: realized_prune_ratio, samples_trained_total,
-        epochs_run, zero_usage_samples."""
+        scoring_forward_passes_total, epochs_run, zero_usage_samples."""
         self._settle()
         return {
             "realized_prune_ratio": self.realized_prune_ratio,
             "samples_trained_total": float(self.samples_trained),
+            "scoring_forward_passes_total": float(self.scoring_forward_passes),
             "epochs_run": float(self.epochs_run),
             "zero_usage_samples": float((self.usage == 0).sum()),
         }
@@ -294,6 +392,7 @@ class PrunedData(Dataset):
             "usage": self.usage.clone(),
             "samples_trained": self.samples_trained,
             "epochs_run": self.epochs_run,
+            "scoring_forward_passes": self.scoring_forward_passes,
             "history": [dict(entry) for entry in self.history],
             "previous_subset": self._previous_subset,
         }
@@ -304,6 +403,7 @@ class PrunedData(Dataset):
         self.usage = state["usage"].clone()
         self.samples_trained = int(state["samples_trained"])
         self.epochs_run = float(state["epochs_run"])
+        self.scoring_forward_passes = int(state.get("scoring_forward_passes", 0))
         self.history = [dict(entry) for entry in state["history"]]
         self._previous_subset = state["previous_subset"]
         self._current = None

@@ -5,7 +5,13 @@ Every loader visits the current plan (``set_plan(indices, epoch)``) exactly, in 
 int64 dataset index of every sample.
 """
 
-from prunebench.datasets import user_files  # noqa: F401  (registers npz:PATH, folder:PATH)
+from prunebench.datasets import (  # noqa: F401  (each module registers the datasets it defines)
+    cifar,
+    fashion_mnist,
+    imagenet,
+    synthetic,
+    user_files,
+)
 from prunebench.datasets.arrays import SplitArrays, stratified_subset
 from prunebench.datasets.build import available_backends, build_loader
 from prunebench.datasets.loader import PlanLoader

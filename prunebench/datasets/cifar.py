@@ -10,6 +10,7 @@ import torchvision
 
 from prunebench.datasets.arrays import SplitArrays
 from prunebench.datasets.download import fetch_and_extract, files_stamp, resolve_data_dir
+from prunebench.datasets.registry import register_dataset
 from prunebench.datasets.sources import ArraySource
 from prunebench.datasets.specs import DatasetSpec, canonical_split
 from prunebench.errors import DataError
@@ -18,6 +19,30 @@ from prunebench.errors import DataError
 # root works as a prunebench data directory and the other way round.
 _TORCHVISION = {"cifar10": torchvision.datasets.CIFAR10, "cifar100": torchvision.datasets.CIFAR100}
 _LABEL_KEY = {"cifar10": b"labels", "cifar100": b"fine_labels"}
+
+CIFAR10 = DatasetSpec(
+    name="cifar10",
+    num_classes=10,
+    channels=3,
+    height=32,
+    width=32,
+    mean=(0.4914, 0.4822, 0.4465),
+    std=(0.2470, 0.2435, 0.2616),
+    train_size=50_000,
+    test_size=10_000,
+)
+
+CIFAR100 = DatasetSpec(
+    name="cifar100",
+    num_classes=100,
+    channels=3,
+    height=32,
+    width=32,
+    mean=(0.5071, 0.4865, 0.4409),
+    std=(0.2673, 0.2564, 0.2762),
+    train_size=50_000,
+    test_size=10_000,
+)
 
 
 def _split_files(name: str, split: str) -> list[str]:
@@ -75,3 +100,7 @@ def locate_cifar(
         read=lambda: read_cifar_batches(paths, _LABEL_KEY[spec.name]),
         description=str(folder),
     )
+
+
+register_dataset(CIFAR10, locate_cifar)
+register_dataset(CIFAR100, locate_cifar)

@@ -10,6 +10,7 @@ import torchvision
 
 from prunebench.datasets.arrays import SplitArrays
 from prunebench.datasets.download import fetch_file, files_stamp, resolve_data_dir
+from prunebench.datasets.registry import register_dataset
 from prunebench.datasets.sources import ArraySource
 from prunebench.datasets.specs import DatasetSpec, canonical_split
 from prunebench.errors import DataError
@@ -18,6 +19,19 @@ SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")  # Debian's dataset-fashi
 _SUBDIRS = ("", "fashion-mnist", "FashionMNIST/raw")  # flat, prunebench's download, torchvision's
 _PREFIX = {"train": "train", "test": "t10k"}
 _IDX_DTYPES = {0x08: np.uint8}
+
+FASHION_MNIST = DatasetSpec(
+    name="fashion_mnist",
+    num_classes=10,
+    channels=1,
+    height=28,
+    width=28,
+    mean=(0.2860,),
+    std=(0.3530,),
+    train_size=60_000,
+    test_size=10_000,
+    translate=2,
+)
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -110,3 +124,6 @@ def locate_fashion_mnist(
         read=lambda: read_fashion_mnist(images_path, labels_path),
         description=str(images_path.parent),
     )
+
+
+register_dataset(FASHION_MNIST, locate_fashion_mnist)

@@ -9,11 +9,27 @@ from PIL import Image
 from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
 
 from prunebench.datasets.download import resolve_data_dir
+from prunebench.datasets.registry import register_dataset
 from prunebench.datasets.sources import ImageFolderSource
 from prunebench.datasets.specs import DatasetSpec, canonical_split
 from prunebench.errors import DataError
 
 _FOLDERS = {"train": "train", "test": "val"}
+
+IMAGENET = DatasetSpec(
+    name="imagenet",
+    num_classes=1000,
+    channels=3,
+    height=224,
+    width=224,
+    mean=(0.485, 0.456, 0.406),
+    std=(0.229, 0.224, 0.225),
+    train_size=1_281_167,
+    test_size=50_000,
+    translate=0,  # random-resized-crop replaces translation
+    encoding="jpeg",
+    options=(("max_resolution", 256), ("jpeg_quality", 90), ("val_crop_ratio", 224 / 256)),
+)
 
 
 def _root(data_dir: Path | str | None) -> Path:
@@ -102,3 +118,6 @@ class ImageFolderSamples:
                 f"{len(lines)} image(s) could not be read, first {lines[0]}; "
                 "repair or remove them and rerun"
             )
+
+
+register_dataset(IMAGENET, locate_imagenet)

@@ -1,4 +1,8 @@
-"""Dataset name -> (spec, source locator) registry."""
+"""Dataset name -> (spec, source locator) registry.
+
+Each dataset registers itself in the module that defines it (cifar.py, fashion_mnist.py, ...);
+the package's ``__init__`` imports those modules, so a new dataset is one module and one import.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from prunebench.datasets import specs
-from prunebench.datasets.cifar import locate_cifar
-from prunebench.datasets.fashion_mnist import locate_fashion_mnist
-from prunebench.datasets.imagenet import locate_imagenet
-from prunebench.datasets.sources import ArraySource, Source
+from prunebench.datasets.sources import Source
 from prunebench.datasets.specs import DatasetSpec
-from prunebench.datasets.synthetic import SYNTHETIC, generate_synthetic
-from prunebench.errors import ConfigError
+from prunebench.errors import unknown
 
 Locator = Callable[[DatasetSpec, str, "Path | str | None"], Source]
 
@@ -92,8 +91,7 @@ def _entry(name: str) -> DatasetEntry:
         entry = _FAMILIES[prefix][0](argument)  # DataError (one line) when the data is wrong
         _MADE[made] = entry
         return entry
-    valid = ", ".join(available_datasets() + dataset_forms())
-    raise ConfigError(f"unknown dataset {name!r}; choose one of: {valid}")
+    raise unknown("dataset", name, available_datasets() + dataset_forms())
 
 
 def get_spec(name: str) -> DatasetSpec:
@@ -114,20 +112,3 @@ def locate_dataset(name: str, data_dir: Path | str | None) -> None:
     spec = get_spec(name)
     for split in ("train", "test"):
         locate_source(spec, split, data_dir)
-
-
-def _locate_synthetic(spec: DatasetSpec, split: str, data_dir: Path | str | None) -> ArraySource:
-    # The spec (its seed included) fully determines the data, so its fingerprint is the stamp.
-    del data_dir
-    return ArraySource(
-        stamp=spec.fingerprint(),
-        read=lambda: generate_synthetic(spec, split),
-        description=f"synthetic (seed {spec.option('seed')})",
-    )
-
-
-register_dataset(specs.CIFAR10, locate_cifar)
-register_dataset(specs.CIFAR100, locate_cifar)
-register_dataset(specs.FASHION_MNIST, locate_fashion_mnist)
-register_dataset(specs.IMAGENET, locate_imagenet)
-register_dataset(SYNTHETIC, _locate_synthetic)

@@ -9,11 +9,15 @@ differ in difficulty (which is what tells pruners apart). The test split has the
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from prunebench.datasets.arrays import SplitArrays
+from prunebench.datasets.registry import register_dataset
+from prunebench.datasets.sources import ArraySource
 from prunebench.datasets.specs import DatasetSpec, canonical_split
 from prunebench.errors import ConfigError
 
@@ -122,3 +126,17 @@ def generate_synthetic(spec: DatasetSpec, split: str) -> SplitArrays:
     noisy = rng.random(n) < label_noise
     labels = np.where(noisy, rng.integers(0, num_classes, n), labels)
     return SplitArrays(images=images, labels=labels.astype(np.int64))
+
+
+def locate_synthetic(spec: DatasetSpec, split: str, data_dir: Path | str | None) -> ArraySource:
+    """The split, generated on read: no files, the spec's fingerprint is its stamp."""
+    # The spec (its seed included) fully determines the data, so its fingerprint is the stamp.
+    del data_dir
+    return ArraySource(
+        stamp=spec.fingerprint(),
+        read=lambda: generate_synthetic(spec, split),
+        description=f"synthetic (seed {spec.option('seed')})",
+    )
+
+
+register_dataset(SYNTHETIC, locate_synthetic)

@@ -6,6 +6,7 @@ from prunebench.pruners import (  # noqa: F401  (each module registers its prune
     epsilon_greedy,
     forgetting,
     full,
+    grand,
     ies,
     infobatch,
     kakurenbo,

@@ -6,8 +6,8 @@ this run's scoring phase (``score_epochs`` epochs on all data, static_scoring.py
 forward-only pass (eval mode) over every sample scores it: n passes, charged in
 ``scoring_forward_passes``. Paul et al. average the score over 10 independent proxy runs at
 epoch 20 of 200 (public code: mansheej/data_diet); one run's score is used here, the rest of the
-rule is theirs. GraNd (the expected gradient norm) is not implemented: it needs per-sample
-gradients of every parameter, which the pruner interface does not carry.
+rule is theirs. GraNd, the expected gradient norm, is grand.py (the same norm at the logits,
+averaged over the scoring phase).
 """
 
 from __future__ import annotations

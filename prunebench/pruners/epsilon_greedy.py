@@ -2,6 +2,7 @@
 
 Of the round((1 - p) * n) kept samples, round(epsilon * kept) are drawn uniformly from the samples
 not chosen greedily; the rest are the highest by EMA loss mean (never-seen samples first).
+``rescore=True``: every sample re-scored before each selection (loss_bandit.py).
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ class EpsilonGreedy(LossBanditPruner):
         momentum: float = 0.8,
         period: int = 1,
         epsilon: float = 0.1,
+        rescore: bool = False,
     ):
-        super().__init__(n, epochs, seed, device, prune_ratio, momentum, period)
+        super().__init__(n, epochs, seed, device, prune_ratio, momentum, period, rescore)
         self.epsilon = check_range("epsilon", epsilon, 0.0, 1.0)
         self.explore_count = round(self.epsilon * self.kept)
 

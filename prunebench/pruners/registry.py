@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import torch
 
-from prunebench.errors import ConfigError
+from prunebench.errors import ConfigError, unknown
 from prunebench.pruners.base import Pruner
 
 _REGISTRY: dict[str, type[Pruner]] = {}
@@ -32,8 +32,7 @@ def pruner_class(name: str) -> type[Pruner]:
     try:
         return _REGISTRY[name]
     except KeyError:
-        valid = ", ".join(available_pruners())
-        raise ConfigError(f"unknown pruner {name!r}; choose one of: {valid}") from None
+        raise unknown("pruner", name, available_pruners()) from None
 
 
 def reference_pruner() -> str:

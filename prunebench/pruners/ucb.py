@@ -2,6 +2,7 @@
 
 score = EMA loss mean + c * spread, where spread is the EMA variance (as in the InfoBatch authors'
 re-implementation, the default) or its square root (``spread="std"``).
+``rescore=True``: every sample re-scored before each selection (loss_bandit.py).
 """
 
 from __future__ import annotations
@@ -36,8 +37,9 @@ class UCB(LossBanditPruner):
         period: int = 1,
         c: float = 1.0,
         spread: str = "variance",
+        rescore: bool = False,
     ):
-        super().__init__(n, epochs, seed, device, prune_ratio, momentum, period)
+        super().__init__(n, epochs, seed, device, prune_ratio, momentum, period, rescore)
         self.c = check_range("c", c, 0.0, float("inf"))
         if spread not in SPREADS:
             raise ConfigError(f"spread must be one of {', '.join(SPREADS)}, got {spread!r}")
