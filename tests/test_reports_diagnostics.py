@@ -8,7 +8,6 @@ import pytest
 
 from prunebench.reports.diagnostics import (
     alignment_checkpoints,
-    checkpoint_steps,
     format_checkpoints,
     format_stability,
     grad_norm_phases,
@@ -33,13 +32,30 @@ def _usable(run_ids, epochs, labels=None, ratios=None) -> pd.DataFrame:
     )
 
 
-def test_checkpoint_steps_are_the_first_epochs_reaching_each_checkpoint():
-    checkpoints = (0.2, 0.4, 0.6, 0.8, 1.0)
-    ten = [int(checkpoint_steps(np.array([10]), c)[0]) for c in checkpoints]
-    assert ten == [1, 3, 5, 7, 9]  # 20% of 10 epochs ends at epoch 1 exactly
-    six = [int(checkpoint_steps(np.array([6]), c)[0]) for c in checkpoints]
-    assert six == [1, 2, 3, 4, 5]  # ends at 33, 50, 67, 83, 100%
-    assert int(checkpoint_steps(np.array([3]), 0.2)[0]) == 0
+def test_checkpoints_are_the_first_epochs_reaching_them_in_budget_progress():
+    """20% of 10 epochs ends at epoch 1 exactly; 6 epochs end at 33, 50, 67, 83, 100%; a run of
+    20.22 epochs (a budget-truncated last epoch) reads 100% at its last epoch, 20, not 19; under
+    samples:1000 the epoch whose samples reach each fifth is read."""
+    rows = []
+    for run, epochs in (("ten", 10), ("six", 6), ("cut", 21), ("samples", 8)):
+        for step in range(epochs):  # epoch 0 logs no Jaccard
+            jaccard = np.nan if step == 0 else float(step)
+            rows.append({"run_id": run, "step": step, "subset_jaccard": jaccard})
+    histories = pd.DataFrame(rows)
+    samples = histories["run_id"] == "samples"
+    histories.loc[samples, "samples_trained"] = 150.0 * (histories.loc[samples, "step"] + 1)
+    usable = _usable(
+        ["ten", "six", "cut", "samples"], [10, 6, 20.22, 6.67], labels=["a", "b", "c", "d"]
+    )
+    usable.loc[3, "budget"] = "samples:1000"
+    table = jaccard_checkpoints(histories, usable).set_index("pruner_label")
+    read = {
+        label: [table.loc[label, f"{c}%_mean"] for c in (20, 40, 60, 80, 100)] for label in "abcd"
+    }
+    assert read["a"] == [1, 3, 5, 7, 9]
+    assert read["b"] == [1, 2, 3, 4, 5]
+    assert read["c"] == [4, 8, 12, 16, 20]  # ceil(0.2 x 20.22) - 1 = 4, ..., the last epoch
+    assert read["d"] == [1, 2, 3, 5, 6]  # 300 >= 200, 450 >= 400, 600 >= 600, 900, 1050
 
 
 def test_jaccard_at_checkpoints_mean_and_std_over_seeds():

@@ -32,7 +32,6 @@ from prunebench.reports.stability import (
     FINAL,
     PHASES,
     epoch_end_progress,
-    epochs_run,
     over_seeds,
     per_run_phases,
     phase_of_progress,
@@ -49,14 +48,10 @@ def checkpoint_name(checkpoint: float) -> str:
     return f"{100 * checkpoint:g}%"
 
 
-def checkpoint_steps(epochs: np.ndarray, checkpoint: float) -> np.ndarray:
-    """The first epoch (0-based) whose end reaches ``checkpoint``: ceil(c * epochs) - 1, exactly.
-
-    Integer percent arithmetic keeps e.g. 20% of 10 epochs on epoch 1 (not epoch 2 by rounding).
-    """
-    percent = round(100 * checkpoint)
-    total = np.asarray(epochs, dtype=np.int64)
-    return np.maximum((percent * total + 99) // 100 - 1, 0)
+def first_reaching(epochs: pd.DataFrame, progress: np.ndarray, checkpoint: float) -> pd.DataFrame:
+    """Per run, the first epoch row (``epochs`` sorted by run and step) whose end ``progress``
+    reaches ``checkpoint``, as Table 9's phases place epochs (budget progress, not epoch count)."""
+    return epochs[progress >= checkpoint - PROGRESS_TOLERANCE].drop_duplicates("run_id")
 
 
 def _usable_histories(histories: pd.DataFrame, usable: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -77,22 +72,21 @@ def _checkpoint_frame(per_run: dict[str, pd.Series], usable: pd.DataFrame) -> pd
 def jaccard_checkpoints(histories: pd.DataFrame, usable: pd.DataFrame) -> pd.DataFrame:
     """Table 8: per cell, ``subset_jaccard`` at each progress checkpoint, mean and std over seeds.
 
-    A run's value at checkpoint c is the Jaccard of the first epoch whose end reaches c with the
-    epoch before it (absent for epoch 0, so a run shorter than 1 / c epochs has none there).
+    A run's value at checkpoint c is the Jaccard of the first epoch whose end reaches c in budget
+    progress (Table 9's rule: a budget-truncated last epoch ends at 100%) with the epoch before it
+    (absent for epoch 0, so a run whose first epoch reaches c has none there).
     """
     logged = _usable_histories(histories, usable, SUBSET_JACCARD)
     if logged.empty:
         return pd.DataFrame()
-    epochs = epochs_run(histories, usable)
-    values = logged.set_index(["run_id", "step"])[SUBSET_JACCARD]
     run_ids = logged["run_id"].unique()
+    # Every epoch of those runs, epoch 0 (no Jaccard) included: it can be the first to reach c.
+    epochs = histories[histories["run_id"].isin(run_ids)].sort_values(["run_id", "step"])
+    progress = epoch_end_progress(epochs, usable)
     per_run = {}
     for checkpoint in CHECKPOINTS:
-        steps = checkpoint_steps(epochs.loc[run_ids].to_numpy(), checkpoint)
-        wanted = pd.MultiIndex.from_arrays([run_ids, steps])
-        per_run[checkpoint_name(checkpoint)] = pd.Series(
-            values.reindex(wanted).to_numpy(), index=run_ids
-        )
+        first = first_reaching(epochs, progress, checkpoint).set_index("run_id")
+        per_run[checkpoint_name(checkpoint)] = first[SUBSET_JACCARD].reindex(run_ids)
     return _checkpoint_frame(per_run, usable)
 
 

@@ -13,8 +13,7 @@ from matplotlib.figure import Figure
 
 from prunebench.reports.frame import CELL, FINAL_ACCURACY, REFERENCE, SUBSET_JACCARD, keys
 from prunebench.reports.pareto import PARETO_AXES, pareto_mask
-from prunebench.reports.stability import FINAL, PHASES
-from prunebench.reports.stability import epochs_run as _epochs_run
+from prunebench.reports.stability import FINAL, PHASES, epoch_end_progress
 
 DPI = 100
 FULL_COLOR = (0.25, 0.25, 0.25)
@@ -290,8 +289,7 @@ def jaccard_figure(
     logged = logged[logged["pruner_label"] != REFERENCE]
     if logged.empty:
         return None
-    epochs = _epochs_run(histories, usable)
-    progress = 100 * (logged["step"] + 1) / logged["run_id"].map(epochs)
+    progress = 100 * epoch_end_progress(logged, usable)  # Table 8's and Table 9's progress
     logged = logged.assign(progress=progress, _group=_ratio_group(logged))
     ratios = sorted(logged["_group"].unique())
     styles = dict(zip(ratios, ["-", "--", ":", "-."] * len(ratios), strict=False))

@@ -82,13 +82,6 @@ def _epochs_float(logged: pd.DataFrame, usable: pd.DataFrame) -> pd.Series:
     return summary.reindex(steps.index).fillna(steps).astype(np.float64)
 
 
-def epochs_run(histories: pd.DataFrame, usable: pd.DataFrame) -> pd.Series:
-    """Epochs run per run id: the summary metric ``epochs_run``, else the epochs logged."""
-    logged = histories.groupby("run_id")["step"].max() + 1
-    summary = usable.set_index("run_id").get(EPOCHS_RUN, pd.Series(dtype=float))
-    return summary.reindex(logged.index).fillna(logged).astype(np.int64)
-
-
 def per_run_phases(histories: pd.DataFrame, usable: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Within each run, the mean of ``metric`` over each phase's epochs, plus its final value."""
     logged = histories.dropna(subset=[metric])
