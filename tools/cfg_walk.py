@@ -6,8 +6,9 @@ folder) under ``sys.setprofile`` and counts:
 - stops: calls into prunebench functions that receive the run's config (a ``RunConfig``) or its
   resolved run (a ``ResolvedRun``, where the tree has one) as an argument;
 - returns: how many of those calls return to their caller;
-- config entries: calls into functions defined in ``prunebench/bench/config*.py`` (the config
-  module, and the modules split from it where the tree has them).
+- config.py entries: calls into functions defined in ``prunebench/bench/config.py``;
+- config-family entries: the same over config.py and the modules split from it where the tree
+  has them (settings.py, identity.py, config_checks.py), the schema's import included.
 
 Usage: ``PYTHONPATH=<tree> python tools/cfg_walk.py`` (prints one line of counts per measure).
 """
@@ -35,6 +36,7 @@ ARGV = [
     "--quiet",
 ]  # fmt: skip
 WALKED = ("RunConfig", "ResolvedRun")
+SPLIT_FROM_CONFIG = ("config.py", "settings.py", "identity.py", "config_checks.py")
 
 
 def main() -> int:
@@ -43,7 +45,9 @@ def main() -> int:
     from prunebench.cli.main import main as prunebench_main
 
     root = str(Path(prunebench.__file__).parent)
-    config_files = str(Path(root) / "bench" / "config")
+    bench = Path(root) / "bench"
+    config_file = str(bench / "config.py")
+    family = {str(bench / name) for name in SPLIT_FROM_CONFIG}
     counts: Counter[str] = Counter()
     sites: Counter[str] = Counter()
     walking: set[int] = set()  # ids of the frames that received the config
@@ -53,8 +57,10 @@ def main() -> int:
         if not code.co_filename.startswith(root):
             return
         if event == "call":
-            if code.co_filename.startswith(config_files):
-                counts["config entries"] += 1
+            if code.co_filename == config_file:
+                counts["config.py entries"] += 1
+            if code.co_filename in family:
+                counts["config-family entries"] += 1
             names = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
             values = [frame.f_locals.get(name) for name in names]
             if any(type(value).__name__ in WALKED for value in values):
@@ -74,7 +80,7 @@ def main() -> int:
         finally:
             sys.setprofile(None)
     print(f"exit code {code}")
-    for name in ("stops", "returns", "config entries"):
+    for name in ("stops", "returns", "config.py entries", "config-family entries"):
         print(f"{name}: {counts[name]}")
     if "-v" in sys.argv:
         for site, count in sites.most_common():
