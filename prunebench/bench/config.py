@@ -250,6 +250,8 @@ class RunConfig:
         preset=(str,),
         cli="data and device",
     )
+    # nproc is hashed when set: a 2-process run is another computation, with its own checkpoint
+    # (batch-norm statistics are per process), but 1 hashes as before the field existed.
     nproc: int = setting(
         1,
         help="train data-parallel on N processes, one device each (GPUs: NCCL, CPU: gloo); the "
@@ -307,7 +309,7 @@ class RunConfig:
         label="time budget seconds",
         check=check_positive,  # a positive finite number
         cli=None,
-        log=NOT_LOGGED,  # logged by the run as the seconds it trains (resolve.run_params)
+        log=NOT_LOGGED,  # logged as the seconds trained (run_params.config_params)
         hash=NOT_HASHED,  # the symbolic budget names the cell; a rerun measures it again
     )
     same_compute_samples: int | None = setting(
@@ -341,9 +343,6 @@ class RunConfig:
         log=NOT_LOGGED,  # the count actually used is logged by the run
         hash=NOT_HASHED,  # a rerun with another count continues the same cell
     )
-
-    # nproc is hashed when set: a 2-process run is another computation, with its own checkpoint
-    # (batch-norm statistics are per process), but 1 hashes as before the field existed.
 
     @staticmethod
     def schema() -> tuple[Field, ...]:

@@ -3,10 +3,11 @@
 The loop itself (one step, one epoch, evaluation) is ``trainer.py``; this module wraps it: each
 epoch is logged and checkpointed, so a run resumes per epoch in the same MLflow run.
 
-A run with ``nproc`` N > 1 is N processes (``distributed.py``): started here by torch's elastic
-launcher, or by torchrun (several machines), each joining the process group. Every rank runs the
-read-only checks and the loop; rank 0 alone writes MLflow and the checkpoint, and tells the
-others its run id.
+A run with ``nproc`` N > 1 is N processes (``distributed.py``, ``launch.py``): started here by
+torch's elastic launcher, or by torchrun (several machines), each joining the process group. Every
+rank runs the read-only checks and the loop; rank 0 alone writes MLflow and the checkpoint, and
+tells the others its run id. The config is resolved once per process (``resolve.py``) and that
+resolved run is what the trainer, the checkpoint and the MLflow params read.
 """
 
 from __future__ import annotations
