@@ -36,7 +36,8 @@ import torch.nn.functional as F
 from _interleave import CONFIDENCE, fewest_rounds, interleaved, median_interval
 
 from prunebench.bench.budgets import parse_budget
-from prunebench.bench.config import RunConfig, device_kind
+from prunebench.bench.config import RunConfig
+from prunebench.bench.devices import device_kind
 from prunebench.bench.distributed import Dist
 from prunebench.bench.models import build_model
 from prunebench.bench.trainer import Trainer, derive_seed
@@ -124,7 +125,8 @@ def _timed(function, *args) -> float:
 
 def sync_worker(n: int, batch_size: int, model_name: str, dataset: str) -> dict[str, float]:
     """One of the gloo processes of part (c): the sync costs of one epoch at training-set size n."""
-    from prunebench.bench.distributed import GatherObserver, process_group
+    from prunebench.bench.distributed import GatherObserver
+    from prunebench.bench.launch import process_group
 
     torch.manual_seed(0)
     with process_group("cpu") as dist:
@@ -181,7 +183,7 @@ def sync_worker(n: int, batch_size: int, model_name: str, dataset: str) -> dict[
 
 def sync_benchmark(args: argparse.Namespace) -> None:
     """Part (c): print the per-epoch sync cost as a share of the epoch at each n."""
-    from prunebench.bench.distributed import launch
+    from prunebench.bench.launch import launch
 
     print(
         f"(c) keeping scores in sync on {SYNC_PROCESSES} gloo processes (orderdp at 0.3, "

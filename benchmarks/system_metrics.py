@@ -26,7 +26,8 @@ from mlflow import MlflowClient
 from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
 
 from prunebench.bench.budgets import parse_budget
-from prunebench.bench.config import RunConfig, device_kind
+from prunebench.bench.config import RunConfig
+from prunebench.bench.devices import device_kind
 from prunebench.bench.distributed import Dist
 from prunebench.bench.system_metrics import SUITE_SYSTEM_METRICS_INTERVAL_S, system_metrics
 from prunebench.bench.trainer import Trainer

@@ -20,15 +20,9 @@ from mlflow import MlflowClient
 
 from prunebench.bench.budgets import parse_budget
 from prunebench.bench.config import RunConfig
-from prunebench.bench.distributed import (
-    Dist,
-    RanksOutOfSync,
-    check_batch_size,
-    launch,
-    process_group,
-    shard_plan,
-    state_fingerprint,
-)
+from prunebench.bench.devices import check_batch_size
+from prunebench.bench.distributed import Dist, RanksOutOfSync, shard_plan, state_fingerprint
+from prunebench.bench.launch import launch, process_group
 from prunebench.bench.run import train_run
 from prunebench.bench.trainer import Trainer
 from prunebench.datasets import build_loader

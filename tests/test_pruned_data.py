@@ -20,7 +20,7 @@ from prunebench import MlflowCallback, PrunedData
 from prunebench.bench.budgets import parse_budget
 from prunebench.bench.checkpoint import load_checkpoint
 from prunebench.bench.config import RunConfig
-from prunebench.bench.distributed import launch, process_group
+from prunebench.bench.launch import launch, process_group
 from prunebench.bench.models import build_model
 from prunebench.bench.run import train_run
 from prunebench.bench.schedule import OneCycle

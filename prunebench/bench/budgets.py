@@ -29,7 +29,6 @@ import math
 from dataclasses import dataclass
 
 from prunebench.errors import ConfigError
-from prunebench.pruners.base import kept_count
 
 BUDGET_KINDS = ("epochs", "samples", "time")
 TIME_FRACTION = "time-fraction"
@@ -113,6 +112,8 @@ class Budget:
         if self.kind == "epochs":
             return int(self.amount)
         if self.kind == "samples":
+            from prunebench.pruners.base import kept_count  # torch: not at the schema's import
+
             return max(1, math.ceil(self.amount / kept_count(n, target_prune_ratio)))
         return TIME_BUDGET_PRUNER_EPOCHS
 
@@ -122,6 +123,8 @@ def plan_sample_passes(budget: Budget, n: int, prune_ratio: float) -> int | None
     kept_count(n, p) * E for ``epochs:E``, S for ``samples:S`` (pruned or not, the run is cut at
     S), None for a time budget (known only after the runs trained)."""
     if budget.kind == "epochs":
+        from prunebench.pruners.base import kept_count  # torch: not at the schema's import
+
         return kept_count(n, prune_ratio) * int(budget.amount)
     if budget.kind == "samples":
         return int(budget.amount)

@@ -15,160 +15,27 @@ BatchNorm normalizes each rank's own batch of batch_size / N samples (no SyncBat
 GPU and costs a collective per layer), so an N-process run is not numerically the same as a
 1-process run; the running statistics are rank 0's (DDP broadcasts them at every forward, and
 evaluation syncs them first), so every rank evaluates the model rank 0 checkpoints.
+
+The shard maths (pure, no process group) is ``shards.py``; starting and joining the processes is
+``launch.py``; the device and batch-per-rank rules are ``devices.py``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import datetime
 import os
-import signal
-import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.distributed as torch_dist
 from torch import nn
 
-from prunebench.errors import ConfigError, UsageError
-
-ENV_KEYS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
-"""What torchrun (and ``prunebench run --nproc``) sets in each process's environment."""
-_TIMEOUT = datetime.timedelta(minutes=30)
+from prunebench.bench.devices import check_batch_size
+from prunebench.bench.shards import Shard, shard_plan
+from prunebench.errors import UsageError
 
 
 class RanksOutOfSync(RuntimeError):
     """The ranks' pruner states differ; the message is the run's failure reason."""
-
-
-def environment_world_size() -> int:
-    """WORLD_SIZE from the environment (1 when not started by torchrun or ``--nproc``)."""
-    text = os.environ.get("WORLD_SIZE", "1")
-    try:
-        return int(text)
-    except ValueError:
-        raise UsageError(f"WORLD_SIZE={text!r} is not an integer; unset it or fix it") from None
-
-
-def in_process_group() -> bool:
-    """Whether this process is one of several: started by torchrun or a launcher, or joined."""
-    joined = torch_dist.is_available() and torch_dist.is_initialized()
-    return joined or environment_world_size() > 1
-
-
-def check_batch_size(batch_size: int, world_size: int) -> int:
-    """The per-rank batch size batch_size / world_size; ConfigError unless it divides evenly."""
-    if world_size < 1:
-        raise ConfigError(f"the number of processes must be at least 1, got {world_size}")
-    if batch_size % world_size:
-        raise ConfigError(
-            f"batch size {batch_size} does not divide among {world_size} processes; pass a "
-            f"batch size that is a multiple of {world_size}, or another --nproc"
-        )
-    return batch_size // world_size
-
-
-# ---------------------------------------------------------------------------------- sharding
-@dataclass(frozen=True)
-class Shard:
-    """One rank's part of an epoch plan, laid out so that every rank runs the same steps."""
-
-    plan: torch.Tensor
-    """The whole (budget-cut) plan, identical on every rank."""
-    plan_weights: torch.Tensor | None
-    """The whole plan's loss weights (aligned with ``plan``)."""
-    indices: torch.Tensor
-    """This rank's sample indices in visiting order (what its loader gets)."""
-    weights: torch.Tensor | None
-    """Loss weights aligned with ``indices``; 0 on a padding entry."""
-    counted: torch.Tensor | None
-    """None, or a bool mask over ``indices``: False on the padding entry (see shard_plan)."""
-    batch_size: int
-    """The global batch size; each rank's loader batch is batch_size / world_size."""
-    world_size: int
-
-    @property
-    def planned(self) -> int:
-        """Samples in the whole plan."""
-        return int(self.plan.numel())
-
-    @property
-    def steps(self) -> int:
-        """Optimizer steps of the epoch, the same on every rank."""
-        return -(-self.planned // self.batch_size)
-
-    def trained_after(self, steps: int) -> int:
-        """Samples of the plan trained, over all ranks, after ``steps`` steps."""
-        return min(steps * self.batch_size, self.planned)
-
-    def loss_divisor(self, step: int) -> float:
-        """Divisor of a rank's weighted loss sum making DDP's averaged gradient the global batch
-        mean: the global batch's size / world_size (one process: the batch size, a mean)."""
-        global_count = self.trained_after(step + 1) - self.trained_after(step)
-        return global_count / self.world_size
-
-
-def shard_plan(
-    indices: torch.Tensor,
-    weights: torch.Tensor | None,
-    rank: int,
-    world_size: int,
-    batch_size: int,
-) -> Shard:
-    """Rank ``rank``'s part of a plan: disjoint from the others', all parts together the plan.
-
-    Step s trains global batch s, the plan's positions [s*B, (s+1)*B), split into world_size
-    contiguous chunks that differ in size by at most one (earlier ranks take the larger ones), so
-    a full global batch gives every rank exactly B / world_size samples and each rank's loader,
-    slicing its list by B / world_size, sees the same step boundaries. When the last global
-    batch holds fewer samples than there are ranks, the ranks left without a sample get one
-    padding entry (the plan's last index, weight 0, not counted): every rank still runs the same
-    number of steps, which DDP's collectives need. A padding entry costs one forward/backward
-    pass, adds nothing to the gradient, is not observed by the pruner and is not counted in
-    ``samples_trained``, which is the number of plan samples actually trained over all ranks.
-    """
-    check_batch_size(batch_size, world_size)
-    if not 0 <= rank < world_size:
-        raise ValueError(f"rank {rank} is outside [0, {world_size})")
-    planned = int(indices.numel())
-    steps = -(-planned // batch_size)
-    last = planned - (steps - 1) * batch_size if planned else 0  # the last global batch's size
-    positions = torch.arange(planned, device=indices.device)
-    step_sizes = torch.where(positions // batch_size == steps - 1, last, batch_size)
-    offset = positions % batch_size
-    # Chunk k of a global batch of size m holds q = m // W samples, plus one for k < m % W.
-    quotient, remainder = step_sizes // world_size, step_sizes % world_size
-    large = remainder * (quotient + 1)
-    owner = torch.where(
-        offset < large,
-        offset // (quotient + 1),
-        remainder + (offset - large) // quotient.clamp_min(1),
-    )
-    mine = torch.nonzero(owner == rank).squeeze(1)
-    local_indices = indices[mine]
-    local_weights = weights[mine] if weights is not None else None
-    counted = None
-    if planned and rank >= last:  # no sample of the last global batch is ours
-        local_indices = torch.cat([local_indices, indices[-1:]])
-        base = (
-            local_weights
-            if local_weights is not None
-            else torch.ones(mine.numel(), dtype=torch.float32, device=indices.device)
-        )
-        local_weights = torch.cat([base, base.new_zeros(1)])
-        counted = torch.ones(local_indices.numel(), dtype=torch.bool, device=indices.device)
-        counted[-1] = False
-    return Shard(
-        plan=indices,
-        plan_weights=weights,
-        indices=local_indices,
-        weights=local_weights,
-        counted=counted,
-        batch_size=batch_size,
-        world_size=world_size,
-    )
 
 
 # ---------------------------------------------------------------------------------- observations
@@ -403,123 +270,13 @@ class GroupDist(Dist):
             torch_dist.destroy_process_group()
 
 
-def _device_for_rank(device_name: str, local_rank: int) -> torch.device:
-    """The device of one process: cuda:LOCAL_RANK on GPUs (one device per process), else cpu."""
-    wants_cuda = device_name.startswith("cuda") or (
-        device_name == "auto" and torch.cuda.is_available()
-    )
-    if not wants_cuda:
-        return torch.device("cpu")
-    if local_rank >= torch.cuda.device_count():
-        raise UsageError(
-            f"local rank {local_rank} has no GPU ({torch.cuda.device_count()} visible); start "
-            "at most one process per GPU"
-        )
-    return torch.device("cuda", local_rank)
-
-
-@contextlib.contextmanager
-def process_group(device_name: str) -> Iterator[Dist]:
-    """The run's :class:`Dist`: joins torchrun's process group when WORLD_SIZE > 1.
-
-    An already initialized default group (a caller's) is used and left open; a group joined here
-    (NCCL on CUDA, gloo on CPU, rendezvous from MASTER_ADDR/MASTER_PORT) is left on exit.
-    """
-    if torch_dist.is_available() and torch_dist.is_initialized():
-        local_rank = int(os.environ.get("LOCAL_RANK", torch_dist.get_rank()))
-        dist: Dist = GroupDist(_device_for_rank(device_name, local_rank), owns_group=False)
-    elif environment_world_size() > 1:
-        missing = [key for key in ENV_KEYS if key not in os.environ]
-        if missing:
-            raise UsageError(
-                f"WORLD_SIZE is set but {', '.join(missing)} is not; start the run with torchrun "
-                "or prunebench run --nproc N"
-            )
-        device = _device_for_rank(device_name, int(os.environ["LOCAL_RANK"]))
-        if device.type == "cuda":
-            torch.cuda.set_device(device)
-        torch_dist.init_process_group(
-            backend="nccl" if device.type == "cuda" else "gloo",
-            init_method="env://",
-            timeout=_TIMEOUT,
-            device_id=device if device.type == "cuda" else None,
-        )
-        dist = GroupDist(device, owns_group=True)
-    else:
-        from prunebench.bench.config import resolve_device
-
-        dist = Dist(resolve_device(device_name))
-    try:
-        yield dist
-    finally:
-        dist.close()
-
-
-def _launched(function: Callable[..., Any], args: tuple) -> tuple[str, Any]:
-    """One launched process: run ``function``; a user error comes back as a value, not a crash."""
-    # As torchrun: share the CPUs among the processes (a CPU run then pins its own count per
-    # process, RunConfig.num_threads; a CUDA run keeps this one for its host work).
-    if "OMP_NUM_THREADS" not in os.environ:
-        local_world = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // local_world))
-    try:
-        from prunebench.bench.plugins import load_inherited_plugins
-
-        load_inherited_plugins()  # the parent's plugins: the run may name their pruner or model
-        return "ok", function(*args)
-    except UsageError as error:
-        return "usage", str(error)
-
-
-def launch(nproc: int, function: Callable[..., Any], *args: Any) -> list[Any]:
-    """Run ``function(*args)`` in ``nproc`` local processes joined as one torchrun job.
-
-    torch's elastic launcher (what torchrun runs) starts the processes with RANK, WORLD_SIZE,
-    LOCAL_RANK, MASTER_ADDR and MASTER_PORT set, on a free local port, and stops the others when
-    one fails. Returns every rank's return value, rank 0 first; a UsageError raised in a process
-    is raised here.
-    """
-    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
-
-    if nproc < 1:
-        raise ConfigError(f"--nproc must be at least 1, got {nproc}")
-    config = LaunchConfig(
-        min_nodes=1,
-        max_nodes=1,
-        nproc_per_node=nproc,
-        run_id=f"prunebench-{uuid.uuid4().hex[:12]}",
-        rdzv_backend="c10d",
-        rdzv_endpoint="localhost:0",
-        max_restarts=0,
-        start_method="spawn",
-    )
-    # The launcher installs SIGTERM/SIGINT/SIGHUP/SIGQUIT handlers in this process and leaves
-    # them; put the caller's back (a suite worker launches many runs).
-    signals = [signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT]
-    handlers = {number: signal.getsignal(number) for number in signals}
-    try:
-        outcomes = elastic_launch(config, _launched)(function, args)
-    finally:
-        for number, handler in handlers.items():
-            if handler is not None:
-                signal.signal(number, handler)
-    results = [outcomes[rank] for rank in sorted(outcomes)]
-    for kind, value in results:
-        if kind == "usage":
-            raise UsageError(value)
-    return [value for _, value in results]
-
-
 __all__ = [
+    "DirectObserver",
     "Dist",
+    "GatherObserver",
     "GroupDist",
     "RanksOutOfSync",
     "Shard",
-    "check_batch_size",
-    "environment_world_size",
-    "in_process_group",
-    "launch",
-    "process_group",
     "shard_plan",
     "state_fingerprint",
 ]

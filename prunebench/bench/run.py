@@ -3,10 +3,11 @@
 The loop itself (one step, one epoch, evaluation) is ``trainer.py``; this module wraps it: each
 epoch is logged and checkpointed, so a run resumes per epoch in the same MLflow run.
 
-A run with ``nproc`` N > 1 is N processes (``distributed.py``): started here by torch's elastic
-launcher, or by torchrun (several machines), each joining the process group. Every rank runs the
-read-only checks and the loop; rank 0 alone writes MLflow and the checkpoint, and tells the
-others its run id.
+A run with ``nproc`` N > 1 is N processes (``distributed.py``, ``launch.py``): started here by
+torch's elastic launcher, or by torchrun (several machines), each joining the process group. Every
+rank runs the read-only checks and the loop; rank 0 alone writes MLflow and the checkpoint, and
+tells the others its run id. The config is resolved once per process (``resolve.py``) and that
+resolved run is what the trainer, the checkpoint and the MLflow params read.
 """
 
 from __future__ import annotations
@@ -25,40 +26,35 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-import prunebench
 from prunebench import interrupts, record
-from prunebench.bench.budgets import TIME_FRACTION
 from prunebench.bench.checkpoint import (
     check_checkpoint_dir,
     checkpoint_path,
     load_checkpoint,
     save_checkpoint,
 )
-from prunebench.bench.config import RunConfig, device_kind, run_threads
+from prunebench.bench.config import RunConfig
 from prunebench.bench.datasets_record import log_data_inputs
-from prunebench.bench.distributed import (
-    Dist,
-    RanksOutOfSync,
-    in_process_group,
-    launch,
-    process_group,
-)
+from prunebench.bench.devices import check_device
+from prunebench.bench.distributed import Dist, RanksOutOfSync
+from prunebench.bench.launch import in_process_group, launch, process_group
 from prunebench.bench.metrics import save_usage_histogram
-from prunebench.bench.plugins import plugin_params
-from prunebench.bench.schedule import schedule_params
-from prunebench.bench.system_metrics import nvml_index, system_metrics
+from prunebench.bench.resolve import ResolvedRun, resolve
+from prunebench.bench.run_params import config_params, run_tags, trainer_params
+from prunebench.bench.system_metrics import system_metrics
 from prunebench.bench.tracking import (
     RunTracker,
     SilentTracker,
     end_orphaned_runs,
     finish_quietly,
     log_traceback,
-    process_tag,
 )
-from prunebench.bench.trainer import EVAL_BATCH_SIZE, Diverged, Trainer, autocast_dtype
+from prunebench.bench.trainer import Diverged, Trainer
 from prunebench.datasets import locate_dataset
 from prunebench.errors import ConfigError, UsageError
 from prunebench.stores import store_fingerprint
+
+__all__ = ["RunResult", "run_tags", "train_run"]
 
 log = logging.getLogger(__name__)
 
@@ -77,80 +73,12 @@ class RunResult:
     checkpoint_path: Path
 
 
-def config_params(cfg: RunConfig, device: torch.device) -> dict[str, Any]:
-    """The MLflow params known before the run's data and model are built (logged at its start)."""
-    budget = cfg.training_budget()  # what is trained (a symbolic budget resolved)
-    params = {
-        **cfg.logged_params(),  # the config's own fields, from its schema
-        "target_prune_ratio": cfg.target_prune_ratio(),
-        "budget_kind": budget.kind,
-        "budget_amount": budget.amount,
-        "eval_batch_size": EVAL_BATCH_SIZE,
-        "optimizer": "sgd",
-        "device": str(device),  # the resolved device, not "auto"
-        "device_kind": device_kind(device),
-        record.PARAM_DEVICE_COUNT: cfg.nproc,  # one device per process
-        record.PARAM_BATCH_PER_DEVICE: cfg.batch_size // cfg.nproc,
-        "num_threads": torch.get_num_threads(),  # as pinned for this run (per process)
-        record.PARAM_VERSION: prunebench.__version__,
-        record.PARAM_CONFIG_HASH: cfg.config_hash(),
-        "autocast_dtype": str(autocast_dtype(device)).removeprefix("torch.").lower(),
-        **schedule_params(),
-        **plugin_params(cfg.dataset, cfg.model, cfg.pruner),  # what code ran: plugin versions
-    }
-    # distributed: rank 0's GPU (rank 0 samples the system metrics; the others' GPUs are alike).
-    if (index := nvml_index(device)) is not None:
-        params[record.PARAM_NVML_INDEX] = index
-    if cfg.matched_prune_ratio is not None:
-        params[record.PARAM_MATCHED_PRUNE_RATIO] = cfg.matched_prune_ratio
-    if cfg.budget_multiple is not None:
-        params[record.PARAM_BUDGET_MULTIPLE] = cfg.budget_multiple
-    if cfg.budget.kind == TIME_FRACTION:
-        params[record.PARAM_TIME_BUDGET_FRACTION] = cfg.budget.amount
-        params[record.PARAM_TIME_BUDGET_SECONDS] = cfg.training_budget().amount
-    # Logged with the trainer's params, resolved (the config's None means every sample).
-    params.pop("grad_alignment_probe")
-    return params
-
-
-def trainer_params(trainer: Trainer) -> dict[str, Any]:
-    """The MLflow params the built trainer determines: sizes and the pruner's own parameters."""
-    params: dict[str, Any] = {
-        "train_size": trainer.n,
-        "pruner_epochs": trainer.pruner_epochs,
-        "grad_alignment_probe": len(trainer.alignment.probe) if trainer.alignment else None,
-    }
-    pruner_values = {**trainer.cfg.pruner_kwargs(), **trainer.pruner.params}
-    params.update(
-        {f"{record.PARAM_PRUNER_PREFIX}{key}": value for key, value in pruner_values.items()}
-    )
-    return params
-
-
-def run_params(cfg: RunConfig, trainer: Trainer) -> dict[str, Any]:
-    """MLflow params of a run (contract names; pruner parameters as ``pruner.<key>``)."""
-    return {**config_params(cfg, trainer.device), **trainer_params(trainer)}
-
-
-def run_tags(cfg: RunConfig, extra: dict[str, str] | None) -> dict[str, str]:
-    """Tags of a new run: kind, cell, config hash, status, plus the caller's (which win)."""
-    tags = {
-        **record.new_run_tags(record.KIND_TRAIN),
-        record.TAG_CELL: cfg.cell(),
-        record.TAG_CONFIG_HASH: cfg.config_hash(),
-        record.TAG_COMPARISON: cfg.comparison(),
-        record.TAG_PROCESS: process_tag(),
-    }
-    tags.update(extra or {})
-    return tags
-
-
 def _log_artifacts(tracker: RunTracker, trainer: Trainer) -> None:
     with tempfile.TemporaryDirectory(prefix="prunebench-") as folder:
         directory = Path(folder)
         counts = trainer.usage.cpu().numpy().astype(np.int64)
         np.savez_compressed(directory / "usage.npz", counts=counts)
-        save_usage_histogram(counts, directory / "usage_histogram.png", trainer.cfg.run_name())
+        save_usage_histogram(counts, directory / "usage_histogram.png", trainer.run.run_name)
         torch.save(trainer.pruner.state_dict(), directory / "scores.pt")
         for name in ("usage.npz", "usage_histogram.png", "scores.pt"):
             tracker.log_artifact(directory / name)
@@ -160,10 +88,10 @@ def _loaders(trainer: Trainer) -> dict[str, Any]:
     return {"train": trainer.train_loader, "test": trainer.test_loader}
 
 
-def _log_config(tracker: RunTracker, cfg: RunConfig) -> None:
+def _log_config(tracker: RunTracker, run: ResolvedRun) -> None:
     with tempfile.TemporaryDirectory(prefix="prunebench-") as folder:
         path = Path(folder) / "config.json"
-        path.write_text(json.dumps(cfg.to_dict(), indent=2, sort_keys=True, default=str))
+        path.write_text(json.dumps(run.plain, indent=2, sort_keys=True, default=str))
         tracker.log_artifact(path)
 
 
@@ -192,8 +120,6 @@ def train_run(
     (one device each) and returns rank 0's result; called in a process of a torchrun job or an
     initialized process group of N processes, this process trains its share.
     """
-    cfg.validate()
-    cfg.training_budget()  # an unresolved time-fraction budget cannot train: say so first
     options = {
         "tracking_uri": tracking_uri,
         "experiment": experiment,
@@ -205,16 +131,20 @@ def train_run(
         "system_metrics_s": system_metrics_s,
     }
     if cfg.nproc > 1 and not in_process_group():
+        resolve(cfg)  # validated here: a user error stops before any process starts
         level = logging.getLogger("prunebench").getEffectiveLevel()
         return launch(cfg.nproc, _launched_run, cfg, options, level)[0]
+    check_device(cfg.device)  # the process group below needs a device it can name
     # distributed: joins torchrun's process group when WORLD_SIZE > 1, else one process.
     with process_group(cfg.device) as dist:
+        # Validated, and every derived value computed, once: shared by all that follows.
+        run = resolve(cfg, dist.device)
         if dist.world_size != cfg.nproc:
             raise ConfigError(
                 f"this process is one of {dist.world_size} but the run asks for nproc "
                 f"{cfg.nproc}; pass --nproc {dist.world_size} (or leave it out under torchrun)"
             )
-        result = _train_run(cfg, dist, **options)
+        result = _train_run(run, dist, **options)
         # distributed: no rank returns before rank 0 has written the run's checkpoint, so a
         # resume in the same processes (a caller's own process group) finds it on every rank.
         dist.barrier()
@@ -235,7 +165,7 @@ def _launched_run(cfg: RunConfig, options: dict[str, Any], level: int) -> RunRes
 
 
 def _train_run(
-    cfg: RunConfig,
+    run: ResolvedRun,
     dist: Dist,
     tracking_uri: str,
     experiment: str,
@@ -246,15 +176,15 @@ def _train_run(
     stop_after_epochs: int | None,
     system_metrics_s: float | None,
 ) -> RunResult:
-    device = dist.device
+    cfg, device = run.cfg, dist.device
     # Pinned before the loaders exist: FFCV's decoding threads follow torch's count.
-    torch.set_num_threads(run_threads(cfg, device))
+    torch.set_num_threads(run.threads)
     quiet = quiet or not dist.is_main  # one progress bar
     # Every rank runs the read-only checks, so a user error stops all of them alike.
     tracking_uri = record.resolve_tracking_uri(tracking_uri)
     record.check_tracking_uri(tracking_uri)
     check_checkpoint_dir(checkpoint_dir)
-    config_hash = cfg.config_hash()  # includes nproc: no other process count shares the path
+    config_hash = run.config_hash  # includes nproc: no other process count shares the path
     path = checkpoint_path(checkpoint_dir, config_hash)
     checkpoint = load_checkpoint(path, device) if resume and path.is_file() else None
     if checkpoint is not None and checkpoint.get("config_hash") != config_hash:
@@ -269,7 +199,7 @@ def _train_run(
     show_progress = not quiet and sys.stderr.isatty()
     if checkpoint is not None and checkpoint["finished"]:
         log.info("run %s already finished; nothing to resume", checkpoint["run_id"])
-        trainer = Trainer(cfg, dist, progress=show_progress)
+        trainer = Trainer(cfg, dist, progress=show_progress, run=run)
         trainer.load_state_dict(checkpoint["trainer"])
         return _result(trainer, checkpoint["run_id"], "FINISHED", None, path)
     # Missing data is the user's to fix before anything is written; data that is present but
@@ -283,7 +213,7 @@ def _train_run(
         tracker = RunTracker.attach(tracking_uri, experiment, checkpoint["run_id"])
         dist.broadcast(tracker.run_id)
     else:
-        tracker = RunTracker.start(tracking_uri, experiment, cfg.run_name(), run_tags(cfg, tags))
+        tracker = RunTracker.start(tracking_uri, experiment, run.run_name, run_tags(run, tags))
         dist.broadcast(tracker.run_id)
     try:
         interrupts.point("run-started")
@@ -291,9 +221,9 @@ def _train_run(
             for run_id in end_orphaned_runs(tracker, config_hash):
                 log.info("run %s of this config: KILLED, its process had ended", run_id)
         if checkpoint is None:
-            tracker.log_params(config_params(cfg, device))
-            _log_config(tracker, cfg)
-        trainer = Trainer(cfg, dist, progress=show_progress)
+            tracker.log_params(config_params(run, device))
+            _log_config(tracker, run)
+        trainer = Trainer(cfg, dist, progress=show_progress, run=run)
         if checkpoint is not None:
             trainer.load_state_dict(checkpoint["trainer"])
             log.info("resuming run %s at epoch %d", tracker.run_id, trainer.counters.epoch)
@@ -381,7 +311,7 @@ def _budget_bar(trainer: Trainer, enabled: bool) -> tqdm:
         total=budget.amount,
         initial=_budget_used(trainer),
         unit={"epochs": "epoch", "samples": "sample", "time": "s"}[budget.kind],
-        desc=trainer.cfg.run_name(),
+        desc=trainer.run.run_name,
         dynamic_ncols=True,
         disable=not enabled,
     )
@@ -430,8 +360,8 @@ def _origin(tracking_uri: str, experiment: str) -> list[str]:
 
 def _checkpoint(trainer: Trainer, tracker: RunTracker, finished: bool) -> dict[str, Any]:
     return {
-        "config": trainer.cfg.to_dict(),
-        "config_hash": trainer.cfg.config_hash(),
+        "config": trainer.run.plain,
+        "config_hash": trainer.run.config_hash,
         "origin": _origin(tracker.tracking_uri, tracker.experiment),
         "run_id": tracker.run_id,
         "finished": finished,
@@ -448,6 +378,6 @@ def _result(
         failure_reason=reason,
         metrics=trainer.summary(),
         history=list(trainer.counters.history),
-        config_hash=trainer.cfg.config_hash(),
+        config_hash=trainer.run.config_hash,
         checkpoint_path=path,
     )

@@ -23,10 +23,9 @@ end; the lines that differ say "distributed:".
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import Any
 
 import torch
@@ -36,102 +35,55 @@ from tqdm.auto import tqdm
 
 from prunebench.bench.budgets import eval_interval, eval_points_reached
 from prunebench.bench.config import RunConfig
-from prunebench.bench.diagnostics import AlignmentMonitor, probe_indices
-from prunebench.bench.distributed import Dist, Shard
+from prunebench.bench.distributed import Dist
 from prunebench.bench.forward_passes import SelectedBatches, predictions_observer, score_samples
 from prunebench.bench.losses import sample_losses
 from prunebench.bench.metrics import jaccard, mean_and_std, subset_mask, summarize
 from prunebench.bench.models import build_model
+from prunebench.bench.resolve import ResolvedRun, resolve
 from prunebench.bench.schedule import OneCycle
-from prunebench.datasets import build_loader
-from prunebench.pruners import EpochPlan, create_pruner
-
-EVAL_BATCH_SIZE = 512
-
-
-def derive_seed(seed: int, stream: str) -> int:
-    """A seed for one random stream of a run (e.g. "model"), independent of the other streams."""
-    digest = hashlib.sha256(f"prunebench:{seed}:{stream}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") >> 1
-
-
-@dataclass
-class Counters:
-    """A run's cumulative counters and per-epoch history (part of every checkpoint)."""
-
-    epoch: int = 0
-    """Epochs completed = the index of the next epoch."""
-    epochs_run: float = 0.0
-    """Completed epochs; a budget-truncated last epoch counts the fraction of its plan trained."""
-    samples_trained: int = 0
-    scoring_forward_passes: int = 0
-    train_seconds: float = 0.0
-    eval_seconds: float = 0.0
-    diagnostics_seconds: float = 0.0
-    """Gradient-alignment measurement time: outside both the training and evaluation clocks."""
-    process_cpu_seconds: float = 0.0
-    """CPU time of this process (all its threads) over the epochs, training and evaluation:
-    beside the wall clock it shows whether the run had the cores it asked for."""
-    history: list[dict[str, float]] = field(default_factory=list)
-
-
-def autocast_dtype(device: torch.device) -> torch.dtype | None:
-    """The autocast dtype of training on ``device``: bfloat16 on CUDA only (an MLflow param)."""
-    return torch.bfloat16 if device.type == "cuda" else None
-
-
-class Diverged(Exception):
-    """The training loss became NaN or infinite; the message is the failure reason."""
+from prunebench.bench.shards import Shard
+from prunebench.bench.trainer_state import (
+    Counters,
+    Diverged,
+    EpochState,
+    alignment_monitor,
+    autocast_dtype,
+    build_loaders,
+    derive_seed,
+    epoch_alignment,
+    nonfinite,
+)
+from prunebench.pruners import EpochPlan
 
 
 class Trainer:
     """The objects of one run (loaders, pruner, model, optimizer) and its epoch loop."""
 
-    def __init__(self, cfg: RunConfig, dist: Dist, *, progress: bool = False):
-        """Build loaders, pruner, model, optimizer (``progress``: a bar while FFCV caches data)."""
+    def __init__(
+        self,
+        cfg: RunConfig,
+        dist: Dist,
+        *,
+        progress: bool = False,
+        run: ResolvedRun | None = None,
+    ):
+        """Build loaders, model, optimizer (``progress``: a bar while FFCV caches data); ``run``:
+        the config resolved once (resolve.py), whose pruner is taken over (resolved if None)."""
+        self.run = run = run if run is not None else resolve(cfg, dist.device)
         self.cfg = cfg
         # distributed: one process per device; `dist` is the identity on one process.
         self.dist = dist
         self.device = device = dist.device
-        self.budget = cfg.training_budget()  # a time-fraction cell trains its resolved seconds
-        loader_options = {
-            "backend": cfg.loader,
-            "device": device,
-            "data_dir": cfg.data_dir,
-            "progress": progress,
-        }
-        self.train_loader = build_loader(
-            cfg.dataset,
-            "train",
-            batch_size=dist.per_rank_batch(cfg.batch_size),
-            augment=cfg.augment,
-            subset=cfg.subset,
-            seed=cfg.seed,
-            drop_last=False,
-            **loader_options,
-        )
-        self.test_loader = build_loader(
-            cfg.dataset,
-            "test",
-            batch_size=EVAL_BATCH_SIZE,
-            augment=False,
-            subset=None,
-            seed=cfg.seed,
-            drop_last=False,
-            **loader_options,
-        )
+        self.budget = run.budget  # a time-fraction cell trains its resolved seconds
+        self.train_loader, self.test_loader = build_loaders(cfg, dist, progress)
         # distributed: each rank evaluates every world_size-th test sample; sums are reduced.
         self.test_loader.set_plan(dist.eval_indices(self.test_loader.num_samples))
         self.n = self.train_loader.num_samples
-        self.pruner_epochs = self.budget.pruner_epochs(self.n, cfg.target_prune_ratio())
-        self.pruner = create_pruner(
-            cfg.pruner,
-            n=self.n,
-            epochs=self.pruner_epochs,
-            seed=cfg.seed,
-            device=device,
-            **cfg.pruner_kwargs(),
-        )
+        if self.n != run.n:  # the pruner was built for the resolved size
+            raise RuntimeError(f"the loader has {self.n} samples, the run resolved {run.n}")
+        self.pruner_epochs = run.pruner_epochs
+        self.pruner = run.pruner
         self.pruner.follow_budget(self.budget.kind)  # progress-driven schedules (annealing)
         self.pruner.follow_batch_size(cfg.batch_size)  # per-step plans' candidate batches
         # Evaluate at the same sample passes (seconds under time budgets) for every pruner.
@@ -150,18 +102,7 @@ class Trainer:
         self.previous_subset: torch.Tensor | None = None
         self.counters = Counters()
         self.schedule = OneCycle.from_config(cfg)
-        self.alignment = (
-            AlignmentMonitor(
-                cfg.grad_alignment_checkpoints,
-                probe_indices(
-                    self.n, cfg.grad_alignment_probe, derive_seed(cfg.seed, "grad_probe")
-                ),
-                cfg.label_smoothing,
-                self._forward,
-            )
-            if cfg.grad_alignment
-            else None
-        )
+        self.alignment = alignment_monitor(cfg, self.n, self._forward)  # None: not asked
 
     # ------------------------------------------------------------------ one step
     def _autocast(self) -> contextlib.AbstractContextManager:
@@ -202,129 +143,171 @@ class Trainer:
 
     # ------------------------------------------------------------------ one epoch
     def train_epoch(self, show_progress: bool) -> dict[str, float]:
-        """Plan, train and evaluate one epoch; returns its metrics (Diverged on NaN/inf loss)."""
-        counters, budget, device = self.counters, self.budget, self.device
-        epoch = counters.epoch
+        """Train one epoch and evaluate when due; returns its logged entry (Diverged on a
+        NaN/inf loss). The epoch is begin (plan, shard), steps, end (one host read)."""
+        epoch = self._begin_epoch()
+        batches = _progress_bar(self.train_loader, show_progress, f"epoch {epoch.number}")
+        # Per-step pruners: the plan holds candidates; each step trains the ones kept from them.
+        epoch.selected = self._per_step(batches, epoch.plan) if epoch.plan.per_step else None
+        self._train_steps(epoch, epoch.selected or batches)
+        metrics = self._end_epoch(epoch)
+        counters = self.counters
+        # distributed: every rank decides alike (the same counters, the slowest rank's clock),
+        # so all ranks evaluate together: evaluate() ends in a collective.
+        points = self._points_reached(counters.samples_trained, counters.train_seconds)
+        last = self.budget.exhausted(
+            counters.epoch, counters.samples_trained, counters.train_seconds
+        )
+        evaluation = epoch.evaluation
+        if last or (not evaluation and points > epoch.points_done):  # always after the last
+            evaluation = self._evaluate_at(counters.samples_trained, counters.train_seconds)
+            evaluation.pop("_seconds")
+        counters.process_cpu_seconds += time.process_time() - epoch.cpu_start  # eval included
+        entry = {
+            **evaluation,
+            **metrics,
+            "eval_seconds": counters.eval_seconds,  # this epoch's evaluation included
+            "process_cpu_seconds": counters.process_cpu_seconds,
+        }
+        counters.history.append(entry)
+        return entry
+
+    def _begin_epoch(self) -> EpochState:
+        """Plan the epoch (after any scoring pass the pruner asks for) and shard the plan."""
+        counters, device = self.counters, self.device
         clock_start = time.perf_counter()  # planning is training time (selection cost counts)
         cpu_start = time.process_time()
+        number = counters.epoch
         # distributed: the same on every rank (train_seconds is the slowest rank's clock).
-        start = budget.progress(epoch, 0.0, counters.samples_trained, counters.train_seconds)
-        scored = self._score_requested(epoch)  # forward-only passes the pruner asks for
-        plan = self.pruner.plan_epoch(epoch, progress=start)
-        planned = plan.num_samples
-        shard = self._start_plan(plan, epoch)
-        weights = shard.weights.to(device) if shard.weights is not None else None
-        observer = self.dist.observer(self.pruner, shard)  # distributed: all-gathers per epoch
-        lr_scale = self.pruner.lr_scale()  # e.g. KAKURENBO's 1 / (1 - hidden fraction)
-        predictions = predictions_observer(self.dist, self.pruner, shard)  # None: not wanted
+        start = self._progress()
+        scored = self._score_requested(number)  # forward-only passes the pruner asks for
+        plan = self.pruner.plan_epoch(number, progress=start)
+        shard = self._start_plan(plan, number)
+        return EpochState(
+            number=number,
+            start=start,
+            clock_start=clock_start,
+            cpu_start=cpu_start,
+            scored=scored,
+            plan=plan,
+            shard=shard,
+            weights=shard.weights.to(device) if shard.weights is not None else None,
+            observer=self.dist.observer(self.pruner, shard),  # distributed: gathers per epoch
+            lr_scale=self.pruner.lr_scale(),  # e.g. KAKURENBO's 1 / (1 - hidden fraction)
+            predictions=predictions_observer(self.dist, self.pruner, shard),  # None: unwanted
+            points_done=self._points_reached(counters.samples_trained, counters.train_seconds),
+            lr=self.cfg.lr,
+            momentum=self.cfg.momentum,
+            # Device accumulators; a NaN or inf loss makes the loss sum non-finite (losses >= 0).
+            grad_norm_sum=torch.zeros((), dtype=torch.float64, device=device),
+            grad_norm_squares=torch.zeros((), dtype=torch.float64, device=device),
+        )
 
+    def _train_steps(self, epoch: EpochState, batches) -> None:
+        """The epoch's steps: schedule, one SGD step, the pruner observes (no host reads)."""
+        counters, budget, shard, selected = self.counters, self.budget, epoch.shard, epoch.selected
         self.model.train()
-        # Device accumulator; a NaN or inf loss makes the loss sum non-finite (losses are >= 0).
-        grad_norm_sum = torch.zeros((), dtype=torch.float64, device=device)
-        grad_norm_squares = torch.zeros((), dtype=torch.float64, device=device)
-        trained = steps = local = 0  # trained: over all ranks; local: this rank's plan position
-        lr, momentum = self.cfg.lr, self.cfg.momentum
-        points_done = self._points_reached(counters.samples_trained, counters.train_seconds)
-        evaluation: dict[str, float] = {}
-        batches = _progress_bar(self.train_loader, show_progress, f"epoch {epoch}")
-        # Per-step pruners: the plan holds candidates; each step trains the ones kept from them.
-        selected = self._per_step(batches, plan) if plan.per_step else None
-        for images, labels, batch_indices in selected or batches:
+        for images, labels, batch_indices in batches:
             size = batch_indices.numel()
-            seconds = counters.train_seconds + time.perf_counter() - clock_start
+            seconds = counters.train_seconds + time.perf_counter() - epoch.clock_start
             if budget.kind == "time":
                 # distributed: the slowest rank's clock, so all ranks follow one LR and stop
                 # at the same step (a host collective per step, only under time budgets).
                 seconds = self.dist.max(seconds)
-                if steps and seconds >= budget.amount:
+                if epoch.steps and seconds >= budget.amount:
                     break  # host clock: no device sync inside the epoch (see budgets.py)
-            consumed = selected.scored if selected is not None else trained
-            done = counters.samples_trained + trained
-            if steps and not evaluation and self._points_reached(done, seconds) > points_done:
+            consumed = selected.scored if selected is not None else epoch.trained
+            done = counters.samples_trained + epoch.trained
+            if (
+                epoch.steps
+                and not epoch.evaluation
+                and self._points_reached(done, seconds) > epoch.points_done
+            ):
                 # An evaluation point inside the epoch: evaluate at this step boundary, off
                 # the training clock (distributed: all ranks decide alike, as at epoch end).
-                evaluation = self._evaluate_at(done, seconds)
-                clock_start += evaluation.pop("_seconds")
+                epoch.evaluation = self._evaluate_at(done, seconds)
+                epoch.clock_start += epoch.evaluation.pop("_seconds")
             progress = budget.progress(
-                epoch, consumed / planned, counters.samples_trained + trained, seconds
+                epoch.number, consumed / epoch.plan.num_samples, done, seconds
             )
-            lr, momentum = (
-                lr_scale * self.schedule.lr(progress),
-                self.schedule.momentum_at(progress),
-            )
+            epoch.lr = epoch.lr_scale * self.schedule.lr(progress)
+            epoch.momentum = self.schedule.momentum_at(progress)
             for group in self.optimizer.param_groups:
-                group["lr"], group["momentum"] = lr, momentum
-            batch_weights = weights[local : local + size] if weights is not None else None
-            divisor = size if selected is not None else shard.loss_divisor(steps)
-            losses, grad_norm, logits = self._step(images, labels, batch_weights, divisor)
-            observer.add(batch_indices, losses, local)  # the pruner observes these losses
-            if predictions is not None:
+                group["lr"], group["momentum"] = epoch.lr, epoch.momentum
+            local = epoch.local
+            weights = epoch.weights[local : local + size] if epoch.weights is not None else None
+            divisor = size if selected is not None else shard.loss_divisor(epoch.steps)
+            losses, grad_norm, logits = self._step(images, labels, weights, divisor)
+            epoch.observer.add(batch_indices, losses, local)  # the pruner observes the losses
+            if epoch.predictions is not None:
                 statistic = self.pruner.prediction_statistic(logits, labels)
-                predictions.add(batch_indices, statistic, local)
-            grad_norm_sum += grad_norm
-            grad_norm_squares += grad_norm.double().square()
-            local += size
-            steps += 1
-            trained = trained + size if selected is not None else shard.trained_after(steps)
-        loss_sum = observer.flush()  # distributed: the pruner observes every rank's losses here
-        if predictions is not None:
-            predictions.flush()
-        if selected is not None:
-            trained_indices, consumed = selected.trained_indices(), selected.scored
+                epoch.predictions.add(batch_indices, statistic, local)
+            epoch.grad_norm_sum += grad_norm
+            epoch.grad_norm_squares += grad_norm.double().square()
+            epoch.local += size
+            epoch.steps += 1
+            epoch.trained = (
+                epoch.trained + size if selected is not None else shard.trained_after(epoch.steps)
+            )
+
+    def _end_epoch(self, epoch: EpochState) -> dict[str, float]:
+        """Flush the observations, stop the clock, read the device accumulators once, check
+        for divergence and count; returns the epoch's training metrics."""
+        counters, device, plan, trained = self.counters, self.device, epoch.plan, epoch.trained
+        loss_sum = epoch.observer.flush()  # distributed: the pruner observes every rank's here
+        if epoch.predictions is not None:
+            epoch.predictions.flush()
+        scored = epoch.scored
+        if epoch.selected is not None:
+            trained_indices, consumed = epoch.selected.trained_indices(), epoch.selected.scored
             scored += consumed
         else:
-            trained_indices, consumed = shard.plan[:trained], trained
-        self.usage.index_add_(0, trained_indices.to(device), self._ones(trained))
-        overlap = self._subset_overlap(plan.indices if selected is None else trained_indices)
+            trained_indices, consumed = epoch.shard.plan[:trained], trained
+        self.usage.index_add_(
+            0, trained_indices.to(device), torch.ones(trained, dtype=torch.int64, device=device)
+        )
+        overlap = self._subset_overlap(plan.indices if epoch.selected is None else trained_indices)
         if self.on_cuda:
             torch.cuda.synchronize(device)
         # distributed: the slowest rank's clock, so every rank sees the same budget left.
-        counters.train_seconds += self.dist.max(time.perf_counter() - clock_start)
-        self.dist.check_in_sync(self.pruner, epoch)  # distributed: same pruner state everywhere
+        counters.train_seconds += self.dist.max(time.perf_counter() - epoch.clock_start)
+        self.dist.check_in_sync(self.pruner, epoch.number)  # distributed: same pruner state
 
         # The one host read of the epoch's device accumulators.
         loss_total, grad_norm_total, grad_norm_square_total = torch.stack(
-            [loss_sum, grad_norm_sum, grad_norm_squares]
+            [loss_sum, epoch.grad_norm_sum, epoch.grad_norm_squares]
         ).tolist()
         if not math.isfinite(loss_total):
-            raise Diverged(f"training loss became {_nonfinite(loss_total)} at epoch {epoch}")
+            raise Diverged(f"training loss became {nonfinite(loss_total)} at epoch {epoch.number}")
         if not math.isfinite(grad_norm_total):
-            raise Diverged(f"gradient norm became {_nonfinite(grad_norm_total)} at epoch {epoch}")
+            raise Diverged(
+                f"gradient norm became {nonfinite(grad_norm_total)} at epoch {epoch.number}"
+            )
 
         counters.epoch += 1
-        counters.epochs_run += consumed / planned
+        counters.epochs_run += consumed / plan.num_samples
         counters.samples_trained += trained
         counters.scoring_forward_passes += plan.scoring_forward_passes + scored
-        alignment = self._measure_alignment(epoch, start, shard, trained)
-        # distributed: every rank decides alike (the same counters, the slowest rank's clock),
-        # so all ranks evaluate together: evaluate() ends in a collective.
-        points = self._points_reached(counters.samples_trained, counters.train_seconds)
-        last = budget.exhausted(counters.epoch, counters.samples_trained, counters.train_seconds)
-        if last or (not evaluation and points > points_done):  # always after the last epoch
-            evaluation = self._evaluate_at(counters.samples_trained, counters.train_seconds)
-            evaluation.pop("_seconds")
-        entry = dict(evaluation)
-        counters.process_cpu_seconds += time.process_time() - cpu_start  # evaluation included
-        entry |= {
+        alignment = epoch_alignment(  # distributed: every rank measures (diagnostics.py)
+            self.alignment, self.model, self.train_loader, epoch, self._progress(), counters, device
+        )
+        metrics = {
             "train_loss": loss_total / trained,
-            "lr": lr,
-            "momentum": momentum,
-            "kept_fraction": plan.kept_fraction if selected is None else trained / self.n,
+            "lr": epoch.lr,
+            "momentum": epoch.momentum,
+            "kept_fraction": plan.kept_fraction if epoch.selected is None else trained / self.n,
             "train_seconds": counters.train_seconds,
-            "eval_seconds": counters.eval_seconds,
-            "process_cpu_seconds": counters.process_cpu_seconds,
             "samples_trained": float(counters.samples_trained),
             "scoring_forward_passes": float(counters.scoring_forward_passes),
-            "train_steps": float(steps),
+            "train_steps": float(epoch.steps),
         }
-        entry["grad_norm"], entry["grad_norm_std"] = mean_and_std(
-            grad_norm_total, grad_norm_square_total, steps
+        metrics["grad_norm"], metrics["grad_norm_std"] = mean_and_std(
+            grad_norm_total, grad_norm_square_total, epoch.steps
         )
-        entry.update(alignment)
+        metrics.update(alignment)
         if overlap is not None:
-            entry["subset_jaccard"] = float(overlap)
-        counters.history.append(entry)
-        return entry
+            metrics["subset_jaccard"] = float(overlap)
+        return metrics
 
     def _progress(self) -> float:
         """Budget progress at the end of the epochs completed so far."""
@@ -367,10 +350,6 @@ class Trainer:
         self.model.train()
         return losses, logits
 
-    def _score_batch(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Per-sample losses of a forward-only pass (a per-step pruner's candidates)."""
-        return self._forward_only(images, labels)[0]
-
     def _score_requested(self, epoch: int) -> int:
         """The forward-only pass the pruner requests before planning ``epoch``
         (forward_passes.py); returns the passes made over all ranks."""
@@ -393,37 +372,8 @@ class Trainer:
         if self.budget.kind == "samples":
             limit = int(self.budget.amount) - self.counters.samples_trained
         batch_size = plan.step_batch_size or self.cfg.batch_size
-        return SelectedBatches(candidates, self._score_batch, self.pruner, batch_size, limit)
-
-    def _ones(self, count: int) -> torch.Tensor:
-        return torch.ones(count, dtype=torch.int64, device=self.device)
-
-    def _measure_alignment(
-        self, epoch: int, progress_before: float, shard: Shard, trained: int
-    ) -> dict[str, float]:
-        """Gradient alignment metrics if this epoch end reaches a checkpoint (diagnostics.py).
-
-        distributed: every rank measures the whole plan and probe on its bare model (the same
-        weights everywhere; rank 0's numbers are logged), without collectives. Each rank's
-        loader replays the whole plan, so its augmentation draws are the whole plan's, not
-        those of the part each rank trained.
-        """
-        if self.alignment is None:
-            return {}
-        counters = self.counters
-        progress_after = self._progress()
-        weights = shard.plan_weights
-        measured = self.alignment.at_epoch_end(
-            self.model,
-            self.train_loader,
-            epoch,
-            (progress_before, progress_after),
-            (shard.plan, weights.to(self.device) if weights is not None else None),
-            trained,
-        )
-        metrics = measured.metrics(progress_after) if measured is not None else {}
-        counters.diagnostics_seconds += measured.seconds if measured is not None else 0.0
-        return {**metrics, "diagnostics_seconds": counters.diagnostics_seconds}
+        score = lambda images, labels: self._forward_only(images, labels)[0]  # noqa: E731
+        return SelectedBatches(candidates, score, self.pruner, batch_size, limit)
 
     def _start_plan(self, plan: EpochPlan, epoch: int) -> Shard:
         """Hand this rank's part of the epoch's plan (cut to a samples budget) to the loader."""
@@ -489,10 +439,6 @@ class Trainer:
         previous = state["previous_subset"]
         self.previous_subset = previous.to(self.device) if previous is not None else None
         self.counters = Counters(**state["counters"])
-
-
-def _nonfinite(value: float) -> str:
-    return "nan" if math.isnan(value) else "inf"
 
 
 def _progress_bar(iterable, enabled: bool, description: str):

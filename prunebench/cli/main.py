@@ -1,10 +1,12 @@
 """The ``prunebench`` command: a registry of subcommand modules behind one argument parser.
 
 Each module in SUBCOMMANDS exposes ``add_parser(subparsers)`` (which sets ``execute`` as the
-parser's default) and ``execute(args) -> int``, and may set ``continue_hint`` (how to continue
-after an interrupt) the same way. Exit codes: 0 done, 1 the work failed (e.g. a diverged run),
-2 bad usage or configuration (one line on stderr, nothing written), 130/143 stopped by SIGINT or
-SIGTERM (one line; see ``prunebench.interrupts``).
+parser's default, and takes its one-line help from SUMMARIES) and ``execute(args) -> int``, and
+may set ``continue_hint`` (how to continue after an interrupt) the same way. Only the command
+being run has its module imported and its flags built: the others are their SUMMARIES line, so
+``prunebench --help`` imports no torch, MLflow or Optuna. Exit codes: 0 done, 1 the work failed
+(e.g. a diverged run), 2 bad usage or configuration (one line on stderr, nothing written),
+130/143 stopped by SIGINT or SIGTERM (one line; see ``prunebench.interrupts``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,13 @@ SUBCOMMANDS: tuple[str, ...] = (
     "prunebench.cli.search",
     "prunebench.cli.report",
 )
+SUMMARIES: dict[str, str] = {
+    "run": "train one run of one pruner under one budget",
+    "suite": "run a suite preset (every cell once; finished cells skipped)",
+    "search": "find a pruner's largest lossless prune ratio (Optuna)",
+    "report": "build the report (leaderboards, Pareto frontiers, figures) from MLflow",
+}
+"""Each command's line in ``prunebench --help`` (the command is the module's last name)."""
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -35,8 +44,10 @@ class ArgumentParser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def build_parser() -> ArgumentParser:
-    """The top-level parser with every registered subcommand."""
+def build_parser(command: str | None = None) -> ArgumentParser:
+    """The top-level parser with every registered subcommand; with ``command``, only that
+    one's module is imported and its flags built (the others are their one-line summary; ""
+    builds none)."""
     parser = ArgumentParser(
         prog="prunebench",
         description="Benchmark dynamic data pruners under one budget, tracked in MLflow.",
@@ -44,7 +55,11 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--version", action="version", version=f"prunebench {__version__}")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     for module_name in SUBCOMMANDS:
-        importlib.import_module(module_name).add_parser(subparsers)
+        name = module_name.rpartition(".")[2]
+        if command in (None, name):
+            importlib.import_module(module_name).add_parser(subparsers)
+        else:  # not run now: its flags (and their heavy imports) are not needed
+            subparsers.add_parser(name, help=SUMMARIES[name])
     for command in subparsers.choices.values():
         command.add_argument(
             "--plugin",
@@ -116,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = None
         try:
             interrupts.point("main")
-            parser = build_parser()
+            parser = build_parser(_command(sys.argv[1:] if argv is None else argv))
             interrupts.point("parser-built")
             args = parser.parse_args(argv)
             if not hasattr(args, "execute"):
@@ -145,6 +160,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise
             print(f"prunebench: error: {_write_error_line(cause, args)}", file=sys.stderr)
             return 2
+
+
+def _command(argv: Sequence[str]) -> str:
+    """The command ``argv`` names (its first word that is not an option); "" for none."""
+    words = [word for word in argv if not word.startswith("-")]
+    return words[0] if words else ""
 
 
 def _write_error_line(cause: OSError, args: argparse.Namespace | None) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from prunebench.cli.main import SUMMARIES
 from prunebench.errors import ConfigError, UsageError
 from prunebench.reports.ui_links import DEFAULT_UI_URL
 from prunebench.stats.lossless import DEFAULT_MIN_TOLERANCE
@@ -19,7 +20,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     """Add the ``report`` subcommand and its flags."""
     parser = subparsers.add_parser(
         "report",
-        help="build the report (leaderboards, Pareto frontiers, figures) from MLflow",
+        help=SUMMARIES["report"],
         description=(
             "Read an experiment's runs from MLflow and write DIR/index.html (self-contained), "
             "DIR/leaderboard.md and .csv, DIR/figures/*.png and DIR/tables/*.csv; the report "

@@ -12,8 +12,9 @@ from prunebench import interrupts
 from prunebench.bench.budgets import parse_budget
 from prunebench.bench.config import RunConfig, parse_param
 from prunebench.bench.schedule import PUBLIC_RECIPE
+from prunebench.bench.settings import help_text
 from prunebench.bench.system_metrics import SUITE_SYSTEM_METRICS_INTERVAL_S
-from prunebench.cli.main import configure_logging
+from prunebench.cli.main import SUMMARIES, configure_logging
 from prunebench.errors import ConfigError
 from prunebench.pruners import available_pruners
 from prunebench.record import DEFAULT_EXPERIMENT, DEFAULT_TRACKING_URI
@@ -28,7 +29,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register ``run`` on the top-level parser's ``subparsers``."""
     parser = subparsers.add_parser(
         "run",
-        help="train one run of one pruner under one budget",
+        help=SUMMARIES["run"],
         description=(
             "Train one model with one pruner under an epochs, samples or time budget, tracked "
             "in MLflow and checkpointed every epoch."
@@ -76,10 +77,12 @@ def _add_flag(group: argparse._ArgumentGroup, spec: Field) -> None:
     meta = spec.metadata
     flag = meta["flag"] or "--" + spec.name.replace("_", "-")
     default = spec.default if spec.default is not MISSING else meta["cli_default"]
+    if callable(default):  # a registry's name (e.g. the reference pruner): read when parsed
+        default = None
     if isinstance(default, bool):  # a switch away from the default
         action = "store_false" if default else "store_true"
         # None when not given, so that --public-recipe can tell a default from a choice.
-        group.add_argument(flag, dest=spec.name, action=action, default=None, help=meta["help"])
+        group.add_argument(flag, dest=spec.name, action=action, default=None, help=help_text(spec))
         return
     if isinstance(default, tuple):
         default = ",".join(f"{value:g}" for value in default)
@@ -92,7 +95,7 @@ def _add_flag(group: argparse._ArgumentGroup, spec: Field) -> None:
         type={"int": int, "float": float}.get(kind, str),
         default=default,
         required=spec.default is MISSING and meta["cli_default"] is None,
-        help=meta["help"],
+        help=help_text(spec),
     )
 
 
@@ -121,6 +124,8 @@ def _numbers(flag: str, text: str) -> tuple[float, ...]:
 def _value(args: argparse.Namespace, spec: Field) -> object:
     """A field's value from the arguments: the flag's if given, else the recipe's or default."""
     value = getattr(args, spec.name)
+    if value is None and callable(spec.metadata["cli_default"]):
+        value = spec.metadata["cli_default"]()
     if value is None and spec.default is not MISSING and spec.default is not None:
         default = spec.default
         value = PUBLIC_RECIPE.get(spec.name, default) if args.public_recipe else default
@@ -155,7 +160,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 def execute(args: argparse.Namespace) -> int:
     """Validate, train, print a one-line result; 0 finished, 1 failed."""
-    from prunebench.bench.distributed import environment_world_size
+    from prunebench.bench.launch import environment_world_size
     from prunebench.bench.run import train_run  # heavy: imported when a run starts
 
     if not args.system_metrics >= 0:

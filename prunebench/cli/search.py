@@ -7,6 +7,7 @@ import logging
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 
+from prunebench.cli.main import SUMMARIES
 from prunebench.errors import ConfigError
 from prunebench.pruners import searchable_pruners
 from prunebench.record import DEFAULT_TRACKING_URI
@@ -27,7 +28,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register the `search` subcommand."""
     parser = subparsers.add_parser(
         "search",
-        help="find a pruner's largest lossless prune ratio (Optuna)",
+        help=SUMMARIES["search"],
         description="Maximize the prune ratio subject to the accuracies over --seeds seeds being "
         "non-inferior to full data (one-sided Welch test at a margin). Each labelled variant of a "
         "pruner in the preset is searched on its own. Workers sharing --storage share the study.",

@@ -8,9 +8,9 @@ import os
 import sys
 from collections import Counter
 
-from prunebench.bench.config import resolve_device, run_threads
+from prunebench.bench.devices import resolve_device, run_threads
 from prunebench.bench.system_metrics import SUITE_SYSTEM_METRICS_INTERVAL_S
-from prunebench.cli.main import configure_logging
+from prunebench.cli.main import SUMMARIES, configure_logging
 from prunebench.errors import ConfigError
 from prunebench.record import DEFAULT_TRACKING_URI
 from prunebench.stats import DEFAULT_MARGIN, look_level, planned_looks
@@ -48,7 +48,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register the `suite` subcommand."""
     parser = subparsers.add_parser(
         "suite",
-        help="run a suite preset (every cell once; finished cells skipped)",
+        help=SUMMARIES["suite"],
         description="Run every cell (dataset x model x pruner x ratio x seed) of a preset. "
         "Start the same command on several machines sharing --tracking-uri and --storage "
         "to split the cells between them.",
@@ -125,7 +125,7 @@ def contention_line(preset: Preset, workers: int, cores: int | None) -> str | No
     device = resolve_device(cfg.device)
     if device.type != "cpu":
         return None
-    threads, nproc = run_threads(cfg, device), cfg.nproc or 1
+    threads, nproc = run_threads(cfg.num_threads, device), cfg.nproc or 1
     wanted = workers * nproc * threads
     if cores is None or wanted <= cores:
         return None
