@@ -96,10 +96,85 @@ def sqlite_path(url: str) -> Path | None:
     return Path(location).resolve()
 
 
-def store_created(url: str) -> bool:
-    """False only for a ``sqlite:///`` store whose file does not exist yet (opening creates it)."""
-    database = sqlite_path(url)
-    return database is None or database.is_file()
+def local_store_path(url: str) -> Path | None:
+    """The local file or folder of a store URL: a SQLite file, or an MLflow file store's folder
+    (``file:`` or a bare path); None for in-memory SQLite and for servers and databases."""
+    if url.startswith("sqlite:"):
+        return sqlite_path(url)
+    if url.startswith("file:"):
+        return Path(url.removeprefix("file://").removeprefix("file:")).resolve()
+    return None if "://" in url else Path(url).resolve()
+
+
+def store_exists(url: str) -> bool:
+    """False only for a local store (SQLite file, file store) not created yet: opening it would
+    create it, so a dry run must not; a server or database is taken to exist."""
+    path = local_store_path(url)
+    if path is None:
+        return True
+    return path.is_file() if url.startswith("sqlite:") else path.exists()
+
+
+def can_write(path: Path) -> bool:
+    """Whether this process can write ``path``: a folder takes a new file, a file opens for
+    writing. A real probe, not permission bits: root passes every permission check, yet cannot
+    write under /proc or on a read-only mount."""
+    try:
+        if path.is_dir():
+            with tempfile.TemporaryFile(dir=path, prefix=".prunebench-probe-"):
+                return True
+        os.close(os.open(path, os.O_WRONLY))  # opening writes nothing; no O_CREAT, no O_TRUNC
+        return True
+    except OSError:
+        return False
+
+
+def probe_writable(folder: str | os.PathLike, what: str, fix: str) -> None:
+    """UsageError (``<what> <folder> cannot be written (reason); <fix>``) unless a file can be
+    created in ``folder``, or in its nearest existing parent when it is still to be created."""
+    existing = Path(folder).resolve()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"{what} {folder} cannot be created: {existing} is a file; {fix}")
+    try:
+        with tempfile.TemporaryFile(dir=existing, prefix=".prunebench-probe-"):
+            pass
+    except OSError as error:
+        reason = (error.strerror or type(error).__name__).lower()
+        raise UsageError(f"{what} {folder} cannot be written ({reason}); {fix}") from None
+
+
+def check_database_connects(url: str, timeout_s: float, what: str, option: str) -> None:
+    """UsageError unless the SQL database at ``url`` accepts a connection within ``timeout_s``
+    (a missing driver named as such); creates nothing."""
+    import sqlalchemy
+
+    scheme = url.split(":", 1)[0]
+    connect_args = (
+        {"connect_timeout": int(timeout_s)}
+        if scheme.split("+")[0] in ("postgresql", "mysql")
+        else {}
+    )
+    try:
+        engine = sqlalchemy.create_engine(url, connect_args=connect_args)
+        try:
+            with engine.connect():
+                pass
+        finally:
+            engine.dispose()
+    except ModuleNotFoundError as error:
+        raise UsageError(
+            f"{what} {redact_url(url)} needs a database driver that is not installed ({error}); "
+            f"install it or name an installed one in {option} (e.g. postgresql+psycopg2://)"
+        ) from None
+    except Exception as error:  # driver errors differ by database; all mean "cannot use it"
+        lines = str(error).strip().splitlines()
+        reason = lines[0][:160] if lines else type(error).__name__
+        raise UsageError(
+            f"{what} {redact_url(url)} is unreachable ({redact_text(reason)}); "
+            f"start it or pass a reachable {option}"
+        ) from None
 
 
 def lock_path(url: str) -> Path:
@@ -182,7 +257,7 @@ def check_sqlite_file(url: str, what: str, option: str) -> None:
     database = sqlite_path(url)
     if database is None or not database.is_file():
         return
-    writable = os.access(database, os.W_OK) and os.access(database.parent, os.W_OK)
+    writable = can_write(database) and can_write(database.parent)
     address = f"{database.as_uri()}?mode={'rw' if writable else 'ro'}"
     try:
         with contextlib.closing(sqlite3.connect(address, uri=True, timeout=60)) as db:

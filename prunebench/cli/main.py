@@ -150,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _write_error_line(cause: OSError, args: argparse.Namespace | None) -> str:
     """The one line of a failed write: the file (the OS's, else the tracking store's), the free
     space there, and how to continue once there is room."""
-    from prunebench.record import resolve_tracking_uri
+    from prunebench.mlflow_store import resolve_tracking_uri
     from prunebench.stores import sqlite_path
 
     path = cause.filename

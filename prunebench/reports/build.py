@@ -20,7 +20,7 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities import Param
 
-from prunebench import __version__, record
+from prunebench import __version__, mlflow_store, record
 from prunebench.errors import UsageError, write_error, write_failure
 from prunebench.reports import answer
 from prunebench.reports import figures as fig
@@ -1072,10 +1072,10 @@ def _log_report_run(client: MlflowClient, content: ReportContent, directory: Pat
             ],
         )
         client.log_artifacts(run_id, str(directory))
-        record.set_tags(client, run_id, record.end_tags("FINISHED"))
+        mlflow_store.set_tags(client, run_id, record.end_tags("FINISHED"))
         client.set_terminated(run_id, "FINISHED")
     except Exception as error:
-        record.set_tags(
+        mlflow_store.set_tags(
             client, run_id, record.end_tags("FAILED", f"logging the report failed: {error}")
         )
         client.set_terminated(run_id, "FAILED")
@@ -1101,8 +1101,8 @@ def build(
     a sequential design of L looks (suite.until_decided)."""
     out = Path(out_dir)
     _check_out(out)
-    uri = record.resolve_tracking_uri(tracking_uri)
-    client = record.open_store(uri)
+    uri = mlflow_store.resolve_tracking_uri(tracking_uri)
+    client = mlflow_store.open_store(uri)
     data = load_experiment(client, experiment, uri)
     tags = client.get_experiment(data.experiment_id).tags
     if min_tolerance is None:

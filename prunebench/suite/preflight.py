@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from prunebench import record
+from prunebench import mlflow_store
 from prunebench.errors import ConfigError, UsageError
 from prunebench.stores import check_sqlite_file, redact_text, redact_url
 from prunebench.suite.presets import Preset
@@ -41,8 +41,8 @@ def probe_writable(folder: str | Path, what: str, option: str) -> None:
 
 def check_tracking_store(tracking_uri: str) -> None:
     """The MLflow store answers (server, database) or its SQLite folder takes a file."""
-    uri = record.resolve_tracking_uri(tracking_uri)
-    record.check_tracking_uri(uri)
+    uri = mlflow_store.resolve_tracking_uri(tracking_uri)
+    mlflow_store.check_tracking_uri(uri)
     if uri.startswith("sqlite:///") and uri != "sqlite:///:memory:":
         location = Path(uri.removeprefix("sqlite:///"))
         probe_writable(location.parent, "the tracking store's folder", "a writable --tracking-uri")

@@ -33,14 +33,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from prunebench import interrupts, record
+from prunebench import interrupts, mlflow_store, record
 from prunebench.bench.budgets import SAME_COMPUTE, TIME_FRACTION
 from prunebench.bench.checkpoint import checkpoint_path
 from prunebench.bench.config import RunConfig
 from prunebench.bench.plugins import load_inherited_plugins
 from prunebench.bench.system_metrics import SUITE_SYSTEM_METRICS_INTERVAL_S
 from prunebench.errors import ConfigError
-from prunebench.stores import store_created
+from prunebench.stores import store_exists
 from prunebench.suite.presets import Preset, load_preset
 from prunebench.suite.stopping import logger_levels, sigint_ignored, stop_workers
 from prunebench.suite.workqueue import GRACE_SECONDS, CellQueue, Held, held_cells, open_storage
@@ -65,12 +65,12 @@ class CellState:
 
 def recorded_runs(tracking_uri: str, experiment: str) -> dict[str, tuple[str, str | None]]:
     """config hash -> (status, failure reason) of the experiment's training runs, FINISHED first."""
-    client = record.client(tracking_uri)
-    experiment_id = record.find_experiment_id(client, experiment)
+    client = mlflow_store.client(tracking_uri)
+    experiment_id = mlflow_store.find_experiment_id(client, experiment)
     if experiment_id is None:
         return {}
     records: dict[str, tuple[str, str | None]] = {}
-    for run in record.search_all_runs(client, experiment_id, record.train_filter()):
+    for run in mlflow_store.search_all_runs(client, experiment_id, record.train_filter()):
         key = run.data.tags.get(record.TAG_CONFIG_HASH)
         status = run.info.status
         if key and records.get(key, ("",))[0] != "FINISHED":
@@ -82,9 +82,13 @@ def reference_amount(preset: Preset, cfg: RunConfig, tracking_uri: str) -> float
     """What a symbolic budget is resolved from (None while no run it rests on has finished):
     for an equal-time cell the mean training seconds of the finished full-data main runs, for a
     same-compute cell the mean sample passes of the finished pruned main runs it matches."""
-    metric = "samples_trained_total" if cfg.budget.kind == SAME_COMPUTE else "train_seconds_total"
-    client = record.client(tracking_uri)
-    experiment_id = record.find_experiment_id(client, preset.name)
+    metric = (
+        record.METRIC_SAMPLES_TRAINED_TOTAL
+        if cfg.budget.kind == SAME_COMPUTE
+        else record.METRIC_TRAIN_SECONDS_TOTAL
+    )
+    client = mlflow_store.client(tracking_uri)
+    experiment_id = mlflow_store.find_experiment_id(client, preset.name)
     if experiment_id is None:
         return None
     values = []
@@ -127,7 +131,7 @@ def held_by_workers(
     preset: Preset, storage_url: str, grace_seconds: int = GRACE_SECONDS
 ) -> dict[str, Held]:
     """The preset's cells other workers hold now (config hash -> heartbeat); creates nothing."""
-    if not store_created(storage_url):
+    if not store_exists(storage_url):
         return {}
     return held_cells(open_storage(storage_url, grace_seconds=grace_seconds), queue_name(preset))
 
@@ -147,14 +151,16 @@ def end_orphaned_runs(tracking_uri: str, experiment: str, config_hash: str) -> l
     that left a checkpoint is resumed next, and resuming sets it RUNNING again: one config hash
     has at most one live run.
     """
-    store = record.client(tracking_uri)
-    experiment_id = record.find_experiment_id(store, experiment)
+    store = mlflow_store.client(tracking_uri)
+    experiment_id = mlflow_store.find_experiment_id(store, experiment)
     if experiment_id is None:
         return []
     running = record.train_filter(config_hash, status="RUNNING")
-    orphans = [run.info.run_id for run in record.search_all_runs(store, experiment_id, running)]
+    orphans = [
+        run.info.run_id for run in mlflow_store.search_all_runs(store, experiment_id, running)
+    ]
     for run_id in orphans:
-        record.set_tags(store, run_id, record.end_tags("KILLED", ORPHAN_REASON))
+        mlflow_store.set_tags(store, run_id, record.end_tags("KILLED", ORPHAN_REASON))
         store.set_terminated(run_id, status="KILLED")
     return orphans
 
@@ -178,7 +184,7 @@ def plan(
     when their full-data runs are finished, else marked as waiting for them; ``held``: cells
     other workers hold, see :func:`held_by_workers`)."""
     held = held or {}
-    exists = record.store_exists(tracking_uri)
+    exists = store_exists(tracking_uri)
     records = recorded_runs(tracking_uri, preset.name) if exists else {}
     states = []
     for cfg in preset.cells():
@@ -382,7 +388,7 @@ def run_suite(
     preset: Preset,
     tracking_uri: str,
     storage_url: str = DEFAULT_STORAGE,
-    checkpoint_dir: str | Path = "checkpoints",
+    checkpoint_dir: str | Path = record.DEFAULT_CHECKPOINT_DIR,
     workers: int = 1,
     quiet: bool = True,
     overrides: dict | None = None,
@@ -398,9 +404,9 @@ def run_suite(
     nproc = max(cfg.nproc for cfg in preset.cells())  # a [[pruners]] entry may set its own
     gpus = visible_gpus() if _uses_gpus(preset) else []
     slices = device_slices(workers, nproc, gpus)  # checked before anything is written
-    record.check_tracking_uri(tracking_uri)
+    mlflow_store.check_tracking_uri(tracking_uri)
     open_storage(storage_url, grace_seconds=grace_seconds)
-    record.prepare_experiment(tracking_uri, preset.name)
+    mlflow_store.prepare_experiment(tracking_uri, preset.name)
     kwargs = {
         "tracking_uri": tracking_uri,
         "storage_url": storage_url,

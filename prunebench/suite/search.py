@@ -24,17 +24,15 @@ import json
 import logging
 import statistics
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import optuna
-from mlflow.entities import RunTag
 from optuna.trial import TrialState
 
-from prunebench import interrupts, record
+from prunebench import interrupts, mlflow_store, record
 from prunebench.errors import ConfigError
 from prunebench.pruners import pruner_class, reference_pruner, searchable_pruners
 from prunebench.stats import DEFAULT_LEVEL, DEFAULT_MARGIN, lossless_test
@@ -102,7 +100,7 @@ def training_evaluator(
     config hash MLflow already holds FINISHED (a suite cell, an earlier trial) is reused."""
     from prunebench.bench.run import train_run
 
-    client = record.client(tracking_uri)
+    client = mlflow_store.client(tracking_uri)
 
     def evaluate(pruner: str, params: dict[str, Any], seed: int, tags: dict[str, str]):
         if pruner_class(pruner).is_reference:
@@ -111,14 +109,14 @@ def training_evaluator(
             cfg = preset.cell_config(dataset, model, label or pruner, dict(params), seed)
         cfg.validate()
         finished = client.search_runs(
-            [record.get_or_create_experiment(client, preset.name)],
+            [mlflow_store.get_or_create_experiment(client, preset.name)],
             filter_string=f"tags.`{record.TAG_CONFIG_HASH}` = '{cfg.config_hash()}' "
             "and attributes.status = 'FINISHED'",
             max_results=1,
         )
         if finished:
             metrics = finished[0].data.metrics
-            return metrics["final_test_accuracy"], metrics["realized_prune_ratio"]
+            return metrics[record.METRIC_FINAL_ACCURACY], metrics[record.METRIC_REALIZED_RATIO]
         result = train_run(
             cfg,
             tracking_uri=tracking_uri,
@@ -131,7 +129,7 @@ def training_evaluator(
         if result.status != "FINISHED":
             return float("nan"), float("nan")
         metrics = result.metrics
-        return metrics["final_test_accuracy"], metrics["realized_prune_ratio"]
+        return metrics[record.METRIC_FINAL_ACCURACY], metrics[record.METRIC_REALIZED_RATIO]
 
     return evaluate
 
@@ -146,8 +144,8 @@ def full_reference(
 ) -> list[float]:
     """Full-data accuracies for ``seeds``: the suite's full-data cells when MLflow holds them
     finished, else those cells trained now (so the suite later finds them done)."""
-    client = record.client(tracking_uri)
-    experiment_id = record.get_or_create_experiment(client, preset.name)
+    client = mlflow_store.client(tracking_uri)
+    experiment_id = mlflow_store.get_or_create_experiment(client, preset.name)
     accuracies = []
     for seed in seeds:
         cfg = preset.reference_config(dataset, model, seed)
@@ -157,7 +155,7 @@ def full_reference(
             max_results=1,
         )
         if finished:
-            accuracies.append(finished[0].data.metrics["final_test_accuracy"])
+            accuracies.append(finished[0].data.metrics[record.METRIC_FINAL_ACCURACY])
         else:
             tags = {
                 record.TAG_PRESET: preset.name,
@@ -178,7 +176,7 @@ def run_search(
     dataset: str | None = None,
     model: str | None = None,
     tolerance: float | None = None,
-    checkpoint_dir: str | Path = "checkpoints",
+    checkpoint_dir: str | Path = record.DEFAULT_CHECKPOINT_DIR,
     evaluate: Evaluate | None = None,
     sampler_seed: int = 0,
     variant: str | None = None,
@@ -212,9 +210,9 @@ def run_search(
     fixed = variants[variant]
     dataset = dataset or preset.datasets[0]
     model = model or preset.models[0]
-    record.check_tracking_uri(tracking_uri)
+    mlflow_store.check_tracking_uri(tracking_uri)
     storage = open_storage(storage_url)
-    record.prepare_experiment(tracking_uri, preset.name)
+    mlflow_store.prepare_experiment(tracking_uri, preset.name)
     evaluate = evaluate or training_evaluator(
         preset, dataset, model, tracking_uri, checkpoint_dir, variant
     )
@@ -253,17 +251,15 @@ def run_search(
             seed=worker_seed, n_startup_trials=min(8, max(2, trials // 3))
         )
     )
-    client = record.client(tracking_uri)
+    client = mlflow_store.client(tracking_uri)
     study.set_user_attr("variant", variant)
     search_run_id = _search_run(
         client, storage_url, storage, preset, study, pruner, variant, dataset, model, seeds, margin
     )
-    client.log_batch(
+    mlflow_store.log_values(
+        client,
         search_run_id,
-        metrics=[
-            _metric("full_accuracy_mean", full_mean),
-            _metric("full_accuracy_std", full_std),
-        ],
+        metrics={"full_accuracy_mean": full_mean, "full_accuracy_std": full_std},
     )
 
     def objective(trial: optuna.Trial) -> float:
@@ -272,7 +268,7 @@ def run_search(
         else:
             params = {**fixed, **suggest(trial, pruner)}
         trial_run = client.create_run(
-            record.get_or_create_experiment(client, preset.name),
+            mlflow_store.get_or_create_experiment(client, preset.name),
             run_name=f"{pruner}-trial{trial.number}",
             tags={
                 record.TAG_KIND: record.KIND_TRIAL,
@@ -283,11 +279,16 @@ def run_search(
             },
         )
         trial_run_id = trial_run.info.run_id
-        client.log_batch(
+        mlflow_store.log_values(
+            client,
             trial_run_id,
-            params=[_param(f"{record.PARAM_PRUNER_PREFIX}{k}", v) for k, v in params.items()]
-            + [_param("pruner", pruner), _param("pruner_label", variant)]
-            + [_param("search_worker", worker), _param("sampler_seed", worker_seed)],
+            params={
+                **{f"{record.PARAM_PRUNER_PREFIX}{k}": v for k, v in params.items()},
+                "pruner": pruner,
+                "pruner_label": variant,
+                "search_worker": worker,
+                "sampler_seed": worker_seed,
+            },
         )
         tags = {
             record.TAG_KIND: record.KIND_SEARCH_TRAIN,
@@ -325,15 +326,16 @@ def run_search(
         trial.set_user_attr("accuracy_mean", accuracy_mean)
         trial.set_user_attr("accuracy_std", accuracy_std)
         trial.set_user_attr("params", params)
-        client.log_batch(
+        mlflow_store.log_values(
+            client,
             trial_run_id,
-            metrics=[
-                _metric("prune_ratio", ratio),
-                _metric("accuracy_mean", accuracy_mean),
-                _metric("accuracy_std", accuracy_std),
-                _metric("lossless", float(lossless)),
-                _metric("lossless_p_value", p_value),
-            ],
+            metrics={
+                "prune_ratio": ratio,
+                "accuracy_mean": accuracy_mean,
+                "accuracy_std": accuracy_std,
+                "lossless": float(lossless),
+                "lossless_p_value": p_value,
+            },
         )
         client.set_terminated(trial_run_id, "FINISHED")
         return ratio
@@ -430,7 +432,7 @@ def _search_run(
     look-up outside the lock let two workers each create one). Workers on two machines may still
     both create one: each then adopts the id the study kept and deletes its own.
     """
-    experiment_id = record.get_or_create_experiment(client, preset.name)  # takes its own lock
+    experiment_id = mlflow_store.get_or_create_experiment(client, preset.name)  # takes its own lock
     with first_use_lock(storage_url):
         kept = optuna.load_study(study_name=study.study_name, storage=storage).user_attrs
         if kept.get("mlflow_run_id"):
@@ -445,21 +447,21 @@ def _search_run(
                 record.TAG_VARIANT: variant,
             },
         )
-        client.log_batch(
+        mlflow_store.log_values(
+            client,
             run.info.run_id,
-            params=[
-                _param("search_pruner", pruner),
-                _param("search_variant", variant),
-                _param("search_dataset", dataset),
-                _param("search_model", model),
-                _param("search_seeds", seeds),
-                _param("tolerance", margin),
-                _param(
-                    "lossless_rule",
-                    f"welch non-inferiority, margin {margin:g}, level {DEFAULT_LEVEL:g}",
+            params={
+                "search_pruner": pruner,
+                "search_variant": variant,
+                "search_dataset": dataset,
+                "search_model": model,
+                "search_seeds": seeds,
+                "tolerance": margin,
+                "lossless_rule": (
+                    f"welch non-inferiority, margin {margin:g}, level {DEFAULT_LEVEL:g}"
                 ),
-                _param("budget", preset.budget),
-            ],
+                "budget": preset.budget,
+            },
         )
         study.set_user_attr("mlflow_run_id", run.info.run_id)
     kept = optuna.load_study(study_name=study.study_name, storage=storage).user_attrs
@@ -488,49 +490,33 @@ def _summarize(study, study_name, run_id, full_mean, full_std, margin, variant) 
 
 
 def _log_result(client, run_id: str, result: SearchResult) -> None:
-    metrics = []
+    metrics = {}
     confirmation = result.confirmation
     if confirmation is not None:  # the worker that confirmed logs the whole search's cost
-        metrics.append(_metric("search_training_runs", result.training_runs))
-        metrics.append(_metric("confirm_seeds", len(confirmation.seeds)))
-        metrics.append(_metric("confirm_attempts", len(confirmation.attempts)))
+        metrics["search_training_runs"] = result.training_runs
+        metrics["confirm_seeds"] = len(confirmation.seeds)
+        metrics["confirm_attempts"] = len(confirmation.attempts)
         confirmed = confirmation.confirmed
         if confirmed is not None:
-            metrics += [
-                _metric("confirmed_lossless_ratio", confirmed.prune_ratio),
-                _metric("confirmed_searched_ratio", confirmed.searched_ratio),
-                _metric("confirmed_lower_bound", confirmed.verdict.lower_bound),
-            ]
-    client.log_batch(run_id, metrics=metrics)
+            metrics["confirmed_lossless_ratio"] = confirmed.prune_ratio
+            metrics["confirmed_searched_ratio"] = confirmed.searched_ratio
+            metrics["confirmed_lower_bound"] = confirmed.verdict.lower_bound
+    mlflow_store.log_values(client, run_id, metrics=metrics)
     if result.best is not None:
         # Tags, not params: a later trial (or worker) may find a larger lossless ratio.
-        client.log_batch(
+        mlflow_store.log_values(
+            client,
             run_id,
-            metrics=[_metric("largest_lossless_ratio", result.best["prune_ratio"])],
-            tags=[
-                RunTag(f"{record.TAG_BEST_PREFIX}{k}", str(v))
-                for k, v in result.best["params"].items()
-            ],
+            metrics={"largest_lossless_ratio": result.best["prune_ratio"]},
+            tags={f"{record.TAG_BEST_PREFIX}{k}": v for k, v in result.best["params"].items()},
         )
     with tempfile.TemporaryDirectory(prefix="prunebench-") as folder:
-        path = Path(folder) / "frontier.json"
+        path = Path(folder) / record.ARTIFACT_FRONTIER
         path.write_text(json.dumps(result.frontier, indent=2))
         client.log_artifact(run_id, str(path))
         if confirmation is not None:
-            path = Path(folder) / "confirmation.json"
+            path = Path(folder) / record.ARTIFACT_CONFIRMATION
             attempts = [attempt.as_dict() for attempt in confirmation.attempts]
             path.write_text(json.dumps({"seeds": confirmation.seeds, "attempts": attempts}))
             client.log_artifact(run_id, str(path))
     client.set_terminated(run_id, "FINISHED")
-
-
-def _metric(key: str, value: float):
-    from mlflow.entities import Metric
-
-    return Metric(key, float(value), int(time.time() * 1000), 0)
-
-
-def _param(key: str, value: Any):
-    from mlflow.entities import Param
-
-    return Param(key, str(value))
