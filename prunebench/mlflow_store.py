@@ -1,5 +1,5 @@
 """Store access for MLflow: the tracking URI rule, store checks, the client, experiments, the
-one write path, paged search and the repair of a half-migrated store.
+one write path, paged search, and the repair of a half-migrated store on request.
 
 record.py holds the names (tags, metrics, params, artifacts); this module holds how they reach a
 store. Every MLflow client is an explicit ``MlflowClient(tracking_uri)`` made by :func:`client`;
@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from prunebench.errors import UsageError
 from prunebench.record import DEFAULT_TRACKING_URI, NEW_EXPERIMENT_TAGS
+from prunebench.store_repair import Repair, repair_sqlite_store
 from prunebench.stores import (
     can_write,
     check_database_connects,
@@ -40,6 +41,9 @@ if TYPE_CHECKING:
 
 TRACKING_URI_VARIABLE = "MLFLOW_TRACKING_URI"
 """Every command honours it when --tracking-uri is not given, as MLflow itself does."""
+TRACKING_URI_HELP = (
+    f"MLflow tracking URI (default: ${TRACKING_URI_VARIABLE}, else {DEFAULT_TRACKING_URI})"
+)
 
 # MLflow's batch limits (log_batch refuses larger batches).
 _PARAMS_PER_BATCH = 100
@@ -336,3 +340,29 @@ def search_all_runs(store: MlflowClient, experiment_id: str, filter_string: str 
         token = page.token
         if not token:
             return runs
+
+
+# ---------------------------------------------------------------------------- repair
+def _finish_migration(tracking_uri: str) -> None:
+    """Run MLflow's own schema creation and migrations to their head on ``tracking_uri``."""
+    from mlflow.store.db.utils import _initialize_tables, create_sqlalchemy_engine
+
+    engine = create_sqlalchemy_engine(tracking_uri)
+    try:
+        # Creates the initial tables still missing (never touching those there), then upgrades
+        # from the recorded version: the path MLflow itself takes on a store's first use.
+        _initialize_tables(engine)
+    finally:
+        engine.dispose()
+
+
+def repair_tracking_store(tracking_uri: str) -> Repair:
+    """Repair a SQLite tracking store left half-migrated (``prunebench store repair``)."""
+    return repair_sqlite_store(
+        tracking_uri,
+        "tracking store",
+        "--tracking-uri",
+        finish=_finish_migration,
+        create=_create_mlflow_store,
+        prove=open_store,
+    )

@@ -16,7 +16,7 @@ from datasets_fixtures import random_images, write_idx
 from prunebench import mlflow_store, record
 from prunebench.cli.main import main
 from prunebench.errors import UsageError
-from prunebench.suite.preflight import probe_writable
+from prunebench.stores import probe_writable
 
 TINY = """
 name = "tiny"

@@ -15,8 +15,9 @@ from prunebench.bench.schedule import PUBLIC_RECIPE
 from prunebench.bench.system_metrics import SUITE_SYSTEM_METRICS_INTERVAL_S
 from prunebench.cli.main import configure_logging
 from prunebench.errors import ConfigError
+from prunebench.mlflow_store import TRACKING_URI_HELP
 from prunebench.pruners import available_pruners
-from prunebench.record import DEFAULT_EXPERIMENT, DEFAULT_TRACKING_URI
+from prunebench.record import DEFAULT_CHECKPOINT_DIR, DEFAULT_EXPERIMENT
 
 CONTINUE_HINT = (
     "the run is recorded KILLED; rerun the same command with --resume to continue from its last "
@@ -52,9 +53,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         + " (flags given explicitly win)",
     )
     out = parser.add_argument_group("tracking")
-    out.add_argument("--tracking-uri", default=DEFAULT_TRACKING_URI)
+    out.add_argument("--tracking-uri", metavar="URI", default=None, help=TRACKING_URI_HELP)
     out.add_argument("--experiment", default=DEFAULT_EXPERIMENT)
-    out.add_argument("--checkpoint-dir", default="checkpoints")
+    out.add_argument("--checkpoint-dir", default=DEFAULT_CHECKPOINT_DIR)
     out.add_argument(
         "--resume", action="store_true", help="continue this config's checkpoint and MLflow run"
     )
