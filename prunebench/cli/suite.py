@@ -17,8 +17,9 @@ from prunebench.record import DEFAULT_CHECKPOINT_DIR
 from prunebench.stats import DEFAULT_MARGIN, look_level, planned_looks
 from prunebench.stores import redact_url
 from prunebench.suite.preflight import preflight_suite
+from prunebench.suite.preset_cells import Preset
 from prunebench.suite.preset_overrides import add_override_options, overrides_from_args
-from prunebench.suite.presets import Preset, load_preset
+from prunebench.suite.presets import load_preset
 from prunebench.suite.runner import (
     DEFAULT_STORAGE,
     CellState,
@@ -233,8 +234,8 @@ def execute(args: argparse.Namespace) -> int:
     }
     if args.until_decided:
         preset, final = _until_decided(preset, args, options)
-    else:
-        final = run_suite(preset, **options)
+    else:  # the plan just printed is the one the worker claims from: planned once
+        final = run_suite(preset, **options, states=states)
     unfinished = [s for s in final if s.action != "done"]
     if not unfinished:
         print(

@@ -21,7 +21,7 @@ from prunebench.stores import (
     probe_writable,
     sqlite_path,
 )
-from prunebench.suite.presets import Preset
+from prunebench.suite.preset_cells import Preset
 
 
 def check_tracking_store(tracking_uri: str) -> None:

@@ -34,14 +34,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from prunebench import interrupts, mlflow_store, record
-from prunebench.bench.budgets import SAME_COMPUTE, TIME_FRACTION
+from prunebench.bench.budgets import TIME_FRACTION
 from prunebench.bench.checkpoint import checkpoint_path
 from prunebench.bench.config import RunConfig
 from prunebench.bench.plugins import load_inherited_plugins
 from prunebench.bench.system_metrics import SUITE_SYSTEM_METRICS_INTERVAL_S
 from prunebench.errors import ConfigError
 from prunebench.stores import store_exists
-from prunebench.suite.presets import Preset, load_preset
+from prunebench.suite.cell_records import (
+    ORPHAN_REASON,
+    end_orphaned_runs,
+    recorded_runs,
+    resolve_cell,
+)
+from prunebench.suite.preset_cells import Preset
+from prunebench.suite.presets import load_preset
 from prunebench.suite.stopping import logger_levels, sigint_ignored, stop_workers
 from prunebench.suite.workqueue import GRACE_SECONDS, CellQueue, Held, held_cells, open_storage
 
@@ -63,65 +70,6 @@ class CellState:
     reason: str | None = None
 
 
-def recorded_runs(tracking_uri: str, experiment: str) -> dict[str, tuple[str, str | None]]:
-    """config hash -> (status, failure reason) of the experiment's training runs, FINISHED first."""
-    client = mlflow_store.client(tracking_uri)
-    experiment_id = mlflow_store.find_experiment_id(client, experiment)
-    if experiment_id is None:
-        return {}
-    records: dict[str, tuple[str, str | None]] = {}
-    for run in mlflow_store.search_all_runs(client, experiment_id, record.train_filter()):
-        key = run.data.tags.get(record.TAG_CONFIG_HASH)
-        status = run.info.status
-        if key and records.get(key, ("",))[0] != "FINISHED":
-            records[key] = (status, run.data.tags.get(record.TAG_FAILURE_REASON))
-    return records
-
-
-def reference_amount(preset: Preset, cfg: RunConfig, tracking_uri: str) -> float | None:
-    """What a symbolic budget is resolved from (None while no run it rests on has finished):
-    for an equal-time cell the mean training seconds of the finished full-data main runs, for a
-    same-compute cell the mean sample passes of the finished pruned main runs it matches."""
-    metric = (
-        record.METRIC_SAMPLES_TRAINED_TOTAL
-        if cfg.budget.kind == SAME_COMPUTE
-        else record.METRIC_TRAIN_SECONDS_TOTAL
-    )
-    client = mlflow_store.client(tracking_uri)
-    experiment_id = mlflow_store.find_experiment_id(client, preset.name)
-    if experiment_id is None:
-        return None
-    values = []
-    for reference in preset.reference_cells(cfg):
-        finished = client.search_runs(
-            [experiment_id],
-            filter_string=record.train_filter(reference.config_hash(), finished=True),
-            max_results=1,
-        )
-        if finished and metric in finished[0].data.metrics:
-            values.append(finished[0].data.metrics[metric])
-    return sum(values) / len(values) if values else None
-
-
-def resolve_cell(preset: Preset, cfg: RunConfig, tracking_uri: str) -> RunConfig | None:
-    """``cfg`` ready to train: a cell with a symbolic budget resolved (None while the runs it
-    rests on have not finished); any other cell as it is."""
-    if not cfg.budget.is_symbolic:
-        return cfg
-    reference = reference_amount(preset, cfg, tracking_uri)
-    if reference is None:
-        return None
-    resolved = cfg.budget.resolve(reference).amount
-    if cfg.budget.kind == SAME_COMPUTE:
-        return dataclasses.replace(cfg, same_compute_samples=int(resolved))
-    return dataclasses.replace(cfg, time_budget_seconds=resolved)
-
-
-ORPHAN_REASON = (
-    "its worker stopped without recording an end (e.g. kill -9) and its cell went to another worker"
-)
-
-
 def queue_name(preset: Preset) -> str:
     """The work queue (Optuna root study) of a preset's suite; a new grid gets a new queue."""
     return f"prunebench-suite/{preset.name}/{preset.digest()}"
@@ -141,28 +89,6 @@ def _held_reason(held: Held) -> str:
         f"last heartbeat {held.heartbeat_age:.0f} s ago; if that worker has stopped, the cell "
         f"is requeued in about {max(1, round(held.lapses_in))} s: rerun then"
     )
-
-
-def end_orphaned_runs(tracking_uri: str, experiment: str, config_hash: str) -> list[str]:
-    """Mark KILLED the RUNNING runs of a cell whose claim this worker now holds; their ids.
-
-    A live run of the cell would hold its claim, so these are runs whose process died before
-    recording an end (kill -9, power loss) and that would otherwise stay RUNNING forever. A run
-    that left a checkpoint is resumed next, and resuming sets it RUNNING again: one config hash
-    has at most one live run.
-    """
-    store = mlflow_store.client(tracking_uri)
-    experiment_id = mlflow_store.find_experiment_id(store, experiment)
-    if experiment_id is None:
-        return []
-    running = record.train_filter(config_hash, status="RUNNING")
-    orphans = [
-        run.info.run_id for run in mlflow_store.search_all_runs(store, experiment_id, running)
-    ]
-    for run_id in orphans:
-        mlflow_store.set_tags(store, run_id, record.end_tags("KILLED", ORPHAN_REASON))
-        store.set_terminated(run_id, status="KILLED")
-    return orphans
 
 
 def _unreadable_checkpoint(checkpoint_dir: str | Path, cfg: RunConfig) -> str | None:
@@ -226,12 +152,15 @@ def run_worker(
     quiet: bool = True,
     system_metrics_s: float | None = SUITE_SYSTEM_METRICS_INTERVAL_S,
     grace_seconds: int = GRACE_SECONDS,
+    states: list[CellState] | None = None,
 ) -> list[tuple[str, str]]:
-    """Claim and run cells until the queue is drained; returns (config hash, status) run here."""
+    """Claim and run cells until the queue is drained; returns (config hash, status) run here.
+
+    ``states``: the plan the caller already made of this preset (None: plan here)."""
     from prunebench.bench.run import train_run
 
     by_hash = {cfg.config_hash(): cfg for cfg in preset.cells()}
-    states = plan(preset, tracking_uri, checkpoint_dir)
+    states = plan(preset, tracking_uri, checkpoint_dir) if states is None else states
     pending = [s.config.config_hash() for s in states if s.action != "done"]
     root = queue_name(preset)
     queue = CellQueue.open(open_storage(storage_url, grace_seconds=grace_seconds), root, pending)
@@ -394,8 +323,12 @@ def run_suite(
     overrides: dict | None = None,
     system_metrics_s: float | None = SUITE_SYSTEM_METRICS_INTERVAL_S,
     grace_seconds: int = GRACE_SECONDS,
+    states: list[CellState] | None = None,
 ) -> list[CellState]:
     """Run the suite with ``workers`` local processes; returns every cell's final state.
+
+    ``states``: the plan the caller made of this preset just before (a single worker then
+    claims from it instead of planning again; spawned workers plan in their own processes).
 
     Every run samples MLflow's system metrics every ``system_metrics_s`` seconds (None: off).
     A worker's cell goes back to the queue after ``grace_seconds`` without a heartbeat; a cell
@@ -416,7 +349,7 @@ def run_suite(
         "grace_seconds": grace_seconds,
     }
     if workers == 1:
-        run_worker(preset, **kwargs)
+        run_worker(preset, **kwargs, states=states)
     else:
         context = multiprocessing.get_context("spawn")
         processes = []

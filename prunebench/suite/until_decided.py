@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from prunebench import mlflow_store, record
 from prunebench.pruners import reference_pruner
 from prunebench.stats import DEFAULT_LEVEL, DEFAULT_MARGIN, look_level, lossless_test, planned_looks
-from prunebench.suite.presets import Preset
+from prunebench.suite.preset_cells import Preset
 
 log = logging.getLogger(__name__)
 
