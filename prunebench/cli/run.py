@@ -8,7 +8,7 @@ import os
 import sys
 from dataclasses import MISSING, Field
 
-from prunebench import interrupts
+from prunebench import interrupts, record
 from prunebench.bench.budgets import parse_budget
 from prunebench.bench.config import RunConfig, parse_param
 from prunebench.bench.schedule import PUBLIC_RECIPE
@@ -195,9 +195,9 @@ def execute(args: argparse.Namespace) -> int:
         metrics = result.metrics
         print(
             f"run {result.run_id} finished: final_test_accuracy="
-            f"{metrics['final_test_accuracy']:.4f} realized_prune_ratio="
-            f"{metrics['realized_prune_ratio']:.4f} train_seconds="
-            f"{metrics['train_seconds_total']:.1f} samples_trained="
-            f"{int(metrics['samples_trained_total'])}"
+            f"{metrics[record.METRIC_FINAL_ACCURACY]:.4f} realized_prune_ratio="
+            f"{metrics[record.METRIC_REALIZED_RATIO]:.4f} train_seconds="
+            f"{metrics[record.METRIC_TRAIN_SECONDS_TOTAL]:.1f} samples_trained="
+            f"{int(metrics[record.METRIC_SAMPLES_TRAINED_TOTAL])}"
         )
     return 0
