@@ -26,7 +26,7 @@ def main() -> None:
     client = mlflow_store.open_store(args.tracking_uri)
     runs = training_runs(load_experiment(client, args.experiment, args.tracking_uri).runs)
     runs = usable_runs(runs[runs["comparison"] == record.COMPARISON_MAIN])
-    accuracy = "metrics.final_test_accuracy"
+    accuracy = f"metrics.{record.METRIC_FINAL_ACCURACY}"
     full = runs[is_full(runs)].set_index("seed")[accuracy] * 100
     ratios, correlations = [], []
     for (label, ratio), cell in runs[~is_full(runs)].groupby(

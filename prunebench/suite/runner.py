@@ -334,6 +334,8 @@ def run_suite(
     A worker's cell goes back to the queue after ``grace_seconds`` without a heartbeat; a cell
     still ``held`` at the end is another worker's (running, or abandoned under that grace).
     """
+    # Called as a library too: one absolute URI string for MLflow, the workers and train_run.
+    tracking_uri = mlflow_store.resolve_tracking_uri(tracking_uri)
     nproc = max(cfg.nproc for cfg in preset.cells())  # a [[pruners]] entry may set its own
     gpus = visible_gpus() if _uses_gpus(preset) else []
     slices = device_slices(workers, nproc, gpus)  # checked before anything is written

@@ -115,6 +115,7 @@ def run_search(
     fixed = variants[variant]
     dataset = dataset or preset.datasets[0]
     model = model or preset.models[0]
+    tracking_uri = mlflow_store.resolve_tracking_uri(tracking_uri)  # one string, as in run_suite
     mlflow_store.check_tracking_uri(tracking_uri)
     storage = open_storage(storage_url)
     mlflow_store.prepare_experiment(tracking_uri, preset.name)
