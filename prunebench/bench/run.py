@@ -154,11 +154,8 @@ def _log_artifacts(tracker: RunTracker, trainer: Trainer) -> None:
             counts, directory / record.ARTIFACT_USAGE_HISTOGRAM, trainer.cfg.run_name()
         )
         torch.save(trainer.pruner.state_dict(), directory / record.ARTIFACT_SCORES)
-        for name in (
-            record.ARTIFACT_USAGE,
-            record.ARTIFACT_USAGE_HISTOGRAM,
-            record.ARTIFACT_SCORES,
-        ):
+        names = (record.ARTIFACT_USAGE, record.ARTIFACT_USAGE_HISTOGRAM, record.ARTIFACT_SCORES)
+        for name in names:
             tracker.log_artifact(directory / name)
 
 
