@@ -18,6 +18,7 @@ left half-migrated.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import os
@@ -96,10 +97,86 @@ def sqlite_path(url: str) -> Path | None:
     return Path(location).resolve()
 
 
-def store_created(url: str) -> bool:
-    """False only for a ``sqlite:///`` store whose file does not exist yet (opening creates it)."""
-    database = sqlite_path(url)
-    return database is None or database.is_file()
+def local_store_path(url: str) -> Path | None:
+    """The local file or folder of a store URL: a SQLite file, or an MLflow file store's folder
+    (``file:`` or a bare path); None for in-memory SQLite and for servers and databases."""
+    if url.startswith("sqlite:"):
+        return sqlite_path(url)
+    if url.startswith("file:"):
+        return Path(url.removeprefix("file://").removeprefix("file:")).resolve()
+    return None if "://" in url else Path(url).resolve()
+
+
+def store_exists(url: str) -> bool:
+    """False only for a local store (SQLite file, file store) not created yet: opening it would
+    create it, so a dry run must not; a server or database is taken to exist."""
+    path = local_store_path(url)
+    if path is None:
+        return True
+    return path.is_file() if url.startswith("sqlite:") else path.exists()
+
+
+def can_write(path: Path) -> bool:
+    """Whether this process can write ``path``: a folder takes a new file, a file opens for
+    writing. A real probe, not permission bits: root passes every permission check, yet cannot
+    write under /proc or on a read-only mount."""
+    try:
+        if path.is_dir():
+            with tempfile.TemporaryFile(dir=path, prefix=".prunebench-probe-"):
+                return True
+        os.close(os.open(path, os.O_WRONLY))  # opening writes nothing; no O_CREAT, no O_TRUNC
+        return True
+    except OSError:
+        return False
+
+
+def probe_writable(folder: str | os.PathLike, what: str, option: str) -> None:
+    """UsageError (``<what> <folder> cannot be written (reason); pass <option>``) unless a file
+    can be created in ``folder``, or in its nearest existing parent when it is still to be
+    created: the one folder-write probe of checkpoints, stores and reports."""
+    existing = Path(folder).resolve()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"{what} {folder} cannot be created: {existing} is a file; pass {option}")
+    try:
+        with tempfile.TemporaryFile(dir=existing, prefix=".prunebench-probe-"):
+            pass
+    except OSError as error:
+        reason = (error.strerror or type(error).__name__).lower()
+        raise UsageError(f"{what} {folder} cannot be written ({reason}); pass {option}") from None
+
+
+def check_database_connects(url: str, timeout_s: float, what: str, option: str) -> None:
+    """UsageError unless the SQL database at ``url`` accepts a connection within ``timeout_s``
+    (a missing driver named as such); creates nothing."""
+    import sqlalchemy
+
+    scheme = url.split(":", 1)[0]
+    connect_args = (
+        {"connect_timeout": int(timeout_s)}
+        if scheme.split("+")[0] in ("postgresql", "mysql")
+        else {}
+    )
+    try:
+        engine = sqlalchemy.create_engine(url, connect_args=connect_args)
+        try:
+            with engine.connect():
+                pass
+        finally:
+            engine.dispose()
+    except ModuleNotFoundError as error:
+        raise UsageError(
+            f"{what} {redact_url(url)} needs a database driver that is not installed ({error}); "
+            f"install it or name an installed one in {option} (e.g. postgresql+psycopg2://)"
+        ) from None
+    except Exception as error:  # driver errors differ by database; all mean "cannot use it"
+        lines = str(error).strip().splitlines()
+        reason = lines[0][:160] if lines else type(error).__name__
+        raise UsageError(
+            f"{what} {redact_url(url)} is unreachable ({redact_text(reason)}); "
+            f"start it or pass a reachable {option}"
+        ) from None
 
 
 def lock_path(url: str) -> Path:
@@ -172,17 +249,55 @@ def create_sqlite_whole(url: str, create: Callable[[str], None]) -> None:
             leftover.unlink(missing_ok=True)
 
 
-def check_sqlite_file(url: str, what: str, option: str) -> None:
-    """UsageError (one line naming the fix) unless the existing SQLite file of ``url`` opens as
-    a database whose migrations are complete; a missing file or another scheme passes.
+@dataclasses.dataclass(frozen=True)
+class SqliteState:
+    """What an existing SQLite store file holds, as far as its migrations are concerned."""
+
+    database: Path
+    tables: frozenset[str]
+    versioned: bool
+    """Whether its migrations are recorded: a version row, or no version table at all."""
+    rows: int
+    """Its runs (MLflow) or trials (Optuna): what deleting it would lose."""
+
+    @property
+    def leftovers(self) -> list[str]:
+        """The temporary tables of an interrupted alembic batch migration."""
+        return sorted(table for table in self.tables if table.startswith(ALEMBIC_TMP_PREFIX))
+
+    @property
+    def half_migrated(self) -> bool:
+        """Whether an interrupted migration left it: a leftover table or no version row."""
+        return bool(self.leftovers) or not self.versioned
+
+    def leftover_steps(self) -> list[str]:
+        """The SQL that undoes the interrupted batch steps: drop a copy whose original is still
+        there; rename a copy whose original was already dropped (the copy holds the data)."""
+        return [
+            f"DROP TABLE {table}"
+            if table.removeprefix(ALEMBIC_TMP_PREFIX) in self.tables
+            else f"ALTER TABLE {table} RENAME TO {table.removeprefix(ALEMBIC_TMP_PREFIX)}"
+            for table in self.leftovers
+        ]
+
+
+ALEMBIC_TMP_PREFIX = "_alembic_tmp_"
+"""Alembic's batch mode on SQLite copies a table to ``_alembic_tmp_<table>``, drops the original
+and renames the copy: an interruption in between leaves the copy, and the rerun of the
+migration then fails with ``table _alembic_tmp_<table> already exists``."""
+
+
+def inspect_sqlite_file(url: str, what: str, option: str) -> SqliteState | None:
+    """The state of the existing SQLite file of ``url`` (None: another scheme, or no file yet).
 
     The file is opened read-write where it is writable, as MLflow and Optuna open it, so a hot
-    journal left by a writer that died mid-transaction is rolled back by SQLite here.
+    journal left by a writer that died mid-transaction is rolled back by SQLite here. A file
+    that is not a SQLite database is a UsageError naming ``option``.
     """
     database = sqlite_path(url)
     if database is None or not database.is_file():
-        return
-    writable = os.access(database, os.W_OK) and os.access(database.parent, os.W_OK)
+        return None
+    writable = can_write(database) and can_write(database.parent)
     address = f"{database.as_uri()}?mode={'rw' if writable else 'ro'}"
     try:
         with contextlib.closing(sqlite3.connect(address, uri=True, timeout=60)) as db:
@@ -201,23 +316,27 @@ def check_sqlite_file(url: str, what: str, option: str) -> None:
         raise UsageError(
             f"{what} {redact_url(url)} is not a SQLite database ({error}); pass another {option}"
         ) from None
-    leftovers = sorted(table for table in tables if table.startswith("_alembic_tmp_"))
-    if not leftovers and (versions or "alembic_version" not in tables):
+    versioned = bool(versions) or "alembic_version" not in tables
+    return SqliteState(database, frozenset(tables), versioned, rows)
+
+
+def check_sqlite_file(url: str, what: str, option: str) -> None:
+    """UsageError (one line naming the fix) unless the existing SQLite file of ``url`` opens as
+    a database whose migrations are complete (see :func:`inspect_sqlite_file`); a missing file
+    or another scheme passes."""
+    state = inspect_sqlite_file(url, what, option)
+    if state is None or not state.half_migrated:
         return
+    database, rows = state.database, state.rows
     if not rows:
         repair = f"it holds no runs: delete {database} and run the command again"
     else:
-        steps = [
-            f"DROP TABLE {table}"
-            if table.removeprefix("_alembic_tmp_") in tables
-            else f"ALTER TABLE {table} RENAME TO {table.removeprefix('_alembic_tmp_')}"
-            for table in leftovers
-        ]
         repair = (
             f"it holds {rows} runs: back it up, then run sqlite3 {database} "
-            f"'{'; '.join(steps) or 'SELECT 1'}' and run the command again to finish the migration"
+            f"'{'; '.join(state.leftover_steps()) or 'SELECT 1'}' and run the command again to "
+            "finish the migration"
         )
-    found = f"table {leftovers[0]}" if leftovers else "no schema version"
+    found = f"table {state.leftovers[0]}" if state.leftovers else "no schema version"
     raise UsageError(
         f"{what} {redact_url(url)} was left half-migrated by an interrupted first use ({found}); "
         f"{repair}"

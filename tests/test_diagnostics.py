@@ -31,7 +31,8 @@ from prunebench.bench.run import train_run
 from prunebench.bench.schedule import PUBLIC_RECIPE, OneCycle
 from prunebench.bench.trainer import Trainer
 from prunebench.errors import ConfigError
-from prunebench.suite.presets import load_preset, parse_preset
+from prunebench.suite.preset_toml import parse_preset
+from prunebench.suite.presets import load_preset
 
 FLOAT32_TOLERANCE = 1e-5
 """Relative error of a float32 gradient path against the float64 hand computation."""

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from datasets_fixtures import random_images, write_idx
 
-from prunebench import record
+from prunebench import mlflow_store, record
 from prunebench.cli.main import main
 from prunebench.errors import UsageError
-from prunebench.suite.preflight import probe_writable
+from prunebench.stores import probe_writable
 
 TINY = """
 name = "tiny"
@@ -68,7 +68,7 @@ def suite_args(work, *extra: str, command: str = "suite") -> list[str]:
 
 
 def assert_nothing_written(work) -> None:
-    client = record.client(work["tracking"])
+    client = mlflow_store.client(work["tracking"])
     experiments = client.search_experiments()
     assert [e.name for e in experiments] == ["Default"]  # no experiment created
     assert client.search_runs([e.experiment_id for e in experiments]) == []  # no run
@@ -234,9 +234,9 @@ def test_a_cell_whose_data_cannot_be_read_is_failed_with_its_traceback(work, cap
     assert len(lines) == 2, captured.err  # one line per failed cell, no traceback
     assert all("FAILED: DataError: " in line and "header promises" in line for line in lines)
 
-    client = record.client(work["tracking"])
-    experiment_id = record.find_experiment_id(client, "tiny")
-    runs = record.search_all_runs(client, experiment_id, record.train_filter())
+    client = mlflow_store.client(work["tracking"])
+    experiment_id = mlflow_store.find_experiment_id(client, "tiny")
+    runs = mlflow_store.search_all_runs(client, experiment_id, record.train_filter())
     assert sorted(run.data.params["pruner"] for run in runs) == ["full", "orderdp"]
     for run in runs:  # created before the data was read, so the failure is on record
         assert run.info.status == "FAILED"

@@ -24,7 +24,7 @@ from datasets_fixtures import (
     write_image_folder,
 )
 
-from prunebench import record
+from prunebench import mlflow_store, record
 from prunebench.cli.main import main
 from prunebench.suite.presets import CONFIG_DIR, load_preset, named_presets
 
@@ -106,9 +106,9 @@ def test_preset_runs_end_to_end_on_a_tiny_fixture(name, tmp_path, monkeypatch, c
     per_grid = len(pruners) * (1 + len(preset.equal_time)) + same_compute + int(preset.saturation)
     assert f"all {per_grid * len(preset.datasets) * len(preset.models)} cells finished" in out
 
-    client = record.client(tracking)
-    experiment_id = record.find_experiment_id(client, preset.name)
-    every = record.search_all_runs(client, experiment_id, record.train_filter())
+    client = mlflow_store.client(tracking)
+    experiment_id = mlflow_store.find_experiment_id(client, preset.name)
+    every = mlflow_store.search_all_runs(client, experiment_id, record.train_filter())
     assert all(run.info.status == "FINISHED" for run in every)
     runs = [r for r in every if r.data.tags[record.TAG_COMPARISON] == record.COMPARISON_MAIN]
     assert sorted(run.data.params["pruner"] for run in runs) == pruners

@@ -11,7 +11,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param
 from reports_fixtures import FAIR, FAIR_EXPERIMENT, fill_fair_store
 
-from prunebench import record
+from prunebench import mlflow_store
 from prunebench.reports.build import build
 from prunebench.reports.runs import runs_frame
 from prunebench.reports.searches import trial_verdicts
@@ -276,9 +276,9 @@ def test_search_and_report_give_the_same_verdict(tmp_path, mlflow_sqlite):
     )  # fmt: skip
     out, _ = build(preset.name, tmp_path / "report", mlflow_sqlite, log_run=False)
     runs = runs_frame(
-        record.search_all_runs(
-            record.client(mlflow_sqlite),
-            record.find_experiment_id(record.client(mlflow_sqlite), preset.name),
+        mlflow_store.search_all_runs(
+            mlflow_store.client(mlflow_sqlite),
+            mlflow_store.find_experiment_id(mlflow_store.client(mlflow_sqlite), preset.name),
         )
     )
     full = runs[(runs["kind"] == "train") & (runs["pruner"] == "full")]

@@ -11,7 +11,7 @@ from pathlib import Path
 import optuna
 from mlflow import MlflowClient
 
-from prunebench import record
+from prunebench import mlflow_store, record
 from prunebench.suite.presets import load_preset
 from prunebench.suite.search import run_search, search_worker_seed
 
@@ -49,9 +49,9 @@ class Recording:
         accuracy = (0.9 if ratio <= 0.6 else 0.8) + 0.0002 * seed
         if pruner == "full":
             cfg = self.preset.reference_config("synthetic", "small_cnn", seed)
-            client = record.client(self.tracking_uri)
+            client = mlflow_store.client(self.tracking_uri)
             run = client.create_run(
-                record.find_experiment_id(client, "workers"),
+                mlflow_store.find_experiment_id(client, "workers"),
                 tags={**record.new_run_tags(record.KIND_TRAIN), **tags,
                       record.TAG_CONFIG_HASH: cfg.config_hash()},
             )  # fmt: skip

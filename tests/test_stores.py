@@ -115,7 +115,7 @@ from pathlib import Path
 from mlflow.data.code_dataset_source import CodeDatasetSource
 from mlflow.data.meta_dataset import MetaDataset
 from mlflow.entities import DatasetInput
-from prunebench import record
+from prunebench.mlflow_store import log_inputs
 from prunebench.bench.tracking import RunTracker
 uri, ready = sys.argv[1], Path(sys.argv[2])
 tracker = RunTracker.start(uri, "concurrent", "run", {})
@@ -124,7 +124,7 @@ while len(list(ready.iterdir())) < 4:  # every process logs the same datasets at
     pass  # spin: a sleep here lets the processes drift apart and the race hide
 for i in range(20):
     data = MetaDataset(CodeDatasetSource({}), name=f"data-{i}", digest=f"{i:016x}")
-    record.log_inputs(tracker.client, tracker.run_id, [DatasetInput(data._to_mlflow_entity())])
+    log_inputs(tracker.client, tracker.run_id, [DatasetInput(data._to_mlflow_entity())])
 tracker.finish("FINISHED")
 """
 

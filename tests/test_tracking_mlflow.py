@@ -34,13 +34,8 @@ from prunebench.bench.datasets_record import data_digest, split_dataset
 from prunebench.bench.run import run_tags, train_run
 from prunebench.bench.tracking import RunTracker
 from prunebench.datasets import build_loader, get_spec, locate_source, stratified_subset
-from prunebench.record import (
-    EXPERIMENT_KIND_TAG,
-    TRAINING_KIND,
-    get_or_create_experiment,
-    open_store,
-    prepare_experiment,
-)
+from prunebench.mlflow_store import get_or_create_experiment, open_store, prepare_experiment
+from prunebench.record import EXPERIMENT_KIND_TAG, TRAINING_KIND
 from prunebench.reports.build import build, compute, render_html
 from prunebench.reports.runs import load_experiment
 from prunebench.reports.ui_links import experiment_url, run_url

@@ -21,7 +21,7 @@ from prunebench.bench.config import RunConfig, parse_param
 from prunebench.bench.metrics import jaccard, subset_mask, summarize, time_to_accuracy
 from prunebench.bench.schedule import one_cycle_lr
 from prunebench.errors import ConfigError, UsageError
-from prunebench.record import check_tracking_uri
+from prunebench.mlflow_store import check_tracking_uri
 
 
 def make_config(**overrides) -> RunConfig:

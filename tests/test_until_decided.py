@@ -7,7 +7,7 @@ import pandas as pd
 from mlflow import MlflowClient
 
 from prunebench.reports.sections.answer import rounds, verdict_table
-from prunebench.suite.presets import parse_preset
+from prunebench.suite.preset_toml import parse_preset
 from prunebench.suite.until_decided import SAME_COMPUTE, run_until_decided
 
 PRESET = {

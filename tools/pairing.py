@@ -13,7 +13,7 @@ import argparse
 
 import numpy as np
 
-from prunebench import record
+from prunebench import mlflow_store, record
 from prunebench.reports.frame import is_full, usable_runs
 from prunebench.reports.runs import load_experiment, training_runs
 
@@ -23,10 +23,10 @@ def main() -> None:
     parser.add_argument("--experiment", default="demo-fmnist")
     parser.add_argument("--tracking-uri", default="sqlite:///mlflow.db")
     args = parser.parse_args()
-    client = record.open_store(args.tracking_uri)
+    client = mlflow_store.open_store(args.tracking_uri)
     runs = training_runs(load_experiment(client, args.experiment, args.tracking_uri).runs)
     runs = usable_runs(runs[runs["comparison"] == record.COMPARISON_MAIN])
-    accuracy = "metrics.final_test_accuracy"
+    accuracy = f"metrics.{record.METRIC_FINAL_ACCURACY}"
     full = runs[is_full(runs)].set_index("seed")[accuracy] * 100
     ratios, correlations = [], []
     for (label, ratio), cell in runs[~is_full(runs)].groupby(

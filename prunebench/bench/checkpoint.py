@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import torch
 
 from prunebench.errors import UsageError, write_error
+from prunebench.stores import probe_writable
 
 CHECKPOINT_FORMAT = 1
 
@@ -69,21 +69,4 @@ def check_checkpoint_dir(checkpoint_dir: str | os.PathLike) -> None:
     A write probe (a temporary file created and removed in the nearest existing folder), not a
     permission check: root passes every permission check, yet cannot write under /proc.
     """
-    path = Path(checkpoint_dir).resolve()
-    existing = path
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir():
-        raise UsageError(
-            f"checkpoint directory {checkpoint_dir}: {existing} is not a directory; pass "
-            "another --checkpoint-dir"
-        )
-    try:
-        with tempfile.TemporaryFile(dir=existing, prefix=".prunebench-probe-"):
-            pass
-    except OSError as error:
-        reason = (error.strerror or type(error).__name__).lower()
-        raise UsageError(
-            f"checkpoint directory {checkpoint_dir} cannot be written ({reason}); pass a "
-            "writable --checkpoint-dir"
-        ) from None
+    probe_writable(checkpoint_dir, "checkpoint directory", "a writable --checkpoint-dir")

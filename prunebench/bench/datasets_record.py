@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from mlflow.data.meta_dataset import MetaDataset
 
-from prunebench import record
+from prunebench import mlflow_store, record
 from prunebench.datasets import PlanLoader
 from prunebench.datasets.specs import DatasetSpec
 
@@ -118,4 +118,4 @@ def log_data_inputs(client, run_id: str, loaders: dict[str, PlanLoader]) -> None
         )
         for split, loader in loaders.items()
     ]
-    record.log_inputs(client, run_id, inputs)
+    mlflow_store.log_inputs(client, run_id, inputs)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from prunebench import record
 from prunebench.record import DIAGNOSTICS_SECONDS_TOTAL, target_key
 
 
@@ -37,8 +38,8 @@ def time_to_accuracy(
         hits = np.flatnonzero(accuracy >= target)
         if hits.size:
             first = int(hits[0])
-            reached[target_key("tta_seconds", target)] = float(seconds[first])
-            reached[target_key("tta_samples", target)] = float(samples[first])
+            reached[target_key(record.TTA_SECONDS, target)] = float(seconds[first])
+            reached[target_key(record.TTA_SAMPLES, target)] = float(samples[first])
     return reached
 
 
@@ -79,28 +80,30 @@ def summarize(
     samples = float(last["samples_trained"])
     evaluated = [entry for entry in history if "test_accuracy" in entry]
     summary = {
-        "realized_prune_ratio": 1.0 - samples / (epochs_run * train_size),
-        "train_seconds_total": train_seconds,
-        "eval_seconds_total": eval_seconds,
-        "train_device_hours": train_seconds / 3600.0 * device_count,
-        "total_device_hours": (train_seconds + eval_seconds) / 3600.0 * device_count,
-        "samples_trained_total": samples,
+        record.METRIC_REALIZED_RATIO: 1.0 - samples / (epochs_run * train_size),
+        record.METRIC_TRAIN_SECONDS_TOTAL: train_seconds,
+        record.METRIC_EVAL_SECONDS_TOTAL: eval_seconds,
+        record.METRIC_TRAIN_DEVICE_HOURS: train_seconds / 3600.0 * device_count,
+        record.METRIC_TOTAL_DEVICE_HOURS: (train_seconds + eval_seconds) / 3600.0 * device_count,
+        record.METRIC_SAMPLES_TRAINED_TOTAL: samples,
         # Beside the wall clock, so a report can tell a slow machine from a shared one.
-        "train_samples_per_second": samples / train_seconds if train_seconds > 0 else math.nan,
-        "scoring_forward_passes_total": float(last["scoring_forward_passes"]),
-        "epochs_run": float(epochs_run),
-        "evaluations": float(len(evaluated)),
-        "zero_usage_samples": float((usage_counts == 0).sum().item()),
+        record.METRIC_SAMPLES_PER_SECOND: samples / train_seconds
+        if train_seconds > 0
+        else math.nan,
+        record.METRIC_SCORING_PASSES_TOTAL: float(last["scoring_forward_passes"]),
+        record.METRIC_EPOCHS_RUN: float(epochs_run),
+        record.METRIC_EVALUATIONS: float(len(evaluated)),
+        record.METRIC_ZERO_USAGE: float((usage_counts == 0).sum().item()),
     }
     if "process_cpu_seconds" in last:
-        summary["process_cpu_seconds_total"] = float(last["process_cpu_seconds"])
+        summary[record.METRIC_CPU_SECONDS_TOTAL] = float(last["process_cpu_seconds"])
     if "diagnostics_seconds" in last:
         summary[DIAGNOSTICS_SECONDS_TOTAL] = float(last["diagnostics_seconds"])
     if not evaluated:
         return summary
     accuracies = [entry["test_accuracy"] for entry in evaluated]
-    summary["final_test_accuracy"] = float(accuracies[-1])
-    summary["best_test_accuracy"] = float(max(accuracies))
+    summary[record.METRIC_FINAL_ACCURACY] = float(accuracies[-1])
+    summary[record.METRIC_BEST_ACCURACY] = float(max(accuracies))
     summary.update(
         time_to_accuracy(
             accuracies,

@@ -52,6 +52,7 @@ import torch
 import torch.distributed as torch_dist
 from torch.utils.data import Dataset
 
+from prunebench import record
 from prunebench.bench.distributed import (
     DirectObserver,
     Dist,
@@ -376,11 +377,11 @@ class PrunedData(Dataset):
         scoring_forward_passes_total, epochs_run, zero_usage_samples."""
         self._settle()
         return {
-            "realized_prune_ratio": self.realized_prune_ratio,
-            "samples_trained_total": float(self.samples_trained),
-            "scoring_forward_passes_total": float(self.scoring_forward_passes),
-            "epochs_run": float(self.epochs_run),
-            "zero_usage_samples": float((self.usage == 0).sum()),
+            record.METRIC_REALIZED_RATIO: self.realized_prune_ratio,
+            record.METRIC_SAMPLES_TRAINED_TOTAL: float(self.samples_trained),
+            record.METRIC_SCORING_PASSES_TOTAL: float(self.scoring_forward_passes),
+            record.METRIC_EPOCHS_RUN: float(self.epochs_run),
+            record.METRIC_ZERO_USAGE: float((self.usage == 0).sum()),
         }
 
     # ------------------------------------------------------------------ checkpoints

@@ -79,9 +79,9 @@ class MlflowCallback:
         with tempfile.TemporaryDirectory(prefix="prunebench-") as folder:
             directory = Path(folder)
             counts = self.data.usage_counts().numpy().astype(np.int64)
-            np.savez_compressed(directory / "usage.npz", counts=counts)
-            torch.save(self.data.pruner.state_dict(), directory / "scores.pt")
-            for name in ("usage.npz", "scores.pt"):
+            np.savez_compressed(directory / record.ARTIFACT_USAGE, counts=counts)
+            torch.save(self.data.pruner.state_dict(), directory / record.ARTIFACT_SCORES)
+            for name in (record.ARTIFACT_USAGE, record.ARTIFACT_SCORES):
                 self.client.log_artifact(self.run_id, str(directory / name))
 
 

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from prunebench import interrupts, record
+from prunebench import interrupts, mlflow_store, record
 from prunebench.bench.checkpoint import (
     check_checkpoint_dir,
     checkpoint_path,
@@ -77,10 +77,13 @@ def _log_artifacts(tracker: RunTracker, trainer: Trainer) -> None:
     with tempfile.TemporaryDirectory(prefix="prunebench-") as folder:
         directory = Path(folder)
         counts = trainer.usage.cpu().numpy().astype(np.int64)
-        np.savez_compressed(directory / "usage.npz", counts=counts)
-        save_usage_histogram(counts, directory / "usage_histogram.png", trainer.run.run_name)
-        torch.save(trainer.pruner.state_dict(), directory / "scores.pt")
-        for name in ("usage.npz", "usage_histogram.png", "scores.pt"):
+        np.savez_compressed(directory / record.ARTIFACT_USAGE, counts=counts)
+        save_usage_histogram(
+            counts, directory / record.ARTIFACT_USAGE_HISTOGRAM, trainer.run.run_name
+        )
+        torch.save(trainer.pruner.state_dict(), directory / record.ARTIFACT_SCORES)
+        names = (record.ARTIFACT_USAGE, record.ARTIFACT_USAGE_HISTOGRAM, record.ARTIFACT_SCORES)
+        for name in names:
             tracker.log_artifact(directory / name)
 
 
@@ -90,7 +93,7 @@ def _loaders(trainer: Trainer) -> dict[str, Any]:
 
 def _log_config(tracker: RunTracker, run: ResolvedRun) -> None:
     with tempfile.TemporaryDirectory(prefix="prunebench-") as folder:
-        path = Path(folder) / "config.json"
+        path = Path(folder) / record.ARTIFACT_CONFIG
         path.write_text(json.dumps(run.plain, indent=2, sort_keys=True, default=str))
         tracker.log_artifact(path)
 
@@ -99,7 +102,7 @@ def train_run(
     cfg: RunConfig,
     tracking_uri: str = record.DEFAULT_TRACKING_URI,
     experiment: str = record.DEFAULT_EXPERIMENT,
-    checkpoint_dir: str | Path = "checkpoints",
+    checkpoint_dir: str | Path = record.DEFAULT_CHECKPOINT_DIR,
     resume: bool = False,
     tags: dict[str, str] | None = None,
     quiet: bool = True,
@@ -181,8 +184,8 @@ def _train_run(
     torch.set_num_threads(run.threads)
     quiet = quiet or not dist.is_main  # one progress bar
     # Every rank runs the read-only checks, so a user error stops all of them alike.
-    tracking_uri = record.resolve_tracking_uri(tracking_uri)
-    record.check_tracking_uri(tracking_uri)
+    tracking_uri = mlflow_store.resolve_tracking_uri(tracking_uri)
+    mlflow_store.check_tracking_uri(tracking_uri)
     check_checkpoint_dir(checkpoint_dir)
     config_hash = run.config_hash  # includes nproc: no other process count shares the path
     path = checkpoint_path(checkpoint_dir, config_hash)
@@ -339,12 +342,12 @@ def _log_final(tracker: RunTracker, trainer: Trainer) -> None:
         return  # distributed: rank 0 writes the summary and artifacts
     summary = trainer.summary()
     target = trainer.pruner.target_realized_ratio
-    if target is not None and "realized_prune_ratio" in summary:
-        summary[record.METRIC_RATIO_SHORTFALL] = summary["realized_prune_ratio"] - target
+    if target is not None and record.METRIC_REALIZED_RATIO in summary:
+        summary[record.METRIC_RATIO_SHORTFALL] = summary[record.METRIC_REALIZED_RATIO] - target
     pruner_summary = trainer.pruner.run_summary.items()
     summary.update({f"{record.METRIC_PRUNER_PREFIX}{k}": v for k, v in pruner_summary})
     if summary:
-        tracker.log_metrics(summary)
+        tracker.log_metrics(record.check_summary_metrics(summary))
     _log_artifacts(tracker, trainer)
 
 

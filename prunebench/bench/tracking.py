@@ -1,6 +1,6 @@
 """The MLflow writer of one training run, on the record schema of ``prunebench.record``.
 
-Every call goes through an explicit client from ``record.client``; the global MLflow state
+Every call goes through an explicit client from ``mlflow_store.client``; the global MLflow state
 (``mlflow.set_tracking_uri``, active runs) is never touched.
 """
 
@@ -9,12 +9,11 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import time
 import traceback
 from pathlib import Path
 from typing import Any
 
-from prunebench import interrupts, record
+from prunebench import interrupts, mlflow_store, record
 from prunebench.errors import UsageError
 from prunebench.stores import redact_url
 
@@ -27,7 +26,7 @@ class RunTracker:
     def __init__(self, tracking_uri: str, experiment: str, run_id: str):
         self.tracking_uri = tracking_uri
         self.experiment = experiment
-        self.client = record.client(tracking_uri)
+        self.client = mlflow_store.client(tracking_uri)
         self.run_id = run_id
 
     @classmethod
@@ -35,8 +34,8 @@ class RunTracker:
         cls, tracking_uri: str, experiment: str, run_name: str, tags: dict[str, str]
     ) -> RunTracker:
         """Create a new run in ``experiment`` (created if missing)."""
-        client = record.client(tracking_uri)
-        experiment_id = record.get_or_create_experiment(client, experiment)
+        client = mlflow_store.client(tracking_uri)
+        experiment_id = mlflow_store.get_or_create_experiment(client, experiment)
         run = client.create_run(experiment_id, run_name=run_name, tags=tags)
         return cls(tracking_uri, experiment, run.info.run_id)
 
@@ -58,18 +57,12 @@ class RunTracker:
         return tracker
 
     def log_params(self, params: dict[str, Any]) -> None:
-        """Log params (stringified), in batches of MLflow's limit of 100."""
-        from mlflow.entities import Param
-
-        items = [Param(key, str(value)) for key, value in params.items()]
-        for start in range(0, len(items), 100):
-            self.client.log_batch(self.run_id, params=items[start : start + 100])
+        """Log params (stringified), in batches of MLflow's limit."""
+        mlflow_store.log_values(self.client, self.run_id, params=params)
 
     def set_tags(self, tags: dict[str, str]) -> None:
         """Set (or overwrite) tags."""
-        from mlflow.entities import RunTag
-
-        self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+        mlflow_store.set_tags(self.client, self.run_id, tags)
 
     def log_epoch(self, entry: dict[str, float], epoch: int) -> None:
         """Log one epoch's metrics (names from ``record.EPOCH_METRICS``) at step ``epoch``."""
@@ -77,12 +70,7 @@ class RunTracker:
 
     def log_metrics(self, metrics: dict[str, float], step: int = 0) -> None:
         """Log metrics at ``step`` in one batch."""
-        from mlflow.entities import Metric
-
-        timestamp = int(time.time() * 1000)
-        batch = [Metric(key, float(value), timestamp, step) for key, value in metrics.items()]
-        for start in range(0, len(batch), 1000):
-            self.client.log_batch(self.run_id, metrics=batch[start : start + 1000])
+        mlflow_store.log_values(self.client, self.run_id, metrics=metrics, step=step)
 
     def log_history(self, history: list[dict[str, float]], key: str = "train_loss") -> None:
         """Log the epochs of ``history`` (entry i at step i) whose ``key`` is not logged yet.
@@ -164,17 +152,17 @@ def end_orphaned_runs(tracker: RunTracker, config_hash: str) -> list[str]:
     """Mark KILLED the RUNNING runs of ``config_hash`` in the tracker's experiment whose process
     has ended (other than the tracker's own run); their ids."""
     client = tracker.client
-    experiment_id = record.find_experiment_id(client, tracker.experiment)
+    experiment_id = mlflow_store.find_experiment_id(client, tracker.experiment)
     if experiment_id is None:
         return []
     running = record.train_filter(config_hash, status="RUNNING")
     orphans = [
         run.info.run_id
-        for run in record.search_all_runs(client, experiment_id, running)
+        for run in mlflow_store.search_all_runs(client, experiment_id, running)
         if run.info.run_id != tracker.run_id and process_gone(run.data.tags.get(record.TAG_PROCESS))
     ]
     for run_id in orphans:
-        record.set_tags(client, run_id, record.end_tags("KILLED", ORPHAN_REASON))
+        mlflow_store.set_tags(client, run_id, record.end_tags("KILLED", ORPHAN_REASON))
         client.set_terminated(run_id, status="KILLED")
     return orphans
 

@@ -21,18 +21,21 @@ from pathlib import Path
 
 from prunebench import __version__, interrupts
 from prunebench.errors import UsageError, write_error, write_failure
+from prunebench.mlflow_store import resolve_tracking_uri
 
 SUBCOMMANDS: tuple[str, ...] = (
     "prunebench.cli.run",
     "prunebench.cli.suite",
     "prunebench.cli.search",
     "prunebench.cli.report",
+    "prunebench.cli.store",
 )
 SUMMARIES: dict[str, str] = {
     "run": "train one run of one pruner under one budget",
     "suite": "run a suite preset (every cell once; finished cells skipped)",
     "search": "find a pruner's largest lossless prune ratio (Optuna)",
     "report": "build the report (leaderboards, Pareto frontiers, figures) from MLflow",
+    "store": "repair a SQLite store left half-migrated by an interrupted first use",
 }
 """Each command's line in ``prunebench --help`` (the command is the module's last name)."""
 
@@ -134,6 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser = build_parser(_command(sys.argv[1:] if argv is None else argv))
             interrupts.point("parser-built")
             args = parser.parse_args(argv)
+            if hasattr(args, "tracking_uri"):  # the one rule, resolved once, for every command
+                args.tracking_uri = resolve_tracking_uri(args.tracking_uri)
             if not hasattr(args, "execute"):
                 parser.print_help(sys.stderr)
                 return 2
@@ -171,13 +176,12 @@ def _command(argv: Sequence[str]) -> str:
 def _write_error_line(cause: OSError, args: argparse.Namespace | None) -> str:
     """The one line of a failed write: the file (the OS's, else the tracking store's), the free
     space there, and how to continue once there is room."""
-    from prunebench.record import resolve_tracking_uri
     from prunebench.stores import sqlite_path
 
     path = cause.filename
     if path is None:
         uri = getattr(args, "tracking_uri", None)
-        path = sqlite_path(resolve_tracking_uri(uri)) if uri is not None else None
+        path = sqlite_path(uri) if uri is not None else None
     resume = " with --resume" if hasattr(args, "resume") else ""  # `run` continues its run
     fix = f"free space there, then run the same command again{resume}"
     return str(write_error(cause, path or Path.cwd(), fix))

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from prunebench.cli.main import SUMMARIES
 from prunebench.errors import ConfigError, UsageError
+from prunebench.mlflow_store import TRACKING_URI_HELP
 from prunebench.reports.ui_links import DEFAULT_UI_URL
 from prunebench.stats.lossless import DEFAULT_MIN_TOLERANCE
 
@@ -39,7 +40,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--tracking-uri",
         metavar="URI",
         default=None,
-        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)",
+        help=TRACKING_URI_HELP,
     )
     parser.add_argument(
         "--min-tolerance",

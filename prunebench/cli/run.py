@@ -8,7 +8,7 @@ import os
 import sys
 from dataclasses import MISSING, Field
 
-from prunebench import interrupts
+from prunebench import interrupts, record
 from prunebench.bench.budgets import parse_budget
 from prunebench.bench.config import RunConfig, parse_param
 from prunebench.bench.schedule import PUBLIC_RECIPE
@@ -16,8 +16,9 @@ from prunebench.bench.settings import help_text
 from prunebench.bench.system_metrics import SUITE_SYSTEM_METRICS_INTERVAL_S
 from prunebench.cli.main import SUMMARIES, configure_logging
 from prunebench.errors import ConfigError
+from prunebench.mlflow_store import TRACKING_URI_HELP
 from prunebench.pruners import available_pruners
-from prunebench.record import DEFAULT_EXPERIMENT, DEFAULT_TRACKING_URI
+from prunebench.record import DEFAULT_CHECKPOINT_DIR, DEFAULT_EXPERIMENT
 
 CONTINUE_HINT = (
     "the run is recorded KILLED; rerun the same command with --resume to continue from its last "
@@ -53,9 +54,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         + " (flags given explicitly win)",
     )
     out = parser.add_argument_group("tracking")
-    out.add_argument("--tracking-uri", default=DEFAULT_TRACKING_URI)
+    out.add_argument("--tracking-uri", metavar="URI", default=None, help=TRACKING_URI_HELP)
     out.add_argument("--experiment", default=DEFAULT_EXPERIMENT)
-    out.add_argument("--checkpoint-dir", default="checkpoints")
+    out.add_argument("--checkpoint-dir", default=DEFAULT_CHECKPOINT_DIR)
     out.add_argument(
         "--resume", action="store_true", help="continue this config's checkpoint and MLflow run"
     )
@@ -199,9 +200,9 @@ def execute(args: argparse.Namespace) -> int:
         metrics = result.metrics
         print(
             f"run {result.run_id} finished: final_test_accuracy="
-            f"{metrics['final_test_accuracy']:.4f} realized_prune_ratio="
-            f"{metrics['realized_prune_ratio']:.4f} train_seconds="
-            f"{metrics['train_seconds_total']:.1f} samples_trained="
-            f"{int(metrics['samples_trained_total'])}"
+            f"{metrics[record.METRIC_FINAL_ACCURACY]:.4f} realized_prune_ratio="
+            f"{metrics[record.METRIC_REALIZED_RATIO]:.4f} train_seconds="
+            f"{metrics[record.METRIC_TRAIN_SECONDS_TOTAL]:.1f} samples_trained="
+            f"{int(metrics[record.METRIC_SAMPLES_TRAINED_TOTAL])}"
         )
     return 0

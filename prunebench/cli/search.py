@@ -9,8 +9,9 @@ from concurrent.futures import ProcessPoolExecutor
 
 from prunebench.cli.main import SUMMARIES
 from prunebench.errors import ConfigError
+from prunebench.mlflow_store import TRACKING_URI_HELP
 from prunebench.pruners import searchable_pruners
-from prunebench.record import DEFAULT_TRACKING_URI
+from prunebench.record import DEFAULT_CHECKPOINT_DIR
 from prunebench.suite.preflight import preflight_suite
 from prunebench.suite.preset_overrides import add_override_options, overrides_from_args
 from prunebench.suite.presets import load_preset
@@ -51,8 +52,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="non-inferiority margin of the lossless test (fraction; default 0.001 = 0.1 points)",
     )
     parser.add_argument("--storage", default=DEFAULT_STORAGE, help="Optuna RDB storage URL")
-    parser.add_argument("--tracking-uri", default=DEFAULT_TRACKING_URI)
-    parser.add_argument("--checkpoint-dir", default="checkpoints")
+    parser.add_argument("--tracking-uri", metavar="URI", default=None, help=TRACKING_URI_HELP)
+    parser.add_argument("--checkpoint-dir", default=DEFAULT_CHECKPOINT_DIR)
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--sampler-seed", type=int, default=0)
     parser.add_argument(

@@ -12,12 +12,14 @@ from prunebench.bench.devices import resolve_device, run_threads
 from prunebench.bench.system_metrics import SUITE_SYSTEM_METRICS_INTERVAL_S
 from prunebench.cli.main import SUMMARIES, configure_logging
 from prunebench.errors import ConfigError
-from prunebench.record import DEFAULT_TRACKING_URI
+from prunebench.mlflow_store import TRACKING_URI_HELP
+from prunebench.record import DEFAULT_CHECKPOINT_DIR
 from prunebench.stats import DEFAULT_MARGIN, look_level, planned_looks
 from prunebench.stores import redact_url
 from prunebench.suite.preflight import preflight_suite
+from prunebench.suite.preset_cells import Preset
 from prunebench.suite.preset_overrides import add_override_options, overrides_from_args
-from prunebench.suite.presets import Preset, load_preset
+from prunebench.suite.presets import load_preset
 from prunebench.suite.runner import (
     DEFAULT_STORAGE,
     CellState,
@@ -57,11 +59,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("preset", help="a named preset (e.g. demo-fmnist) or a TOML file")
     parser.add_argument("--workers", type=int, default=1, help="local worker processes")
     parser.add_argument("--dry-run", action="store_true", help="show the plan, run nothing")
-    parser.add_argument("--tracking-uri", default=DEFAULT_TRACKING_URI)
+    parser.add_argument("--tracking-uri", metavar="URI", default=None, help=TRACKING_URI_HELP)
     parser.add_argument(
         "--storage", default=DEFAULT_STORAGE, help="Optuna RDB URL of the shared work queue"
     )
-    parser.add_argument("--checkpoint-dir", default="checkpoints")
+    parser.add_argument("--checkpoint-dir", default=DEFAULT_CHECKPOINT_DIR)
     parser.add_argument(
         "--heartbeat-grace",
         type=int,
@@ -232,8 +234,8 @@ def execute(args: argparse.Namespace) -> int:
     }
     if args.until_decided:
         preset, final = _until_decided(preset, args, options)
-    else:
-        final = run_suite(preset, **options)
+    else:  # the plan just printed is the one the worker claims from: planned once
+        final = run_suite(preset, **options, states=states)
     unfinished = [s for s in final if s.action != "done"]
     if not unfinished:
         print(

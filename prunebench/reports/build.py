@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from prunebench import __version__, record
+from prunebench import __version__, mlflow_store, record
 from prunebench.reports import figures as fig
 from prunebench.reports.atomic import check_out, write_folder
 from prunebench.reports.comparisons import assign_sections, of_comparison, same_compute_cells
@@ -188,8 +188,8 @@ def build(
     out = Path(out_dir)
     check_out(out)
     parts = report_sections() if sections is None else tuple(sections)
-    uri = record.resolve_tracking_uri(tracking_uri)
-    client = record.open_store(uri)
+    uri = mlflow_store.resolve_tracking_uri(tracking_uri)
+    client = mlflow_store.open_store(uri)
     data = load_experiment(client, experiment, uri)
     tags = client.get_experiment(data.experiment_id).tags
     if min_tolerance is None:

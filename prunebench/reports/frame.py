@@ -59,7 +59,7 @@ GRAD_NORM_STD = epoch_metric("grad_norm_std")
 SUBSET_JACCARD = epoch_metric("subset_jaccard")
 GRAD_COSINE = epoch_metric("grad_cosine")
 GRAD_ALIGNMENT_PROGRESS = epoch_metric("grad_alignment_progress")
-TTA_PREFIX = f"metrics.{record.METRIC_TTA_SECONDS}_"
+TTA_PREFIX = f"metrics.{record.TTA_SECONDS}_"
 """Columns ``metrics.tta_seconds_<target>`` (record.target_key)."""
 
 

@@ -270,7 +270,7 @@ def _ratio_columns(row: dict, runs: pd.DataFrame) -> dict:
 
 def _tta_columns(runs: pd.DataFrame, target: float) -> dict:
     """Time to ``target`` over the seeds (MLPerf rule), its rule, and the seeds that reached it."""
-    seconds = record.target_key(record.METRIC_TTA_SECONDS, target)
+    seconds = record.target_key(record.TTA_SECONDS, target)
     column = f"metrics.{seconds}"
     values = runs[column] if column in runs else pd.Series(np.nan, index=runs.index)
     tta = time_to_accuracy(values.to_numpy(dtype=float))
@@ -278,8 +278,8 @@ def _tta_columns(runs: pd.DataFrame, target: float) -> dict:
         f"{seconds}_mean": values.mean(),
         seconds: tta.value,
         record.target_key("tta_rule", target): tta.rule,
-        record.target_key(record.METRIC_TTA_SAMPLES, target) + "_mean": mean_of(
-            runs, tta_column(record.METRIC_TTA_SAMPLES, target)
+        record.target_key(record.TTA_SAMPLES, target) + "_mean": mean_of(
+            runs, tta_column(record.TTA_SAMPLES, target)
         ),
         record.target_key("tta_reached", target): int(values.notna().sum()),
     }

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from mlflow import MlflowClient
-from mlflow.entities import Param
 
-from prunebench import __version__, record
+from prunebench import __version__, mlflow_store, record
 from prunebench.reports.model import ReportContent
 
 
@@ -21,25 +20,24 @@ def log_report_run(client: MlflowClient, content: ReportContent, directory: Path
     )
     run_id = run.info.run_id
     try:
-        client.log_batch(
+        mlflow_store.log_values(
+            client,
             run_id,
-            params=[
-                Param("report.experiment", data.name),
-                Param("report.cells", str(len(content.board))),
-                Param(
-                    "report.training_runs", str(int((data.runs["kind"] == record.KIND_TRAIN).sum()))
-                ),
-                Param("report.problem_runs", str(len(content.parts["problems"]))),
-                Param("report.min_tolerance", f"{content.min_tolerance:g}"),
-                Param("report.level", f"{content.level:g}"),
-                Param(record.PARAM_VERSION, __version__),
-            ],
+            params={
+                "report.experiment": data.name,
+                "report.cells": len(content.board),
+                "report.training_runs": int((data.runs["kind"] == record.KIND_TRAIN).sum()),
+                "report.problem_runs": len(content.parts["problems"]),
+                "report.min_tolerance": f"{content.min_tolerance:g}",
+                "report.level": f"{content.level:g}",
+                record.PARAM_VERSION: __version__,
+            },
         )
         client.log_artifacts(run_id, str(directory))
-        record.set_tags(client, run_id, record.end_tags("FINISHED"))
+        mlflow_store.set_tags(client, run_id, record.end_tags("FINISHED"))
         client.set_terminated(run_id, "FINISHED")
     except Exception as error:
-        record.set_tags(
+        mlflow_store.set_tags(
             client, run_id, record.end_tags("FAILED", f"logging the report failed: {error}")
         )
         client.set_terminated(run_id, "FAILED")

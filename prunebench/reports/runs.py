@@ -15,7 +15,7 @@ from mlflow import MlflowClient
 from mlflow.entities import ViewType
 from mlflow.exceptions import MlflowException
 
-from prunebench import record
+from prunebench import mlflow_store, record
 from prunebench.errors import UsageError
 from prunebench.reports.frame import FINAL_ACCURACY
 from prunebench.reports.mlflow_ui import run_utilization
@@ -50,7 +50,7 @@ class ExperimentData:
 
 def find_experiment(client: MlflowClient, name: str) -> str:
     """The id of experiment ``name``, or UsageError listing the experiments that exist."""
-    experiment_id = record.find_experiment_id(client, name)
+    experiment_id = mlflow_store.find_experiment_id(client, name)
     if experiment_id is not None:
         return experiment_id
     names = sorted(e.name for e in client.search_experiments(view_type=ViewType.ACTIVE_ONLY))
@@ -199,7 +199,7 @@ def _usage(client: MlflowClient, run_ids: Iterable[str]) -> dict[str, np.ndarray
 def load_experiment(client: MlflowClient, name: str, tracking_uri: str) -> ExperimentData:
     """Read every run of experiment ``name``, plus histories and usage of usable training runs."""
     experiment_id = find_experiment(client, name)
-    runs = runs_frame(record.search_all_runs(client, experiment_id))
+    runs = runs_frame(mlflow_store.search_all_runs(client, experiment_id))
     if runs.empty:
         raise UsageError(
             f"Experiment {name!r} has no runs; run `prunebench suite` or `prunebench run` "

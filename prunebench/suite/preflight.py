@@ -10,74 +10,38 @@ once, before any cell starts.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from prunebench import record
-from prunebench.errors import ConfigError, UsageError
-from prunebench.stores import check_sqlite_file, redact_text, redact_url
-from prunebench.suite.presets import Preset
-
-
-def probe_writable(folder: str | Path, what: str, option: str) -> None:
-    """UsageError unless a file can be created in ``folder`` (or its nearest existing parent).
-
-    A write probe, not permission bits: root ignores the bits, read-only mounts do not.
-    """
-    path = Path(folder).resolve()
-    existing = path
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir():
-        raise UsageError(f"{what} {folder} cannot be created: {existing} is a file; pass {option}")
-    try:
-        with tempfile.TemporaryFile(dir=existing, prefix=".prunebench-probe-"):
-            pass
-    except OSError as error:
-        reason = error.strerror or type(error).__name__
-        raise UsageError(f"{what} {folder} cannot be written ({reason}); pass {option}") from None
+from prunebench import mlflow_store
+from prunebench.errors import ConfigError
+from prunebench.stores import (
+    check_database_connects,
+    check_sqlite_file,
+    probe_writable,
+    sqlite_path,
+)
+from prunebench.suite.preset_cells import Preset
 
 
 def check_tracking_store(tracking_uri: str) -> None:
     """The MLflow store answers (server, database) or its SQLite folder takes a file."""
-    uri = record.resolve_tracking_uri(tracking_uri)
-    record.check_tracking_uri(uri)
-    if uri.startswith("sqlite:///") and uri != "sqlite:///:memory:":
-        location = Path(uri.removeprefix("sqlite:///"))
-        probe_writable(location.parent, "the tracking store's folder", "a writable --tracking-uri")
+    uri = mlflow_store.resolve_tracking_uri(tracking_uri)
+    mlflow_store.check_tracking_uri(uri)
+    database = sqlite_path(uri)
+    if database is not None:
+        probe_writable(database.parent, "the tracking store's folder", "a writable --tracking-uri")
 
 
 def check_storage(storage_url: str, timeout_s: float = 5.0) -> None:
     """The Optuna storage's database answers, or its SQLite folder takes a file; creates nothing."""
-    if storage_url.startswith("sqlite:///"):
-        location = storage_url.removeprefix("sqlite:///")
-        if location and location != ":memory:":
-            probe_writable(
-                Path(location).parent, "the Optuna storage's folder", "another --storage"
-            )
+    if storage_url.startswith("sqlite:"):
+        database = sqlite_path(storage_url)
+        if database is not None:
+            probe_writable(database.parent, "the Optuna storage's folder", "another --storage")
         check_sqlite_file(storage_url, "the Optuna storage", "another --storage")
         return
-    import sqlalchemy
-
-    try:
-        scheme = storage_url.split(":", 1)[0].split("+")[0]
-        connect_args = (
-            {"connect_timeout": int(timeout_s)} if scheme in ("postgresql", "mysql") else {}
-        )
-        engine = sqlalchemy.create_engine(storage_url, connect_args=connect_args)
-        try:
-            with engine.connect():
-                pass
-        finally:
-            engine.dispose()
-    except Exception as error:  # driver errors differ by database; all mean "cannot use it"
-        lines = str(error).strip().splitlines()
-        reason = lines[0][:160] if lines else type(error).__name__
-        raise UsageError(
-            f"the Optuna storage {redact_url(storage_url)} is unreachable ({redact_text(reason)}); "
-            "start it or pass a reachable --storage URL"
-        ) from None
+    check_database_connects(storage_url, timeout_s, "the Optuna storage", "--storage URL")
 
 
 def locate_datasets(datasets: Iterable[str], data_dir: str | None) -> None:

@@ -33,15 +33,22 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from prunebench import interrupts, record
-from prunebench.bench.budgets import SAME_COMPUTE, TIME_FRACTION
+from prunebench import interrupts, mlflow_store, record
+from prunebench.bench.budgets import TIME_FRACTION
 from prunebench.bench.checkpoint import checkpoint_path
 from prunebench.bench.config import RunConfig
 from prunebench.bench.plugins import load_inherited_plugins
 from prunebench.bench.system_metrics import SUITE_SYSTEM_METRICS_INTERVAL_S
 from prunebench.errors import ConfigError
-from prunebench.stores import store_created
-from prunebench.suite.presets import Preset, load_preset
+from prunebench.stores import store_exists
+from prunebench.suite.cell_records import (
+    ORPHAN_REASON,
+    end_orphaned_runs,
+    recorded_runs,
+    resolve_cell,
+)
+from prunebench.suite.preset_cells import Preset
+from prunebench.suite.presets import load_preset
 from prunebench.suite.stopping import logger_levels, sigint_ignored, stop_workers
 from prunebench.suite.workqueue import GRACE_SECONDS, CellQueue, Held, held_cells, open_storage
 
@@ -63,61 +70,6 @@ class CellState:
     reason: str | None = None
 
 
-def recorded_runs(tracking_uri: str, experiment: str) -> dict[str, tuple[str, str | None]]:
-    """config hash -> (status, failure reason) of the experiment's training runs, FINISHED first."""
-    client = record.client(tracking_uri)
-    experiment_id = record.find_experiment_id(client, experiment)
-    if experiment_id is None:
-        return {}
-    records: dict[str, tuple[str, str | None]] = {}
-    for run in record.search_all_runs(client, experiment_id, record.train_filter()):
-        key = run.data.tags.get(record.TAG_CONFIG_HASH)
-        status = run.info.status
-        if key and records.get(key, ("",))[0] != "FINISHED":
-            records[key] = (status, run.data.tags.get(record.TAG_FAILURE_REASON))
-    return records
-
-
-def reference_amount(preset: Preset, cfg: RunConfig, tracking_uri: str) -> float | None:
-    """What a symbolic budget is resolved from (None while no run it rests on has finished):
-    for an equal-time cell the mean training seconds of the finished full-data main runs, for a
-    same-compute cell the mean sample passes of the finished pruned main runs it matches."""
-    metric = "samples_trained_total" if cfg.budget.kind == SAME_COMPUTE else "train_seconds_total"
-    client = record.client(tracking_uri)
-    experiment_id = record.find_experiment_id(client, preset.name)
-    if experiment_id is None:
-        return None
-    values = []
-    for reference in preset.reference_cells(cfg):
-        finished = client.search_runs(
-            [experiment_id],
-            filter_string=record.train_filter(reference.config_hash(), finished=True),
-            max_results=1,
-        )
-        if finished and metric in finished[0].data.metrics:
-            values.append(finished[0].data.metrics[metric])
-    return sum(values) / len(values) if values else None
-
-
-def resolve_cell(preset: Preset, cfg: RunConfig, tracking_uri: str) -> RunConfig | None:
-    """``cfg`` ready to train: a cell with a symbolic budget resolved (None while the runs it
-    rests on have not finished); any other cell as it is."""
-    if not cfg.budget.is_symbolic:
-        return cfg
-    reference = reference_amount(preset, cfg, tracking_uri)
-    if reference is None:
-        return None
-    resolved = cfg.budget.resolve(reference).amount
-    if cfg.budget.kind == SAME_COMPUTE:
-        return dataclasses.replace(cfg, same_compute_samples=int(resolved))
-    return dataclasses.replace(cfg, time_budget_seconds=resolved)
-
-
-ORPHAN_REASON = (
-    "its worker stopped without recording an end (e.g. kill -9) and its cell went to another worker"
-)
-
-
 def queue_name(preset: Preset) -> str:
     """The work queue (Optuna root study) of a preset's suite; a new grid gets a new queue."""
     return f"prunebench-suite/{preset.name}/{preset.digest()}"
@@ -127,7 +79,7 @@ def held_by_workers(
     preset: Preset, storage_url: str, grace_seconds: int = GRACE_SECONDS
 ) -> dict[str, Held]:
     """The preset's cells other workers hold now (config hash -> heartbeat); creates nothing."""
-    if not store_created(storage_url):
+    if not store_exists(storage_url):
         return {}
     return held_cells(open_storage(storage_url, grace_seconds=grace_seconds), queue_name(preset))
 
@@ -137,26 +89,6 @@ def _held_reason(held: Held) -> str:
         f"last heartbeat {held.heartbeat_age:.0f} s ago; if that worker has stopped, the cell "
         f"is requeued in about {max(1, round(held.lapses_in))} s: rerun then"
     )
-
-
-def end_orphaned_runs(tracking_uri: str, experiment: str, config_hash: str) -> list[str]:
-    """Mark KILLED the RUNNING runs of a cell whose claim this worker now holds; their ids.
-
-    A live run of the cell would hold its claim, so these are runs whose process died before
-    recording an end (kill -9, power loss) and that would otherwise stay RUNNING forever. A run
-    that left a checkpoint is resumed next, and resuming sets it RUNNING again: one config hash
-    has at most one live run.
-    """
-    store = record.client(tracking_uri)
-    experiment_id = record.find_experiment_id(store, experiment)
-    if experiment_id is None:
-        return []
-    running = record.train_filter(config_hash, status="RUNNING")
-    orphans = [run.info.run_id for run in record.search_all_runs(store, experiment_id, running)]
-    for run_id in orphans:
-        record.set_tags(store, run_id, record.end_tags("KILLED", ORPHAN_REASON))
-        store.set_terminated(run_id, status="KILLED")
-    return orphans
 
 
 def _unreadable_checkpoint(checkpoint_dir: str | Path, cfg: RunConfig) -> str | None:
@@ -178,7 +110,7 @@ def plan(
     when their full-data runs are finished, else marked as waiting for them; ``held``: cells
     other workers hold, see :func:`held_by_workers`)."""
     held = held or {}
-    exists = record.store_exists(tracking_uri)
+    exists = store_exists(tracking_uri)
     records = recorded_runs(tracking_uri, preset.name) if exists else {}
     states = []
     for cfg in preset.cells():
@@ -220,12 +152,15 @@ def run_worker(
     quiet: bool = True,
     system_metrics_s: float | None = SUITE_SYSTEM_METRICS_INTERVAL_S,
     grace_seconds: int = GRACE_SECONDS,
+    states: list[CellState] | None = None,
 ) -> list[tuple[str, str]]:
-    """Claim and run cells until the queue is drained; returns (config hash, status) run here."""
+    """Claim and run cells until the queue is drained; returns (config hash, status) run here.
+
+    ``states``: the plan the caller already made of this preset (None: plan here)."""
     from prunebench.bench.run import train_run
 
     by_hash = {cfg.config_hash(): cfg for cfg in preset.cells()}
-    states = plan(preset, tracking_uri, checkpoint_dir)
+    states = plan(preset, tracking_uri, checkpoint_dir) if states is None else states
     pending = [s.config.config_hash() for s in states if s.action != "done"]
     root = queue_name(preset)
     queue = CellQueue.open(open_storage(storage_url, grace_seconds=grace_seconds), root, pending)
@@ -382,25 +317,31 @@ def run_suite(
     preset: Preset,
     tracking_uri: str,
     storage_url: str = DEFAULT_STORAGE,
-    checkpoint_dir: str | Path = "checkpoints",
+    checkpoint_dir: str | Path = record.DEFAULT_CHECKPOINT_DIR,
     workers: int = 1,
     quiet: bool = True,
     overrides: dict | None = None,
     system_metrics_s: float | None = SUITE_SYSTEM_METRICS_INTERVAL_S,
     grace_seconds: int = GRACE_SECONDS,
+    states: list[CellState] | None = None,
 ) -> list[CellState]:
     """Run the suite with ``workers`` local processes; returns every cell's final state.
+
+    ``states``: the plan the caller made of this preset just before (a single worker then
+    claims from it instead of planning again; spawned workers plan in their own processes).
 
     Every run samples MLflow's system metrics every ``system_metrics_s`` seconds (None: off).
     A worker's cell goes back to the queue after ``grace_seconds`` without a heartbeat; a cell
     still ``held`` at the end is another worker's (running, or abandoned under that grace).
     """
+    # Called as a library too: one absolute URI string for MLflow, the workers and train_run.
+    tracking_uri = mlflow_store.resolve_tracking_uri(tracking_uri)
     nproc = max(cfg.nproc for cfg in preset.cells())  # a [[pruners]] entry may set its own
     gpus = visible_gpus() if _uses_gpus(preset) else []
     slices = device_slices(workers, nproc, gpus)  # checked before anything is written
-    record.check_tracking_uri(tracking_uri)
+    mlflow_store.check_tracking_uri(tracking_uri)
     open_storage(storage_url, grace_seconds=grace_seconds)
-    record.prepare_experiment(tracking_uri, preset.name)
+    mlflow_store.prepare_experiment(tracking_uri, preset.name)
     kwargs = {
         "tracking_uri": tracking_uri,
         "storage_url": storage_url,
@@ -410,7 +351,7 @@ def run_suite(
         "grace_seconds": grace_seconds,
     }
     if workers == 1:
-        run_worker(preset, **kwargs)
+        run_worker(preset, **kwargs, states=states)
     else:
         context = multiprocessing.get_context("spawn")
         processes = []

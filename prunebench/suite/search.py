@@ -20,50 +20,31 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import logging
 import statistics
-import tempfile
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import optuna
-from mlflow.entities import RunTag
-from optuna.trial import TrialState
 
-from prunebench import interrupts, record
+from prunebench import interrupts, mlflow_store, record
 from prunebench.errors import ConfigError
 from prunebench.pruners import pruner_class, reference_pruner, searchable_pruners
 from prunebench.stats import DEFAULT_LEVEL, DEFAULT_MARGIN, lossless_test
 from prunebench.stores import exclusive_lock, first_use_lock
-from prunebench.suite.confirm import Confirmation, confirm
-from prunebench.suite.presets import Preset
+from prunebench.suite.confirm import confirm
+from prunebench.suite.preset_cells import Preset
+from prunebench.suite.search_record import (
+    SearchResult,
+    confirm_tags,
+    log_result,
+    search_run,
+    summarize,
+)
+from prunebench.suite.search_training import Evaluate, full_reference, training_evaluator
 from prunebench.suite.workqueue import open_storage
 
 log = logging.getLogger(__name__)
-
-
-Evaluate = Callable[[str, dict[str, Any], int, dict[str, str]], tuple[float, float]]
-"""(pruner, params, seed, mlflow tags) -> (test accuracy, realized prune ratio) of one run."""
-
-
-@dataclass(frozen=True)
-class SearchResult:
-    """The search's answer and everything it explored."""
-
-    study_name: str
-    run_id: str
-    full_accuracy_mean: float
-    full_accuracy_std: float
-    tolerance: float
-    best: dict[str, Any] | None  # params, prune_ratio, accuracy_mean of the largest lossless
-    frontier: list[dict[str, Any]]  # every finished trial, by prune ratio
-    variant: str = ""  # the preset label of the pruner variant searched
-    confirmation: Confirmation | None = None  # the answer retrained on fresh seeds
-    training_runs: int = 0  # runs the trials and the confirmation asked for
 
 
 def suggest(trial: optuna.Trial, pruner: str) -> dict[str, Any]:
@@ -90,84 +71,6 @@ def search_variants(preset: Preset, pruner: str) -> dict[str, dict[str, Any]]:
     return variants or {pruner: {}}
 
 
-def training_evaluator(
-    preset: Preset,
-    dataset: str,
-    model: str,
-    tracking_uri: str,
-    checkpoint_dir: str | Path,
-    label: str | None = None,
-) -> Evaluate:
-    """Evaluate by training the preset's configuration for real (one MLflow run per seed); a
-    config hash MLflow already holds FINISHED (a suite cell, an earlier trial) is reused."""
-    from prunebench.bench.run import train_run
-
-    client = record.client(tracking_uri)
-
-    def evaluate(pruner: str, params: dict[str, Any], seed: int, tags: dict[str, str]):
-        if pruner_class(pruner).is_reference:
-            cfg = preset.reference_config(dataset, model, seed)  # the suite's own full cell
-        else:
-            cfg = preset.cell_config(dataset, model, label or pruner, dict(params), seed)
-        cfg.validate()
-        finished = client.search_runs(
-            [record.get_or_create_experiment(client, preset.name)],
-            filter_string=f"tags.`{record.TAG_CONFIG_HASH}` = '{cfg.config_hash()}' "
-            "and attributes.status = 'FINISHED'",
-            max_results=1,
-        )
-        if finished:
-            metrics = finished[0].data.metrics
-            return metrics["final_test_accuracy"], metrics["realized_prune_ratio"]
-        result = train_run(
-            cfg,
-            tracking_uri=tracking_uri,
-            experiment=preset.name,
-            checkpoint_dir=Path(checkpoint_dir) / "search",
-            resume=True,
-            tags=tags,
-            quiet=True,
-        )
-        if result.status != "FINISHED":
-            return float("nan"), float("nan")
-        metrics = result.metrics
-        return metrics["final_test_accuracy"], metrics["realized_prune_ratio"]
-
-    return evaluate
-
-
-def full_reference(
-    preset: Preset,
-    dataset: str,
-    model: str,
-    seeds: list[int],
-    tracking_uri: str,
-    evaluate: Evaluate,
-) -> list[float]:
-    """Full-data accuracies for ``seeds``: the suite's full-data cells when MLflow holds them
-    finished, else those cells trained now (so the suite later finds them done)."""
-    client = record.client(tracking_uri)
-    experiment_id = record.get_or_create_experiment(client, preset.name)
-    accuracies = []
-    for seed in seeds:
-        cfg = preset.reference_config(dataset, model, seed)
-        finished = client.search_runs(
-            [experiment_id],
-            filter_string=record.train_filter(cfg.config_hash(), finished=True),
-            max_results=1,
-        )
-        if finished:
-            accuracies.append(finished[0].data.metrics["final_test_accuracy"])
-        else:
-            tags = {
-                record.TAG_PRESET: preset.name,
-                record.TAG_EXPECTED_SEEDS: str(len(preset.seeds)),
-            }
-            accuracy, _ = evaluate(reference_pruner(), {}, seed, tags)
-            accuracies.append(accuracy)
-    return accuracies
-
-
 def run_search(
     preset: Preset,
     pruner: str,
@@ -178,7 +81,7 @@ def run_search(
     dataset: str | None = None,
     model: str | None = None,
     tolerance: float | None = None,
-    checkpoint_dir: str | Path = "checkpoints",
+    checkpoint_dir: str | Path = record.DEFAULT_CHECKPOINT_DIR,
     evaluate: Evaluate | None = None,
     sampler_seed: int = 0,
     variant: str | None = None,
@@ -212,9 +115,10 @@ def run_search(
     fixed = variants[variant]
     dataset = dataset or preset.datasets[0]
     model = model or preset.models[0]
-    record.check_tracking_uri(tracking_uri)
+    tracking_uri = mlflow_store.resolve_tracking_uri(tracking_uri)  # one string, as in run_suite
+    mlflow_store.check_tracking_uri(tracking_uri)
     storage = open_storage(storage_url)
-    record.prepare_experiment(tracking_uri, preset.name)
+    mlflow_store.prepare_experiment(tracking_uri, preset.name)
     evaluate = evaluate or training_evaluator(
         preset, dataset, model, tracking_uri, checkpoint_dir, variant
     )
@@ -253,17 +157,15 @@ def run_search(
             seed=worker_seed, n_startup_trials=min(8, max(2, trials // 3))
         )
     )
-    client = record.client(tracking_uri)
+    client = mlflow_store.client(tracking_uri)
     study.set_user_attr("variant", variant)
-    search_run_id = _search_run(
+    search_run_id = search_run(
         client, storage_url, storage, preset, study, pruner, variant, dataset, model, seeds, margin
     )
-    client.log_batch(
+    mlflow_store.log_values(
+        client,
         search_run_id,
-        metrics=[
-            _metric("full_accuracy_mean", full_mean),
-            _metric("full_accuracy_std", full_std),
-        ],
+        metrics={"full_accuracy_mean": full_mean, "full_accuracy_std": full_std},
     )
 
     def objective(trial: optuna.Trial) -> float:
@@ -272,7 +174,7 @@ def run_search(
         else:
             params = {**fixed, **suggest(trial, pruner)}
         trial_run = client.create_run(
-            record.get_or_create_experiment(client, preset.name),
+            mlflow_store.get_or_create_experiment(client, preset.name),
             run_name=f"{pruner}-trial{trial.number}",
             tags={
                 record.TAG_KIND: record.KIND_TRIAL,
@@ -283,11 +185,16 @@ def run_search(
             },
         )
         trial_run_id = trial_run.info.run_id
-        client.log_batch(
+        mlflow_store.log_values(
+            client,
             trial_run_id,
-            params=[_param(f"{record.PARAM_PRUNER_PREFIX}{k}", v) for k, v in params.items()]
-            + [_param("pruner", pruner), _param("pruner_label", variant)]
-            + [_param("search_worker", worker), _param("sampler_seed", worker_seed)],
+            params={
+                **{f"{record.PARAM_PRUNER_PREFIX}{k}": v for k, v in params.items()},
+                "pruner": pruner,
+                "pruner_label": variant,
+                "search_worker": worker,
+                "sampler_seed": worker_seed,
+            },
         )
         tags = {
             record.TAG_KIND: record.KIND_SEARCH_TRAIN,
@@ -325,15 +232,16 @@ def run_search(
         trial.set_user_attr("accuracy_mean", accuracy_mean)
         trial.set_user_attr("accuracy_std", accuracy_std)
         trial.set_user_attr("params", params)
-        client.log_batch(
+        mlflow_store.log_values(
+            client,
             trial_run_id,
-            metrics=[
-                _metric("prune_ratio", ratio),
-                _metric("accuracy_mean", accuracy_mean),
-                _metric("accuracy_std", accuracy_std),
-                _metric("lossless", float(lossless)),
-                _metric("lossless_p_value", p_value),
-            ],
+            metrics={
+                "prune_ratio": ratio,
+                "accuracy_mean": accuracy_mean,
+                "accuracy_std": accuracy_std,
+                "lossless": float(lossless),
+                "lossless_p_value": p_value,
+            },
         )
         client.set_terminated(trial_run_id, "FINISHED")
         return ratio
@@ -348,11 +256,11 @@ def run_search(
             callbacks=[optuna.study.MaxTrialsCallback(trials, states=None)],
             catch=(),
         )
-    result = _summarize(study, study_name, search_run_id, full_mean, full_std, margin, variant)
+    result = summarize(study, study_name, search_run_id, full_mean, full_std, margin, variant)
     runs = len(seed_list) * len(result.frontier)
     if confirm_seeds != 0:
         lossless = [row for row in result.frontier if row["lossless"]]
-        fresh_tags = {**_confirm_tags(search_run_id, study_name, preset, variant)}
+        fresh_tags = {**confirm_tags(search_run_id, study_name, preset, variant)}
 
         def train(params: dict[str, Any] | None, seed: int) -> tuple[float, float]:
             if params is None:  # shared by every variant's search: trained once, then reused
@@ -372,7 +280,7 @@ def run_search(
                 runs += confirmation.training_runs
                 study.set_user_attr("confirmed", True)
     result = dataclasses.replace(result, training_runs=runs)
-    _log_result(client, search_run_id, result)
+    log_result(client, search_run_id, result)
     return result
 
 
@@ -393,17 +301,6 @@ def variant_ratios(preset: Preset, variant: str) -> list[float]:
     return sorted(ratios)
 
 
-def _confirm_tags(search_run_id, study_name, preset, variant) -> dict[str, str]:
-    return {
-        record.TAG_KIND: record.KIND_SEARCH_TRAIN,
-        record.TAG_PARENT_RUN: search_run_id,
-        record.TAG_SEARCH: study_name,
-        record.TAG_PRESET: preset.name,
-        record.TAG_VARIANT: variant,
-        record.TAG_CONFIRMATION: "true",
-    }
-
-
 def search_worker_seed(study_name: str, sampler_seed: int, worker: int) -> int:
     """The sampler seed of a study's ``worker``-th worker: one per (study, --sampler-seed,
     worker), so one worker on a new study draws the same trials every time."""
@@ -419,118 +316,3 @@ def _join_study(study: optuna.Study, storage: optuna.storages.BaseStorage, url: 
         worker = int(attrs.get("workers", 0))
         study.set_user_attr("workers", worker + 1)
     return worker
-
-
-def _search_run(
-    client, storage_url, storage, preset, study, pruner, variant, dataset, model, seeds, margin
-) -> str:
-    """The study's MLflow run: created once, shared by every worker through a study attr.
-
-    This machine's workers look it up and create it in turn, under the Optuna store's lock (a
-    look-up outside the lock let two workers each create one). Workers on two machines may still
-    both create one: each then adopts the id the study kept and deletes its own.
-    """
-    experiment_id = record.get_or_create_experiment(client, preset.name)  # takes its own lock
-    with first_use_lock(storage_url):
-        kept = optuna.load_study(study_name=study.study_name, storage=storage).user_attrs
-        if kept.get("mlflow_run_id"):
-            return kept["mlflow_run_id"]
-        run = client.create_run(
-            experiment_id,
-            run_name=f"search-{pruner}",
-            tags={
-                record.TAG_KIND: record.KIND_SEARCH,
-                record.TAG_SEARCH: study.study_name,
-                record.TAG_PRESET: preset.name,
-                record.TAG_VARIANT: variant,
-            },
-        )
-        client.log_batch(
-            run.info.run_id,
-            params=[
-                _param("search_pruner", pruner),
-                _param("search_variant", variant),
-                _param("search_dataset", dataset),
-                _param("search_model", model),
-                _param("search_seeds", seeds),
-                _param("tolerance", margin),
-                _param(
-                    "lossless_rule",
-                    f"welch non-inferiority, margin {margin:g}, level {DEFAULT_LEVEL:g}",
-                ),
-                _param("budget", preset.budget),
-            ],
-        )
-        study.set_user_attr("mlflow_run_id", run.info.run_id)
-    kept = optuna.load_study(study_name=study.study_name, storage=storage).user_attrs
-    if kept["mlflow_run_id"] != run.info.run_id:
-        client.delete_run(run.info.run_id)
-    return kept["mlflow_run_id"]
-
-
-def _summarize(study, study_name, run_id, full_mean, full_std, margin, variant) -> SearchResult:
-    frontier = []
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        frontier.append(
-            {
-                "trial": trial.number,
-                "prune_ratio": trial.value,
-                "accuracy_mean": trial.user_attrs["accuracy_mean"],
-                "accuracy_std": trial.user_attrs["accuracy_std"],
-                "lossless": trial.user_attrs["lossless"],
-                "params": trial.user_attrs["params"],
-            }
-        )
-    frontier.sort(key=lambda row: row["prune_ratio"])
-    lossless = [row for row in frontier if row["lossless"]]
-    best = max(lossless, key=lambda row: row["prune_ratio"]) if lossless else None
-    return SearchResult(study_name, run_id, full_mean, full_std, margin, best, frontier, variant)
-
-
-def _log_result(client, run_id: str, result: SearchResult) -> None:
-    metrics = []
-    confirmation = result.confirmation
-    if confirmation is not None:  # the worker that confirmed logs the whole search's cost
-        metrics.append(_metric("search_training_runs", result.training_runs))
-        metrics.append(_metric("confirm_seeds", len(confirmation.seeds)))
-        metrics.append(_metric("confirm_attempts", len(confirmation.attempts)))
-        confirmed = confirmation.confirmed
-        if confirmed is not None:
-            metrics += [
-                _metric("confirmed_lossless_ratio", confirmed.prune_ratio),
-                _metric("confirmed_searched_ratio", confirmed.searched_ratio),
-                _metric("confirmed_lower_bound", confirmed.verdict.lower_bound),
-            ]
-    client.log_batch(run_id, metrics=metrics)
-    if result.best is not None:
-        # Tags, not params: a later trial (or worker) may find a larger lossless ratio.
-        client.log_batch(
-            run_id,
-            metrics=[_metric("largest_lossless_ratio", result.best["prune_ratio"])],
-            tags=[
-                RunTag(f"{record.TAG_BEST_PREFIX}{k}", str(v))
-                for k, v in result.best["params"].items()
-            ],
-        )
-    with tempfile.TemporaryDirectory(prefix="prunebench-") as folder:
-        path = Path(folder) / "frontier.json"
-        path.write_text(json.dumps(result.frontier, indent=2))
-        client.log_artifact(run_id, str(path))
-        if confirmation is not None:
-            path = Path(folder) / "confirmation.json"
-            attempts = [attempt.as_dict() for attempt in confirmation.attempts]
-            path.write_text(json.dumps({"seeds": confirmation.seeds, "attempts": attempts}))
-            client.log_artifact(run_id, str(path))
-    client.set_terminated(run_id, "FINISHED")
-
-
-def _metric(key: str, value: float):
-    from mlflow.entities import Metric
-
-    return Metric(key, float(value), int(time.time() * 1000), 0)
-
-
-def _param(key: str, value: Any):
-    from mlflow.entities import Param
-
-    return Param(key, str(value))

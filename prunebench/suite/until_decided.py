@@ -21,10 +21,10 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from prunebench import record
+from prunebench import mlflow_store, record
 from prunebench.pruners import reference_pruner
 from prunebench.stats import DEFAULT_LEVEL, DEFAULT_MARGIN, look_level, lossless_test, planned_looks
-from prunebench.suite.presets import Preset
+from prunebench.suite.preset_cells import Preset
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class Look:
 def _accuracies(tracking_uri: str, preset: Preset) -> dict[tuple[str, float], dict[int, float]]:
     """(pruner label or SAME_COMPUTE, target ratio) -> seed -> final accuracy, finished runs of
     the preset's first dataset, model and budget (main and same-compute comparisons)."""
-    client = record.client(tracking_uri)
+    client = mlflow_store.client(tracking_uri)
     experiment = client.get_experiment_by_name(preset.name)
     if experiment is None:
         return {}
@@ -55,7 +55,7 @@ def _accuracies(tracking_uri: str, preset: Preset) -> dict[tuple[str, float], di
         [experiment.experiment_id], record.train_filter(finished=True), max_results=50_000
     ):
         params, tags = run.data.params, run.data.tags
-        accuracy = run.data.metrics.get("final_test_accuracy")
+        accuracy = run.data.metrics.get(record.METRIC_FINAL_ACCURACY)
         if accuracy is None or params.get("dataset") != preset.datasets[0]:
             continue
         if params.get("model") != preset.models[0]:
@@ -127,8 +127,8 @@ def run_until_decided(
     results = results or (lambda current: _accuracies(tracking_uri, current))
     looks = planned_looks(len(preset.seeds), max_seeds, round_seeds)
     each = look_level(looks, level)
-    client = record.client(tracking_uri)
-    experiment_id = record.get_or_create_experiment(client, preset.name)
+    client = mlflow_store.client(tracking_uri)
+    experiment_id = mlflow_store.get_or_create_experiment(client, preset.name)
     client.set_experiment_tag(experiment_id, record.TAG_LOOKS, str(looks))
     client.set_experiment_tag(experiment_id, record.TAG_MARGIN, f"{margin:g}")
     client.set_experiment_tag(

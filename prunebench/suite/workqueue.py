@@ -24,6 +24,7 @@ from optuna.storages import RDBStorage, fail_stale_trials
 from optuna.trial import TrialState
 
 from prunebench.errors import UsageError
+from prunebench.store_repair import Repair, repair_sqlite_store
 from prunebench.stores import create_sqlite_whole, first_use_lock, redact_text, redact_url
 
 _EXPERIMENTAL = optuna.exceptions.ExperimentalWarning
@@ -85,6 +86,27 @@ def open_storage(url: str, attempts: int = 3, grace_seconds: int = GRACE_SECONDS
 def _create_optuna_storage(temporary_url: str) -> None:
     """Create Optuna's schema at ``temporary_url``, then close every connection to it."""
     RDBStorage(temporary_url).engine.dispose()
+
+
+def _finish_optuna_migration(url: str) -> None:
+    """Run Optuna's own migrations to their head on ``url`` (``optuna storage upgrade``)."""
+    storage = RDBStorage(url, skip_compatibility_check=True, skip_table_creation=True)
+    try:
+        storage.upgrade()
+    finally:
+        storage.engine.dispose()
+
+
+def repair_storage(url: str) -> Repair:
+    """Repair a SQLite Optuna storage left half-migrated (``prunebench store repair``)."""
+    return repair_sqlite_store(
+        url,
+        "the Optuna storage",
+        "--storage",
+        finish=_finish_optuna_migration,
+        create=_create_optuna_storage,
+        prove=lambda checked: open_storage(checked).get_all_studies(),
+    )
 
 
 def _fail_stale(study: optuna.Study) -> None:

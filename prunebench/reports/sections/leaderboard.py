@@ -35,7 +35,7 @@ def _seeds_text(row: pd.Series) -> str:
 def _tta_text(row: pd.Series) -> str:
     if pd.isna(row["tta_target"]) or row["n_seeds"] == 0:
         return DASH
-    value = row[record.target_key(record.METRIC_TTA_SECONDS, row["tta_target"])]
+    value = row[record.target_key(record.TTA_SECONDS, row["tta_target"])]
     head = "not reached" if pd.isna(value) else f"{value:.3g} s"
     reached = row[record.target_key("tta_reached", row["tta_target"])]
     return f"{head} ({reached}/{row['n_seeds']} seeds)"
