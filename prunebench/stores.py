@@ -332,9 +332,8 @@ def check_sqlite_file(url: str, what: str, option: str) -> None:
         repair = f"it holds no runs: delete {database} and run the command again"
     else:
         repair = (
-            f"it holds {rows} runs: back it up, then run sqlite3 {database} "
-            f"'{'; '.join(state.leftover_steps()) or 'SELECT 1'}' and run the command again to "
-            "finish the migration"
+            f"it holds {rows} runs: run prunebench store repair {option} {redact_url(url)} (it "
+            "backs the file up first), then run the command again"
         )
     found = f"table {state.leftovers[0]}" if state.leftovers else "no schema version"
     raise UsageError(

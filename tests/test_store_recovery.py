@@ -136,8 +136,8 @@ def test_an_interrupted_optuna_storage_creation_leaves_no_storage(tmp_path, monk
     ("runs", "repair"),
     [
         (0, "it holds no runs: delete {path} and run the command again"),
-        (1, "it holds 1 runs: back it up, then run sqlite3 {path} 'DROP TABLE "
-         "_alembic_tmp_experiments' and run the command again to finish the migration"),
+        (1, "it holds 1 runs: run prunebench store repair --tracking-uri sqlite:///{path} (it "
+         "backs the file up first), then run the command again"),
     ],
 )  # fmt: skip
 def test_a_half_migrated_store_gets_one_line_naming_the_repair(

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 import prunebench
-from prunebench import record
+from prunebench import mlflow_store, record
 from prunebench.bench.pruned_data import PrunedData
 
 
@@ -60,22 +60,19 @@ class MlflowCallback:
             **{f"{record.PARAM_PRUNER_PREFIX}{k}": v for k, v in pruner.params.items()},
         }
         if self.enabled:
-            for key, value in params.items():
-                self.client.log_param(self.run_id, key, value)
+            mlflow_store.log_values(self.client, self.run_id, params=params)
 
     def on_epoch_end(self, epoch: int) -> None:
         """Log the last ended epoch's metrics at step ``epoch`` (after ``data.end_epoch()``)."""
         if self.enabled and self.data.history:
             entry = record.check_epoch_metrics(self.data.history[-1])
-            for key, value in entry.items():
-                self.client.log_metric(self.run_id, key, value, step=epoch)
+            mlflow_store.log_values(self.client, self.run_id, metrics=entry, step=epoch)
 
     def on_train_end(self) -> None:
         """Log the summary metrics, the usage counts and the pruner state."""
         if not self.enabled:
             return
-        for key, value in self.data.summary().items():
-            self.client.log_metric(self.run_id, key, value)
+        mlflow_store.log_values(self.client, self.run_id, metrics=self.data.summary())
         with tempfile.TemporaryDirectory(prefix="prunebench-") as folder:
             directory = Path(folder)
             counts = self.data.usage_counts().numpy().astype(np.int64)

@@ -30,15 +30,15 @@ def summary(name: str) -> str:
     return f"metrics.{name}"
 
 
-FINAL_ACCURACY = summary("final_test_accuracy")
-REALIZED_RATIO = summary("realized_prune_ratio")
-TRAIN_SECONDS = summary("train_seconds_total")
-SAMPLES_TRAINED = summary("samples_trained_total")
-SCORING_PASSES = summary("scoring_forward_passes_total")
-TRAIN_DEVICE_HOURS = summary("train_device_hours")
-TOTAL_DEVICE_HOURS = summary("total_device_hours")
-EPOCHS_RUN = summary("epochs_run")
-EVALUATIONS = summary("evaluations")
+FINAL_ACCURACY = summary(record.METRIC_FINAL_ACCURACY)
+REALIZED_RATIO = summary(record.METRIC_REALIZED_RATIO)
+TRAIN_SECONDS = summary(record.METRIC_TRAIN_SECONDS_TOTAL)
+SAMPLES_TRAINED = summary(record.METRIC_SAMPLES_TRAINED_TOTAL)
+SCORING_PASSES = summary(record.METRIC_SCORING_PASSES_TOTAL)
+TRAIN_DEVICE_HOURS = summary(record.METRIC_TRAIN_DEVICE_HOURS)
+TOTAL_DEVICE_HOURS = summary(record.METRIC_TOTAL_DEVICE_HOURS)
+EPOCHS_RUN = summary(record.METRIC_EPOCHS_RUN)
+EVALUATIONS = summary(record.METRIC_EVALUATIONS)
 RATIO_SHORTFALL = f"metrics.{record.METRIC_RATIO_SHORTFALL}"
 
 

@@ -39,7 +39,7 @@ def check_storage(storage_url: str, timeout_s: float = 5.0) -> None:
         database = sqlite_path(storage_url)
         if database is not None:
             probe_writable(database.parent, "the Optuna storage's folder", "another --storage")
-        check_sqlite_file(storage_url, "the Optuna storage", "another --storage")
+        check_sqlite_file(storage_url, "the Optuna storage", "--storage")
         return
     check_database_connects(storage_url, timeout_s, "the Optuna storage", "--storage URL")
 
