@@ -106,7 +106,19 @@ def _quiet_third_party_logs(verbose: bool = False) -> None:
     # Optuna's INFO lines (a study created, each trial's value) only with --verbose, nor its
     # warning that an interrupted trial failed (the command's one line says so); suite workers
     # take this level over from their parent.
-    logging.getLogger("optuna").setLevel(logging.INFO if verbose else logging.ERROR)
+    optuna_logger = logging.getLogger("optuna")
+    optuna_logger.setLevel(logging.INFO if verbose else logging.ERROR)
+    if verbose:
+        # Optuna's own handler keeps the sys.stderr of Optuna's first import (in a long-lived
+        # process that stream may be closed since: "--- Logging error ---"); ours writes to the
+        # stderr of the moment, like prunebench's lines.
+        import optuna
+
+        optuna.logging.disable_default_handler()
+        if not any(isinstance(handler, _StderrHandler) for handler in optuna_logger.handlers):
+            handler = _StderrHandler()
+            handler.setFormatter(optuna.logging.create_default_formatter())
+            optuna_logger.addHandler(handler)
     # MLflow's SQL store logs each database error with its traceback, then raises it: the raised
     # error is what prunebench reports (one line for a full disk), so the log is left out.
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
