@@ -18,7 +18,7 @@ epochs of the same round, printed as the median over rounds with its 95% interva
 are met when the whole interval is: overhead's upper end <= 2%, efficiency's lower end >= 0.95.
 On CUDA it also counts host synchronizations per training epoch (sync debug mode "warn").
 
-    python benchmarks/harness.py [--device cuda] [--rounds 15] [--subset 8000] [--threads 1]
+    python benchmarks/harness.py [--device cuda] [--rounds 25] [--subset 8000] [--threads 1]
                                  [--parts a,b,c]
 """
 
@@ -208,7 +208,7 @@ def sync_benchmark(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--rounds", type=int, default=15, help="timed epochs per variant")
+    parser.add_argument("--rounds", type=int, default=25, help="timed epochs per variant")
     parser.add_argument("--seed", type=int, default=0, help="seed of the variants' order")
     parser.add_argument("--dataset", default="fashion_mnist")
     parser.add_argument("--model", default="small_cnn")
@@ -217,7 +217,10 @@ def main() -> None:
     parser.add_argument("--pruner", default="orderdp")
     parser.add_argument("--ratios", default="0.3,0.5,0.7")
     parser.add_argument(
-        "--threads", type=int, help="CPU threads (default: torch's; 1 is steadier on busy CPUs)"
+        "--threads",
+        type=int,
+        default=1,
+        help="CPU threads (default 1: with every core busy, any other process stalls an epoch)",
     )
     parser.add_argument("--parts", default="a,b,c", help="which parts to run (default: a,b,c)")
     args, ignored = parser.parse_known_args()  # nox passes the same arguments to every benchmark
