@@ -17,7 +17,7 @@ import pandas as pd
 
 from prunebench.reports.figures import ReportFigure
 from prunebench.reports.frame import section_title
-from prunebench.reports.html import HtmlReport
+from prunebench.reports.html import HtmlReport, markdown_table
 from prunebench.reports.runs import ExperimentData
 from prunebench.stats import DEFAULT_LEVEL
 from prunebench.stats.lossless import DEFAULT_MIN_TOLERANCE
@@ -119,6 +119,25 @@ def concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
 def per_section_csv(name: str) -> Callable[[ReportContent], pd.DataFrame]:
     """One CSV of a per-section table: every section's ``parts[name]`` rows together."""
     return lambda content: concat([s.parts[name] for s in content.sections])
+
+
+def per_section_markdown(
+    content: ReportContent,
+    heading: str,
+    note: str,
+    table: Callable[[SectionContent], pd.DataFrame],
+    after: Callable[[SectionContent], str | None] = lambda section: None,
+) -> list[str]:
+    """A per-section table for leaderboard.md: the heading and note, then each section's table
+    (or "No data.") and the optional line ``after`` gives for it."""
+    lines = [f"## {heading}", "", note, ""]
+    for section in content.sections:
+        shown = table(section)
+        lines += [f"### {section.title}", ""]
+        lines.append(markdown_table(shown) if not shown.empty else "No data.\n")
+        if extra := after(section):
+            lines += [extra, ""]
+    return lines
 
 
 def show_figure(page: HtmlReport, section: SectionContent, name: str) -> None:

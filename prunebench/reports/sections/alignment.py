@@ -15,8 +15,14 @@ from prunebench.reports.diagnostics import (
     unmeasured_cells,
 )
 from prunebench.reports.frame import in_section
-from prunebench.reports.html import HtmlReport, markdown_table
-from prunebench.reports.model import ReportContent, Section, SectionContent, concat
+from prunebench.reports.html import HtmlReport
+from prunebench.reports.model import (
+    ReportContent,
+    Section,
+    SectionContent,
+    concat,
+    per_section_markdown,
+)
 
 NOTE = (
     "Cosine similarity between the gradient of the epoch's plan (its samples, repeats and loss "
@@ -79,14 +85,13 @@ def html(page: HtmlReport, content: ReportContent) -> None:
 
 def markdown(content: ReportContent) -> list[str]:
     """Table 11 of every section, for leaderboard.md."""
-    lines = ["## Table 11: gradient alignment with full data", "", NOTE, ""]
-    for section in content.sections:
-        table = format_checkpoints(section.parts["alignment"].table, 4)
-        lines += [f"### {section.title}", ""]
-        lines.append(markdown_table(table) if not table.empty else "No data.\n")
-        if _unmeasured_text(section):
-            lines += [_unmeasured_text(section), ""]
-    return lines
+    return per_section_markdown(
+        content,
+        "Table 11: gradient alignment with full data",
+        NOTE,
+        lambda section: format_checkpoints(section.parts["alignment"].table, 4),
+        after=_unmeasured_text,
+    )
 
 
 def _csv(content: ReportContent) -> pd.DataFrame:

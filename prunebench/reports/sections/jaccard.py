@@ -8,7 +8,7 @@ import pandas as pd
 from prunebench.reports import figures as fig
 from prunebench.reports.diagnostics import format_checkpoints, jaccard_checkpoints
 from prunebench.reports.frame import in_section
-from prunebench.reports.html import HtmlReport, markdown_table
+from prunebench.reports.html import HtmlReport
 from prunebench.reports.model import (
     Drawn,
     FigureInput,
@@ -16,6 +16,7 @@ from prunebench.reports.model import (
     Section,
     SectionContent,
     per_section_csv,
+    per_section_markdown,
     show_figure,
 )
 
@@ -56,12 +57,12 @@ def html(page: HtmlReport, content: ReportContent) -> None:
 
 def markdown(content: ReportContent) -> list[str]:
     """Table 8 of every section, for leaderboard.md."""
-    lines = ["## Table 8: coreset Jaccard at progress checkpoints", "", NOTE, ""]
-    for section in content.sections:
-        table = format_checkpoints(section.parts["jaccard"], 3)
-        lines += [f"### {section.title}", ""]
-        lines.append(markdown_table(table) if not table.empty else "No data.\n")
-    return lines
+    return per_section_markdown(
+        content,
+        "Table 8: coreset Jaccard at progress checkpoints",
+        NOTE,
+        lambda section: format_checkpoints(section.parts["jaccard"], 3),
+    )
 
 
 REPORT_SECTION = Section(

@@ -10,7 +10,7 @@ import pandas as pd
 from prunebench.reports import figures as fig
 from prunebench.reports.diagnostics import PHASE_NAMES, format_stability, stability_phases
 from prunebench.reports.frame import in_section
-from prunebench.reports.html import HtmlReport, markdown_table
+from prunebench.reports.html import HtmlReport
 from prunebench.reports.model import (
     Drawn,
     FigureInput,
@@ -18,6 +18,7 @@ from prunebench.reports.model import (
     Section,
     SectionContent,
     per_section_csv,
+    per_section_markdown,
     show_figure,
 )
 
@@ -99,12 +100,12 @@ def html(page: HtmlReport, content: ReportContent) -> None:
 
 def markdown(content: ReportContent) -> list[str]:
     """Table 9 of every section, for leaderboard.md."""
-    lines = ["## Table 9: accuracy and gradient stability by phase", "", note(content), ""]
-    for section in content.sections:
-        table = format_stability(section.parts["stability"])
-        lines += [f"### {section.title}", ""]
-        lines.append(markdown_table(table) if not table.empty else "No data.\n")
-    return lines
+    return per_section_markdown(
+        content,
+        "Table 9: accuracy and gradient stability by phase",
+        note(content),
+        lambda section: format_stability(section.parts["stability"]),
+    )
 
 
 REPORT_SECTION = Section(
