@@ -53,6 +53,11 @@ params = { anneal = true }
             "label = 5",
             "[[pruners]] #2: 'label' must be a non-empty string, got 5",
         ),
+        (
+            "params = { anneal = true }",
+            "params = { anneal = true }\n\n[search]\nconfirm_seeds = 5\nconfirm_max_seeds = 3",
+            "[search]: 'confirm_max_seeds' must be an integer >= confirm_seeds (5), got 3",
+        ),
     ],
 )
 @pytest.mark.parametrize("dry_run", [True, False])

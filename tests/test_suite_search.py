@@ -336,12 +336,14 @@ def test_the_confirmed_answer_rests_only_on_fresh_seeds(stores):
     confirmed = confirmation.confirmed
     assert confirmed is not None and confirmed.searched_ratio == result.best["prune_ratio"]
     assert confirmed.verdict.n_pruned == confirmed.verdict.n_full == 3
-    # 2 seeds x 6 trials, 3 fresh full-data runs, 3 fresh runs of the one candidate.
-    assert result.training_runs == 12 + 3 + 3
+    # 2 seeds x 6 trials, 3 fresh full-data runs, 3 fresh runs of each of the two candidates
+    # (the two largest lossless ratios, smaller first: both pass, the larger is the answer).
+    assert [a.looks for a in confirmation.attempts] == [1, 1]
+    assert result.training_runs == 12 + 3 + 3 + 3
     (search_run,) = runs_of(stores["tracking_uri"], "tiny", kind="search")
     metrics = search_run.data.metrics
     assert metrics["confirmed_searched_ratio"] == result.best["prune_ratio"]
-    assert metrics["search_training_runs"] == 18
+    assert metrics["search_training_runs"] == 21
 
 
 def test_the_grid_search_reuses_the_suites_cells(stores):

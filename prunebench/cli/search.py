@@ -100,6 +100,7 @@ def execute(args: argparse.Namespace) -> int:
         "sampler_seed": args.sampler_seed,
         "sampler": settings.sampler,
         "confirm_seeds": settings.confirm_seeds,
+        "confirm_max_seeds": settings.confirm_max_seeds,
     }
     if args.workers == 1:
         for pruner, variant in searches:
@@ -184,13 +185,15 @@ def confirmation_line(result) -> str:
     if not confirmation.attempts:
         return f"  confirmed on fresh seeds: nothing to confirm ({cost})"
     seeds = f"seeds {confirmation.seeds[0]}-{confirmation.seeds[-1]}"
+    tried = ", ".join(
+        f"{a.searched_ratio:.3f} {a.verdict.verdict} on {a.seeds} seeds a side "
+        f"({a.looks} look{'s' if a.looks > 1 else ''})"
+        for a in confirmation.attempts
+    )
     confirmed = confirmation.confirmed
     if confirmed is None:
-        tried = ", ".join(
-            f"{a.searched_ratio:.3f} {a.verdict.verdict}" for a in confirmation.attempts
-        )
         return f"  confirmed on fresh {seeds}: none (tried {tried}; {cost})"
     return (
         f"  CONFIRMED largest lossless prune ratio on fresh {seeds}: {confirmed.prune_ratio:.3f}, "
-        f"{confirmed.verdict.loss_text()} ({cost})"
+        f"{confirmed.verdict.loss_text()} (tried {tried}; {confirmation.rule}; {cost})"
     )

@@ -137,6 +137,7 @@ def search_results(
             "largest_lossless_ratio": _column(searches, "metrics.largest_lossless_ratio"),
             "confirmed_lossless_ratio": _column(searches, "metrics.confirmed_lossless_ratio"),
             "confirmed_lower_bound": _column(searches, "metrics.confirmed_lower_bound"),
+            "confirmed_seeds": _column(searches, "metrics.confirmed_seeds"),
             "confirm_attempts": _column(searches, "metrics.confirm_attempts"),
             "search_training_runs": _column(searches, "metrics.search_training_runs"),
             "trials": searches["run_id"].map(trial_counts).fillna(0).astype(int),

@@ -1,26 +1,42 @@
 """The search's answer confirmed on fresh seeds: the winner's curse, removed.
 
 The largest lossless ratio a search finds is the best of its trials judged on the seeds that
-chose it, so it overstates itself. Here the candidates (the search's lossless trials, largest
-ratio first) are trained again on CONFIRM_SEED_START, CONFIRM_SEED_START + 1, ... seeds no trial
-and no suite cell used, against full data trained on those same fresh seeds, and decided by the
-same lossless rule. The first candidate the fresh seeds call lossless is the confirmed answer;
-at most ``MAX_CANDIDATES`` are tried, so the cost is bounded and recorded.
+chose it, so it overstates itself. Here the candidates (the ``MAX_CANDIDATES`` largest ratios
+the search's own seeds call lossless) are trained again on CONFIRM_SEED_START,
+CONFIRM_SEED_START + 1, ... seeds no trial and no suite cell used, against full data trained on
+those same fresh seeds, and decided by the same lossless rule.
+
+Two rules keep the false-lossless rate of the confirmed answer at most ``level``:
+
+- **Fixed sequence.** The candidates are tested in a fixed order, smallest ratio first, each at
+  the full level, and the sequence stops at the first that is not lossless; the confirmed answer
+  is the largest ratio passed. Every false "lossless" would be the sequence's first error, so
+  the family-wise rate is at most ``level`` without splitting it (tests/test_confirm.py simulates
+  it).
+- **Rounds of fresh seeds until decided.** A candidate still undecided gets another round of
+  ``seeds`` fresh seeds (full data too), up to ``max_seeds`` a side; each of its at most L looks
+  tests at ``level / L`` (stats.sequential, the rule ``--until-decided`` uses).
+
+The cost is bounded (``MAX_CANDIDATES`` x ``max_seeds`` runs, plus full data's) and recorded.
 """
 
 from __future__ import annotations
 
+import logging
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from prunebench.stats import NonInferiority, lossless_test
+from prunebench.stats import NonInferiority, look_level, lossless_test, planned_looks
+from prunebench.stats.sequential import rule_text
+
+log = logging.getLogger(__name__)
 
 CONFIRM_SEED_START = 1000
 """Fresh seeds start here: presets and searches use small seeds (0, 1, ...)."""
 MAX_CANDIDATES = 2
-"""Candidates tried on fresh seeds before the search reports none confirmed."""
+"""Candidates tried on fresh seeds: the largest lossless ratios of the search's own seeds."""
 
 Train = Callable[[dict[str, Any] | None, int], tuple[float, float]]
 """(pruner params, or None for full data; seed) -> (test accuracy, realized prune ratio)."""
@@ -33,7 +49,7 @@ def confirmation_seeds(count: int) -> list[int]:
 
 @dataclass(frozen=True)
 class Attempt:
-    """One candidate retrained on fresh seeds."""
+    """One candidate retrained on fresh seeds, in one or more rounds."""
 
     searched_ratio: float
     """The candidate's ratio on the search's own seeds."""
@@ -41,6 +57,14 @@ class Attempt:
     """Its realized ratio on the fresh seeds."""
     params: dict[str, Any]
     verdict: NonInferiority
+    """The verdict of its last look (at that look's level)."""
+    looks: int = 1
+    """Looks taken: rounds of fresh seeds it was tested after."""
+
+    @property
+    def seeds(self) -> int:
+        """Fresh seeds a side its verdict rests on."""
+        return self.verdict.n_pruned
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready summary."""
@@ -50,6 +74,8 @@ class Attempt:
             "params": self.params,
             "verdict": self.verdict.verdict,
             "lower_bound": self.verdict.lower_bound,
+            "seeds": self.seeds,
+            "looks": self.looks,
             "sentence": self.verdict.sentence,
         }
 
@@ -59,14 +85,24 @@ class Confirmation:
     """What the fresh seeds said of the search's candidates."""
 
     seeds: list[int]
+    """Every fresh seed trained (the longest candidate's)."""
     attempts: list[Attempt] = field(default_factory=list)
     training_runs: int = 0
     """Runs the confirmation asked for (full data's included; reused runs count too)."""
+    rule: str = ""
+    """The error rule in words (fixed sequence, looks and the level of each)."""
 
     @property
     def confirmed(self) -> Attempt | None:
-        """The largest candidate the fresh seeds call lossless (None: none confirmed)."""
-        return next((a for a in self.attempts if a.verdict.lossless), None)
+        """The largest candidate the fixed sequence passed (None: none confirmed)."""
+        passed = [attempt for attempt in self.attempts if attempt.verdict.lossless]
+        return passed[-1] if passed else None
+
+
+def candidate_order(candidates: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The fixed sequence: the ``MAX_CANDIDATES`` largest ratios, smallest of them first."""
+    largest = sorted(candidates, key=lambda row: -row["prune_ratio"])[:MAX_CANDIDATES]
+    return largest[::-1]
 
 
 def confirm(
@@ -75,24 +111,42 @@ def confirm(
     seeds: int,
     margin: float,
     level: float,
+    max_seeds: int | None = None,
 ) -> Confirmation:
-    """Retrain ``candidates`` (frontier rows: prune_ratio, params), largest ratio first, on
-    ``seeds`` fresh seeds until one is lossless against full data on the same seeds."""
-    fresh = confirmation_seeds(seeds)
-    ordered = sorted(candidates, key=lambda row: -row["prune_ratio"])[:MAX_CANDIDATES]
-    if not ordered:
-        return Confirmation(fresh)
-    full = [train(None, seed)[0] for seed in fresh]
-    runs, attempts = len(fresh), []
+    """Retrain ``candidates`` (frontier rows: prune_ratio, params) on fresh seeds in the fixed
+    sequence, each in rounds of ``seeds`` until decided or ``max_seeds`` a side (default:
+    ``seeds``, one look), against full data on the same seeds."""
+    max_seeds = max(seeds, max_seeds or seeds)
+    looks = planned_looks(seeds, max_seeds, seeds)
+    each = look_level(looks, level)
+    rule = (
+        f"fixed sequence over at most {MAX_CANDIDATES} candidates, smallest ratio first, "
+        f"stopping at the first not lossless; rounds of {seeds} fresh seeds up to {max_seeds}: "
+        + rule_text(looks, level)
+    )
+    ordered = candidate_order(candidates)
+    full: list[float] = []  # full data on the fresh seeds, grown as rounds need them
+    runs, attempts, trained = 0, [], 0
     for row in ordered:
-        outcomes = [train(row["params"], seed) for seed in fresh]
-        runs += len(fresh)
-        accuracies = [accuracy for accuracy, _ in outcomes]
-        if any(a != a for a in accuracies + full):  # NaN: a fresh run failed
-            continue
-        verdict = lossless_test(accuracies, full, margin=margin, level=level)
+        outcomes: list[tuple[float, float]] = []
+        n, look = seeds, 0
+        while True:
+            look += 1
+            fresh = confirmation_seeds(n)
+            new_pruned, new_full = fresh[len(outcomes) :], fresh[len(full) :]
+            outcomes += [train(row["params"], seed) for seed in new_pruned]
+            full += [train(None, seed)[0] for seed in new_full]
+            runs, trained = runs + len(new_pruned) + len(new_full), max(trained, n)
+            accuracies = [accuracy for accuracy, _ in outcomes]
+            if any(a != a for a in accuracies + full[:n]):  # NaN: a fresh run failed
+                log.warning("a fresh run of candidate %s failed: the sequence stops", row)
+                return Confirmation(confirmation_seeds(trained), attempts, runs, rule)
+            verdict = lossless_test(accuracies, full[:n], margin=margin, level=each)
+            if verdict.verdict != "undecided" or n >= max_seeds:
+                break
+            n = min(n + seeds, max_seeds)
         ratio = statistics.fmean(ratio for _, ratio in outcomes)
-        attempts.append(Attempt(row["prune_ratio"], ratio, row["params"], verdict))
-        if verdict.lossless:
+        attempts.append(Attempt(row["prune_ratio"], ratio, row["params"], verdict, look))
+        if not verdict.lossless:
             break
-    return Confirmation(fresh, attempts, runs)
+    return Confirmation(confirmation_seeds(trained), attempts, runs, rule)

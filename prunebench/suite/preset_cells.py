@@ -59,6 +59,9 @@ class SearchSettings:
     sampler: str = "tpe"
     confirm_seeds: int | None = None
     """Fresh seeds the answer is confirmed on (None: as many as ``seeds``)."""
+    confirm_max_seeds: int | None = None
+    """Fresh seeds a side an undecided candidate may grow to, a round of ``confirm_seeds`` at a
+    time (None: no more rounds)."""
 
 
 @dataclass(frozen=True)

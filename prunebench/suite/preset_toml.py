@@ -39,6 +39,7 @@ A preset reads like this (every key but ``name``, ``budget`` and ``pruners`` has
     seeds = 2
     sampler = "tpe"                      # or "grid": the preset's own prune ratios
     confirm_seeds = 2                    # fresh seeds the answer is confirmed on (default: seeds)
+    confirm_max_seeds = 6                # rounds of confirm_seeds more while undecided, up to this
 
 Besides its main cells (record tag ``prunebench.comparison`` = "main"), a preset can ask for two
 fair comparisons:
@@ -95,6 +96,7 @@ _SEARCH_KEYS = {
     "model",
     "sampler",
     "confirm_seeds",
+    "confirm_max_seeds",
 }
 SEARCH_SAMPLERS = ("tpe", "grid")
 """tpe: Optuna's TPE over the pruner's search space; grid: the preset's prune ratios."""
@@ -293,6 +295,18 @@ def _parse_search(where: str, table: Any) -> SearchSettings:
         isinstance(confirm_seeds, bool) or not isinstance(confirm_seeds, int) or confirm_seeds < 2
     ):
         raise _fail(at, f"'confirm_seeds' must be an integer >= 2, got {confirm_seeds!r}")
+    confirm_max_seeds = table.get("confirm_max_seeds")
+    least = confirm_seeds or seeds
+    if confirm_max_seeds is not None and (
+        isinstance(confirm_max_seeds, bool)
+        or not isinstance(confirm_max_seeds, int)
+        or confirm_max_seeds < least
+    ):
+        raise _fail(
+            at,
+            f"'confirm_max_seeds' must be an integer >= confirm_seeds ({least}), "
+            f"got {confirm_max_seeds!r}",
+        )
     return SearchSettings(
         pruners,
         trials,
@@ -302,4 +316,5 @@ def _parse_search(where: str, table: Any) -> SearchSettings:
         table.get("model"),
         sampler,
         confirm_seeds,
+        confirm_max_seeds,
     )

@@ -87,9 +87,11 @@ def run_search(
     variant: str | None = None,
     sampler: str = "tpe",
     confirm_seeds: int | None = None,
+    confirm_max_seeds: int | None = None,
 ) -> SearchResult:
     """Search ``pruner``'s largest lossless prune ratio on the preset's first dataset and model,
-    then confirm it on ``confirm_seeds`` fresh seeds (default: ``seeds``; 0: no confirmation).
+    then confirm it on ``confirm_seeds`` fresh seeds (default: ``seeds``; 0: no confirmation),
+    in rounds up to ``confirm_max_seeds`` while undecided (``suite.confirm``).
 
     ``variant`` is the preset label of the variant to search (see :func:`search_variants`); it
     may be left out when the pruner has one. ``tolerance`` is the non-inferiority margin.
@@ -275,7 +277,9 @@ def run_search(
         with exclusive_lock(turn):
             done = optuna.load_study(study_name=study_name, storage=storage).user_attrs
             if not done.get("confirmed"):
-                confirmation = confirm(lossless, train, confirm_seeds or seeds, margin, level)
+                confirmation = confirm(
+                    lossless, train, confirm_seeds or seeds, margin, level, confirm_max_seeds
+                )
                 result = dataclasses.replace(result, confirmation=confirmation)
                 runs += confirmation.training_runs
                 study.set_user_attr("confirmed", True)

@@ -123,11 +123,13 @@ def log_result(client, run_id: str, result: SearchResult) -> None:
         metrics["search_training_runs"] = result.training_runs
         metrics["confirm_seeds"] = len(confirmation.seeds)
         metrics["confirm_attempts"] = len(confirmation.attempts)
+        metrics["confirm_looks"] = sum(attempt.looks for attempt in confirmation.attempts)
         confirmed = confirmation.confirmed
         if confirmed is not None:
             metrics["confirmed_lossless_ratio"] = confirmed.prune_ratio
             metrics["confirmed_searched_ratio"] = confirmed.searched_ratio
             metrics["confirmed_lower_bound"] = confirmed.verdict.lower_bound
+            metrics["confirmed_seeds"] = confirmed.seeds
     mlflow_store.log_values(client, run_id, metrics=metrics)
     if result.best is not None:
         # Tags, not params: a later trial (or worker) may find a larger lossless ratio.
@@ -144,6 +146,7 @@ def log_result(client, run_id: str, result: SearchResult) -> None:
         if confirmation is not None:
             path = Path(folder) / record.ARTIFACT_CONFIRMATION
             attempts = [attempt.as_dict() for attempt in confirmation.attempts]
-            path.write_text(json.dumps({"seeds": confirmation.seeds, "attempts": attempts}))
+            summary = {"seeds": confirmation.seeds, "rule": confirmation.rule}
+            path.write_text(json.dumps({**summary, "attempts": attempts}))
             client.log_artifact(run_id, str(path))
     client.set_terminated(run_id, "FINISHED")

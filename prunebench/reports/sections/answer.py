@@ -203,6 +203,16 @@ def ratio_sentences(board: pd.DataFrame, margin: float) -> list[str]:
     return out
 
 
+CONFIRMED_INTRO = (
+    "Largest lossless prune ratio per pruner: the search's answer on its own seeds, and its "
+    "largest two lossless ratios retrained on fresh seeds no trial used, smaller first, against "
+    "full data on those seeds (a fixed sequence that stops at the first ratio not lossless, so "
+    "the false-lossless rate stays at the level), a candidate still undecided getting rounds of "
+    "fresh seeds with the level split over its looks (Bonferroni). The confirmed answer is the "
+    "largest ratio passed; an unconfirmed one is labelled so."
+)
+
+
 def confirmed_table(searches: pd.DataFrame) -> pd.DataFrame:
     """The latest finished search per pruner variant: its answer on its own seeds and on fresh
     seeds, and the training runs it cost."""
@@ -225,6 +235,9 @@ def confirmed_table(searches: pd.DataFrame) -> pd.DataFrame:
             "Confirmed on fresh seeds": latest["confirmed_lossless_ratio"].map(pct),
             "Lower bound there (pts)": latest["confirmed_lower_bound"].map(
                 lambda v: "—" if pd.isna(v) else f"{100 * v:+.2f}"
+            ),
+            "Fresh seeds a side": latest["confirmed_seeds"].map(
+                lambda v: "—" if pd.isna(v) else f"{int(v)}"
             ),
             "Trials": latest["trials"],
             "Training runs": latest["search_training_runs"].map(
@@ -298,11 +311,7 @@ def html(page: HtmlReport, content: ReportContent) -> None:
         page.table(verdict_table(section.board, content.design))
     confirmed = confirmed_table(content.searches)
     if not confirmed.empty:
-        page.text(
-            "Largest lossless prune ratio per pruner, found by the search on its seeds and "
-            "retrained on fresh seeds no trial used (the confirmed answer; an unconfirmed one is "
-            "labelled so):"
-        )
+        page.text(CONFIRMED_INTRO)
         page.table(confirmed)
 
 
@@ -343,7 +352,7 @@ def markdown(content: ReportContent) -> list[str]:
         lines += [markdown_table(verdict_table(section.board, content.design)), ""]
     confirmed = confirmed_table(content.searches)
     if not confirmed.empty:
-        lines += ["Largest lossless prune ratio, confirmed on fresh seeds:", ""]
+        lines += [CONFIRMED_INTRO, ""]
         lines += [markdown_table(confirmed), ""]
     return lines
 
