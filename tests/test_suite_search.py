@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import threading
 from pathlib import Path
 
 import optuna
@@ -15,6 +16,7 @@ from prunebench.bench.run import train_run
 from prunebench.cli.main import main
 from prunebench.errors import ConfigError
 from prunebench.stats.lossless import is_lossless
+from prunebench.stores import exclusive_lock
 from prunebench.suite.presets import load_preset
 from prunebench.suite.runner import plan, run_suite
 from prunebench.suite.search import run_search, search_variants
@@ -344,6 +346,30 @@ def test_the_confirmed_answer_rests_only_on_fresh_seeds(stores):
     metrics = search_run.data.metrics
     assert metrics["confirmed_searched_ratio"] == result.best["prune_ratio"]
     assert metrics["search_training_runs"] == 21
+
+
+def test_a_confirmation_does_not_wait_for_other_variants_confirmations(stores):
+    # Each study takes its own turn lock: a lock on the shared folder (which every variant's
+    # confirmation once took, so two search workers confirmed one variant at a time) is not it.
+    preset = load_preset(str(stores["preset"]))
+    shared = Path(stores["checkpoint_dir"]) / "search" / "confirm"
+    shared.mkdir(parents=True)
+    outcome = []
+
+    def search():
+        result = run_search(
+            preset, "random", trials=2, seeds=2, tracking_uri=stores["tracking_uri"],
+            storage_url=stores["storage_url"], checkpoint_dir=stores["checkpoint_dir"],
+            evaluate=planted, confirm_seeds=2,
+        )  # fmt: skip
+        outcome.append(result)
+
+    with exclusive_lock(shared):  # as another variant's confirmation in progress would hold it
+        worker = threading.Thread(target=search, daemon=True)
+        worker.start()
+        worker.join(timeout=120)
+        assert not worker.is_alive(), "the confirmation waited for another variant's lock"
+    assert outcome and outcome[0].confirmation is not None
 
 
 def test_the_grid_search_reuses_the_suites_cells(stores):

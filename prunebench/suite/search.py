@@ -270,10 +270,11 @@ def run_search(
                     return evaluate(reference_pruner(), {}, seed, fresh_tags)
             return evaluate(pruner, params, seed, fresh_tags)
 
-        # Once per study: workers that finish together take turns (a folder lock on this
-        # machine), and a worker that finds the confirmation done leaves it to the record.
-        turn = references / "confirm"
-        turn.mkdir(exist_ok=True)
+        # Once per study: its workers that finish together take turns (a folder lock of the
+        # study's own on this machine: other variants' confirmations run beside it), and a
+        # worker that finds the confirmation done leaves it to the record.
+        turn = references / "confirm" / hashlib.sha256(study_name.encode()).hexdigest()[:16]
+        turn.mkdir(parents=True, exist_ok=True)
         with exclusive_lock(turn):
             done = optuna.load_study(study_name=study_name, storage=storage).user_attrs
             if not done.get("confirmed"):
