@@ -66,7 +66,8 @@ def test_the_report_says_how_many_rounds_and_seeds_each_verdict_rests_on():
         }
     )
     table = verdict_table(board, design=(3, 3)).set_index("Pruner")
-    assert table.loc["rs2", "50% seeds (rounds)"] == "3 (1)"  # decided at the first look
-    assert table.loc["random", "50% seeds (rounds)"] == "9 (3)"  # two rounds added
-    assert "50% seeds (rounds)" not in verdict_table(board).columns  # no design: not shown
+    assert table.loc["rs2", "Seeds (rounds)"] == "3 (1)"  # decided at the first look
+    assert table.loc["random", "Seeds (rounds)"] == "9 (3)"  # two rounds added
+    assert list(table.index) == ["random", "rs2"]  # the better lower bound first
+    assert "Seeds (rounds)" not in verdict_table(board).columns  # no design: not shown
     assert [rounds(n, (5, 5)) for n in (5, 6, 10, 11, 20)] == [1, 2, 2, 3, 4]

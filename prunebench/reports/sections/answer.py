@@ -99,20 +99,20 @@ def saturation(everything: pd.DataFrame) -> list[Saturation]:
     return out
 
 
-def pooled_spread(board: pd.DataFrame) -> tuple[float, int]:
-    """Seed spread pooled over a section's main cells (sqrt of the df-weighted variance) and
-    the cells it pools; the spread the margin's power computation uses."""
+def typical_spread(board: pd.DataFrame) -> tuple[float, int]:
+    """The median seed spread over a section's main cells, and how many cells it is over; the
+    spread the margin's power computation uses. A median, not a pooled variance: a collapsed
+    cell (a method lossy by tens of points) has a seed spread of points that says nothing of
+    the spread of a pruner as good as full data, and pooling let one such cell decide it."""
     cells = board[(board["comparison"] == record.COMPARISON_MAIN) & (board["n_seeds"] >= 2)]
     if cells.empty:
         return np.nan, 0
-    df = cells["n_seeds"] - 1
-    variance = float((df * cells["accuracy_std"] ** 2).sum() / df.sum())
-    return float(np.sqrt(variance)), len(cells)
+    return float(cells["accuracy_std"].median()), len(cells)
 
 
 def power_sentence(board: pd.DataFrame, margin: float, level: float) -> str:
     """The margin against what the seeds can support (power 0.8 for a truly equal pruner)."""
-    spread, cells = pooled_spread(board)
+    spread, cells = typical_spread(board)
     ran = board.loc[board["n_seeds"] > 0, "n_seeds"]
     seeds = int(ran.median()) if len(ran) else 0  # the typical cell's, not a partial one's
     if np.isnan(spread) or seeds < 2:
@@ -125,7 +125,7 @@ def power_sentence(board: pd.DataFrame, margin: float, level: float) -> str:
         else f"a truly equal pruner would be declared lossless with power under {DEFAULT_POWER}"
     )
     return (
-        f"Margin {100 * margin:g} points. The seed spread pooled over {cells} cells is "
+        f"Margin {100 * margin:g} points. The median seed spread over {cells} cells is "
         f"{100 * spread:.3f} points; with {seeds} seeds a side a one-sided t-test at level "
         f"{level:g} supports margins down to {100 * supported:.3f} points (power "
         f"{DEFAULT_POWER:g}), {fits} {tail}."
@@ -145,6 +145,12 @@ def _cell(verdict, lower: float) -> str:
     return f"{VERDICT_MARKS.get(verdict, '')} {verdict}{bound}"
 
 
+def _cells(rows: pd.DataFrame, comparison: str) -> list[str]:
+    """The verdict and lower bound of each row's comparison (``lossless``: against full data)."""
+    verdicts, bounds = rows[f"{comparison}_verdict"], rows[f"{comparison}_lower_bound"]
+    return [_cell(verdict, bound) for verdict, bound in zip(verdicts, bounds, strict=True)]
+
+
 def rounds(seeds: int, design: tuple[int, int] | None) -> int:
     """Rounds of seeds a verdict on ``seeds`` seeds rests on under an --until-decided
     ``design`` (initial seeds, seeds a round adds); 1 without one."""
@@ -155,25 +161,28 @@ def rounds(seeds: int, design: tuple[int, int] | None) -> int:
 
 
 def verdict_table(board: pd.DataFrame, design: tuple[int, int] | None = None) -> pd.DataFrame:
-    """Pruner rows, a column pair per realized ratio: the verdict against full data and against
-    same-compute full data, each with its one-sided 95% lower bound (points); under an
-    --until-decided ``design`` also the seeds and rounds each pruned cell rests on."""
+    """A row per pruned cell, by realized ratio, then best lower bound first: the verdict
+    against full data and against same-compute full data, each with its one-sided 95% lower
+    bound (points); under an --until-decided ``design`` also the seeds and rounds it rests on.
+    Long, not a column pair per ratio: methods that realize their own ratios would otherwise
+    widen it past a laptop screen."""
     rows = verdict_frame(board)
     if rows.empty:
         return pd.DataFrame()
-    table = {}
-    for ratio, at in rows.groupby("prune_ratio", sort=True):
-        head = f"{100 * ratio:.0f}%"
-        for _, row in at.iterrows():
-            line = table.setdefault(row["pruner_label"], {"Pruner": row["pruner_label"]})
-            if design is not None:
-                seeds = int(row["n_seeds"])
-                line[f"{head} seeds (rounds)"] = f"{seeds} ({rounds(seeds, design)})"
-            line[f"{head} vs full"] = _cell(row["lossless_verdict"], row["lossless_lower_bound"])
-            line[f"{head} vs same compute"] = _cell(
-                row["same_compute_verdict"], row["same_compute_lower_bound"]
-            )
-    return pd.DataFrame(list(table.values())).fillna("—")
+    rows = rows.sort_values(["prune_ratio", "lossless_lower_bound"], ascending=[True, False])
+    table = pd.DataFrame(
+        {
+            "Realized ratio": [f"{100 * ratio:.0f}%" for ratio in rows["prune_ratio"]],
+            "Pruner": rows["pruner_label"].to_numpy(),
+            "vs full": _cells(rows, "lossless"),
+            "vs same compute": _cells(rows, "same_compute"),
+        }
+    )
+    if design is not None:
+        table["Seeds (rounds)"] = [
+            f"{int(n)} ({rounds(int(n), design)})" for n in rows["n_seeds"].to_numpy()
+        ]
+    return table
 
 
 def decided_share(board: pd.DataFrame) -> tuple[int, int]:
