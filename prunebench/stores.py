@@ -193,8 +193,9 @@ def lock_path(url: str) -> Path:
 
 
 @contextlib.contextmanager
-def exclusive_lock(path: Path) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``path`` (a folder, or a lock file created if missing).
+def exclusive_lock(path: Path, wait: bool = True) -> Iterator[bool]:
+    """Hold an exclusive ``flock`` on ``path`` (a folder, or a lock file created if missing);
+    yields whether it is held. ``wait=False``: if another process holds it, yield False at once.
 
     Locking a folder leaves no lock file behind. If ``path`` cannot be opened (read-only place)
     the block runs unlocked: whatever it writes there then fails with its own clear error.
@@ -206,11 +207,15 @@ def exclusive_lock(path: Path) -> Iterator[None]:
             path.parent.mkdir(parents=True, exist_ok=True)
             descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     except OSError:
-        yield
+        yield True
         return
     try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
-        yield
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:  # held elsewhere, and the caller would rather not wait
+            yield False
+            return
+        yield True
     finally:
         os.close(descriptor)  # closing releases the flock
 

@@ -372,6 +372,39 @@ def test_a_confirmation_does_not_wait_for_other_variants_confirmations(stores):
     assert outcome and outcome[0].confirmation is not None
 
 
+def test_fresh_full_data_seeds_another_worker_trains_are_passed_over_then_reused(stores):
+    # Full data on a fresh seed is trained once per machine, under a lock of its own: a seed
+    # another worker holds (1001 here) is passed over, the others trained, then it is waited
+    # for; two workers needing the same seeds so train them side by side.
+    preset = load_preset(str(stores["preset"]))
+    busy = Path(stores["checkpoint_dir"]) / "search" / "full" / "1001"
+    busy.mkdir(parents=True)
+    full_seeds, passed_over = [], threading.Event()
+
+    def recording(pruner, params, seed, tags):
+        if pruner == "full" and tags.get("prunebench.confirmation") == "true":
+            full_seeds.append(seed)
+            if seed == 1002:
+                passed_over.set()
+        return planted(pruner, params, seed, tags)
+
+    def search():
+        run_search(
+            preset, "random", trials=6, seeds=2, tracking_uri=stores["tracking_uri"],
+            storage_url=stores["storage_url"], checkpoint_dir=stores["checkpoint_dir"],
+            evaluate=recording, confirm_seeds=3,
+        )  # fmt: skip
+
+    with exclusive_lock(busy):  # another worker training full data on seed 1001
+        worker = threading.Thread(target=search, daemon=True)
+        worker.start()
+        assert passed_over.wait(timeout=120), "seed 1002 waited for the lock of seed 1001"
+        assert full_seeds == [1000, 1002]
+    worker.join(timeout=120)
+    assert not worker.is_alive()
+    assert full_seeds == [1000, 1002, 1001]  # then 1001, once its lock was free
+
+
 def test_the_grid_search_reuses_the_suites_cells(stores):
     # The grid's trials are the suite's own cells on the suite's seeds: nothing is retrained.
     preset = load_preset(str(stores["preset"]))

@@ -40,6 +40,9 @@ MAX_CANDIDATES = 2
 
 Train = Callable[[dict[str, Any] | None, int], tuple[float, float]]
 """(pruner params, or None for full data; seed) -> (test accuracy, realized prune ratio)."""
+TrainFull = Callable[[list[int]], list[float]]
+"""Fresh seeds -> full data's test accuracies on them (a search trains them once per machine,
+its workers side by side)."""
 
 
 def confirmation_seeds(count: int) -> list[int]:
@@ -112,10 +115,17 @@ def confirm(
     margin: float,
     level: float,
     max_seeds: int | None = None,
+    train_full: TrainFull | None = None,
 ) -> Confirmation:
     """Retrain ``candidates`` (frontier rows: prune_ratio, params) on fresh seeds in the fixed
     sequence, each in rounds of ``seeds`` until decided or ``max_seeds`` a side (default:
-    ``seeds``, one look), against full data on the same seeds."""
+    ``seeds``, one look), against full data on the same seeds (``train_full``, default
+    ``train`` a seed at a time)."""
+    if train_full is None:
+
+        def train_full(seeds: list[int]) -> list[float]:
+            return [train(None, seed)[0] for seed in seeds]
+
     max_seeds = max(seeds, max_seeds or seeds)
     looks = planned_looks(seeds, max_seeds, seeds)
     each = look_level(looks, level)
@@ -135,7 +145,7 @@ def confirm(
             fresh = confirmation_seeds(n)
             new_pruned, new_full = fresh[len(outcomes) :], fresh[len(full) :]
             outcomes += [train(row["params"], seed) for seed in new_pruned]
-            full += [train(None, seed)[0] for seed in new_full]
+            full += train_full(new_full) if new_full else []
             runs, trained = runs + len(new_pruned) + len(new_full), max(trained, n)
             accuracies = [accuracy for accuracy, _ in outcomes]
             if any(a != a for a in accuracies + full[:n]):  # NaN: a fresh run failed

@@ -264,11 +264,22 @@ def run_search(
         lossless = [row for row in result.frontier if row["lossless"]]
         fresh_tags = {**confirm_tags(search_run_id, study_name, preset, variant)}
 
-        def train(params: dict[str, Any] | None, seed: int) -> tuple[float, float]:
-            if params is None:  # shared by every variant's search: trained once, then reused
-                with exclusive_lock(references):
-                    return evaluate(reference_pruner(), {}, seed, fresh_tags)
+        def train(params: dict[str, Any], seed: int) -> tuple[float, float]:
             return evaluate(pruner, params, seed, fresh_tags)
+
+        def train_full(seeds: list[int]) -> list[float]:
+            # Shared by every variant's search: each seed trained once on this machine, under a
+            # lock of its own. A seed another worker is training is passed over, then waited
+            # for and reused, so two workers needing the same seeds train them side by side.
+            done: dict[int, float] = {}
+            for wait in (False, True):
+                for seed in [s for s in seeds if s not in done]:
+                    lock = references / "full" / str(seed)
+                    lock.mkdir(parents=True, exist_ok=True)
+                    with exclusive_lock(lock, wait=wait) as held:
+                        if held:
+                            done[seed] = evaluate(reference_pruner(), {}, seed, fresh_tags)[0]
+            return [done[seed] for seed in seeds]
 
         # Once per study: its workers that finish together take turns (a folder lock of the
         # study's own on this machine: other variants' confirmations run beside it), and a
@@ -279,7 +290,13 @@ def run_search(
             done = optuna.load_study(study_name=study_name, storage=storage).user_attrs
             if not done.get("confirmed"):
                 confirmation = confirm(
-                    lossless, train, confirm_seeds or seeds, margin, level, confirm_max_seeds
+                    lossless,
+                    train,
+                    confirm_seeds or seeds,
+                    margin,
+                    level,
+                    confirm_max_seeds,
+                    train_full,
                 )
                 result = dataclasses.replace(result, confirmation=confirmation)
                 runs += confirmation.training_runs
