@@ -10,6 +10,7 @@ import torch
 
 from prunebench.cli.main import main
 from prunebench.cli.suite import contention_line
+from prunebench.pruners import available_pruners
 from prunebench.suite.presets import CONFIG_DIR, load_preset
 
 NAMED = sorted(path.stem for path in CONFIG_DIR.glob("*.toml"))
@@ -87,3 +88,15 @@ def test_methods_preset_runs_the_fields_methods_on_the_demos_workload():
     assert [getattr(preset, key) for key in workload] == [getattr(demo, key) for key in workload]
     for key in ("subset", "lr", "batch_size", "augment", "loader", "num_threads"):
         assert preset.run_settings[key] == demo.run_settings[key], key
+
+
+def test_the_demo_runs_every_pruner_and_gives_each_ratio_knob_one_the_same_search():
+    demo = load_preset("demo-fmnist")
+    assert {cfg.pruner for cfg in demo.main_cells()} == set(available_pruners())
+    assert len(demo.seeds) >= 5
+    ratios = {cfg.target_prune_ratio() for cfg in demo.main_cells() if cfg.pruner == "random"}
+    assert ratios == {0.3, 0.7}
+    search = demo.search
+    assert set(search.pruners) == {"random", "rs2", "epsilon_greedy", "ucb", "infobatch", "orderdp"}
+    settings = (search.sampler, search.seeds, search.confirm_seeds, search.confirm_max_seeds)
+    assert settings == ("grid", 5, 5, 15)

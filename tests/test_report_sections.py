@@ -17,7 +17,7 @@ from prunebench.reports.build import build
 from prunebench.reports.leaderboard import leaderboard
 from prunebench.reports.model import ReportContent, Section, SectionContent
 from prunebench.reports.sections import SECTIONS, report_sections
-from prunebench.reports.sections.leaderboard import format_leaderboard
+from prunebench.reports.sections.leaderboard import format_leaderboard, split_leaderboard
 
 
 def test_the_registry_lists_exactly_the_section_modules_each_with_its_section_object():
@@ -111,3 +111,19 @@ def test_forward_only_passes_are_shown_and_charged_in_the_saved_passes():
     shown = format_leaderboard(board.reset_index()).set_index("Pruner")
     assert shown.loc["kakurenbo", "Forward-only passes"] == "2,000 (2× n)"
     assert shown.loc["random", "Forward-only passes"] == "—"
+
+
+def test_the_leaderboard_is_two_tables_that_each_fit_a_laptop_screen():
+    """15 columns in one table ran past a laptop screen; the accuracy table and the cost table
+    keep the ratio and pruner, share out every other column once, and hold 9 or fewer each."""
+    runs = pd.DataFrame(
+        [_run("full", 0.0, s, 10_000.0) for s in range(2)]
+        + [_run("kakurenbo", 0.5, s, 5_000.0, scoring=2_000.0) for s in range(2)]
+    )
+    shown = format_leaderboard(leaderboard(runs))
+    accuracy, cost = split_leaderboard(shown)
+    assert max(len(accuracy.columns), len(cost.columns)) <= 9
+    key = ["Ratio (%)", "Pruner"]
+    assert list(accuracy.columns[:2]) == key and list(cost.columns[:2]) == key
+    assert sorted([*accuracy.columns[2:], *cost.columns[2:]]) == sorted(shown.columns[2:])
+    assert "vs full (pts)" in accuracy and "Forward-only passes" in cost

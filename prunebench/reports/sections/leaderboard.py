@@ -104,6 +104,29 @@ def format_leaderboard(board: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+ACCURACY_COLUMNS = (
+    "Ratio (%)",
+    "Pruner",
+    "Rank (groups)",
+    "Realized ratio (%)",
+    "Accuracy (%, 95% CI)",
+    "Seeds",
+    "vs full (pts)",
+    "vs same compute (pts)",
+)
+"""The leaderboard's first table: what each cell reached and its verdicts."""
+
+
+def split_leaderboard(shown: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`format_leaderboard`'s columns as two tables that each fit a laptop screen:
+    accuracy and verdicts, then cost (time, passes, device-hours, savings, notes); both keep
+    the ratio and the pruner."""
+    if shown.empty:
+        return shown, shown
+    cost = [c for c in shown.columns if c not in ACCURACY_COLUMNS]
+    return shown[list(ACCURACY_COLUMNS)], shown[["Ratio (%)", "Pruner", *cost]]
+
+
 def row_classes(board: pd.DataFrame) -> list[str]:
     """HTML row classes: failed (no seed, or a failed run), flag (seeds or ratio off), plain."""
     flagged = board["seeds_flag"] | board["ratio_flag"]
@@ -137,7 +160,11 @@ def html(page: HtmlReport, content: ReportContent) -> None:
     for section in content.sections:
         page.heading(section.title, 3)
         runs = cell_run_links(section.board, usable, content.ui_url, content.data.experiment_id)
-        page.table(format_leaderboard(section.board).assign(Runs=runs), row_classes(section.board))
+        accuracy, cost = split_leaderboard(format_leaderboard(section.board))
+        classes = row_classes(section.board)
+        page.table(accuracy.assign(Runs=runs), classes)
+        page.text("Cost of each cell:")
+        page.table(cost, classes)
         page.text(tta_note(section.board))
 
 
@@ -145,13 +172,9 @@ def markdown(content: ReportContent) -> list[str]:
     """Per section, the leaderboard and its tta resolution, for leaderboard.md."""
     lines = []
     for section in content.sections:
-        lines += [
-            f"## {section.title}",
-            "",
-            markdown_table(format_leaderboard(section.board)),
-            tta_note(section.board),
-            "",
-        ]
+        accuracy, cost = split_leaderboard(format_leaderboard(section.board))
+        lines += [f"## {section.title}", "", markdown_table(accuracy), ""]
+        lines += ["Cost of each cell:", "", markdown_table(cost), tta_note(section.board), ""]
     return lines
 
 
