@@ -242,7 +242,7 @@ def confirmed_table(searches: pd.DataFrame) -> pd.DataFrame:
                 pct
             ),
             "Confirmed on fresh seeds": latest["confirmed_lossless_ratio"].map(pct),
-            "Lower bound there (pts)": latest["confirmed_lower_bound"].map(
+            "Lower bound there (pts, at its look's level)": latest["confirmed_lower_bound"].map(
                 lambda v: "—" if pd.isna(v) else f"{100 * v:+.2f}"
             ),
             "Fresh seeds a side": latest["confirmed_seeds"].map(
