@@ -17,6 +17,7 @@ from prunebench.reports.build import build
 from prunebench.reports.leaderboard import leaderboard
 from prunebench.reports.model import ReportContent, Section, SectionContent
 from prunebench.reports.sections import SECTIONS, report_sections
+from prunebench.reports.sections.answer import forest_figure, verdict_table
 from prunebench.reports.sections.leaderboard import format_leaderboard, split_leaderboard
 
 
@@ -127,3 +128,21 @@ def test_the_leaderboard_is_two_tables_that_each_fit_a_laptop_screen():
     assert list(accuracy.columns[:2]) == key and list(cost.columns[:2]) == key
     assert sorted([*accuracy.columns[2:], *cost.columns[2:]]) == sorted(shown.columns[2:])
     assert "vs full (pts)" in accuracy and "Forward-only passes" in cost
+
+
+def test_the_forest_plot_is_one_panel_with_a_row_per_pruned_cell_in_the_tables_order():
+    """A panel per realized ratio made six mostly empty panels once the newer methods realized
+    their own ratios; one panel lists each cell once, in the verdict table's order."""
+    runs = pd.DataFrame(
+        [_run("full", 0.0, s, 10_000.0) for s in range(3)]
+        + [_run("kakurenbo", 0.25, s, 7_500.0, scoring=2_000.0) for s in range(3)]
+        + [_run("random", 0.5, s, 5_000.0) for s in range(3)]
+    )
+    board = leaderboard(runs)
+    figure = forest_figure(board, margin=0.004)
+    (ax,) = figure.axes
+    ticks = [tick.get_text() for tick in ax.get_yticklabels()]
+    table = verdict_table(board)
+    rows = zip(table["Realized ratio"], table["Pruner"], strict=True)
+    assert ticks == [f"{ratio} · {pruner}" for ratio, pruner in rows]
+    assert ticks == ["25% · kakurenbo", "50% · random"]

@@ -257,38 +257,38 @@ def confirmed_table(searches: pd.DataFrame) -> pd.DataFrame:
 
 
 def forest_figure(board: pd.DataFrame, margin: float, level: float = DEFAULT_LEVEL):
-    """Each pruner's difference to full data (circle) and same-compute full data (square), in
-    points, with its one-sided (1 - level) bounds, a panel per realized ratio; None if empty."""
+    """Each pruned cell's difference to full data (circle) and same-compute full data (square),
+    in points, with its one-sided (1 - level) bounds: one panel, a row per cell in the verdict
+    table's order, a rule between realized ratios; None if empty. (A panel per ratio, with the
+    newer methods' own ratios, made six panels of mostly empty rows.)"""
     rows = verdict_frame(board)
     if rows.empty:
         return None
-    ratios = sorted(rows["prune_ratio"].unique())
-    labels = sorted(rows["pruner_label"].unique())
-    figure, axes = new_figure(4.0 * len(ratios), 0.45 * len(labels) + 1.4, 1, len(ratios))
-    for ax, ratio in zip(axes[0], ratios, strict=True):
-        at = rows[rows["prune_ratio"] == ratio].set_index("pruner_label")
-        for offset, prefix, delta, marker, name in (
-            (-0.15, "lossless", "delta_to_full", "o", "vs full"),
-            (0.15, "same_compute", "delta_to_same_compute", "s", "vs same compute"),
-        ):
-            y = [labels.index(label) + offset for label in at.index]
-            low = 100 * at[f"{prefix}_lower_bound"]
-            high = 100 * at[f"{prefix}_upper_bound"]
-            centre = 100 * at[delta]
-            ax.errorbar(
-                centre,
-                y,
-                xerr=[centre - low, high - centre],
-                fmt=marker,
-                capsize=3,
-                label=name,
-            )
-        ax.axvline(0, color="0.3", linewidth=0.8)
-        ax.axvline(-100 * margin, color="red", linestyle="--", linewidth=1, label="−margin")
-        ax.set_yticks(range(len(labels)), labels)
-        ax.set_title(f"{100 * ratio:.0f}% pruned")
-        ax.set_xlabel("accuracy difference (points)")
-    axes[0][0].legend(loc="lower left", fontsize=7)
+    rows = rows.sort_values(["prune_ratio", "lossless_lower_bound"], ascending=[True, False])
+    labels = [
+        f"{100 * ratio:.0f}% · {label}"
+        for ratio, label in zip(rows["prune_ratio"], rows["pruner_label"], strict=True)
+    ]
+    figure, axes = new_figure(8.0, 0.3 * len(rows) + 1.2, 1, 1)
+    ax = axes[0][0]
+    y = np.arange(len(rows))
+    for offset, prefix, delta, marker, name in (
+        (-0.15, "lossless", "delta_to_full", "o", "vs full"),
+        (0.15, "same_compute", "delta_to_same_compute", "s", "vs same compute"),
+    ):
+        centre = 100 * rows[delta].to_numpy(float)
+        low = 100 * rows[f"{prefix}_lower_bound"].to_numpy(float)
+        high = 100 * rows[f"{prefix}_upper_bound"].to_numpy(float)
+        error = [centre - low, high - centre]
+        ax.errorbar(centre, y + offset, xerr=error, fmt=marker, capsize=3, label=name)
+    for boundary in np.flatnonzero(np.diff(rows["prune_ratio"].to_numpy(float))):
+        ax.axhline(boundary + 0.5, color="0.85", linewidth=0.8)
+    ax.axvline(0, color="0.3", linewidth=0.8)
+    ax.axvline(-100 * margin, color="red", linestyle="--", linewidth=1, label="−margin")
+    ax.set_yticks(y, labels)
+    ax.invert_yaxis()  # the table's order, top down
+    ax.set_xlabel("accuracy difference (points)")
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, fontsize=7, frameon=False)
     return figure
 
 
@@ -298,8 +298,9 @@ def figure(x: FigureInput) -> tuple:
     return (
         forest_figure(x.content.board, x.report.min_tolerance, x.report.level),
         f"Each pruner against full data, {x.title}",
-        "Difference of mean accuracy (pruned − reference, points): circles against full data on "
-        "the full budget, squares against full data given the same sample passes; bars span the "
+        "Difference of mean accuracy (pruned − reference, points), a row per realized ratio and "
+        "pruner: circles against full data on the full budget, squares against full data given "
+        "the same sample passes; bars span the "
         "one-sided 95% bounds (the 90% two-sided Welch interval). A pruner is lossless when its "
         "bar's left end is right of the dashed red line (−margin), lossy when its right end is "
         "left of it.",
