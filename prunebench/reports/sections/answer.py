@@ -133,9 +133,12 @@ def power_sentence(board: pd.DataFrame, margin: float, level: float) -> str:
 
 
 def verdict_frame(board: pd.DataFrame) -> pd.DataFrame:
-    """The pruned main rows of a section: pruner, realized ratio, both verdicts and bounds."""
+    """The pruned main rows of a section: pruner, realized ratio, both verdicts and bounds; by
+    realized ratio, then best lower bound against full data first (the verdict table's and the
+    forest plot's order)."""
     rows = board[~board["is_full"] & (board["comparison"] == record.COMPARISON_MAIN)]
-    return rows[rows["n_seeds"] > 0]
+    rows = rows[rows["n_seeds"] > 0]
+    return rows.sort_values(["prune_ratio", "lossless_lower_bound"], ascending=[True, False])
 
 
 def _cell(verdict, lower: float) -> str:
@@ -169,7 +172,6 @@ def verdict_table(board: pd.DataFrame, design: tuple[int, int] | None = None) ->
     rows = verdict_frame(board)
     if rows.empty:
         return pd.DataFrame()
-    rows = rows.sort_values(["prune_ratio", "lossless_lower_bound"], ascending=[True, False])
     table = pd.DataFrame(
         {
             "Realized ratio": [f"{100 * ratio:.0f}%" for ratio in rows["prune_ratio"]],
@@ -202,7 +204,7 @@ def ratio_sentences(board: pd.DataFrame, margin: float) -> list[str]:
                 continue
             names = ", ".join(
                 f"{row.pruner_label} ({100 * row.lossless_lower_bound:+.2f})"
-                for row in chosen.sort_values("lossless_lower_bound", ascending=False).itertuples()
+                for row in chosen.itertuples()  # verdict_frame's order: best bound first
             )
             parts.append(f"{verdict}: {names}")
         out.append(
@@ -264,7 +266,6 @@ def forest_figure(board: pd.DataFrame, margin: float, level: float = DEFAULT_LEV
     rows = verdict_frame(board)
     if rows.empty:
         return None
-    rows = rows.sort_values(["prune_ratio", "lossless_lower_bound"], ascending=[True, False])
     labels = [
         f"{100 * ratio:.0f}% · {label}"
         for ratio, label in zip(rows["prune_ratio"], rows["pruner_label"], strict=True)
